@@ -1,0 +1,233 @@
+# dtx — top-level GNU Makefile.
+#
+# Two build flavours share one set of sources:
+#   build/release  -O2, no failpoints           (make all / install / demo / bench)
+#   build/test     -O1 -g, ASan+UBSan, failpoints compiled in (make check)
+#
+# Sources are found by wildcard, one directory per component:
+#   common/*.c       -> libdtxcommon.a   (framing, TLS, config, logging, failpoints)
+#   wal/*.c          -> libdtxwal.a      (the write-ahead log; wal/waldump_main.c is the tool)
+#   client/*.c       -> libdtx.a/.so     (client/dtx_main.c and client/cli_*.c are the CLI)
+#   coordinator/*.c  -> dtx-coordinator
+#   participant/*.c  -> dtx-participant
+#   tests/unit/test_*.c -> one check binary each
+#   bench/*_main.c   -> one benchmark binary each
+
+BUILD     ?= release
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+O         := build/$(BUILD)
+
+PKGS      := libpq libevent libevent_openssl libevent_pthreads openssl
+CC        ?= cc
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+             -Wmissing-prototypes -Wstrict-prototypes -Wvla
+BASEFLAGS := -std=gnu11 -D_GNU_SOURCE -fPIC -pthread -MMD -MP $(WARN) \
+             -Icommon -Iwal -Iclient $(PKG_CFLAGS)
+
+ifeq ($(BUILD),test)
+  SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  CFLAGS    ?= -O1 -g
+  ALLFLAGS  := $(BASEFLAGS) $(CFLAGS) $(SAN) -DDTX_FAILPOINTS=1
+  LDFLAGS_X := $(SAN)
+else ifeq ($(BUILD),valgrind)
+  CFLAGS    ?= -O1 -g
+  ALLFLAGS  := $(BASEFLAGS) $(CFLAGS) -DDTX_FAILPOINTS=1
+  LDFLAGS_X :=
+else
+  CFLAGS    ?= -O2 -g
+  ALLFLAGS  := $(BASEFLAGS) $(CFLAGS)
+  LDFLAGS_X :=
+endif
+LIBS := $(PKG_LIBS) -lpthread -lm
+
+COMMON_SRC := $(wildcard common/*.c)
+WAL_SRC    := $(filter-out wal/waldump_main.c,$(wildcard wal/*.c))
+CLI_SRC    := $(wildcard client/cli_*.c) $(wildcard client/dtx_main.c)
+LIBDTX_SRC := $(filter-out $(CLI_SRC),$(wildcard client/*.c))
+COORD_SRC  := $(wildcard coordinator/*.c)
+PART_SRC   := $(wildcard participant/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+BENCH_SRC  := $(wildcard bench/*_main.c)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+
+obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
+
+LIBCOMMON := $(O)/lib/libdtxcommon.a
+LIBWAL    := $(O)/lib/libdtxwal.a
+LIBDTX_A  := $(O)/lib/libdtx.a
+LIBDTX_SO := $(O)/lib/libdtx.so.1
+COORD_OBJ_NOMAIN := $(filter-out $(O)/obj/coordinator/main.o,$(call obj,$(COORD_SRC)))
+PART_OBJ_NOMAIN  := $(filter-out $(O)/obj/participant/main.o,$(call obj,$(PART_SRC)))
+
+BINS :=
+ifneq ($(COORD_SRC),)
+  BINS += $(O)/bin/dtx-coordinator
+endif
+ifneq ($(PART_SRC),)
+  BINS += $(O)/bin/dtx-participant
+endif
+ifneq ($(wildcard wal/waldump_main.c),)
+  BINS += $(O)/bin/dtx-waldump
+endif
+ifneq ($(CLI_SRC),)
+  BINS += $(O)/bin/dtx
+endif
+LIBS_OUT := $(LIBCOMMON)
+ifneq ($(WAL_SRC),)
+  LIBS_OUT += $(LIBWAL)
+endif
+ifneq ($(LIBDTX_SRC),)
+  LIBS_OUT += $(LIBDTX_A) $(LIBDTX_SO)
+endif
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
+BENCH_BINS := $(patsubst bench/%_main.c,$(O)/bin/bench-%,$(BENCH_SRC))
+TOOL_BINS  := $(patsubst tests/tools/%.c,$(O)/bin/tool-%,$(TOOL_SRC))
+ALL_LIBS_A := $(filter %.a,$(LIBS_OUT))
+# link order: client lib, wal, common
+LINK_LIBS  := $(filter $(LIBDTX_A),$(ALL_LIBS_A)) $(filter $(LIBWAL),$(ALL_LIBS_A)) $(LIBCOMMON)
+
+PHONY_X := unit-bins check-build
+.PHONY: $(PHONY_X) all build check unit integration demo bench bench-wal install clean fmt fmt-check deps \
+        valgrind chaos help
+.DEFAULT_GOAL := all
+
+all: deps
+	@$(MAKE) --no-print-directory build BUILD=release
+
+build: $(LIBS_OUT) $(BINS) $(BENCH_BINS) $(TOOL_BINS)
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) -c $< -o $@
+
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	@rm -f $@; ar rcs $@ $^
+
+$(LIBWAL): $(call obj,$(WAL_SRC))
+	@mkdir -p $(dir $@)
+	@rm -f $@; ar rcs $@ $^
+
+$(LIBDTX_A): $(call obj,$(LIBDTX_SRC))
+	@mkdir -p $(dir $@)
+	@rm -f $@; ar rcs $@ $^
+
+$(LIBDTX_SO): $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libdtx.so.1 $(LDFLAGS_X) -o $@ $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON) $(LIBS)
+	@ln -sf libdtx.so.1 $(O)/lib/libdtx.so
+
+$(O)/bin/dtx-coordinator: $(call obj,$(COORD_SRC)) $(LINK_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_X) -o $@ $(call obj,$(COORD_SRC)) $(LINK_LIBS) $(LIBS)
+
+$(O)/bin/dtx-participant: $(call obj,$(PART_SRC)) $(LINK_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_X) -o $@ $(call obj,$(PART_SRC)) $(LINK_LIBS) $(LIBS)
+
+$(O)/bin/dtx-waldump: $(call obj,wal/waldump_main.c) $(LINK_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_X) -o $@ $^ $(LIBS)
+
+$(O)/bin/dtx: $(call obj,$(CLI_SRC)) $(LINK_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_X) -o $@ $(call obj,$(CLI_SRC)) $(LINK_LIBS) $(LIBS)
+
+$(O)/bin/bench-%: $(O)/obj/bench/%_main.o $(LINK_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_X) -o $@ $< $(LINK_LIBS) $(LIBS)
+
+# Small programs used by integration tests (tests/tools/NAME.c -> bin/tool-NAME).
+$(O)/bin/tool-%: $(O)/obj/tests/tools/%.o $(LINK_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_X) -o $@ $< $(LINK_LIBS) $(LIBS)
+
+# Unit tests may reach into coordinator/participant internals (not their main.o).
+$(O)/tests/%: $(O)/obj/tests/unit/%.o $(LINK_LIBS) $(COORD_OBJ_NOMAIN) $(PART_OBJ_NOMAIN)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_X) -o $@ $< $(if $(filter test_coord%,$*),$(COORD_OBJ_NOMAIN)) \
+	    $(if $(filter test_part%,$*),$(PART_OBJ_NOMAIN)) $(LINK_LIBS) $(CHECK_LIBS) $(LIBS)
+
+$(O)/obj/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLFLAGS) $(CHECK_CFLAGS) -Icoordinator -Iparticipant -c $< -o $@
+
+# ---------------------------------------------------------------------------
+# Tests.  `make check` = deps + sanitizer build + unit tests + integration tests.
+# The runner prints one summary line: "N passed, N failed".
+
+check: deps
+	@$(MAKE) --no-print-directory build unit-bins BUILD=test
+	@$(MAKE) --no-print-directory build BUILD=release
+	@tests/run-all.sh
+
+unit: 
+	@$(MAKE) --no-print-directory build BUILD=test
+	@$(MAKE) --no-print-directory unit-bins BUILD=test
+	@TESTS_ONLY=unit tests/run-all.sh
+
+unit-bins: $(UNIT_BINS)
+
+integration:
+	@$(MAKE) --no-print-directory build BUILD=test
+	@TESTS_ONLY=integration tests/run-all.sh
+
+check-build:
+	@$(MAKE) --no-print-directory build unit-bins BUILD=test
+
+valgrind: deps
+	@$(MAKE) --no-print-directory build unit-bins BUILD=valgrind
+	@VALGRIND=1 DTX_BUILD=valgrind TESTS_ONLY=unit tests/run-all.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory build BUILD=release
+	@tests/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory build BUILD=release
+	@bench/run-bench.sh
+
+bench-wal: deps
+	@$(MAKE) --no-print-directory build BUILD=release
+	@bench/run-bench-wal.sh
+
+chaos: deps
+	@$(MAKE) --no-print-directory build BUILD=test
+	@tests/chaos.sh $(SECONDS)
+
+deps:
+	@tests/lib/deps.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
+	for b in $(notdir $(BINS)); do install -m 755 build/release/bin/$$b $(DESTDIR)$(PREFIX)/bin/; done
+	if [ -f build/release/lib/libdtx.so.1 ]; then \
+	  install -m 644 build/release/lib/libdtx.a $(DESTDIR)$(PREFIX)/lib/; \
+	  install -m 755 build/release/lib/libdtx.so.1 $(DESTDIR)$(PREFIX)/lib/; \
+	  ln -sf libdtx.so.1 $(DESTDIR)$(PREFIX)/lib/libdtx.so; \
+	  install -m 644 client/dtx.h $(DESTDIR)$(PREFIX)/include/; \
+	  sed 's|@PREFIX@|$(PREFIX)|' client/libdtx.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libdtx.pc; \
+	fi
+	for m in docs/man/*.1; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
+
+FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+fmt:
+	clang-format -i $(FMT_FILES)
+
+fmt-check:
+	clang-format --dry-run --Werror $(FMT_FILES)
+
+clean:
+	rm -rf build
+
+help:
+	@echo "targets: all check demo bench bench-wal chaos install clean fmt deps valgrind"
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,78 @@
+/*
+ * conn.h — one framed, TLS-protected connection on a libevent loop.
+ *
+ * A conn owns a bufferevent (OpenSSL-filtered) and turns its byte stream into
+ * frames (frame.h).  It is used by both daemons for every peer: the
+ * coordinator's clients and participants, the participant's coordinators.
+ *
+ * Life cycle:
+ *
+ *   conn_accept()/conn_connect()  -> HANDSHAKE
+ *   TLS handshake done            -> OPEN      (ops->on_open is called; the
+ *                                               owner checks the peer name)
+ *   each complete frame           -> ops->on_frame
+ *   EOF, error, bad frame, or
+ *   conn_close() by the owner     -> CLOSED    (ops->on_close is called once,
+ *                                               unless the owner closed it)
+ *
+ * A closed conn is freed later, from a zero-timeout event, never inside one
+ * of its own callbacks: an owner may call conn_close() from on_frame and
+ * keep using the pointer until that callback returns.
+ *
+ * Backpressure: when more than CONN_OUT_HIGH bytes wait to be written to a
+ * slow peer, the conn stops reading from it until the backlog drops under
+ * CONN_OUT_LOW, so one peer cannot make the process buffer without bound.
+ */
+#ifndef DTX_CONN_H
+#define DTX_CONN_H
+
+#include "buf.h"
+#include "frame.h"
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CONN_OUT_HIGH (4u * 1024 * 1024)
+#define CONN_OUT_LOW (1u * 1024 * 1024)
+
+typedef struct conn conn;
+
+typedef struct conn_ops {
+    /* TLS is up; peer_name is the verified certificate's name (CN), or "" */
+    void (*on_open)(conn *c, const char *peer_name, void *arg);
+    /* a whole frame; payload valid only during the call */
+    void (*on_frame)(conn *c, const frame_view *f, void *arg);
+    /* the connection ended; reason is readable text.  Not called after the
+     * owner's own conn_close(). */
+    void (*on_close)(conn *c, const char *reason, void *arg);
+} conn_ops;
+
+/* Wrap an accepted socket (server side).  Takes ownership of fd.  Returns
+ * NULL (fd closed) on failure.  Free with conn_close(). */
+conn *conn_accept(struct event_base *base, SSL_CTX *ctx, int fd, uint32_t max_frame,
+                  const conn_ops *ops, void *arg);
+/* Start connecting to host:port (client side); `verify_host` is the name the
+ * server's certificate must carry (NULL: do not check the name).  Errors,
+ * including a failed connect, are reported through on_close. */
+conn *conn_connect(struct event_base *base, SSL_CTX *ctx, const char *host, int port,
+                   const char *verify_host, uint32_t max_frame, const conn_ops *ops, void *arg);
+/* Queue an encoded buffer (one or more frames) for sending. */
+void conn_send(conn *c, const wbuf *w);
+void conn_send_bytes(conn *c, const void *p, size_t n);
+/* Send an error frame (tag 0), then close once it has been written. */
+void conn_fail(conn *c, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Close now; the object is freed later (see above).  No callbacks follow. */
+void conn_close(conn *c);
+/* Close once the output has drained (after a final reply). */
+void conn_close_after_flush(conn *c);
+bool conn_is_open(const conn *c);
+const char *conn_peer_addr(const conn *c);
+size_t conn_pending_output(const conn *c);
+void conn_set_arg(conn *c, void *arg);
+/* Apply an idle timeout to reads (ms; 0 = none): on expiry on_close runs. */
+void conn_set_read_timeout(conn *c, int ms);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * log.c — see log.h.
+ *
+ * NOTES
+ *  The destination is a file descriptor (stderr by default).  Each message is
+ *  formatted into a stack buffer and written with a single write(2), so lines
+ *  from several threads never interleave.  Over-long messages are cut at
+ *  LOG_LINE_MAX and marked with "...".  errno is preserved across calls so a
+ *  caller may log and then still inspect it.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 4096
+
+static const char *log_progname = "dtx";
+static log_level log_min = LOG_LVL_LOG;
+static int log_fd = 2;
+
+static const char *const level_names[] = {
+    [LOG_LVL_DEBUG] = "DEBUG",     [LOG_LVL_INFO] = "INFO",   [LOG_LVL_LOG] = "LOG",
+    [LOG_LVL_WARNING] = "WARNING", [LOG_LVL_ERROR] = "ERROR", [LOG_LVL_FATAL] = "FATAL",
+    [LOG_LVL_PANIC] = "PANIC",
+};
+
+void
+log_init(const char *progname)
+{
+    log_progname = progname;
+}
+
+void
+log_set_level(log_level min)
+{
+    log_min = min;
+}
+
+bool
+log_parse_level(const char *s, log_level *out)
+{
+    static const struct {
+        const char *name;
+        log_level lvl;
+    } tab[] = {{"debug", LOG_LVL_DEBUG},
+               {"info", LOG_LVL_INFO},
+               {"log", LOG_LVL_LOG},
+               {"warning", LOG_LVL_WARNING},
+               {"error", LOG_LVL_ERROR}};
+    for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+        if (strcasecmp(s, tab[i].name) == 0) {
+            *out = tab[i].lvl;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+log_open_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return false;
+    if (log_fd > 2)
+        close(log_fd);
+    log_fd = fd;
+    return true;
+}
+
+void
+log_vmsg(log_level lvl, const char *fmt, va_list ap)
+{
+    if (lvl < log_min)
+        return;
+    int saved_errno = errno;
+    char line[LOG_LINE_MAX];
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    int n = snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d.%03d UTC %s[%d] %s:  ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, (int)(tv.tv_usec / 1000), log_progname, (int)getpid(),
+                     level_names[lvl]);
+    if (n < 0)
+        n = 0;
+    errno = saved_errno; /* so that %m in fmt names the caller's errno */
+    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    size_t len;
+    if (m < 0) {
+        len = (size_t)n;
+    } else if ((size_t)m >= sizeof(line) - (size_t)n - 1) {
+        len = sizeof(line) - 1;
+        memcpy(line + len - 4, "...", 3);
+        len -= 1;
+    } else {
+        len = (size_t)n + (size_t)m;
+    }
+    line[len++] = '\n';
+    ssize_t w = write(log_fd, line, len);
+    (void)w;
+    errno = saved_errno;
+}
+
+void
+log_msg(log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(lvl, fmt, ap);
+    va_end(ap);
+}
+
+void
+log_fatal(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(LOG_LVL_FATAL, fmt, ap);
+    va_end(ap);
+    exit(1);
+}
+
+void
+log_panic(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(LOG_LVL_PANIC, fmt, ap);
+    va_end(ap);
+    abort();
+}
