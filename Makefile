@@ -123,13 +123,15 @@ $(LIBDTX_SO): $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON)
 	$(CC) -shared -Wl,-soname,libdtx.so.1 $(LDFLAGS_X) -o $@ $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON) $(LIBS)
 	@ln -sf libdtx.so.1 $(O)/lib/libdtx.so
 
-$(O)/bin/dtx-coordinator: $(call obj,$(COORD_SRC)) $(LINK_LIBS)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_X) -o $@ $(call obj,$(COORD_SRC)) $(LINK_LIBS) $(LIBS)
+SRV_LIBS := $(filter $(LIBWAL),$(ALL_LIBS_A)) $(LIBCOMMON)
 
-$(O)/bin/dtx-participant: $(call obj,$(PART_SRC)) $(LINK_LIBS)
+$(O)/bin/dtx-coordinator: $(call obj,$(COORD_SRC)) $(SRV_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_X) -o $@ $(call obj,$(PART_SRC)) $(LINK_LIBS) $(LIBS)
+	$(CC) $(LDFLAGS_X) -o $@ $(call obj,$(COORD_SRC)) $(SRV_LIBS) $(LIBS)
+
+$(O)/bin/dtx-participant: $(call obj,$(PART_SRC)) $(SRV_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_X) -o $@ $(call obj,$(PART_SRC)) $(SRV_LIBS) $(LIBS)
 
 $(O)/bin/dtx-waldump: $(call obj,wal/waldump_main.c) $(LINK_LIBS)
 	@mkdir -p $(dir $@)

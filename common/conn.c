@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "log.h"
 #include "proto.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,8 +44,9 @@ struct conn {
     const conn_ops *ops;
     void *arg;
     uint32_t max_frame;
-    bool read_paused;
-    bool in_callback;
+    bool read_paused; /* backpressure: output backlog too large */
+    bool held;        /* owner asked for no more frames for now */
+    struct event *resume_ev;
     char peer[64];
     conn *next_free;
 };
@@ -63,6 +65,8 @@ conn_reap(evutil_socket_t fd, short what, void *arg)
         free_list = c->next_free;
         if (c->bev)
             bufferevent_free(c->bev);
+        if (c->resume_ev)
+            event_free(c->resume_ev);
         free(c);
     }
 }
@@ -104,36 +108,10 @@ conn_lost(conn *c, const char *reason)
 {
     if (c->state == CS_CLOSED)
         return;
-    bool notify = c->state != CS_CLOSING || true;
+    bool owner_gave_up = c->state == CS_CLOSING;
     conn_set_state(c, CS_CLOSED);
-    if (notify && c->ops->on_close)
+    if (!owner_gave_up && c->ops->on_close)
         c->ops->on_close(c, reason, c->arg);
-}
-
-static void
-conn_ssl_error(conn *c, char *buf, size_t len)
-{
-    unsigned long e;
-    buf[0] = '\0';
-    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-    while ((e = bufferevent_get_openssl_error(c->bev)) != 0) {
-        if (buf[0] == '\0')
-            ERR_error_string_n(e, buf, len);
-    }
-    if (ssl) {
-        long vr = SSL_get_verify_result(ssl);
-        if (vr != X509_V_OK) {
-            snprintf(buf, len, "certificate verify failed: %s",
-                     X509_verify_cert_error_string(vr));
-        }
-    }
-    if (buf[0] == '\0') {
-        int err = EVUTIL_SOCKET_ERROR();
-        if (err)
-            snprintf(buf, len, "%s", evutil_socket_error_to_string(err));
-        else
-            snprintf(buf, len, "connection closed by peer");
-    }
 }
 
 static void
@@ -141,7 +119,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    while (c->state == CS_OPEN) {
+    while (c->state == CS_OPEN && !c->held) {
         size_t avail = evbuffer_get_length(in);
         if (avail < FRAME_HEADER_SIZE)
             return;
@@ -199,7 +177,7 @@ static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     conn *c = arg;
-    char buf[256];
+    char buf[512];
     if (what & BEV_EVENT_CONNECTED) {
         char name[256] = "";
         SSL *ssl = bufferevent_openssl_get_ssl(bev);
@@ -233,7 +211,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & BEV_EVENT_ERROR) {
-        conn_ssl_error(c, buf, sizeof(buf));
+        tls_bev_error_text(c->bev, buf, sizeof(buf));
         if (c->state == CS_CLOSING) {
             conn_set_state(c, CS_CLOSED);
             return;
@@ -260,8 +238,9 @@ conn *
 conn_accept(struct event_base *base, SSL_CTX *ctx, int fd, uint32_t max_frame,
             const conn_ops *ops, void *arg)
 {
+    char err[256];
     conn *c = conn_new(base, max_frame, ops, arg);
-    SSL *ssl = c ? SSL_new(ctx) : NULL;
+    SSL *ssl = c ? tls_server_ssl_create(ctx, err, sizeof(err)) : NULL;
     if (ssl == NULL) {
         free(c);
         close(fd);
@@ -293,20 +272,14 @@ conn *
 conn_connect(struct event_base *base, SSL_CTX *ctx, const char *host, int port,
              const char *verify_host, uint32_t max_frame, const conn_ops *ops, void *arg)
 {
+    char err[256];
     conn *c = conn_new(base, max_frame, ops, arg);
-    SSL *ssl = c ? SSL_new(ctx) : NULL;
+    SSL *ssl = c ? tls_client_ssl_create(ctx, verify_host, err, sizeof(err)) : NULL;
     if (ssl == NULL) {
+        if (c)
+            log_warn("could not set up TLS for %s:%d: %s", host, port, err);
         free(c);
         return NULL;
-    }
-    if (verify_host) {
-        struct in6_addr a6;
-        struct in_addr a4;
-        if (inet_pton(AF_INET, verify_host, &a4) == 1 || inet_pton(AF_INET6, verify_host, &a6) == 1)
-            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), verify_host);
-        else
-            SSL_set1_host(ssl, verify_host);
-        SSL_set_tlsext_host_name(ssl, verify_host);
     }
     c->bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
                                             BEV_OPT_CLOSE_ON_FREE);
@@ -422,6 +395,38 @@ void
 conn_set_arg(conn *c, void *arg)
 {
     c->arg = arg;
+}
+
+void
+conn_pause(conn *c)
+{
+    c->held = true;
+}
+
+static void
+conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    conn *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->state == CS_OPEN && !c->held)
+        conn_read_cb(c->bev, c);
+}
+
+void
+conn_resume(conn *c)
+{
+    if (!c->held)
+        return;
+    c->held = false;
+    if (c->state != CS_OPEN)
+        return;
+    /* hand over buffered frames from a fresh loop turn, not from inside the
+     * caller's stack (which may be another conn's callback) */
+    if (c->resume_ev == NULL)
+        c->resume_ev = event_new(c->base, -1, 0, conn_resume_cb, c);
+    if (c->resume_ev)
+        event_active(c->resume_ev, 0, 0);
 }
 
 void

@@ -72,6 +72,10 @@ bool conn_is_open(const conn *c);
 const char *conn_peer_addr(const conn *c);
 size_t conn_pending_output(const conn *c);
 void conn_set_arg(conn *c, void *arg);
+/* Stop handing frames to on_frame (they stay buffered; the socket is still
+ * read up to the backpressure limit) until conn_resume(). */
+void conn_pause(conn *c);
+void conn_resume(conn *c);
 /* Apply an idle timeout to reads (ms; 0 = none): on expiry on_close runs. */
 void conn_set_read_timeout(conn *c, int ms);
 

@@ -38,6 +38,9 @@
  * Thread safety: contexts may be shared by threads once created; an SSL and
  * its error text belong to the thread driving it (OpenSSL's error queue is
  * per thread).
+ *
+ * OpenSSL writes to sockets with write(2): a process using this module must
+ * ignore SIGPIPE, or a peer that hangs up kills it.
  */
 #ifndef DTX_TLS_H
 #define DTX_TLS_H

@@ -1,0 +1,324 @@
+/*
+ * dtx_tls.c — the client's TLS: context set-up, per-connection SSL objects
+ * with host verification, a socket BIO, and readable error text.
+ *
+ * NOTES
+ *  Policy.  TLS 1.2 is the floor (1.3 is negotiated when the coordinator
+ *  offers it); TLS 1.2 suites are ECDHE with AEAD only; no compression, no
+ *  renegotiation.  The server's chain is always verified (SSL_VERIFY_PEER),
+ *  against sslrootcert or, without one, the system's default store.  With
+ *  verify-full the certificate must also name the host connected to: a DNS
+ *  name through SSL_set1_host (subjectAltName DNS entries, or the CN when
+ *  there are none; no partial wildcards), an address literal through
+ *  X509_VERIFY_PARAM_set1_ip_asc (IP subjectAltName).  A client certificate
+ *  is presented when sslcert is given.  The libdtx library and the
+ *  coordinator's common/tls.c apply the same policy; this file exists so that
+ *  libdtx needs nothing but OpenSSL.
+ *
+ *  The socket BIO.  OpenSSL's own socket BIO writes with write(2), which
+ *  raises SIGPIPE when the coordinator has gone away — fatal for an
+ *  application that did not ignore it, and a library must not change
+ *  process-wide signal dispositions.  Our BIO sends with MSG_NOSIGNAL
+ *  instead.  It does not own the descriptor: the connection closes it.  The
+ *  BIO_METHOD is created once per process (pthread_once) and never freed; it
+ *  is the only global state of the library and is read-only once made.
+ *
+ *  Errors.  OpenSSL reports on a per-thread queue, which must be empty before
+ *  each SSL_* call whose failure we explain (callers run ERR_clear_error()
+ *  first); certificate failures come separately from SSL_get_verify_result.
+ *  dtx_tls_error_text() joins both into one line.
+ */
+#include "dtx_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#define TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
+
+/* ---- socket BIO ---------------------------------------------------------- */
+
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+static BIO_METHOD *bio_method;
+
+static int
+sock_bio_fd(BIO *b)
+{
+    return (int)(intptr_t)BIO_get_data(b);
+}
+
+static int
+sock_bio_write(BIO *b, const char *buf, int len)
+{
+    BIO_clear_retry_flags(b);
+    ssize_t n = send(sock_bio_fd(b), buf, (size_t)len, MSG_NOSIGNAL);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            BIO_set_retry_write(b);
+        return -1;
+    }
+    return (int)n;
+}
+
+static int
+sock_bio_read(BIO *b, char *buf, int len)
+{
+    BIO_clear_retry_flags(b);
+    ssize_t n = recv(sock_bio_fd(b), buf, (size_t)len, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            BIO_set_retry_read(b);
+        return -1;
+    }
+    return (int)n;
+}
+
+static long
+sock_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_C_GET_FD:
+        if (ptr)
+            *(int *)ptr = sock_bio_fd(b);
+        return sock_bio_fd(b);
+    default:
+        return 0;
+    }
+}
+
+static int
+sock_bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static void
+bio_method_init(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "dtx socket");
+    if (m == NULL)
+        return;
+    if (!BIO_meth_set_write(m, sock_bio_write) || !BIO_meth_set_read(m, sock_bio_read) ||
+        !BIO_meth_set_ctrl(m, sock_bio_ctrl) || !BIO_meth_set_create(m, sock_bio_create)) {
+        BIO_meth_free(m);
+        return;
+    }
+    bio_method = m;
+}
+
+/* ---- error text ---------------------------------------------------------- */
+
+static void
+appendf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+appendf(char *err, size_t errlen, const char *fmt, ...)
+{
+    size_t used = strlen(err);
+    if (used + 1 >= errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + used, errlen - used, fmt, ap);
+    va_end(ap);
+}
+
+/* The queue's reasons joined with "; "; "" when the queue is empty.  Sets
+ * *eof when OpenSSL saw the peer vanish mid-record. */
+static void
+queue_text(char *err, size_t errlen, bool *eof)
+{
+    unsigned long e;
+    const char *prev = NULL;
+    while ((e = ERR_get_error()) != 0) {
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+        if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+            *eof = true;
+#endif
+        const char *r = ERR_reason_error_string(e);
+        char code[32];
+        if (r == NULL) {
+            snprintf(code, sizeof(code), "error %lx", e);
+            r = code;
+        }
+        if (prev && strcmp(prev, r) == 0)
+            continue;
+        appendf(err, errlen, "%s%s", err[0] ? "; " : "", r);
+        prev = r == code ? NULL : r;
+    }
+}
+
+void
+dtx_tls_error_text(SSL *ssl, int ssl_error, int sys_errno, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    bool eof = false;
+    switch (ssl_error) {
+    case SSL_ERROR_ZERO_RETURN:
+        snprintf(err, errlen, "server closed the connection");
+        ERR_clear_error();
+        return;
+    case SSL_ERROR_SYSCALL:
+        queue_text(err, errlen, &eof);
+        if (err[0] == '\0') {
+            if (sys_errno != 0)
+                snprintf(err, errlen, "%s", strerror(sys_errno));
+            else
+                snprintf(err, errlen, "server closed the connection unexpectedly");
+        }
+        return;
+    default:
+        queue_text(err, errlen, &eof);
+        if (eof) {
+            snprintf(err, errlen, "server closed the connection unexpectedly");
+            return;
+        }
+        break;
+    }
+    long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (vr != X509_V_OK) {
+        appendf(err, errlen, "%s%s", err[0] ? ": " : "", X509_verify_cert_error_string(vr));
+        if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH)
+            appendf(err, errlen, " (the server certificate is not for the host connected to)");
+    }
+    if (err[0] == '\0')
+        snprintf(err, errlen, "unknown TLS error");
+}
+
+/* ---- contexts and connections -------------------------------------------- */
+
+/* fopen() first, so a missing or unreadable file is reported with errno
+ * rather than as an OpenSSL decoding error. */
+static bool
+file_readable(const char *what, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "could not open %s \"%s\": %s", what, path, strerror(errno));
+        return false;
+    }
+    fclose(f);
+    return true;
+}
+
+static SSL_CTX *
+ctx_fail(SSL_CTX *ctx, char *err, size_t errlen, const char *fmt, const char *arg)
+{
+    char why[DTX_ERRBUF] = "";
+    bool eof = false;
+    queue_text(why, sizeof(why), &eof);
+    char head[DTX_ERRBUF];
+    snprintf(head, sizeof(head), fmt, arg);
+    snprintf(err, errlen, "%s: %s", head, why[0] ? why : "unknown TLS error");
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+SSL_CTX *
+dtx_tls_ctx_create(const dtx_conninfo *ci, char *err, size_t errlen)
+{
+    ERR_clear_error();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL)
+        return ctx_fail(NULL, err, errlen, "%s", "could not create a TLS context");
+    if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+        !SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS))
+        return ctx_fail(ctx, err, errlen, "%s", "could not set the TLS protocol policy");
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+
+    if (ci->sslrootcert) {
+        if (!file_readable("root certificate file", ci->sslrootcert, err, errlen)) {
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        if (SSL_CTX_load_verify_locations(ctx, ci->sslrootcert, NULL) != 1)
+            return ctx_fail(ctx, err, errlen, "could not read root certificate file \"%s\"",
+                            ci->sslrootcert);
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        return ctx_fail(ctx, err, errlen, "%s", "could not load the system's root certificates");
+    }
+
+    if (ci->sslcert) {
+        if (!file_readable("certificate file", ci->sslcert, err, errlen) ||
+            !file_readable("private key file", ci->sslkey, err, errlen)) {
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        if (SSL_CTX_use_certificate_chain_file(ctx, ci->sslcert) != 1)
+            return ctx_fail(ctx, err, errlen, "could not load certificate file \"%s\"",
+                            ci->sslcert);
+        if (SSL_CTX_use_PrivateKey_file(ctx, ci->sslkey, SSL_FILETYPE_PEM) != 1)
+            return ctx_fail(ctx, err, errlen, "could not load private key file \"%s\"",
+                            ci->sslkey);
+        if (SSL_CTX_check_private_key(ctx) != 1)
+            return ctx_fail(ctx, err, errlen, "private key file \"%s\" does not match the certificate",
+                            ci->sslkey);
+    }
+    return ctx;
+}
+
+static bool
+is_ip_literal(const char *host)
+{
+    unsigned char a[16];
+    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
+SSL *
+dtx_tls_ssl_create(SSL_CTX *ctx, int fd, const char *host, dtx_sslmode mode, char *err,
+                   size_t errlen)
+{
+    ERR_clear_error();
+    pthread_once(&bio_once, bio_method_init);
+    if (bio_method == NULL) {
+        snprintf(err, errlen, "could not create the socket BIO");
+        return NULL;
+    }
+    SSL *ssl = SSL_new(ctx);
+    BIO *bio = BIO_new(bio_method);
+    if (ssl == NULL || bio == NULL) {
+        snprintf(err, errlen, "could not create a TLS connection: out of memory");
+        SSL_free(ssl);
+        BIO_free(bio);
+        return NULL;
+    }
+    BIO_set_data(bio, (void *)(intptr_t)fd);
+    SSL_set_bio(ssl, bio, bio); /* ssl owns bio now */
+
+    bool ok = true;
+    if (is_ip_literal(host)) {
+        if (mode == DTX_SSLMODE_VERIFY_FULL)
+            ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1;
+    } else {
+        ok = SSL_set_tlsext_host_name(ssl, host) == 1;
+        if (ok && mode == DTX_SSLMODE_VERIFY_FULL) {
+            SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+            ok = SSL_set1_host(ssl, host) == 1;
+        }
+    }
+    if (!ok) {
+        char why[DTX_ERRBUF] = "";
+        bool eof = false;
+        queue_text(why, sizeof(why), &eof);
+        snprintf(err, errlen, "could not set the expected server name \"%s\": %s", host,
+                 why[0] ? why : "invalid name");
+        SSL_free(ssl);
+        return NULL;
+    }
+    SSL_set_connect_state(ssl);
+    return ssl;
+}

@@ -1,0 +1,379 @@
+/*
+ * client.c — connections from applications (libdtx, the dtx CLI).
+ *
+ * A client connection handles one request at a time: while a request is in
+ * progress (a statement on a participant, a commit) the connection is paused
+ * (conn_pause) and later frames wait in its input buffer; the transaction
+ * code calls client_request_done() — directly or through client_txn_over()
+ * — when the reply is complete, and the next frame is handled.
+ *
+ * States:  HELLO_WAIT --HELLO--> READY  (and the conn's own CLOSED)
+ *
+ * A client has at most one transaction (`cur`).  When the connection ends,
+ * the transaction is detached: one not yet decided is rolled back
+ * everywhere; one past its decision goes on without a listener.
+ */
+#include "coord.h"
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum client_state { CL_HELLO_WAIT, CL_READY } client_state;
+
+struct client {
+    coord *co;
+    conn *c;
+    client_state state;
+    txn *cur;
+    bool busy;
+    char app[64];
+    wbuf out;
+    client *next, *prev; /* all clients, for shutdown */
+};
+
+static client *all_clients;
+
+static void
+client_free(client *cl)
+{
+    if (cl->cur) {
+        txn *t = cl->cur;
+        cl->cur = NULL;
+        txn_detach_client(t);
+    }
+    if (cl->prev)
+        cl->prev->next = cl->next;
+    else
+        all_clients = cl->next;
+    if (cl->next)
+        cl->next->prev = cl->prev;
+    cl->co->nclients--;
+    wbuf_free(&cl->out);
+    free(cl);
+}
+
+static void
+client_close(client *cl)
+{
+    conn_close(cl->c);
+    client_free(cl);
+}
+
+void
+client_send(client *cl, const wbuf *w)
+{
+    conn_send(cl->c, w);
+}
+
+void
+client_send_bytes(client *cl, const void *p, size_t n)
+{
+    conn_send_bytes(cl->c, p, n);
+}
+
+void
+client_send_error(client *cl, const char *sqlstate, const char *participant, const char *fmt,
+                  ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    proto_error e = {.sqlstate = sqlstate, .message = msg, .participant = participant};
+    wbuf_reset(&cl->out);
+    if (proto_put_error(&cl->out, &e))
+        conn_send(cl->c, &cl->out);
+}
+
+void
+client_request_done(client *cl)
+{
+    cl->busy = false;
+    conn_resume(cl->c);
+    if (cl->co->shutting_down && cl->cur == NULL)
+        conn_close_after_flush(cl->c);
+}
+
+void
+client_txn_over(client *cl, txn *t, proto_outcome outcome)
+{
+    proto_outcome_msg m = {.outcome = (uint8_t)outcome, .gid = txn_gid(t)};
+    wbuf_reset(&cl->out);
+    if (proto_put_outcome(&cl->out, &m))
+        conn_send(cl->c, &cl->out);
+    if (cl->cur == t)
+        cl->cur = NULL;
+    client_request_done(cl);
+}
+
+static void
+handle_hello(client *cl, const frame_view *f)
+{
+    proto_hello h;
+    if (f->type != MSG_HELLO || !proto_get_hello(f, &h)) {
+        conn_fail(cl->c, "08P01", "expected a start-up message");
+        client_free(cl);
+        return;
+    }
+    if (h.magic != PROTO_MAGIC || h.major != PROTO_MAJOR) {
+        conn_fail(cl->c, "08P01", "unsupported protocol version %u.%u (this server speaks %u.%u)",
+                  h.major, h.minor, PROTO_MAJOR, PROTO_MINOR);
+        client_free(cl);
+        return;
+    }
+    if (h.role != ROLE_CLIENT) {
+        conn_fail(cl->c, "08P01", "only clients may connect to this port");
+        client_free(cl);
+        return;
+    }
+    if (cl->co->shutting_down) {
+        conn_fail(cl->c, "57P01", "the coordinator is shutting down");
+        client_free(cl);
+        return;
+    }
+    snprintf(cl->app, sizeof(cl->app), "%s", h.name);
+    cl->state = CL_READY;
+    proto_hello_ok ok = {
+        .major = PROTO_MAJOR, .minor = PROTO_MINOR, .server_name = cl->co->conf.name,
+        .epoch = cl->co->epoch};
+    wbuf_reset(&cl->out);
+    if (proto_put_hello_ok(&cl->out, &ok))
+        conn_send(cl->c, &cl->out);
+}
+
+static void
+handle_status(client *cl, const frame_view *f)
+{
+    const char *gid;
+    if (!proto_get_status(f, &gid)) {
+        conn_fail(cl->c, "08P01", "malformed STATUS message");
+        client_free(cl);
+        return;
+    }
+    proto_status_reply r = {.gid = gid};
+    txn *t = txn_lookup(cl->co, gid);
+    if (t && !txn_is_finished(t)) {
+        r.outcome = OUTCOME_IN_PROGRESS;
+        r.detail = "the transaction is still running";
+    } else {
+        r.outcome = (uint8_t)clog_outcome_of(cl->co->log, gid, &r.detail);
+    }
+    wbuf_reset(&cl->out);
+    if (proto_put_status_reply(&cl->out, &r))
+        conn_send(cl->c, &cl->out);
+}
+
+static void
+handle_indoubt(client *cl)
+{
+    proto_indoubt_entry *live = NULL;
+    uint32_t nlive = 0;
+    txn_collect_indoubt(cl->co, &live, &nlive, NULL);
+    uint32_t n = nlive;
+    for (clog_pending *p = clog_pending_list(cl->co->log); p; p = p->next)
+        n++;
+    proto_indoubt_entry *e = calloc(n ? n : 1, sizeof(*e));
+    char **strs = calloc(n ? n : 1, sizeof(char *));
+    uint32_t k = 0;
+    uint64_t now = coord_now_ms();
+    if (e && strs) {
+        for (uint32_t i = 0; i < nlive; i++)
+            e[k++] = live[i];
+        for (clog_pending *p = clog_pending_list(cl->co->log); p; p = p->next) {
+            if (txn_lookup(cl->co, p->gid))
+                continue; /* listed as live */
+            size_t len = 1;
+            for (int i = 0; i < p->nbranches; i++)
+                len += strlen(p->branches[i].participant) + 16;
+            char *s = calloc(1, len);
+            if (s == NULL)
+                break;
+            for (int i = 0; i < p->nbranches; i++) {
+                strcat(s, i ? "," : "");
+                strcat(s, p->branches[i].participant);
+                if (p->branches[i].done)
+                    strcat(s, "(done)");
+            }
+            strs[k] = s;
+            e[k].gid = p->gid;
+            e[k].age_ms = now > p->commit_ms ? now - p->commit_ms : 0;
+            e[k].participants = s;
+            e[k].state = p->heuristic ? "committed, heuristic outcome" : "committed, finishing";
+            k++;
+        }
+    }
+    proto_indoubt_reply r = {.n = k, .entries = e};
+    wbuf_reset(&cl->out);
+    if (proto_put_indoubt_reply(&cl->out, &r))
+        conn_send(cl->c, &cl->out);
+    for (uint32_t i = 0; strs && i < k; i++)
+        free(strs[i]);
+    free(strs);
+    free(e);
+    free(live);
+}
+
+static void
+client_on_frame(conn *c, const frame_view *f, void *arg)
+{
+    client *cl = arg;
+    (void)c;
+    if (cl->state == CL_HELLO_WAIT) {
+        handle_hello(cl, f);
+        return;
+    }
+    switch (f->type) {
+    case MSG_BEGIN:
+        if (f->len != 0)
+            goto malformed;
+        if (cl->cur) {
+            client_send_error(cl, "25001", NULL, "a transaction is already in progress");
+            return;
+        }
+        cl->cur = txn_begin(cl->co, cl);
+        if (cl->cur == NULL) {
+            client_send_error(cl, "53200", NULL, "out of memory");
+            return;
+        }
+        wbuf_reset(&cl->out);
+        if (proto_put_begin_ok(&cl->out, txn_gid(cl->cur)))
+            conn_send(cl->c, &cl->out);
+        return;
+    case MSG_EXEC: {
+        proto_stmt st;
+        if (!proto_get_exec(f, &st))
+            goto malformed;
+        if (cl->cur == NULL) {
+            proto_stmt_clear(&st);
+            client_send_error(cl, "25P01", NULL, "no transaction in progress");
+            return;
+        }
+        cl->busy = true;
+        conn_pause(cl->c);
+        txn_exec(cl->cur, &st);
+        proto_stmt_clear(&st);
+        return;
+    }
+    case MSG_COMMIT:
+    case MSG_ROLLBACK:
+        if (f->len != 0)
+            goto malformed;
+        if (cl->cur == NULL) {
+            client_send_error(cl, "25P01", NULL, "no transaction in progress");
+            return;
+        }
+        cl->busy = true;
+        conn_pause(cl->c);
+        if (f->type == MSG_COMMIT)
+            txn_commit(cl->cur);
+        else
+            txn_rollback(cl->cur);
+        return;
+    case MSG_ONESHOT: {
+        proto_stmts body;
+        if (!proto_get_oneshot(f, &body))
+            goto malformed;
+        if (cl->cur) {
+            proto_stmts_clear(&body);
+            client_send_error(cl, "25001", NULL, "a transaction is already in progress");
+            return;
+        }
+        cl->cur = txn_begin(cl->co, cl);
+        if (cl->cur == NULL) {
+            proto_stmts_clear(&body);
+            client_send_error(cl, "53200", NULL, "out of memory");
+            return;
+        }
+        cl->busy = true;
+        conn_pause(cl->c);
+        txn_oneshot(cl->cur, &body);
+        proto_stmts_clear(&body);
+        return;
+    }
+    case MSG_STATUS:
+        handle_status(cl, f);
+        return;
+    case MSG_INDOUBT:
+        handle_indoubt(cl);
+        return;
+    default:
+        conn_fail(cl->c, "08P01", "unexpected message type 0x%02x", f->type);
+        client_free(cl);
+        return;
+    }
+malformed:
+    conn_fail(cl->c, "08P01", "malformed message of type '%c'", f->type);
+    client_free(cl);
+}
+
+static void
+client_on_open(conn *c, const char *peer, void *arg)
+{
+    client *cl = arg;
+    (void)c;
+    log_debug("client %s connected (certificate \"%s\")", conn_peer_addr(cl->c), peer);
+}
+
+static void
+client_on_close(conn *c, const char *reason, void *arg)
+{
+    client *cl = arg;
+    (void)c;
+    if (cl->state == CL_HELLO_WAIT)
+        log_log("connection from %s refused: %s", conn_peer_addr(cl->c), reason);
+    else
+        log_debug("client %s disconnected: %s", conn_peer_addr(cl->c), reason);
+    client_free(cl);
+}
+
+static const conn_ops client_ops = {
+    .on_open = client_on_open,
+    .on_frame = client_on_frame,
+    .on_close = client_on_close,
+};
+
+void
+client_accept(coord *co, int fd)
+{
+    client *cl = calloc(1, sizeof(*cl));
+    if (cl == NULL) {
+        close(fd);
+        return;
+    }
+    cl->co = co;
+    wbuf_init(&cl->out);
+    cl->c = conn_accept(co->base, co->server_ctx, fd, (uint32_t)co->conf.max_frame, &client_ops,
+                        cl);
+    if (cl->c == NULL) {
+        wbuf_free(&cl->out);
+        free(cl);
+        return;
+    }
+    if (co->conf.idle_timeout_ms > 0)
+        conn_set_read_timeout(cl->c, (int)co->conf.idle_timeout_ms);
+    cl->next = all_clients;
+    if (all_clients)
+        all_clients->prev = cl;
+    all_clients = cl;
+    co->nclients++;
+}
+
+/* Shutdown: close every client that is not in the middle of a request; one
+ * with a transaction in progress gets it rolled back (client_free). */
+void
+client_close_all(coord *co)
+{
+    (void)co;
+    client *cl = all_clients;
+    while (cl) {
+        client *next = cl->next;
+        if (!cl->busy || co->fast_shutdown)
+            client_close(cl);
+        cl = next;
+    }
+}

@@ -1,0 +1,203 @@
+/*
+ * coord.h — internal types of dtx-coordinator, shared by its modules.
+ *
+ *   main.c      start-up, configuration, listener, signals, shutdown
+ *   client.c    client connections: start-up handshake, request dispatch
+ *   txn.c       the transaction table and one state machine per transaction
+ *   plink.c     links to participants: connect, reconnect, tagged requests
+ *   clog.c      the commit log: record formats on top of wal/, replay
+ *   resolver.c  resolution of in-doubt branches (recovery and periodic sweep)
+ *
+ * One process, one libevent loop, one thread (plus the WAL writer thread
+ * inside wal/).  Nothing here blocks: disk waits go through the WAL's
+ * durability callbacks, peers through bufferevents.
+ */
+#ifndef DTX_COORD_H
+#define DTX_COORD_H
+
+#include "buf.h"
+#include "conn.h"
+#include "proto.h"
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define COORD_NAME_MAX 32
+#define GID_MAX 96
+#define BRANCH_MAX 200 /* PostgreSQL's limit on prepared transaction names */
+#define PART_NAME_MAX 48
+
+typedef struct coord coord;
+typedef struct txn txn;
+typedef struct client client;
+typedef struct plink plink;
+typedef struct clog clog;
+
+/* ---- configuration (main.c) ---------------------------------------------- */
+
+typedef struct part_conf {
+    char name[PART_NAME_MAX];
+    char host[256];
+    uint16_t port;
+} part_conf;
+
+typedef struct coord_conf {
+    char *name;
+    char *listen_addr;
+    int listen_port;
+    char *tls_cert, *tls_key, *tls_ca;
+    char *allowed_clients;
+    char *data_dir;
+    int64_t prepare_timeout_ms;
+    int64_t commit_timeout_ms;
+    int64_t idle_timeout_ms;
+    int64_t sweep_interval_ms;
+    int64_t max_frame;
+    int64_t wal_segment_size;
+    int64_t outcome_retention_ms;
+    int max_clients;
+    char *log_level;
+    char *log_file;
+    /* [participants] */
+    part_conf *parts;
+    int nparts;
+} coord_conf;
+
+/* ---- the process --------------------------------------------------------- */
+
+struct coord {
+    coord_conf conf;
+    struct event_base *base;
+    SSL_CTX *server_ctx; /* for clients */
+    SSL_CTX *client_ctx; /* towards participants (mutual TLS) */
+    struct evconnlistener *listener;
+    uint64_t epoch;
+    uint64_t next_seq;
+    clog *log;
+    plink **links;
+    int nlinks;
+    /* transaction table: gid -> txn, chained hash */
+    txn **tab;
+    size_t tab_size;
+    size_t ntxn;
+    int nclients;
+    bool shutting_down;
+    bool fast_shutdown;
+    struct event *sigterm_ev, *sigint_ev, *shutdown_timer;
+    struct event *sweep_timer;
+    /* counters, for logs, admin and benchmarks */
+    uint64_t n_committed, n_aborted, n_unknown;
+};
+
+/* ---- participant links (plink.c) ----------------------------------------- */
+
+/* Reply callback of a tagged request: f is a RESULT, DONE, LIST_REPLY or
+ * ERROR frame, or NULL when the link was lost before the final reply.
+ * `final` says whether the request is over (no more calls follow). */
+typedef void (*plink_reply_fn)(void *arg, const frame_view *f, bool final);
+
+plink *plink_create(coord *co, const part_conf *pc);
+void plink_free(plink *l);
+void plink_start(plink *l);
+bool plink_ready(const plink *l);
+const char *plink_name(const plink *l);
+/* Queue a request; the encoder writes the frame with the given tag.  Returns
+ * false (and does not call cb) when the link is not ready. */
+bool plink_send_work(plink *l, const char *branch, uint8_t flags, const proto_stmt *stmts,
+                     uint16_t n, plink_reply_fn cb, void *arg) __attribute__((warn_unused_result));
+bool plink_send_finish(plink *l, const char *branch, bool commit, uint64_t xid, plink_reply_fn cb,
+                       void *arg) __attribute__((warn_unused_result));
+bool plink_send_list(plink *l, const char *prefix, plink_reply_fn cb, void *arg)
+    __attribute__((warn_unused_result));
+plink *coord_find_link(coord *co, const char *name);
+/* Called by plink when a link becomes ready (the resolver uses it). */
+void resolver_link_ready(coord *co, plink *l);
+
+/* ---- transactions (txn.c) ------------------------------------------------ */
+
+txn *txn_begin(coord *co, client *cl);
+void txn_exec(txn *t, const proto_stmt *st);
+void txn_commit(txn *t);
+void txn_rollback(txn *t);
+void txn_oneshot(txn *t, const proto_stmts *body);
+/* The client went away (or was closed): abort unless decided; never reply. */
+void txn_detach_client(txn *t);
+const char *txn_gid(const txn *t);
+txn *txn_lookup(coord *co, const char *gid);
+bool txn_is_finished(const txn *t);
+void txn_table_init(coord *co);
+/* fill an INDOUBT reply with live transactions past their decision */
+void txn_collect_indoubt(coord *co, proto_indoubt_entry **out, uint32_t *n, wbuf *strings);
+
+/* ---- clients (client.c) -------------------------------------------------- */
+
+void client_accept(coord *co, int fd);
+/* txn -> client: reply frames, and the end of a transaction */
+void client_send(client *cl, const wbuf *w);
+void client_send_bytes(client *cl, const void *p, size_t n);
+void client_send_error(client *cl, const char *sqlstate, const char *participant,
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void client_txn_over(client *cl, txn *t, proto_outcome outcome);
+/* the current request is complete: process the next frame */
+void client_request_done(client *cl);
+void client_close_all(coord *co);
+
+/* ---- commit log (clog.c) ------------------------------------------------- */
+
+typedef struct clog_branch {
+    char participant[PART_NAME_MAX];
+    uint64_t xid;
+    bool done;     /* in memory only: COMMIT PREPARED acknowledged */
+    bool inflight; /* in memory only: the resolver has a FINISH out */
+} clog_branch;
+
+/* A COMMIT without END: still to be finished on every branch. */
+typedef struct clog_pending {
+    char gid[GID_MAX];
+    uint64_t commit_ms;
+    int nbranches;
+    clog_branch *branches;
+    struct clog_pending *next;
+    bool heuristic; /* some branch was rolled back by someone else */
+} clog_pending;
+
+typedef void (*clog_durable_fn)(void *arg);
+
+clog *clog_open(coord *co, const char *dir, char *err, size_t errlen);
+void clog_close(clog *l);
+/* highest epoch recorded so far (0 for a new log) */
+uint64_t clog_last_epoch(const clog *l);
+/* log a new epoch and call cb once it is durable */
+void clog_begin_epoch(clog *l, uint64_t epoch, clog_durable_fn cb, void *arg);
+/* COMMIT{gid, branches}: cb runs on the loop once durable */
+void clog_commit(clog *l, const char *gid, const clog_branch *br, int n, clog_durable_fn cb,
+                 void *arg);
+/* END{gid}: not forced */
+void clog_end(clog *l, const char *gid);
+/* ONEPHASE{gid}: marks a gid whose outcome was decided by a one-phase
+ * commit; cb once durable */
+void clog_onephase(clog *l, const char *gid, clog_durable_fn cb, void *arg);
+/* list of COMMIT-without-END, owned by the clog */
+clog_pending *clog_pending_list(clog *l);
+clog_pending *clog_find_pending(clog *l, const char *gid);
+/* outcome known from the log (or a recent in-memory outcome) for STATUS */
+proto_outcome clog_outcome_of(clog *l, const char *gid, const char **detail);
+/* remember the outcome of a finished transaction for STATUS */
+void clog_remember(clog *l, const char *gid, proto_outcome o);
+
+/* ---- resolver (resolver.c) ----------------------------------------------- */
+
+void resolver_start(coord *co);
+void resolver_stop(coord *co);
+/* a COMMIT's branches were not all finished in line; retry in background */
+void resolver_kick(coord *co);
+
+/* ---- helpers ------------------------------------------------------------- */
+
+uint64_t coord_now_ms(void);
+/* gid -> "<gid>:<participant>" */
+void coord_branch_name(char *out, size_t len, const char *gid, const char *participant);
+
+#endif

@@ -1,0 +1,407 @@
+/*
+ * main.c — dtx-coordinator: start-up, configuration, listener, signals.
+ *
+ * Start-up order (DESIGN.md section 5):
+ *   1. read the configuration; set up TLS contexts (fail early, clearly);
+ *   2. open the commit log in data_dir and replay it (clog.c): the highest
+ *      epoch so far and the COMMIT records without END;
+ *   3. log EPOCH(last + 1) and wait until it is durable: no gid of the new
+ *      epoch exists before that, so no gid is ever reused;
+ *   4. connect to the participants, start the resolver (which finishes the
+ *      replayed commits and rolls back orphaned branches in the background),
+ *      and accept clients at once ("ready").
+ *
+ * Shutdown: SIGTERM stops accepting, rolls back transactions that are not in
+ * the middle of a request, lets decided ones finish (bounded by
+ * commit_timeout), then exits; SIGINT does the same without waiting.  Either
+ * way the commit log is flushed and closed, and whatever is left unfinished
+ * is finished by the next start's recovery.
+ */
+#include "config.h"
+#include "coord.h"
+#include "failpoint.h"
+#include "log.h"
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/listener.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DTX_VERSION "0.1.0"
+
+uint64_t
+coord_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+coord_branch_name(char *out, size_t len, const char *gid, const char *participant)
+{
+    snprintf(out, len, "%s:%s", gid, participant);
+}
+
+/* ---- configuration ------------------------------------------------------- */
+
+static bool
+valid_name(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static bool
+add_participant(void *ctx, const char *key, const char *value, char *err, size_t errlen)
+{
+    coord_conf *cf = ctx;
+    if (!valid_name(key, PART_NAME_MAX)) {
+        snprintf(err, errlen,
+                 "invalid participant name \"%s\" (letters, digits and '-', at most %d bytes)",
+                 key, PART_NAME_MAX - 1);
+        return false;
+    }
+    for (int i = 0; i < cf->nparts; i++) {
+        if (strcmp(cf->parts[i].name, key) == 0) {
+            snprintf(err, errlen, "participant \"%s\" is listed twice", key);
+            return false;
+        }
+    }
+    part_conf pc;
+    memset(&pc, 0, sizeof(pc));
+    snprintf(pc.name, sizeof(pc.name), "%s", key);
+    if (!config_parse_hostport(value, 0, pc.host, sizeof(pc.host), &pc.port, err, errlen))
+        return false;
+    part_conf *np = realloc(cf->parts, (size_t)(cf->nparts + 1) * sizeof(part_conf));
+    if (np == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    cf->parts = np;
+    cf->parts[cf->nparts++] = pc;
+    return true;
+}
+
+#define OFF(f) offsetof(coord_conf, f)
+static const config_key coord_keys[] = {
+    {.name = "name", .type = CONFIG_STRING, .offset = OFF(name), .required = true},
+    {.name = "listen_addr", .type = CONFIG_STRING, .offset = OFF(listen_addr),
+     .default_value = "127.0.0.1"},
+    {.name = "listen_port", .type = CONFIG_INT, .offset = OFF(listen_port),
+     .default_value = "6543", .min = 1, .max = 65535},
+    {.name = "tls_cert", .type = CONFIG_STRING, .offset = OFF(tls_cert), .required = true},
+    {.name = "tls_key", .type = CONFIG_STRING, .offset = OFF(tls_key), .required = true},
+    {.name = "tls_ca", .type = CONFIG_STRING, .offset = OFF(tls_ca), .required = true},
+    {.name = "allowed_clients", .type = CONFIG_STRING, .offset = OFF(allowed_clients),
+     .required = true},
+    {.name = "data_dir", .type = CONFIG_STRING, .offset = OFF(data_dir), .required = true},
+    {.name = "prepare_timeout", .type = CONFIG_DURATION, .offset = OFF(prepare_timeout_ms),
+     .default_value = "30s", .unit = "s", .min = 0, .max = 86400000},
+    {.name = "commit_timeout", .type = CONFIG_DURATION, .offset = OFF(commit_timeout_ms),
+     .default_value = "10s", .unit = "s", .min = 0, .max = 86400000},
+    {.name = "idle_timeout", .type = CONFIG_DURATION, .offset = OFF(idle_timeout_ms),
+     .default_value = "0", .unit = "s", .min = 0, .max = 86400000},
+    {.name = "sweep_interval", .type = CONFIG_DURATION, .offset = OFF(sweep_interval_ms),
+     .default_value = "10s", .unit = "s", .min = 100, .max = 86400000},
+    {.name = "outcome_retention", .type = CONFIG_DURATION, .offset = OFF(outcome_retention_ms),
+     .default_value = "24h", .unit = "s", .min = 1000, .max = 365LL * 86400000},
+    {.name = "max_frame", .type = CONFIG_SIZE, .offset = OFF(max_frame), .default_value = "16MB",
+     .min = 1024, .max = 1LL << 30},
+    {.name = "wal_segment_size", .type = CONFIG_SIZE, .offset = OFF(wal_segment_size),
+     .default_value = "16MB", .min = 64 * 1024, .max = 1LL << 30},
+    {.name = "max_clients", .type = CONFIG_INT, .offset = OFF(max_clients),
+     .default_value = "10000", .min = 1, .max = 1000000},
+    {.name = "log_level", .type = CONFIG_STRING, .offset = OFF(log_level), .default_value = "log"},
+    {.name = "log_file", .type = CONFIG_STRING, .offset = OFF(log_file)},
+    {0},
+};
+static const config_section coord_sections[] = {
+    {.name = "coordinator", .keys = coord_keys, .required = true},
+    {.name = "participants", .on_entry = add_participant, .required = true},
+    {0},
+};
+
+static void
+split_names(const char *list, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    char *copy = strdup(list);
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+        char **nn = realloc(*out, (*n + 1) * sizeof(char *));
+        if (nn == NULL)
+            break;
+        *out = nn;
+        (*out)[(*n)++] = strdup(tok);
+    }
+    free(copy);
+}
+
+static void
+free_names(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* ---- listener and signals ------------------------------------------------ */
+
+static void
+accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, int len,
+          void *arg)
+{
+    (void)lst;
+    (void)sa;
+    (void)len;
+    coord *co = arg;
+    if (co->nclients >= co->conf.max_clients) {
+        log_warn("too many clients (max_clients = %d); connection refused", co->conf.max_clients);
+        close(fd);
+        return;
+    }
+    client_accept(co, fd);
+}
+
+static void
+accept_error_cb(struct evconnlistener *lst, void *arg)
+{
+    (void)lst;
+    (void)arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    log_warn("could not accept a connection: %s", evutil_socket_error_to_string(err));
+}
+
+static void
+shutdown_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    coord *co = arg;
+    static int ticks;
+    ticks++;
+    client_close_all(co);
+    bool timed_out = (int64_t)ticks * 100 >= co->conf.commit_timeout_ms;
+    if (co->ntxn == 0 || co->fast_shutdown || timed_out) {
+        if (co->ntxn)
+            log_log("%zu transaction(s) unfinished at shutdown; recovery will finish them",
+                    co->ntxn);
+        event_base_loopexit(co->base, NULL);
+    }
+}
+
+static void
+begin_shutdown(coord *co, bool fast)
+{
+    if (fast)
+        co->fast_shutdown = true;
+    if (co->shutting_down && !fast)
+        return;
+    co->shutting_down = true;
+    log_log("received %s shutdown request", fast ? "fast" : "smart");
+    if (co->listener)
+        evconnlistener_disable(co->listener);
+    if (co->shutdown_timer == NULL) {
+        co->shutdown_timer = event_new(co->base, -1, EV_PERSIST, shutdown_tick, co);
+        struct timeval tv = {0, 100 * 1000};
+        event_add(co->shutdown_timer, &tv);
+    }
+    shutdown_tick(-1, 0, co);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    begin_shutdown(arg, sig == SIGINT);
+}
+
+static void
+epoch_durable(void *arg)
+{
+    coord *co = arg;
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    char addr[300];
+    snprintf(addr, sizeof(addr), strchr(co->conf.listen_addr, ':') ? "[%s]:%d" : "%s:%d",
+             co->conf.listen_addr, co->conf.listen_port);
+    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sl) != 0)
+        log_fatal("invalid listen address \"%s\"", addr);
+    co->listener = evconnlistener_new_bind(
+        co->base, accept_cb, co, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+        512, (struct sockaddr *)&ss, sl);
+    if (co->listener == NULL)
+        log_fatal("could not listen on %s: %m", addr);
+    evconnlistener_set_error_cb(co->listener, accept_error_cb);
+    for (int i = 0; i < co->nlinks; i++)
+        plink_start(co->links[i]);
+    resolver_start(co);
+    log_log("dtx-coordinator \"%s\" ready: epoch %llu, listening on %s, %d participant(s)",
+            co->conf.name, (unsigned long long)co->epoch, addr, co->nlinks);
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "dtx-coordinator — two-phase-commit coordinator for PostgreSQL\n\n"
+               "Usage: dtx-coordinator -c FILE [options]\n\n"
+               "Options:\n"
+               "  -c, --config FILE      configuration file (required)\n"
+               "  -t, --check-config     check the configuration and exit\n"
+               "  -h, --help             show this help and exit\n"
+               "  -V, --version          show the version and exit\n\n"
+               "Signals: SIGTERM stops after in-flight work, SIGINT stops fast.\n"
+               "See docs/configuration.md for the keys of the configuration file.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"check-config", no_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {0, 0, 0, 0}};
+    const char *cfgfile = NULL;
+    bool check_only = false;
+    int o;
+    log_init("dtx-coordinator");
+    while ((o = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            cfgfile = optarg;
+            break;
+        case 't':
+            check_only = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("dtx-coordinator %s\n", DTX_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (cfgfile == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    failpoint_init_from_env();
+
+    static coord co;
+    char err[1024];
+    if (!config_parse_file(coord_sections, &co.conf, &co.conf, cfgfile, err, sizeof(err)))
+        log_fatal("%s", err);
+    if (!valid_name(co.conf.name, COORD_NAME_MAX))
+        log_fatal("%s: invalid coordinator name \"%s\": use letters, digits and '-', at most %d "
+                  "bytes",
+                  cfgfile, co.conf.name, COORD_NAME_MAX - 1);
+    if (co.conf.nparts == 0)
+        log_fatal("%s: no participants configured in [participants]", cfgfile);
+    log_level lvl;
+    if (!log_parse_level(co.conf.log_level, &lvl))
+        log_fatal("%s: invalid log_level \"%s\"", cfgfile, co.conf.log_level);
+    log_set_level(lvl);
+    if (co.conf.log_file && !log_open_file(co.conf.log_file))
+        log_fatal("could not open log file \"%s\": %m", co.conf.log_file);
+
+    char **allowed;
+    size_t nallowed;
+    split_names(co.conf.allowed_clients, &allowed, &nallowed);
+    tls_config stc = {.cert_file = co.conf.tls_cert,
+                      .key_file = co.conf.tls_key,
+                      .ca_file = co.conf.tls_ca,
+                      .require_peer_cert = true,
+                      .allowed_names = (const char *const *)allowed,
+                      .n_allowed_names = nallowed};
+    co.server_ctx = tls_server_ctx_create(&stc, err, sizeof(err));
+    free_names(allowed, nallowed);
+    if (co.server_ctx == NULL)
+        log_fatal("could not set up TLS for clients: %s", err);
+    tls_config ctc = {
+        .cert_file = co.conf.tls_cert, .key_file = co.conf.tls_key, .ca_file = co.conf.tls_ca};
+    co.client_ctx = tls_client_ctx_create(&ctc, err, sizeof(err));
+    if (co.client_ctx == NULL)
+        log_fatal("could not set up TLS for participants: %s", err);
+    if (check_only) {
+        printf("configuration file \"%s\" is valid\n", cfgfile);
+        return 0;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    co.base = event_base_new();
+    if (co.base == NULL)
+        log_fatal("could not create the event loop");
+    txn_table_init(&co);
+    co.nlinks = co.conf.nparts;
+    co.links = calloc((size_t)co.nlinks, sizeof(plink *));
+    for (int i = 0; i < co.nlinks; i++) {
+        co.links[i] = plink_create(&co, &co.conf.parts[i]);
+        if (co.links[i] == NULL)
+            log_fatal("out of memory");
+    }
+    if (mkdir(co.conf.data_dir, 0700) != 0 && errno != EEXIST)
+        log_fatal("could not create data directory \"%s\": %m", co.conf.data_dir);
+    char waldir[4096];
+    snprintf(waldir, sizeof(waldir), "%s/wal", co.conf.data_dir);
+    co.log = clog_open(&co, waldir, err, sizeof(err));
+    if (co.log == NULL)
+        log_fatal("could not open the commit log in \"%s\": %s", waldir, err);
+    co.epoch = clog_last_epoch(co.log) + 1;
+    clog_begin_epoch(co.log, co.epoch, epoch_durable, &co);
+
+    co.sigterm_ev = evsignal_new(co.base, SIGTERM, signal_cb, &co);
+    co.sigint_ev = evsignal_new(co.base, SIGINT, signal_cb, &co);
+    event_add(co.sigterm_ev, NULL);
+    event_add(co.sigint_ev, NULL);
+
+    event_base_dispatch(co.base);
+
+    /* orderly teardown: everything freed so leak checkers stay quiet */
+    if (co.listener)
+        evconnlistener_free(co.listener);
+    co.fast_shutdown = true;
+    client_close_all(&co);
+    resolver_stop(&co);
+    for (int i = 0; i < co.nlinks; i++)
+        plink_free(co.links[i]);
+    free(co.links);
+    /* let closed connections be reaped */
+    event_base_loop(co.base, EVLOOP_NONBLOCK);
+    clog_close(co.log);
+    event_free(co.sigterm_ev);
+    event_free(co.sigint_ev);
+    if (co.shutdown_timer)
+        event_free(co.shutdown_timer);
+    SSL_CTX_free(co.server_ctx);
+    SSL_CTX_free(co.client_ctx);
+    free(co.tab);
+    free(co.conf.parts);
+    config_free(coord_sections, &co.conf);
+    event_base_free(co.base);
+    log_log("dtx-coordinator stopped");
+    return 0;
+}

@@ -1,0 +1,399 @@
+/*
+ * plink.c — the coordinator's links to its participants.
+ *
+ * One TLS connection per configured participant carries every branch of
+ * every transaction that touches it: each request (WORK, FINISH, LIST) gets
+ * a tag, and the participant echoes the tag in each reply (RESULT*, then a
+ * final DONE / LIST_REPLY / ERROR).  The tag names a slot in `slots`:
+ *
+ *     tag = generation << 20 | slot index        (index < 2^20)
+ *
+ * so a reply for a slot that was freed and reused (a stale reply after a
+ * reconnect) is recognised by its generation and dropped.
+ *
+ * Link states (plink_set_state is the only place that changes them):
+ *
+ *     DOWN --connect--> CONNECTING --TLS up, HELLO sent--> HELLO_WAIT
+ *       ^                   |                                  | HELLO_OK
+ *       |                   v                                  v
+ *       +---- back-off <--- (error, EOF, bad frame) <------- READY
+ *
+ * Leaving READY (or HELLO_WAIT) fails every outstanding request: its
+ * callback runs with f == NULL.  What that means is the caller's business
+ * (a statement in flight is an error; a PREPARE in flight is a NO vote and
+ * the branch may be left prepared, which the resolver cleans up; a COMMIT
+ * PREPARED in flight is retried by the resolver).  Reconnects back off from
+ * 100 ms to 5 s.
+ */
+#include "coord.h"
+#include "failpoint.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SLOT_BITS 20
+#define SLOT_MASK ((1u << SLOT_BITS) - 1)
+
+typedef enum plink_state { PL_DOWN, PL_CONNECTING, PL_HELLO_WAIT, PL_READY } plink_state;
+
+typedef struct preq {
+    plink_reply_fn cb;
+    void *arg;
+    uint32_t gen;
+    bool used;
+} preq;
+
+struct plink {
+    coord *co;
+    part_conf pc;
+    plink_state state;
+    conn *c;
+    struct event *retry_ev;
+    int backoff_ms;
+    preq *slots;
+    uint32_t nslots;
+    uint32_t *free_idx;
+    uint32_t nfree;
+    uint32_t inflight;
+    wbuf out;
+    bool warned;
+};
+
+static const char *const state_names[] = {"down", "connecting", "hello-wait", "ready"};
+
+static void plink_connect(plink *l);
+
+static void
+plink_fail_all(plink *l)
+{
+    for (uint32_t i = 0; i < l->nslots; i++) {
+        preq *r = &l->slots[i];
+        if (!r->used)
+            continue;
+        plink_reply_fn cb = r->cb;
+        void *arg = r->arg;
+        r->used = false;
+        r->gen++;
+        l->free_idx[l->nfree++] = i;
+        l->inflight--;
+        cb(arg, NULL, true);
+    }
+}
+
+static void
+plink_set_state(plink *l, plink_state st)
+{
+    plink_state old = l->state;
+    switch (st) {
+    case PL_DOWN:
+        l->state = PL_DOWN;
+        if (l->c) {
+            conn_close(l->c);
+            l->c = NULL;
+        }
+        if (old == PL_READY || old == PL_HELLO_WAIT)
+            plink_fail_all(l);
+        if (!l->co->shutting_down || l->inflight) {
+            struct timeval tv = {l->backoff_ms / 1000, (l->backoff_ms % 1000) * 1000};
+            evtimer_add(l->retry_ev, &tv);
+            l->backoff_ms = l->backoff_ms * 2 > 5000 ? 5000 : l->backoff_ms * 2;
+        }
+        break;
+    case PL_CONNECTING:
+    case PL_HELLO_WAIT:
+        l->state = st;
+        break;
+    case PL_READY:
+        l->state = PL_READY;
+        l->backoff_ms = 100;
+        log_log("participant \"%s\" at %s:%u is ready", l->pc.name, l->pc.host, l->pc.port);
+        l->warned = false;
+        resolver_link_ready(l->co, l);
+        break;
+    default:
+        abort();
+    }
+    log_debug("participant \"%s\": %s -> %s", l->pc.name, state_names[old], state_names[st]);
+}
+
+static void
+plink_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    plink *l = arg;
+    if (l->state == PL_DOWN && !l->co->shutting_down)
+        plink_connect(l);
+}
+
+static void
+plink_on_open(conn *c, const char *peer, void *arg)
+{
+    plink *l = arg;
+    (void)peer;
+    wbuf w;
+    wbuf_init(&w);
+    proto_hello h = {.magic = PROTO_MAGIC,
+                     .major = PROTO_MAJOR,
+                     .minor = PROTO_MINOR,
+                     .role = ROLE_COORDINATOR,
+                     .name = l->co->conf.name,
+                     .epoch = l->co->epoch};
+    if (proto_put_hello(&w, &h))
+        conn_send(c, &w);
+    wbuf_free(&w);
+    plink_set_state(l, PL_HELLO_WAIT);
+}
+
+static void
+plink_lost(plink *l, const char *why)
+{
+    if (!l->warned || l->state == PL_READY)
+        log_warn("participant \"%s\" at %s:%u: %s", l->pc.name, l->pc.host, l->pc.port, why);
+    l->warned = true;
+    plink_set_state(l, PL_DOWN);
+}
+
+static void
+plink_on_close(conn *c, const char *reason, void *arg)
+{
+    plink *l = arg;
+    (void)c;
+    l->c = NULL; /* conn frees itself */
+    plink_lost(l, reason);
+}
+
+static void
+plink_on_frame(conn *c, const frame_view *f, void *arg)
+{
+    plink *l = arg;
+    (void)c;
+    if (l->state == PL_HELLO_WAIT) {
+        proto_hello_ok ok;
+        proto_error e;
+        if (f->type == MSG_HELLO_OK && proto_get_hello_ok(f, &ok)) {
+            if (ok.major != PROTO_MAJOR) {
+                plink_lost(l, "participant speaks another protocol version");
+                return;
+            }
+            plink_set_state(l, PL_READY);
+            return;
+        }
+        if (f->type == MSG_ERROR && proto_get_error(f, &e)) {
+            char buf[600];
+            snprintf(buf, sizeof(buf), "refused: %s", e.message);
+            plink_lost(l, buf);
+            return;
+        }
+        plink_lost(l, "unexpected reply to the start-up message");
+        return;
+    }
+    uint32_t tag;
+    if (!proto_peek_tag(f, &tag)) {
+        plink_lost(l, "malformed frame from participant");
+        return;
+    }
+    if (tag == 0 && f->type == MSG_ERROR) {
+        proto_error e;
+        char buf[600];
+        snprintf(buf, sizeof(buf), "error: %s",
+                 proto_get_error(f, &e) ? e.message : "malformed error");
+        plink_lost(l, buf);
+        return;
+    }
+    uint32_t idx = tag & SLOT_MASK, gen = tag >> SLOT_BITS;
+    if (idx >= l->nslots || !l->slots[idx].used || (l->slots[idx].gen & 0xFFF) != gen) {
+        log_debug("participant \"%s\": reply for unknown tag %u dropped", l->pc.name, tag);
+        return;
+    }
+    preq *r = &l->slots[idx];
+    bool final = f->type != MSG_RESULT;
+    plink_reply_fn cb = r->cb;
+    void *cbarg = r->arg;
+    if (final) {
+        r->used = false;
+        r->gen++;
+        l->free_idx[l->nfree++] = idx;
+        l->inflight--;
+    }
+    cb(cbarg, f, final);
+}
+
+static const conn_ops plink_ops = {
+    .on_open = plink_on_open,
+    .on_frame = plink_on_frame,
+    .on_close = plink_on_close,
+};
+
+static void
+plink_connect(plink *l)
+{
+    plink_set_state(l, PL_CONNECTING);
+    l->c = conn_connect(l->co->base, l->co->client_ctx, l->pc.host, l->pc.port, l->pc.host,
+                        (uint32_t)l->co->conf.max_frame, &plink_ops, l);
+    if (l->c == NULL)
+        plink_lost(l, "could not create a connection");
+}
+
+plink *
+plink_create(coord *co, const part_conf *pc)
+{
+    plink *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    l->co = co;
+    l->pc = *pc;
+    l->state = PL_DOWN;
+    l->backoff_ms = 100;
+    l->retry_ev = evtimer_new(co->base, plink_retry_cb, l);
+    wbuf_init(&l->out);
+    return l;
+}
+
+void
+plink_start(plink *l)
+{
+    plink_connect(l);
+}
+
+void
+plink_free(plink *l)
+{
+    if (l == NULL)
+        return;
+    if (l->c)
+        conn_close(l->c);
+    l->c = NULL;
+    event_free(l->retry_ev);
+    free(l->slots);
+    free(l->free_idx);
+    wbuf_free(&l->out);
+    free(l);
+}
+
+bool
+plink_ready(const plink *l)
+{
+    return l->state == PL_READY;
+}
+
+const char *
+plink_name(const plink *l)
+{
+    return l->pc.name;
+}
+
+/* Reserve a slot; returns its tag, or 0 when out of memory. */
+static uint32_t
+plink_slot(plink *l, plink_reply_fn cb, void *arg)
+{
+    if (l->nfree == 0) {
+        uint32_t n = l->nslots ? l->nslots * 2 : 64;
+        if (n > SLOT_MASK)
+            return 0;
+        preq *s = realloc(l->slots, n * sizeof(preq));
+        uint32_t *fi = s ? realloc(l->free_idx, n * sizeof(uint32_t)) : NULL;
+        if (s)
+            l->slots = s;
+        if (fi == NULL)
+            return 0;
+        l->free_idx = fi;
+        memset(l->slots + l->nslots, 0, (n - l->nslots) * sizeof(preq));
+        /* hand out low indexes first; index 0 is never used so no tag is 0 */
+        for (uint32_t i = n; i-- > l->nslots;)
+            if (i != 0)
+                l->free_idx[l->nfree++] = i;
+        l->nslots = n;
+    }
+    uint32_t idx = l->free_idx[--l->nfree];
+    preq *r = &l->slots[idx];
+    r->used = true;
+    r->cb = cb;
+    r->arg = arg;
+    l->inflight++;
+    return ((r->gen & 0xFFF) << SLOT_BITS) | idx;
+}
+
+static bool
+plink_flush(plink *l, bool ok)
+{
+    if (ok && wbuf_ok(&l->out))
+        conn_send(l->c, &l->out);
+    wbuf_reset(&l->out);
+    return ok;
+}
+
+static void
+plink_unslot(plink *l, uint32_t tag)
+{
+    uint32_t idx = tag & SLOT_MASK;
+    l->slots[idx].used = false;
+    l->slots[idx].gen++;
+    l->free_idx[l->nfree++] = idx;
+    l->inflight--;
+}
+
+bool
+plink_send_work(plink *l, const char *branch, uint8_t flags, const proto_stmt *stmts, uint16_t n,
+                plink_reply_fn cb, void *arg)
+{
+    if (l->state != PL_READY)
+        return false;
+    uint32_t tag = plink_slot(l, cb, arg);
+    if (tag == 0)
+        return false;
+    proto_work m = {.tag = tag,
+                    .epoch = l->co->epoch,
+                    .branch = branch,
+                    .flags = flags,
+                    .body = {.n = n, .stmts = (proto_stmt *)stmts}};
+    if (!plink_flush(l, proto_put_work(&l->out, &m))) {
+        plink_unslot(l, tag);
+        return false;
+    }
+    return true;
+}
+
+bool
+plink_send_finish(plink *l, const char *branch, bool commit, uint64_t xid, plink_reply_fn cb,
+                  void *arg)
+{
+    if (l->state != PL_READY)
+        return false;
+    uint32_t tag = plink_slot(l, cb, arg);
+    if (tag == 0)
+        return false;
+    proto_finish m = {
+        .tag = tag, .epoch = l->co->epoch, .branch = branch, .commit = commit, .xid = xid};
+    if (!plink_flush(l, proto_put_finish(&l->out, &m))) {
+        plink_unslot(l, tag);
+        return false;
+    }
+    return true;
+}
+
+bool
+plink_send_list(plink *l, const char *prefix, plink_reply_fn cb, void *arg)
+{
+    if (l->state != PL_READY)
+        return false;
+    uint32_t tag = plink_slot(l, cb, arg);
+    if (tag == 0)
+        return false;
+    proto_list m = {.tag = tag, .epoch = l->co->epoch, .prefix = prefix};
+    if (!plink_flush(l, proto_put_list(&l->out, &m))) {
+        plink_unslot(l, tag);
+        return false;
+    }
+    return true;
+}
+
+plink *
+coord_find_link(coord *co, const char *name)
+{
+    for (int i = 0; i < co->nlinks; i++)
+        if (strcmp(co->links[i]->pc.name, name) == 0)
+            return co->links[i];
+    return NULL;
+}

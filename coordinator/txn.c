@@ -1,0 +1,922 @@
+/*
+ * txn.c — the transaction table and the state machine of one transaction.
+ *
+ * A transaction (txn) is created by BEGIN or ONESHOT, gets a gid
+ * "dtx:<name>:<epoch>:<seq>" (DESIGN.md section 3) and lives in the table
+ * (gid -> txn) until every request it sent has been answered and its outcome
+ * is settled.  It has one branch per participant it touched; the branch's
+ * name in PostgreSQL is "<gid>:<participant>".
+ *
+ * States (txn_set_state is the only function that changes them; the diagram
+ * is docs/state-machines.md):
+ *
+ *   ACTIVE ----statement error----> FAILED ----COMMIT/ROLLBACK----+
+ *     | COMMIT, 0 branches: COMMITTED                             |
+ *     | COMMIT, 1 branch -------> ONEPHASE --DONE--> FINISHED     |
+ *     | COMMIT, >1 branches / ONESHOT                             v
+ *     +----------------------> PREPARING --any NO/timeout--> ABORTING --> FINISHED
+ *                                  | all YES (or read-only)
+ *                                  v
+ *                               LOGGING  (COMMIT record appended, waiting for fsync)
+ *                                  | durable: the decision exists
+ *                                  v
+ *                              COMMITTING (COMMIT PREPARED to the YES branches)
+ *                                  | all answered: END record (or hand-off to the resolver)
+ *                                  v
+ *                               FINISHED
+ *
+ * Invariants
+ *  - No COMMIT PREPARED is sent before the COMMIT record is durable.
+ *  - Abort needs no log record (presumed abort): an abort decision is sent to
+ *    the client at once; prepared branches are rolled back as their votes
+ *    arrive, and whatever cannot be reached is left to the resolver, which
+ *    rolls back every prepared branch of ours without a COMMIT record.
+ *  - `outstanding` counts requests in flight; a txn is freed only when it is
+ *    FINISHED and nothing is outstanding, so no callback can outlive it.
+ *  - The client is answered exactly once per request; a txn whose client
+ *    went away (detached) goes on to its decision and never replies.
+ *  - The client is told COMMITTED after phase two has been answered by every
+ *    branch (so it reads its own writes), or — when a branch cannot be
+ *    reached — at once, since the durable decision is what makes it so.
+ */
+#include "coord.h"
+#include "failpoint.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum txn_state {
+    TXN_ACTIVE,
+    TXN_FAILED,
+    TXN_PREPARING,
+    TXN_LOGGING,
+    TXN_COMMITTING,
+    TXN_ONEPHASE,
+    TXN_ABORTING,
+    TXN_FINISHED,
+} txn_state;
+
+static const char *const txn_state_names[] = {
+    "active",     "failed",   "preparing", "logging",
+    "committing", "onephase", "aborting",  "finished",
+};
+
+typedef enum br_state {
+    BR_UNUSED,  /* participant not touched */
+    BR_OPEN,    /* transaction open at the participant, idle */
+    BR_WORKING, /* statements (maybe ending in PREPARE/COMMIT) in flight */
+    BR_PREPARED,
+    BR_ENDING,  /* COMMIT PREPARED / ROLLBACK PREPARED / ROLLBACK in flight */
+    BR_GONE,    /* nothing of it left at the participant */
+    BR_UNKNOWN, /* link lost while it may have prepared: the resolver's */
+} br_state;
+
+typedef struct branch {
+    txn *t;
+    plink *link;
+    br_state state;
+    uint64_t xid;
+    bool committed; /* COMMIT PREPARED acknowledged */
+    wbuf results;   /* ONESHOT: RESULT frames, in order */
+    size_t res_pos;
+} branch;
+
+struct txn {
+    coord *co;
+    char gid[GID_MAX];
+    txn_state state;
+    client *cl;
+    bool replied; /* the current COMMIT/ROLLBACK/ONESHOT got its OUTCOME */
+    bool oneshot;
+    bool timed_out;
+    int outstanding;
+    int nbr;
+    branch *br;
+    uint16_t *stmt_branch; /* ONESHOT: branch index of each statement */
+    uint16_t nstmts;
+    wbuf err; /* first error, an encoded ERROR frame (empty: none) */
+    uint64_t start_ms;
+    struct event *timer;
+    txn *hnext;
+};
+
+static void txn_decide(txn *t);
+static void txn_abort(txn *t);
+static void txn_maybe_free(txn *t);
+
+/* ---- table --------------------------------------------------------------- */
+
+static size_t
+gid_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return (size_t)(h % n);
+}
+
+void
+txn_table_init(coord *co)
+{
+    co->tab_size = 4096;
+    co->tab = calloc(co->tab_size, sizeof(txn *));
+    if (co->tab == NULL)
+        log_fatal("out of memory");
+}
+
+txn *
+txn_lookup(coord *co, const char *gid)
+{
+    for (txn *t = co->tab[gid_hash(gid, co->tab_size)]; t; t = t->hnext)
+        if (strcmp(t->gid, gid) == 0)
+            return t;
+    return NULL;
+}
+
+static void
+table_add(txn *t)
+{
+    size_t h = gid_hash(t->gid, t->co->tab_size);
+    t->hnext = t->co->tab[h];
+    t->co->tab[h] = t;
+    t->co->ntxn++;
+}
+
+static void
+table_remove(txn *t)
+{
+    txn **pp = &t->co->tab[gid_hash(t->gid, t->co->tab_size)];
+    while (*pp && *pp != t)
+        pp = &(*pp)->hnext;
+    if (*pp) {
+        *pp = t->hnext;
+        t->co->ntxn--;
+    }
+}
+
+/* ---- state --------------------------------------------------------------- */
+
+static void
+txn_set_state(txn *t, txn_state st)
+{
+    switch (st) {
+    case TXN_ACTIVE:
+    case TXN_FAILED:
+    case TXN_PREPARING:
+    case TXN_LOGGING:
+    case TXN_COMMITTING:
+    case TXN_ONEPHASE:
+    case TXN_ABORTING:
+    case TXN_FINISHED:
+        log_debug("transaction %s: %s -> %s", t->gid, txn_state_names[t->state],
+                  txn_state_names[st]);
+        t->state = st;
+        if (st != TXN_PREPARING && t->timer)
+            evtimer_del(t->timer);
+        break;
+    default:
+        abort();
+    }
+}
+
+const char *
+txn_gid(const txn *t)
+{
+    return t->gid;
+}
+
+bool
+txn_is_finished(const txn *t)
+{
+    return t->state == TXN_FINISHED;
+}
+
+static void
+txn_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    txn *t = arg;
+    if (t->state != TXN_PREPARING)
+        return;
+    log_log("transaction %s: prepare timed out after %lld ms; aborting", t->gid,
+            (long long)t->co->conf.prepare_timeout_ms);
+    t->timed_out = true;
+    if (t->err.len == 0) {
+        proto_error e = {.sqlstate = "57014",
+                         .message = "prepare timed out",
+                         .detail = "Not every participant voted within prepare_timeout."};
+        if (!proto_put_error(&t->err, &e))
+            wbuf_reset(&t->err);
+    }
+    txn_abort(t);
+}
+
+txn *
+txn_begin(coord *co, client *cl)
+{
+    txn *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    t->br = calloc((size_t)co->nlinks, sizeof(branch));
+    if (co->nlinks && t->br == NULL) {
+        free(t);
+        return NULL;
+    }
+    t->co = co;
+    t->cl = cl;
+    t->nbr = co->nlinks;
+    for (int i = 0; i < t->nbr; i++) {
+        t->br[i].t = t;
+        t->br[i].link = co->links[i];
+        wbuf_init(&t->br[i].results);
+    }
+    wbuf_init(&t->err);
+    snprintf(t->gid, sizeof(t->gid), "dtx:%s:%llu:%llu", co->conf.name,
+             (unsigned long long)co->epoch, (unsigned long long)++co->next_seq);
+    t->state = TXN_ACTIVE;
+    t->start_ms = coord_now_ms();
+    t->timer = evtimer_new(co->base, txn_timeout_cb, t);
+    table_add(t);
+    return t;
+}
+
+static void
+txn_free(txn *t)
+{
+    table_remove(t);
+    for (int i = 0; i < t->nbr; i++)
+        wbuf_free(&t->br[i].results);
+    wbuf_free(&t->err);
+    if (t->timer)
+        event_free(t->timer);
+    free(t->stmt_branch);
+    free(t->br);
+    free(t);
+}
+
+static void
+txn_maybe_free(txn *t)
+{
+    if (t->state == TXN_FINISHED && t->outstanding == 0 && (t->cl == NULL || t->replied))
+        txn_free(t);
+}
+
+/* Tell the client the outcome (once), with the first error before it. */
+static void
+txn_reply(txn *t, proto_outcome o)
+{
+    if (t->replied)
+        return;
+    t->replied = true;
+    if (o == OUTCOME_COMMITTED)
+        t->co->n_committed++;
+    else if (o == OUTCOME_ABORTED)
+        t->co->n_aborted++;
+    else
+        t->co->n_unknown++;
+    clog_remember(t->co->log, t->gid, o);
+    if (t->cl == NULL)
+        return;
+    client *cl = t->cl;
+    t->cl = NULL;
+    if (t->oneshot) {
+        /* results in statement order, as far as each branch got */
+        for (uint16_t i = 0; i < t->nstmts; i++) {
+            branch *b = &t->br[t->stmt_branch[i]];
+            if (b->res_pos >= b->results.len)
+                continue;
+            frame_view f;
+            size_t used;
+            if (frame_decode(b->results.data + b->res_pos, b->results.len - b->res_pos,
+                             UINT32_MAX, &f, &used) != FRAME_OK)
+                continue;
+            client_send_bytes(cl, b->results.data + b->res_pos, used);
+            b->res_pos += used;
+        }
+    }
+    if (o != OUTCOME_COMMITTED && t->err.len)
+        client_send(cl, &t->err);
+    client_txn_over(cl, t, o);
+}
+
+static void
+txn_note_error(txn *t, const char *participant, const proto_done *d)
+{
+    if (t->err.len)
+        return;
+    proto_error e = {.tag = 0,
+                     .sqlstate = d->sqlstate ? d->sqlstate : "XX000",
+                     .message = d->message ? d->message : "unknown error",
+                     .detail = d->detail,
+                     .hint = d->hint,
+                     .participant = participant};
+    if (!proto_put_error(&t->err, &e))
+        wbuf_reset(&t->err);
+}
+
+static void
+txn_note_lost(txn *t, const char *participant)
+{
+    if (t->err.len)
+        return;
+    char msg[160];
+    snprintf(msg, sizeof(msg), "connection to participant \"%s\" lost", participant);
+    proto_error e = {.sqlstate = "08006", .message = msg, .participant = participant};
+    if (!proto_put_error(&t->err, &e))
+        wbuf_reset(&t->err);
+}
+
+/* ---- phase-two / rollback replies --------------------------------------- */
+
+static void
+end_reply(void *arg, const frame_view *f, bool final)
+{
+    branch *b = arg;
+    txn *t = b->t;
+    if (!final)
+        return;
+    t->outstanding--;
+    proto_done d;
+    if (f && f->type == MSG_DONE && proto_get_done(f, &d)) {
+        if (d.status == DONE_OK || d.status == DONE_READONLY) {
+            b->committed = t->state == TXN_COMMITTING;
+            b->state = BR_GONE;
+        } else if (d.status == DONE_NOT_FOUND && t->state != TXN_COMMITTING) {
+            b->state = BR_GONE; /* rollback of something already gone */
+        } else if (d.status == DONE_NOT_FOUND && d.xact_status == XACT_COMMITTED) {
+            b->committed = true;
+            b->state = BR_GONE;
+        } else if (d.status == DONE_NOT_FOUND && d.xact_status == XACT_ABORTED) {
+            log_error("heuristic outcome: branch %s:%s was rolled back by someone else, "
+                      "but the decision was COMMIT",
+                      t->gid, plink_name(b->link));
+            b->state = BR_UNKNOWN;
+        } else {
+            log_warn("transaction %s: %s on participant \"%s\" answered %s%s%s; the resolver "
+                     "will retry",
+                     t->gid, t->state == TXN_COMMITTING ? "COMMIT PREPARED" : "rollback",
+                     plink_name(b->link), proto_done_status_name(d.status),
+                     d.message ? ": " : "", d.message ? d.message : "");
+            b->state = BR_UNKNOWN;
+        }
+    } else {
+        b->state = BR_UNKNOWN;
+    }
+    if (t->outstanding > 0)
+        return;
+    if (t->state == TXN_COMMITTING) {
+        bool all = true;
+        for (int i = 0; i < t->nbr; i++)
+            if (t->br[i].state == BR_UNKNOWN || t->br[i].state == BR_PREPARED)
+                all = false;
+        if (all) {
+            if (FAILPOINT("coord-before-end") == FP_ERROR)
+                log_log("failpoint: END record not written for %s", t->gid);
+            else
+                clog_end(t->co->log, t->gid);
+        } else {
+            resolver_kick(t->co);
+        }
+        txn_reply(t, OUTCOME_COMMITTED);
+    }
+    txn_set_state(t, TXN_FINISHED);
+    txn_maybe_free(t);
+}
+
+static void
+branch_finish(branch *b, bool commit)
+{
+    txn *t = b->t;
+    char name[BRANCH_MAX];
+    coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
+    if (plink_send_finish(b->link, name, commit, b->xid, end_reply, b)) {
+        b->state = BR_ENDING;
+        t->outstanding++;
+    } else {
+        b->state = BR_UNKNOWN; /* resolver */
+    }
+}
+
+static void
+branch_rollback_open(branch *b)
+{
+    txn *t = b->t;
+    char name[BRANCH_MAX];
+    coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
+    if (plink_send_work(b->link, name, WORK_ROLLBACK, NULL, 0, end_reply, b)) {
+        b->state = BR_ENDING;
+        t->outstanding++;
+    } else {
+        /* link down: the participant rolled back what it had of ours */
+        b->state = BR_GONE;
+    }
+}
+
+/* Roll back everything that can be; reply ABORTED now. */
+static void
+txn_abort(txn *t)
+{
+    txn_set_state(t, TXN_ABORTING);
+    txn_reply(t, OUTCOME_ABORTED);
+    for (int i = 0; i < t->nbr; i++) {
+        branch *b = &t->br[i];
+        if (b->state == BR_OPEN)
+            branch_rollback_open(b);
+        else if (b->state == BR_PREPARED)
+            branch_finish(b, false);
+        /* WORKING: handled when its reply arrives */
+    }
+    if (t->outstanding == 0) {
+        txn_set_state(t, TXN_FINISHED);
+        txn_maybe_free(t);
+    }
+}
+
+static void
+commit_durable(void *arg)
+{
+    txn *t = arg;
+    if (FAILPOINT("coord-after-commit-durable") == FP_ERROR)
+        log_log("failpoint coord-after-commit-durable");
+    txn_set_state(t, TXN_COMMITTING);
+    int sent = 0;
+    for (int i = 0; i < t->nbr; i++) {
+        branch *b = &t->br[i];
+        if (b->state != BR_PREPARED)
+            continue;
+        if (sent == 1 && FAILPOINT("coord-commit-partial") == FP_ERROR) {
+            b->state = BR_UNKNOWN;
+            continue;
+        }
+        branch_finish(b, true);
+        sent++;
+    }
+    if (t->outstanding == 0) {
+        /* nothing could be sent: the resolver finishes phase two */
+        resolver_kick(t->co);
+        txn_reply(t, OUTCOME_COMMITTED);
+        txn_set_state(t, TXN_FINISHED);
+        txn_maybe_free(t);
+    }
+}
+
+/* All votes are in (or the vote was cut short): decide. */
+static void
+txn_decide(txn *t)
+{
+    int yes = 0;
+    bool no = t->timed_out;
+    for (int i = 0; i < t->nbr; i++) {
+        switch (t->br[i].state) {
+        case BR_PREPARED:
+            yes++;
+            break;
+        case BR_UNKNOWN:
+            no = true;
+            break;
+        default:
+            break;
+        }
+    }
+    if (t->err.len)
+        no = true;
+    if (no) {
+        txn_abort(t);
+        return;
+    }
+    if (yes == 0) { /* every branch read-only */
+        txn_set_state(t, TXN_FINISHED);
+        txn_reply(t, OUTCOME_COMMITTED);
+        txn_maybe_free(t);
+        return;
+    }
+    if (FAILPOINT("coord-before-commit-log") == FP_ERROR) {
+        txn_abort(t);
+        return;
+    }
+    clog_branch *cb = calloc((size_t)yes, sizeof(clog_branch));
+    if (cb == NULL) {
+        txn_abort(t);
+        return;
+    }
+    int n = 0;
+    for (int i = 0; i < t->nbr; i++) {
+        if (t->br[i].state != BR_PREPARED)
+            continue;
+        snprintf(cb[n].participant, sizeof(cb[n].participant), "%s", plink_name(t->br[i].link));
+        cb[n].xid = t->br[i].xid;
+        n++;
+    }
+    txn_set_state(t, TXN_LOGGING);
+    clog_commit(t->co->log, t->gid, cb, n, commit_durable, t);
+    free(cb);
+}
+
+/* Reply to WORK ending in PREPARE (COMMIT of >1 branches, or ONESHOT). */
+static void
+prepare_reply(void *arg, const frame_view *f, bool final)
+{
+    branch *b = arg;
+    txn *t = b->t;
+    if (f && f->type == MSG_RESULT) {
+        if (t->oneshot) {
+            size_t start = b->results.len;
+            wbuf_put_bytes(&b->results, f->payload - FRAME_HEADER_SIZE,
+                           FRAME_HEADER_SIZE + f->len);
+            if (wbuf_ok(&b->results))
+                proto_patch_tag(b->results.data + start, 0);
+        }
+        return;
+    }
+    if (!final)
+        return;
+    t->outstanding--;
+    proto_done d;
+    if (f == NULL) {
+        b->state = BR_UNKNOWN;
+        txn_note_lost(t, plink_name(b->link));
+    } else if (f->type == MSG_DONE && proto_get_done(f, &d)) {
+        switch (d.status) {
+        case DONE_PREPARED:
+            b->state = BR_PREPARED;
+            b->xid = d.xid;
+            break;
+        case DONE_READONLY:
+        case DONE_OK: /* ONESHOT of one branch: committed in one phase */
+            b->state = BR_GONE;
+            break;
+        default:
+            b->state = BR_GONE;
+            txn_note_error(t, plink_name(b->link), &d);
+            break;
+        }
+    } else {
+        b->state = BR_UNKNOWN;
+        txn_note_lost(t, plink_name(b->link));
+    }
+    if (t->state == TXN_ABORTING) {
+        /* decided already (timeout): undo this branch as it comes in */
+        if (b->state == BR_PREPARED)
+            branch_finish(b, false);
+        if (t->outstanding == 0) {
+            txn_set_state(t, TXN_FINISHED);
+            txn_maybe_free(t);
+        }
+        return;
+    }
+    if (t->outstanding == 0)
+        txn_decide(t);
+}
+
+/* Reply to the one-phase COMMIT of a single-branch transaction. */
+static void
+onephase_reply(void *arg, const frame_view *f, bool final)
+{
+    branch *b = arg;
+    txn *t = b->t;
+    if (f && f->type == MSG_RESULT) {
+        prepare_reply(arg, f, final); /* buffer ONESHOT results */
+        return;
+    }
+    if (!final)
+        return;
+    t->outstanding--;
+    proto_done d;
+    proto_outcome o;
+    b->state = BR_GONE;
+    if (f == NULL) {
+        o = OUTCOME_UNKNOWN;
+        txn_note_lost(t, plink_name(b->link));
+    } else if (f->type == MSG_DONE && proto_get_done(f, &d)) {
+        if (d.status == DONE_OK || d.status == DONE_READONLY) {
+            o = OUTCOME_COMMITTED;
+        } else if (d.status == DONE_UNKNOWN) {
+            o = OUTCOME_UNKNOWN;
+            txn_note_error(t, plink_name(b->link), &d);
+        } else {
+            o = OUTCOME_ABORTED;
+            txn_note_error(t, plink_name(b->link), &d);
+        }
+    } else {
+        o = OUTCOME_UNKNOWN;
+    }
+    txn_set_state(t, TXN_FINISHED);
+    txn_reply(t, o);
+    txn_maybe_free(t);
+}
+
+/* Reply to an interactive statement. */
+static void
+exec_reply(void *arg, const frame_view *f, bool final)
+{
+    branch *b = arg;
+    txn *t = b->t;
+    if (f && f->type == MSG_RESULT) {
+        if (t->cl) {
+            uint8_t *p = (uint8_t *)f->payload - FRAME_HEADER_SIZE;
+            proto_patch_tag(p, 0);
+            client_send_bytes(t->cl, p, FRAME_HEADER_SIZE + f->len);
+        }
+        return;
+    }
+    if (!final)
+        return;
+    t->outstanding--;
+    proto_done d;
+    if (f && f->type == MSG_DONE && proto_get_done(f, &d) && d.status == DONE_OK) {
+        b->state = BR_OPEN;
+    } else {
+        /* the participant rolled the branch back (error) or lost it (link) */
+        b->state = BR_GONE;
+        if (t->state == TXN_ACTIVE)
+            txn_set_state(t, TXN_FAILED);
+        if (t->cl) {
+            if (f && f->type == MSG_DONE && proto_get_done(f, &d))
+                client_send_error(t->cl, d.sqlstate ? d.sqlstate : "XX000",
+                                  plink_name(b->link), "%s",
+                                  d.message ? d.message : "statement failed");
+            else
+                client_send_error(t->cl, "08006", plink_name(b->link),
+                                  "connection to participant \"%s\" lost", plink_name(b->link));
+        }
+    }
+    if (t->cl)
+        client_request_done(t->cl);
+    else if (t->state == TXN_ACTIVE || t->state == TXN_FAILED)
+        txn_abort(t); /* client went away while the statement ran */
+}
+
+/* ---- requests from the client -------------------------------------------- */
+
+void
+txn_exec(txn *t, const proto_stmt *st)
+{
+    client *cl = t->cl;
+    if (t->state == TXN_FAILED) {
+        client_send_error(cl, "25P02", NULL,
+                          "current transaction is aborted, commands ignored until end of "
+                          "transaction block");
+        client_request_done(cl);
+        return;
+    }
+    plink *l = coord_find_link(t->co, st->participant);
+    if (l == NULL) {
+        txn_set_state(t, TXN_FAILED);
+        client_send_error(cl, "42704", st->participant, "participant \"%s\" does not exist",
+                          st->participant);
+        client_request_done(cl);
+        return;
+    }
+    branch *b = NULL;
+    for (int i = 0; i < t->nbr; i++)
+        if (t->br[i].link == l)
+            b = &t->br[i];
+    uint8_t flags = b->state == BR_UNUSED ? WORK_OPEN : 0;
+    char name[BRANCH_MAX];
+    coord_branch_name(name, sizeof(name), t->gid, plink_name(l));
+    proto_stmt one = *st;
+    one.participant = "";
+    if (!plink_send_work(l, name, flags, &one, 1, exec_reply, b)) {
+        txn_set_state(t, TXN_FAILED);
+        client_send_error(cl, "08006", st->participant, "participant \"%s\" is not reachable",
+                          st->participant);
+        client_request_done(cl);
+        return;
+    }
+    b->state = BR_WORKING;
+    t->outstanding++;
+}
+
+static int
+txn_open_branches(const txn *t)
+{
+    int n = 0;
+    for (int i = 0; i < t->nbr; i++)
+        if (t->br[i].state == BR_OPEN)
+            n++;
+    return n;
+}
+
+static void
+txn_start_prepare(txn *t)
+{
+    txn_set_state(t, TXN_PREPARING);
+    if (t->co->conf.prepare_timeout_ms > 0) {
+        struct timeval tv = {t->co->conf.prepare_timeout_ms / 1000,
+                             (t->co->conf.prepare_timeout_ms % 1000) * 1000};
+        evtimer_add(t->timer, &tv);
+    }
+}
+
+void
+txn_commit(txn *t)
+{
+    if (t->state == TXN_FAILED) {
+        txn_abort(t);
+        return;
+    }
+    int n = txn_open_branches(t);
+    if (n == 0) {
+        txn_set_state(t, TXN_FINISHED);
+        txn_reply(t, OUTCOME_COMMITTED);
+        txn_maybe_free(t);
+        return;
+    }
+    if (FAILPOINT("coord-before-prepare") == FP_ERROR) {
+        txn_abort(t);
+        return;
+    }
+    if (n == 1) {
+        for (int i = 0; i < t->nbr; i++) {
+            branch *b = &t->br[i];
+            if (b->state != BR_OPEN)
+                continue;
+            char name[BRANCH_MAX];
+            coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
+            txn_set_state(t, TXN_ONEPHASE);
+            if (plink_send_work(b->link, name, WORK_COMMIT, NULL, 0, onephase_reply, b)) {
+                b->state = BR_WORKING;
+                t->outstanding++;
+            } else {
+                /* never sent: the participant rolls back when its link drops */
+                txn_note_lost(t, plink_name(b->link));
+                txn_abort(t);
+            }
+            return;
+        }
+    }
+    txn_start_prepare(t);
+    int sent = 0;
+    for (int i = 0; i < t->nbr; i++) {
+        branch *b = &t->br[i];
+        if (b->state != BR_OPEN)
+            continue;
+        if (sent == 1 && FAILPOINT("coord-prepare-partial") == FP_ERROR)
+            break;
+        char name[BRANCH_MAX];
+        coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
+        if (plink_send_work(b->link, name, WORK_PREPARE, NULL, 0, prepare_reply, b)) {
+            b->state = BR_WORKING;
+            t->outstanding++;
+            sent++;
+        } else {
+            txn_note_lost(t, plink_name(b->link));
+            b->state = BR_GONE;
+        }
+    }
+    if (t->outstanding == 0)
+        txn_decide(t);
+}
+
+void
+txn_rollback(txn *t)
+{
+    txn_abort(t);
+}
+
+void
+txn_oneshot(txn *t, const proto_stmts *body)
+{
+    t->oneshot = true;
+    t->nstmts = body->n;
+    t->stmt_branch = calloc(body->n ? body->n : 1, sizeof(uint16_t));
+    proto_stmt *per = calloc((size_t)body->n + 1, sizeof(proto_stmt));
+    uint16_t *cnt = calloc((size_t)t->nbr + 1, sizeof(uint16_t));
+    if (t->stmt_branch == NULL || per == NULL || cnt == NULL) {
+        free(per);
+        free(cnt);
+        proto_done d = {.sqlstate = "53200", .message = "out of memory"};
+        txn_note_error(t, NULL, &d);
+        txn_abort(t);
+        return;
+    }
+    /* map statements to branches; an unknown participant aborts at once */
+    for (uint16_t i = 0; i < body->n; i++) {
+        plink *l = coord_find_link(t->co, body->stmts[i].participant);
+        if (l == NULL) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "participant \"%s\" does not exist",
+                     body->stmts[i].participant);
+            proto_done d = {.sqlstate = "42704", .message = msg};
+            txn_note_error(t, body->stmts[i].participant, &d);
+            t->nstmts = 0;
+            free(per);
+            free(cnt);
+            txn_abort(t);
+            return;
+        }
+        for (int k = 0; k < t->nbr; k++)
+            if (t->br[k].link == l)
+                t->stmt_branch[i] = (uint16_t)k;
+        cnt[t->stmt_branch[i]]++;
+    }
+    int nb = 0;
+    for (int k = 0; k < t->nbr; k++)
+        if (cnt[k])
+            nb++;
+    if (nb == 0) {
+        free(per);
+        free(cnt);
+        txn_set_state(t, TXN_FINISHED);
+        txn_reply(t, OUTCOME_COMMITTED);
+        txn_maybe_free(t);
+        return;
+    }
+    uint8_t end = nb == 1 ? WORK_COMMIT : WORK_PREPARE;
+    plink_reply_fn cb = nb == 1 ? onephase_reply : prepare_reply;
+    if (nb == 1)
+        txn_set_state(t, TXN_ONEPHASE);
+    else
+        txn_start_prepare(t);
+    for (int k = 0; k < t->nbr; k++) {
+        if (cnt[k] == 0)
+            continue;
+        uint16_t m = 0;
+        for (uint16_t i = 0; i < body->n; i++) {
+            if (t->stmt_branch[i] != k)
+                continue;
+            per[m] = body->stmts[i];
+            per[m].participant = "";
+            m++;
+        }
+        branch *b = &t->br[k];
+        char name[BRANCH_MAX];
+        coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
+        if (plink_send_work(b->link, name, WORK_OPEN | end, per, m, cb, b)) {
+            b->state = BR_WORKING;
+            t->outstanding++;
+        } else {
+            b->state = BR_GONE;
+            char msg[128];
+            snprintf(msg, sizeof(msg), "participant \"%s\" is not reachable",
+                     plink_name(b->link));
+            proto_done d = {.sqlstate = "08006", .message = msg};
+            txn_note_error(t, plink_name(b->link), &d);
+        }
+    }
+    free(per);
+    free(cnt);
+    if (t->outstanding == 0) {
+        if (nb == 1)
+            txn_abort(t);
+        else
+            txn_decide(t);
+    }
+}
+
+void
+txn_detach_client(txn *t)
+{
+    t->cl = NULL;
+    switch (t->state) {
+    case TXN_ACTIVE:
+    case TXN_FAILED:
+        /* a statement in flight finishes first (exec_reply aborts then) */
+        if (t->outstanding == 0)
+            txn_abort(t);
+        break;
+    case TXN_PREPARING:
+    case TXN_LOGGING:
+    case TXN_COMMITTING:
+    case TXN_ONEPHASE:
+    case TXN_ABORTING:
+        break; /* goes on to its outcome */
+    case TXN_FINISHED:
+        txn_maybe_free(t);
+        break;
+    default:
+        abort();
+    }
+}
+
+void
+txn_collect_indoubt(coord *co, proto_indoubt_entry **out, uint32_t *n, wbuf *strings)
+{
+    (void)strings;
+    uint64_t now = coord_now_ms();
+    uint32_t cap = 16, k = 0;
+    proto_indoubt_entry *e = malloc(cap * sizeof(*e));
+    for (size_t h = 0; e && h < co->tab_size; h++) {
+        for (txn *t = co->tab[h]; t; t = t->hnext) {
+            if (t->state != TXN_LOGGING && t->state != TXN_COMMITTING &&
+                t->state != TXN_PREPARING)
+                continue;
+            if (k == cap) {
+                proto_indoubt_entry *ne = realloc(e, (cap *= 2) * sizeof(*e));
+                if (ne == NULL)
+                    break;
+                e = ne;
+            }
+            e[k].gid = t->gid;
+            e[k].age_ms = now - t->start_ms;
+            e[k].participants = "";
+            e[k].state = txn_state_names[t->state];
+            k++;
+        }
+    }
+    *out = e;
+    *n = k;
+}

@@ -1,0 +1,907 @@
+/*
+ * pgpool.c — see pgpool.h.
+ *
+ * NOTES
+ *  What this file owns: the participant's PostgreSQL connections (a fixed
+ *  array of `pool->size` pgc objects, created once and reused for the life
+ *  of the process), the two FIFO queues of waiters, and all libpq calls made
+ *  after start-up.  Nothing here blocks: connections are made with
+ *  PQconnectStartParams/PQconnectPoll, run non-blocking (PQsetnonblocking)
+ *  in pipeline mode, and are driven by libevent events on PQsocket().
+ *
+ *  Life cycle of one pgc (pgc_set_state() is the only place that changes
+ *  `state`; the state also says where the pgc is):
+ *
+ *      DOWN ──connect──► CONNECTING ──ok──► SETUP ──sync──► IDLE ◄──┐
+ *       ▲  (timer armed)      │ fail          │ error        │lease  │release
+ *       │                     ▼               ▼              ▼       │
+ *       └──────────────── (back-off) ◄───── break ◄──── LEASED ◄─► BUSY
+ *                                                  sync/  (batch in flight)
+ *
+ *    DOWN        not connected; the reconnect timer is armed (back-off from
+ *                100 ms doubling to 5 s, reset by a successful set-up)
+ *    CONNECTING  PQconnectPoll in progress, bounded by a 10 s timer
+ *    SETUP       connected; the set-up batch (statement_timeout) runs
+ *    IDLE        free: may be granted to a waiter
+ *    LEASED      held by a lessee, nothing in flight (e.g. a branch between
+ *                two WORK requests, its transaction open)
+ *    BUSY        held by a lessee, a batch in flight (syncs == 1)
+ *    CLOSED      the pool is being freed
+ *
+ *  Any error on the socket, a failed send, or a result libpq cannot give us
+ *  in pipeline mode (COPY) "breaks" the pgc: PQfinish, DOWN, reconnect
+ *  timer; the lessee, if any, is told through on_broken after the pgc has
+ *  already been taken back.  A lessee therefore always ends in exactly one
+ *  of: pool_release()/pool_discard() by itself, or on_broken.
+ *
+ *  Results: within one batch libpq returns, per query, its result(s) and
+ *  then NULL; after the last query a PGRES_PIPELINE_SYNC result (with no
+ *  NULL after it).  pgc_process() walks that sequence and counts the query
+ *  index.  Before each PQgetResult() it asks the lessee whether it is
+ *  backlogged (its coordinator reads slowly); if so, it stops reading the
+ *  socket and re-checks every 10 ms, so a large result set is throttled
+ *  in PostgreSQL rather than buffered here without bound.
+ *
+ *  Waiters: two FIFO queues (phase two first).  A grant never happens
+ *  inside the call that made a connection free: pool_release() only
+ *  schedules pool_dispatch() on a zero-timeout event, so callbacks never
+ *  nest.  New work may take a connection only while more than `reserve`
+ *  (1 when size >= 2) are idle: one connection stays for COMMIT PREPARED.
+ *  When no connection is up and a connection attempt has failed, the pool
+ *  is "unreachable": queued waiters are failed and new ones are refused
+ *  until a connection succeeds again.
+ */
+#include "pgpool.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PGC_CONNECT_TIMEOUT_MS 10000
+#define PGC_BACKOFF_MIN_MS 100
+#define PGC_BACKOFF_MAX_MS 5000
+#define PGC_BACKLOG_RECHECK_MS 10
+
+typedef enum pgc_state {
+    PGC_DOWN = 0,
+    PGC_CONNECTING,
+    PGC_SETUP,
+    PGC_IDLE,
+    PGC_LEASED,
+    PGC_BUSY,
+    PGC_CLOSED,
+} pgc_state;
+
+struct pgc {
+    pgc_state state;
+    pg_pool *pool;
+    int id;
+    PGconn *pg;
+    struct event *ev_read;  /* EV_READ|EV_PERSIST on the socket once connected */
+    struct event *ev_write; /* one-shot EV_WRITE while PQflush() has more to send */
+    struct event *ev_conn;  /* one-shot read/write readiness while connecting */
+    struct event *ev_timer; /* reconnect back-off, connect time-out, backlog re-check */
+    struct event *ev_defer; /* deferred break after a failed send */
+    const pgc_ops *ops;
+    void *arg;
+    int index;     /* query of the batch whose results are being read */
+    bool cur_got;  /* a result for `index` was delivered */
+    int nulls;     /* consecutive NULLs without a result (sanity check) */
+    int syncs;     /* syncs in flight: 0 or 1 */
+    bool paused;   /* the lessee is backlogged: socket not read */
+    bool failed;   /* a send failed; break pending (ev_defer) */
+    bool ever_up;  /* set-up completed at least once */
+    int backoff_ms;
+    char fail_reason[256];
+};
+
+struct pg_pool {
+    struct event_base *base;
+    char *conninfo;
+    int size;
+    int reserve;
+    int64_t stmt_timeout_ms;
+    pgc **conns;
+    pool_waiter *head[2], *tail[2];
+    struct event *ev_dispatch;
+    bool started;
+    bool unreachable;
+    char last_error[256];
+};
+
+static const char *const pgc_state_names[] = {
+    "down", "connecting", "setup", "idle", "leased", "busy", "closed",
+};
+
+static void pgc_connect_start(pgc *pc);
+static void pgc_break(pgc *pc, const char *reason);
+static void pgc_process(pgc *pc);
+static void pool_schedule_dispatch(pg_pool *p);
+static void pool_note_failure(pg_pool *p, const char *reason);
+
+/* ------------------------------------------------------------------------
+ * State
+ */
+
+static void
+pgc_set_state(pgc *pc, pgc_state st)
+{
+    pgc_state old = pc->state;
+    bool ok;
+    switch (st) {
+    case PGC_DOWN:
+        ok = old != PGC_CLOSED;
+        break;
+    case PGC_CONNECTING:
+        ok = old == PGC_DOWN;
+        break;
+    case PGC_SETUP:
+        ok = old == PGC_CONNECTING;
+        break;
+    case PGC_IDLE:
+        ok = old == PGC_SETUP || old == PGC_CONNECTING || old == PGC_LEASED;
+        break;
+    case PGC_LEASED:
+        ok = old == PGC_IDLE || old == PGC_BUSY;
+        break;
+    case PGC_BUSY:
+        ok = old == PGC_LEASED;
+        break;
+    case PGC_CLOSED:
+        ok = true;
+        break;
+    default:
+        abort();
+    }
+    if (!ok) {
+        log_panic("pg#%d: invalid state change %s -> %s", pc->id, pgc_state_names[old],
+                  pgc_state_names[st]);
+    }
+    pc->state = st;
+}
+
+int
+pgc_id(const pgc *pc)
+{
+    return pc->id;
+}
+
+/* ------------------------------------------------------------------------
+ * Sockets and events
+ */
+
+static void
+pgc_close_pg(pgc *pc)
+{
+    if (pc->ev_read) {
+        event_free(pc->ev_read);
+        pc->ev_read = NULL;
+    }
+    if (pc->ev_write) {
+        event_free(pc->ev_write);
+        pc->ev_write = NULL;
+    }
+    if (pc->ev_conn) {
+        event_free(pc->ev_conn);
+        pc->ev_conn = NULL;
+    }
+    if (pc->ev_timer)
+        event_del(pc->ev_timer);
+    if (pc->ev_defer)
+        event_del(pc->ev_defer);
+    if (pc->pg) {
+        PQfinish(pc->pg);
+        pc->pg = NULL;
+    }
+    pc->syncs = 0;
+    pc->index = 0;
+    pc->cur_got = false;
+    pc->nulls = 0;
+    pc->paused = false;
+    pc->failed = false;
+}
+
+static void
+pgc_notice(void *arg, const char *message)
+{
+    pgc *pc = arg;
+    size_t n = strlen(message);
+    while (n > 0 && message[n - 1] == '\n')
+        n--;
+    log_debug("pg#%d: %.*s", pc->id, (int)n, message);
+}
+
+static void
+pgc_flush(pgc *pc)
+{
+    if (pc->pg == NULL)
+        return;
+    int r = PQflush(pc->pg);
+    if (r < 0) {
+        pgc_break(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+    if (r == 1 && pc->ev_write)
+        event_add(pc->ev_write, NULL);
+}
+
+static void
+pgc_on_write(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pgc_flush(arg);
+}
+
+static void
+pgc_on_read(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pgc *pc = arg;
+    if (pc->pg == NULL)
+        return;
+    if (!PQconsumeInput(pc->pg)) {
+        pgc_break(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+    if (PQstatus(pc->pg) == CONNECTION_BAD) {
+        pgc_break(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+    /* libpq asks to read input while waiting to flush (the server may be
+     * blocked writing to us); retry the flush too */
+    if (pc->ev_write && event_pending(pc->ev_write, EV_WRITE, NULL)) {
+        event_del(pc->ev_write);
+        pgc_flush(pc);
+        if (pc->pg == NULL)
+            return;
+    }
+    pgc_process(pc);
+}
+
+static void
+pgc_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pgc *pc = arg;
+    switch (pc->state) {
+    case PGC_DOWN:
+        pgc_connect_start(pc);
+        break;
+    case PGC_CONNECTING:
+        pgc_break(pc, "timeout expired while connecting");
+        break;
+    case PGC_SETUP:
+    case PGC_BUSY:
+        /* backlog re-check */
+        if (pc->paused) {
+            if (pc->ops && pc->ops->backlogged && pc->ops->backlogged(pc->arg)) {
+                struct timeval tv = {0, PGC_BACKLOG_RECHECK_MS * 1000};
+                event_add(pc->ev_timer, &tv);
+                return;
+            }
+            pc->paused = false;
+            event_add(pc->ev_read, NULL);
+            if (!PQconsumeInput(pc->pg)) {
+                pgc_break(pc, PQerrorMessage(pc->pg));
+                return;
+            }
+            pgc_process(pc);
+        }
+        break;
+    case PGC_IDLE:
+    case PGC_LEASED:
+    case PGC_CLOSED:
+        break;
+    default:
+        abort();
+    }
+}
+
+static void
+pgc_on_defer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pgc *pc = arg;
+    if (pc->failed)
+        pgc_break(pc, pc->fail_reason);
+}
+
+static void
+pgc_schedule_reconnect(pgc *pc)
+{
+    int ms = pc->backoff_ms;
+    if (ms < PGC_BACKOFF_MIN_MS)
+        ms = PGC_BACKOFF_MIN_MS;
+    pc->backoff_ms = ms * 2 > PGC_BACKOFF_MAX_MS ? PGC_BACKOFF_MAX_MS : ms * 2;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(pc->ev_timer, &tv);
+}
+
+/* Mark a send failure; the break (and the lessee's on_broken) follows from
+ * the event loop, so pgc_query()/pgc_sync() never call back into their
+ * caller. */
+static void
+pgc_fail_later(pgc *pc, const char *reason)
+{
+    if (pc->failed)
+        return;
+    pc->failed = true;
+    snprintf(pc->fail_reason, sizeof(pc->fail_reason), "%s", reason);
+    event_active(pc->ev_defer, 0, 0);
+}
+
+static void
+pgc_break(pgc *pc, const char *reason)
+{
+    pgc_state old = pc->state;
+    if (old == PGC_CLOSED || old == PGC_DOWN)
+        return;
+    char why[256];
+    snprintf(why, sizeof(why), "%s", reason && *reason ? reason : "connection lost");
+    size_t n = strlen(why);
+    while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' '))
+        why[--n] = '\0';
+    for (char *q = why; *q; q++) {
+        if (*q == '\n' || *q == '\t')
+            *q = ' ';
+    }
+
+    const pgc_ops *ops = pc->ops;
+    void *arg = pc->arg;
+    pc->ops = NULL;
+    pc->arg = NULL;
+    pgc_close_pg(pc);
+    pgc_set_state(pc, PGC_DOWN);
+    if (old == PGC_CONNECTING) {
+        if (!pc->pool->unreachable)
+            log_warn("could not connect to PostgreSQL (pg#%d): %s", pc->id, why);
+        else
+            log_debug("could not connect to PostgreSQL (pg#%d): %s", pc->id, why);
+        pool_note_failure(pc->pool, why);
+    } else {
+        log_warn("connection pg#%d to PostgreSQL lost (%s): %s", pc->id, pgc_state_names[old],
+                 why);
+        pc->backoff_ms = 0;
+    }
+    pgc_schedule_reconnect(pc);
+    if ((old == PGC_LEASED || old == PGC_BUSY) && ops && ops->on_broken)
+        ops->on_broken(pc, why, arg);
+}
+
+/* ------------------------------------------------------------------------
+ * Connecting and set-up
+ */
+
+static void pgc_connect_step(pgc *pc);
+
+static void
+pgc_on_connect_io(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pgc_connect_step(arg);
+}
+
+static void
+pgc_connect_wait(pgc *pc, short what)
+{
+    if (pc->ev_conn) {
+        event_free(pc->ev_conn);
+        pc->ev_conn = NULL;
+    }
+    int fd = PQsocket(pc->pg);
+    if (fd < 0) {
+        pgc_break(pc, "no socket while connecting");
+        return;
+    }
+    pc->ev_conn = event_new(pc->pool->base, fd, what, pgc_on_connect_io, pc);
+    if (pc->ev_conn == NULL) {
+        pgc_break(pc, "out of memory");
+        return;
+    }
+    event_add(pc->ev_conn, NULL);
+}
+
+static void
+setup_on_result(pgc *pc, int index, const PGresult *res, void *arg)
+{
+    (void)index;
+    (void)arg;
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        pgc_fail_later(pc, PQresultErrorMessage(res));
+}
+
+static void
+setup_on_sync(pgc *pc, void *arg)
+{
+    (void)arg;
+    if (pc->failed)
+        return; /* the deferred break takes over */
+    pc->ops = NULL;
+    pc->arg = NULL;
+    pgc_set_state(pc, PGC_IDLE);
+    pc->backoff_ms = 0;
+    if (pc->pool->unreachable)
+        log_log("PostgreSQL is reachable again (pg#%d)", pc->id);
+    else
+        log_debug("connection pg#%d to PostgreSQL is up", pc->id);
+    pc->ever_up = true;
+    pc->pool->unreachable = false;
+    pool_schedule_dispatch(pc->pool);
+}
+
+static const pgc_ops setup_ops = {
+    .on_result = setup_on_result,
+    .on_sync = setup_on_sync,
+};
+
+static void
+pgc_connected(pgc *pc)
+{
+    if (pc->ev_conn) {
+        event_free(pc->ev_conn);
+        pc->ev_conn = NULL;
+    }
+    event_del(pc->ev_timer);
+    PQsetNoticeProcessor(pc->pg, pgc_notice, pc);
+    if (PQsetnonblocking(pc->pg, 1) != 0 || PQenterPipelineMode(pc->pg) != 1) {
+        pgc_break(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+    int fd = PQsocket(pc->pg);
+    pc->ev_read = event_new(pc->pool->base, fd, EV_READ | EV_PERSIST, pgc_on_read, pc);
+    pc->ev_write = event_new(pc->pool->base, fd, EV_WRITE, pgc_on_write, pc);
+    if (pc->ev_read == NULL || pc->ev_write == NULL) {
+        pgc_break(pc, "out of memory");
+        return;
+    }
+    event_add(pc->ev_read, NULL);
+    pgc_set_state(pc, PGC_SETUP);
+    pc->ops = &setup_ops;
+    pc->arg = pc;
+    /* The set-up batch always runs, so a fresh connection proves it can
+     * execute a query before it is handed out. */
+    char val[32];
+    snprintf(val, sizeof(val), "%" PRId64, pc->pool->stmt_timeout_ms);
+    const char *params[1] = {val};
+    if (!PQsendQueryParams(pc->pg, "SELECT pg_catalog.set_config('statement_timeout', $1, false)",
+                           1, NULL, params, NULL, NULL, 0) ||
+        !PQpipelineSync(pc->pg)) {
+        pgc_break(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+    pc->syncs = 1;
+    pgc_flush(pc);
+}
+
+static void
+pgc_connect_step(pgc *pc)
+{
+    if (pc->state != PGC_CONNECTING || pc->pg == NULL)
+        return;
+    switch (PQconnectPoll(pc->pg)) {
+    case PGRES_POLLING_READING:
+        pgc_connect_wait(pc, EV_READ);
+        break;
+    case PGRES_POLLING_WRITING:
+        pgc_connect_wait(pc, EV_WRITE);
+        break;
+    case PGRES_POLLING_OK:
+        pgc_connected(pc);
+        break;
+    case PGRES_POLLING_FAILED:
+    default:
+        pgc_break(pc, PQerrorMessage(pc->pg));
+        break;
+    }
+}
+
+static void
+pgc_connect_start(pgc *pc)
+{
+    const char *const keys[] = {"connect_timeout", "dbname", "fallback_application_name", NULL};
+    const char *const vals[] = {"10", pc->pool->conninfo, "dtx-participant", NULL};
+    pgc_set_state(pc, PGC_CONNECTING);
+    pc->pg = PQconnectStartParams(keys, vals, 1);
+    if (pc->pg == NULL) {
+        pgc_break(pc, "out of memory");
+        return;
+    }
+    if (PQstatus(pc->pg) == CONNECTION_BAD) {
+        pgc_break(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+    struct timeval tv = {PGC_CONNECT_TIMEOUT_MS / 1000, 0};
+    event_add(pc->ev_timer, &tv);
+    /* as if PQconnectPoll had returned PGRES_POLLING_WRITING */
+    pgc_connect_wait(pc, EV_WRITE);
+}
+
+/* ------------------------------------------------------------------------
+ * Batches
+ */
+
+static void
+pgc_process(pgc *pc)
+{
+    while ((pc->state == PGC_BUSY || pc->state == PGC_SETUP) && pc->syncs > 0 && !pc->failed) {
+        if (pc->ops && pc->ops->backlogged && pc->ops->backlogged(pc->arg)) {
+            if (!pc->paused) {
+                pc->paused = true;
+                event_del(pc->ev_read);
+                struct timeval tv = {0, PGC_BACKLOG_RECHECK_MS * 1000};
+                event_add(pc->ev_timer, &tv);
+            }
+            return;
+        }
+        if (PQisBusy(pc->pg))
+            return;
+        PGresult *r = PQgetResult(pc->pg);
+        if (r == NULL) {
+            if (pc->cur_got) {
+                pc->index++;
+                pc->cur_got = false;
+                pc->nulls = 0;
+                continue;
+            }
+            if (++pc->nulls > 2) {
+                pgc_break(pc, "lost track of the pipeline");
+                return;
+            }
+            continue;
+        }
+        pc->nulls = 0;
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            pc->syncs--;
+            pc->index = 0;
+            pc->cur_got = false;
+            if (pc->state == PGC_BUSY)
+                pgc_set_state(pc, PGC_LEASED);
+            if (pc->ops && pc->ops->on_sync)
+                pc->ops->on_sync(pc, pc->arg);
+            continue;
+        }
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
+            PQclear(r);
+            pgc_break(pc, "COPY to or from the client is not supported");
+            return;
+        }
+        pc->cur_got = true;
+        if (pc->ops && pc->ops->on_result)
+            pc->ops->on_result(pc, pc->index, r, pc->arg);
+        PQclear(r);
+    }
+}
+
+void
+pgc_query(pgc *pc, const char *sql, int nparams, const char *const *params)
+{
+    if (pc->state != PGC_LEASED && pc->state != PGC_BUSY)
+        log_panic("pg#%d: query on a connection that is %s", pc->id, pgc_state_names[pc->state]);
+    if (pc->failed)
+        return;
+    if (!PQsendQueryParams(pc->pg, sql, nparams, NULL, params, NULL, NULL, 0))
+        pgc_fail_later(pc, PQerrorMessage(pc->pg));
+}
+
+void
+pgc_sync(pgc *pc)
+{
+    if (pc->state != PGC_LEASED)
+        log_panic("pg#%d: sync on a connection that is %s", pc->id, pgc_state_names[pc->state]);
+    pgc_set_state(pc, PGC_BUSY);
+    pc->syncs++;
+    pc->index = 0;
+    pc->cur_got = false;
+    if (pc->failed)
+        return;
+    if (!PQpipelineSync(pc->pg)) {
+        pgc_fail_later(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+    int r = PQflush(pc->pg);
+    if (r < 0)
+        pgc_fail_later(pc, PQerrorMessage(pc->pg));
+    else if (r == 1)
+        event_add(pc->ev_write, NULL);
+}
+
+void
+pgc_set_owner(pgc *pc, const pgc_ops *ops, void *arg)
+{
+    pc->ops = ops;
+    pc->arg = arg;
+}
+
+PGTransactionStatusType
+pgc_txn_status(const pgc *pc)
+{
+    return pc->pg ? PQtransactionStatus(pc->pg) : PQTRANS_UNKNOWN;
+}
+
+/* ------------------------------------------------------------------------
+ * Pool
+ */
+
+pg_pool *
+pool_create(struct event_base *base, const char *conninfo, int size, int64_t statement_timeout_ms)
+{
+    pg_pool *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->base = base;
+    p->size = size;
+    p->reserve = size >= 2 ? 1 : 0;
+    p->stmt_timeout_ms = statement_timeout_ms;
+    p->conninfo = strdup(conninfo);
+    p->conns = calloc((size_t)size, sizeof(pgc *));
+    p->ev_dispatch = event_new(base, -1, 0, NULL, NULL);
+    if (p->conninfo == NULL || p->conns == NULL || p->ev_dispatch == NULL)
+        goto fail;
+    for (int i = 0; i < size; i++) {
+        pgc *pc = calloc(1, sizeof(*pc));
+        if (pc == NULL)
+            goto fail;
+        p->conns[i] = pc;
+        pc->pool = p;
+        pc->id = i + 1;
+        pc->state = PGC_DOWN;
+        pc->ev_timer = evtimer_new(base, pgc_on_timer, pc);
+        pc->ev_defer = event_new(base, -1, 0, pgc_on_defer, pc);
+        if (pc->ev_timer == NULL || pc->ev_defer == NULL)
+            goto fail;
+    }
+    return p;
+fail:
+    pool_free(p);
+    return NULL;
+}
+
+static void
+pool_dispatch_cb(evutil_socket_t fd, short what, void *arg);
+
+void
+pool_start(pg_pool *p)
+{
+    event_assign(p->ev_dispatch, p->base, -1, 0, pool_dispatch_cb, p);
+    p->started = true;
+    for (int i = 0; i < p->size; i++)
+        pgc_connect_start(p->conns[i]);
+}
+
+void
+pool_free(pg_pool *p)
+{
+    if (p == NULL)
+        return;
+    for (int i = 0; p->conns && i < p->size; i++) {
+        pgc *pc = p->conns[i];
+        if (pc == NULL)
+            continue;
+        pgc_close_pg(pc);
+        pgc_set_state(pc, PGC_CLOSED);
+        if (pc->ev_timer)
+            event_free(pc->ev_timer);
+        if (pc->ev_defer)
+            event_free(pc->ev_defer);
+        free(pc);
+    }
+    free(p->conns);
+    if (p->ev_dispatch)
+        event_free(p->ev_dispatch);
+    free(p->conninfo);
+    free(p);
+}
+
+static pgc *
+pool_find_idle(pg_pool *p)
+{
+    for (int i = 0; i < p->size; i++) {
+        if (p->conns[i]->state == PGC_IDLE)
+            return p->conns[i];
+    }
+    return NULL;
+}
+
+static int
+pool_count(const pg_pool *p, pgc_state a, pgc_state b, pgc_state c)
+{
+    int n = 0;
+    for (int i = 0; i < p->size; i++) {
+        pgc_state s = p->conns[i]->state;
+        if (s == a || s == b || s == c)
+            n++;
+    }
+    return n;
+}
+
+int
+pool_size(const pg_pool *p)
+{
+    return p->size;
+}
+
+int
+pool_idle_count(const pg_pool *p)
+{
+    return pool_count(p, PGC_IDLE, PGC_IDLE, PGC_IDLE);
+}
+
+int
+pool_busy_count(const pg_pool *p)
+{
+    return pool_count(p, PGC_BUSY, PGC_BUSY, PGC_BUSY);
+}
+
+int
+pool_up_count(const pg_pool *p)
+{
+    return pool_count(p, PGC_IDLE, PGC_LEASED, PGC_BUSY);
+}
+
+static void
+pool_lease(pgc *pc, const pgc_ops *ops, void *arg)
+{
+    pgc_set_state(pc, PGC_LEASED);
+    pc->ops = ops;
+    pc->arg = arg;
+}
+
+static void
+waiter_unlink(pg_pool *p, pool_waiter *w)
+{
+    int q = w->prio == POOL_PRIO_PHASE2 ? 1 : 0;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        p->head[q] = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        p->tail[q] = w->prev;
+    w->next = w->prev = NULL;
+    w->queued = false;
+}
+
+static bool
+pool_may_grant(const pg_pool *p, pool_prio prio)
+{
+    int idle = pool_idle_count(p);
+    if (prio == POOL_PRIO_PHASE2)
+        return idle > 0;
+    return idle > p->reserve;
+}
+
+pool_acquire_result
+pool_acquire(pg_pool *p, pool_waiter *w, const pgc_ops *ops, void *arg, pgc **out,
+             const char **error)
+{
+    int q = w->prio == POOL_PRIO_PHASE2 ? 1 : 0;
+    *out = NULL;
+    *error = NULL;
+    if (p->unreachable && pool_up_count(p) == 0) {
+        *error = p->last_error;
+        return POOL_FAILED;
+    }
+    /* FIFO: only bypass the queue when nobody of this or a higher priority
+     * is waiting */
+    bool ahead = p->head[1] != NULL || (q == 0 && p->head[0] != NULL);
+    if (!ahead && pool_may_grant(p, w->prio)) {
+        pgc *pc = pool_find_idle(p);
+        if (pc) {
+            pool_lease(pc, ops, arg);
+            *out = pc;
+            return POOL_GRANTED;
+        }
+    }
+    w->lessee_ops = ops;
+    w->arg = arg;
+    w->next = NULL;
+    w->prev = p->tail[q];
+    if (p->tail[q])
+        p->tail[q]->next = w;
+    else
+        p->head[q] = w;
+    p->tail[q] = w;
+    w->queued = true;
+    return POOL_QUEUED;
+}
+
+void
+pool_cancel(pg_pool *p, pool_waiter *w)
+{
+    if (w->queued)
+        waiter_unlink(p, w);
+}
+
+static void
+pool_dispatch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pg_pool *p = arg;
+    for (;;) {
+        pool_waiter *w = p->head[1];
+        if (w == NULL) {
+            w = p->head[0];
+            if (w == NULL)
+                return;
+        }
+        if (!pool_may_grant(p, w->prio))
+            return;
+        pgc *pc = pool_find_idle(p);
+        if (pc == NULL)
+            return;
+        waiter_unlink(p, w);
+        pool_lease(pc, w->lessee_ops, w->arg);
+        w->on_grant(pc, NULL, w->arg);
+    }
+}
+
+static void
+pool_schedule_dispatch(pg_pool *p)
+{
+    if (p->started && (p->head[0] || p->head[1]))
+        event_active(p->ev_dispatch, 0, 0);
+}
+
+static void
+pool_note_failure(pg_pool *p, const char *reason)
+{
+    snprintf(p->last_error, sizeof(p->last_error), "%s", reason);
+    if (pool_up_count(p) > 0)
+        return;
+    p->unreachable = true;
+    /* nothing is up and connecting fails: fail the waiters rather than keep
+     * them hanging for as long as PostgreSQL is away */
+    for (int q = 1; q >= 0; q--) {
+        while (p->head[q]) {
+            pool_waiter *w = p->head[q];
+            waiter_unlink(p, w);
+            w->on_grant(NULL, p->last_error, w->arg);
+        }
+    }
+}
+
+void
+pool_release(pgc *pc)
+{
+    if (pc->state != PGC_LEASED)
+        log_panic("pg#%d: release of a connection that is %s", pc->id,
+                  pgc_state_names[pc->state]);
+    pc->ops = NULL;
+    pc->arg = NULL;
+    if (pc->failed) {
+        pgc_break(pc, pc->fail_reason);
+        return;
+    }
+    if (PQtransactionStatus(pc->pg) != PQTRANS_IDLE) {
+        pool_discard(pc, "released inside a transaction");
+        return;
+    }
+    pgc_set_state(pc, PGC_IDLE);
+    pool_schedule_dispatch(pc->pool);
+}
+
+void
+pool_discard(pgc *pc, const char *why)
+{
+    pc->ops = NULL;
+    pc->arg = NULL;
+    log_log("closing connection pg#%d: %s", pc->id, why);
+    pgc_close_pg(pc);
+    pgc_set_state(pc, PGC_DOWN);
+    pc->backoff_ms = 0;
+    pgc_schedule_reconnect(pc);
+}

@@ -1,0 +1,114 @@
+/*
+ * pgpool.h — the participant's bounded pool of asynchronous libpq
+ * connections, and pipelined execution on one of them.
+ *
+ * A `pgc` is one PostgreSQL connection, always in non-blocking libpq
+ * pipeline mode.  Its user leases it from the pool, queues queries with
+ * pgc_query() and ends the batch with pgc_sync(): everything queued goes to
+ * the server in one round trip.  Results come back through the lessee's
+ * pgc_ops: on_result once per query (in order, index 0 = first query queued
+ * since the previous sync), then on_sync when the batch's Sync arrived.  If
+ * the connection breaks, on_broken is called instead and the pgc goes back
+ * to the pool by itself (the lessee must not touch it afterwards).
+ *
+ * Waiting: pool_acquire() either grants a connection at once, queues the
+ * waiter (FIFO per priority; its on_grant runs later from the event loop),
+ * or fails when PostgreSQL is known to be unreachable.  Phase-two work
+ * (POOL_PRIO_PHASE2) is always served before new work, and new work may not
+ * take the last free connection of a pool of two or more, so COMMIT
+ * PREPARED can never be starved by open branches.
+ */
+#ifndef DTX_PART_PGPOOL_H
+#define DTX_PART_PGPOOL_H
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct pg_pool pg_pool;
+typedef struct pgc pgc;
+
+typedef enum pool_prio {
+    POOL_PRIO_WORK = 0,   /* new branches (WORK OPEN) */
+    POOL_PRIO_PHASE2 = 1, /* FINISH, LIST, internal bookkeeping */
+} pool_prio;
+
+typedef struct pgc_ops {
+    /* The final result of query `index` of the current batch.  res belongs
+     * to the pool and is cleared when the call returns.  The lessee may not
+     * release the pgc from here. */
+    void (*on_result)(pgc *pc, int index, const PGresult *res, void *arg);
+    /* The batch is complete.  The lessee may queue a new batch or release. */
+    void (*on_sync)(pgc *pc, void *arg);
+    /* The connection was lost (or is unusable); the pgc is no longer the
+     * lessee's.  reason is readable text. */
+    void (*on_broken)(pgc *pc, const char *reason, void *arg);
+    /* Optional: true while the lessee cannot take more results (its peer is
+     * slow); results are then left unread, so PostgreSQL is throttled. */
+    bool (*backlogged)(void *arg);
+} pgc_ops;
+
+/* Called when a queued waiter got a connection (pc != NULL, error NULL), or
+ * when the pool gave up on it (pc NULL, error says why). */
+typedef void (*pool_grant_fn)(pgc *pc, const char *error, void *arg);
+
+typedef struct pool_waiter {
+    pool_prio prio;
+    pool_grant_fn on_grant;
+    void *arg;
+    /* private to the pool */
+    const pgc_ops *lessee_ops;
+    struct pool_waiter *next, *prev;
+    bool queued;
+} pool_waiter;
+
+typedef enum pool_acquire_result {
+    POOL_GRANTED = 0, /* *out is yours */
+    POOL_QUEUED = 1,  /* on_grant will be called, or cancel with pool_cancel */
+    POOL_FAILED = 2,  /* PostgreSQL is unreachable; *error says why */
+} pool_acquire_result;
+
+/* Create a pool of `size` connections to conninfo; nothing connects before
+ * pool_start().  statement_timeout_ms > 0 is set on every connection.
+ * Returns NULL on out-of-memory.  Free with pool_free(). */
+pg_pool *pool_create(struct event_base *base, const char *conninfo, int size,
+                     int64_t statement_timeout_ms) __attribute__((warn_unused_result));
+void pool_start(pg_pool *p);
+/* Close every connection (PostgreSQL rolls back what is open on them). */
+void pool_free(pg_pool *p);
+
+/* Lease a connection for w->prio with ops/arg as its lessee (see above). */
+pool_acquire_result pool_acquire(pg_pool *p, pool_waiter *w, const pgc_ops *ops, void *arg,
+                                 pgc **out, const char **error)
+    __attribute__((warn_unused_result));
+/* Withdraw a queued waiter (no-op when it is not queued). */
+void pool_cancel(pg_pool *p, pool_waiter *w);
+/* Give a leased connection back.  It must have no batch in flight and no
+ * open transaction (the lessee ended it). */
+void pool_release(pgc *pc);
+/* Give a leased connection back whose session state is unknown: it is
+ * closed and replaced. */
+void pool_discard(pgc *pc, const char *why);
+
+int pool_size(const pg_pool *p);
+int pool_idle_count(const pg_pool *p);
+/* Connections with a batch in flight. */
+int pool_busy_count(const pg_pool *p);
+/* Connections that are up (idle, leased or busy). */
+int pool_up_count(const pg_pool *p);
+
+/* Queue one query of the current batch; params are text, NULL entries are
+ * SQL NULLs.  Data is copied.  Never fails synchronously: if the connection
+ * is unusable, on_broken follows from the event loop. */
+void pgc_query(pgc *pc, const char *sql, int nparams, const char *const *params);
+/* End the batch: sync and send everything queued. */
+void pgc_sync(pgc *pc);
+/* Change the lessee's callbacks (e.g. hand a connection to another object). */
+void pgc_set_owner(pgc *pc, const pgc_ops *ops, void *arg);
+/* Transaction status after the last sync (PQtransactionStatus). */
+PGTransactionStatusType pgc_txn_status(const pgc *pc);
+/* Short id for log lines ("pg#3"). */
+int pgc_id(const pgc *pc);
+
+#endif

@@ -1,0 +1,95 @@
+# shellcheck shell=bash
+# tests/lib/dtx.sh — start a whole dtx set-up on top of harness.sh:
+#
+#   h_dtx_certs                        CA + certs: coord, app, and part-<name>s
+#   h_part_start NAME CLUSTER [DB]     a participant named NAME in front of
+#                                      database DB (default postgres) of a
+#                                      cluster started with h_pg_start
+#   h_coord_start [extra ini lines]    the coordinator, with every participant
+#                                      started so far in [participants]
+#   h_dtx ARGS...                      the dtx CLI, connected to it
+#
+# Certificates: CN=coord (coordinator), CN=app (client), CN=part-NAME.
+# Extra names can be made with h_certs.  Participants allow "coord".
+
+H_PARTS=()
+declare -A H_PART_PORT=()
+H_COORD_PORT=""
+
+h_dtx_certs() {
+    h_certs coord app "$@"
+}
+
+# h_part_config NAME CLUSTER DB PORT [extra lines] — write the ini file
+h_part_config() {
+    local name=$1 cluster=$2 db=$3 port=$4
+    shift 4
+    [ -f "$H_CERTS/part-$name.crt" ] || h_certs "part-$name"
+    cat >"$H_TMP/part-$name.ini" <<INI
+[participant]
+name = $name
+listen_addr = 127.0.0.1
+listen_port = $port
+tls_cert = $H_CERTS/part-$name.crt
+tls_key = $H_CERTS/part-$name.key
+tls_ca = $H_CERTS/ca.crt
+allowed_coordinators = coord
+conninfo = "$(h_pg_conninfo "$cluster" "$db")"
+pool_size = 8
+INI
+    local l
+    for l in "$@"; do echo "$l" >>"$H_TMP/part-$name.ini"; done
+}
+
+h_part_start() {
+    local name=$1 cluster=$2 db=${3:-postgres}
+    shift 3 2>/dev/null || shift $#
+    local port=${H_PART_PORT[$name]:-}
+    if [ -z "$port" ]; then
+        port=$(h_free_port)
+        H_PART_PORT[$name]=$port
+        H_PARTS+=("$name")
+        h_part_config "$name" "$cluster" "$db" "$port" "$@"
+    fi
+    h_start "part-$name" "$H_BIN/dtx-participant" -c "$H_TMP/part-$name.ini"
+    h_wait_log "part-$name" "ready" 20
+}
+
+h_coord_config() {
+    [ -n "$H_COORD_PORT" ] || H_COORD_PORT=$(h_free_port)
+    cat >"$H_TMP/coord.ini" <<INI
+[coordinator]
+name = c1
+listen_addr = 127.0.0.1
+listen_port = $H_COORD_PORT
+tls_cert = $H_CERTS/coord.crt
+tls_key = $H_CERTS/coord.key
+tls_ca = $H_CERTS/ca.crt
+allowed_clients = app
+data_dir = $H_TMP/coord-data
+prepare_timeout = 10s
+sweep_interval = 2s
+INI
+    local l
+    for l in "$@"; do echo "$l" >>"$H_TMP/coord.ini"; done
+    echo "[participants]" >>"$H_TMP/coord.ini"
+    local p
+    for p in "${H_PARTS[@]}"; do
+        echo "$p = 127.0.0.1:${H_PART_PORT[$p]}" >>"$H_TMP/coord.ini"
+    done
+}
+
+h_coord_start() {
+    [ -f "$H_TMP/coord.ini" ] || h_coord_config "$@"
+    h_start coord "$H_BIN/dtx-coordinator" -c "$H_TMP/coord.ini"
+    h_wait_log coord "ready" 20 || return 1
+    # wait until every participant link is up (a first sweep has listed it)
+    local i=0
+    export DTXHOST=127.0.0.1 DTXPORT=$H_COORD_PORT DTXSSLROOTCERT=$H_CERTS/ca.crt \
+        DTXSSLCERT=$H_CERTS/app.crt DTXSSLKEY=$H_CERTS/app.key
+    return 0
+}
+
+h_dtx() {
+    "$H_BIN/dtx" "$@"
+}

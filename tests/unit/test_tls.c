@@ -1,0 +1,979 @@
+/*
+ * test_tls.c — unit tests of common/tls.c with real handshakes.
+ *
+ * main() makes two throw-away CAs with tests/lib/gencerts.sh in a mkdtemp
+ * directory (removed at exit, whatever the tests did):
+ *
+ *   ca1/  ca.crt, server (the server), client-a (an allowed client),
+ *         intruder (signed by ca1, but not on the allow-list)
+ *   ca2/  ca.crt, client-a (same name as the allowed client, other CA)
+ *
+ * Every certificate carries SANs DNS:<name>, DNS:localhost, IP:127.0.0.1.
+ *
+ * Most tests run both ends of a handshake in one thread over a non-blocking
+ * socketpair, stepping the client and the server in turn; a failing side
+ * records its error text and shuts its socket so the other side sees the
+ * alert or an EOF.  In TLS 1.3 a client finishes its handshake before the
+ * server has judged the client's certificate, so when the server refused,
+ * the client's verdict is learned by one more read.  One test drives the
+ * handshake through bufferevent_openssl, as the daemons will, and one
+ * through tls_handshake_fd() with the server in a thread over loopback TCP.
+ */
+#include "tls.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+
+static char cert_dir[64];
+static pid_t main_pid;
+
+/* Path of a file under the certificate directory; a small ring of buffers
+ * so several paths can be used in one expression. */
+static const char *
+cpath(const char *rel)
+{
+    static char ring[8][256];
+    static int next;
+    char *p = ring[next++ % 8];
+    snprintf(p, 256, "%s/%s", cert_dir, rel);
+    return p;
+}
+
+#define ck_assert_contains(haystack, needle)                                                       \
+    ck_assert_msg(strstr((haystack), (needle)) != NULL, "\"%s\" does not contain \"%s\"",         \
+                  (haystack), (needle))
+
+/* ------------------------------------------------------------------------
+ * Contexts used by the tests
+ */
+
+static const char *const allowed_a[] = {"client-a", "coordinator-b"};
+
+static SSL_CTX *
+make_server_ctx(const char *const *allowed, size_t n)
+{
+    char err[512];
+    tls_config cfg = {
+        .cert_file = cpath("ca1/server.crt"),
+        .key_file = cpath("ca1/server.key"),
+        .ca_file = cpath("ca1/ca.crt"),
+        .require_peer_cert = true,
+        .allowed_names = allowed,
+        .n_allowed_names = n,
+    };
+    SSL_CTX *ctx = tls_server_ctx_create(&cfg, err, sizeof(err));
+    ck_assert_msg(ctx != NULL, "%s", err);
+    return ctx;
+}
+
+/* A client of ca1's server presenting <who> (e.g. "ca1/client-a"; NULL: no
+ * certificate), trusting ca_rel. */
+static SSL_CTX *
+make_client_ctx(const char *who, const char *ca_rel)
+{
+    char err[512], crt[128], key[128];
+    tls_config cfg = {.ca_file = cpath(ca_rel)};
+    if (who != NULL) {
+        snprintf(crt, sizeof(crt), "%s.crt", who);
+        snprintf(key, sizeof(key), "%s.key", who);
+        cfg.cert_file = cpath(crt);
+        cfg.key_file = cpath(key);
+    }
+    SSL_CTX *ctx = tls_client_ctx_create(&cfg, err, sizeof(err));
+    ck_assert_msg(ctx != NULL, "%s", err);
+    return ctx;
+}
+
+/* ------------------------------------------------------------------------
+ * One-thread handshake over a socketpair
+ */
+
+typedef struct side {
+    SSL *ssl;
+    int fd;
+    bool done;
+    bool ok;
+    char err[1024];
+} side;
+
+typedef struct hs {
+    side server;
+    side client;
+} hs;
+
+static void
+set_nonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    ck_assert_int_ge(fl, 0);
+    ck_assert_int_eq(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+}
+
+static void
+hs_start(hs *h, SSL_CTX *sctx, SSL_CTX *cctx, const char *host)
+{
+    int fds[2];
+    char err[512];
+    memset(h, 0, sizeof(*h));
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    set_nonblocking(fds[0]);
+    set_nonblocking(fds[1]);
+    h->server.fd = fds[0];
+    h->client.fd = fds[1];
+    h->server.ssl = tls_server_ssl_create(sctx, err, sizeof(err));
+    ck_assert_msg(h->server.ssl != NULL, "%s", err);
+    h->client.ssl = tls_client_ssl_create(cctx, host, err, sizeof(err));
+    ck_assert_msg(h->client.ssl != NULL, "%s", err);
+    ck_assert_int_eq(SSL_set_fd(h->server.ssl, h->server.fd), 1);
+    ck_assert_int_eq(SSL_set_fd(h->client.ssl, h->client.fd), 1);
+}
+
+static void
+side_step(side *s)
+{
+    if (s->done)
+        return;
+    ERR_clear_error();
+    int ret = SSL_do_handshake(s->ssl);
+    if (ret == 1) {
+        s->done = s->ok = true;
+        return;
+    }
+    int kind = SSL_get_error(s->ssl, ret);
+    if (kind == SSL_ERROR_WANT_READ || kind == SSL_ERROR_WANT_WRITE)
+        return;
+    tls_io_error_text(s->ssl, ret, s->err, sizeof(s->err));
+    s->done = true;
+    shutdown(s->fd, SHUT_WR);
+}
+
+/* Read on s until an error (or data) arrives; for a TLS 1.3 client whose
+ * certificate the server refused after the client had finished. */
+static void
+side_read_verdict(side *s)
+{
+    char buf[64];
+    for (int i = 0; i < 200; i++) {
+        ERR_clear_error();
+        int ret = SSL_read(s->ssl, buf, sizeof(buf));
+        if (ret > 0)
+            return;
+        int kind = SSL_get_error(s->ssl, ret);
+        if (kind != SSL_ERROR_WANT_READ && kind != SSL_ERROR_WANT_WRITE) {
+            tls_io_error_text(s->ssl, ret, s->err, sizeof(s->err));
+            s->ok = false;
+            return;
+        }
+        struct pollfd p = {.fd = s->fd, .events = POLLIN};
+        (void)poll(&p, 1, 10);
+    }
+}
+
+static void
+hs_run(hs *h)
+{
+    for (int i = 0; i < 500 && !(h->server.done && h->client.done); i++) {
+        side_step(&h->client);
+        side_step(&h->server);
+        if (h->server.done && h->client.done)
+            break;
+        struct pollfd p[2] = {{.fd = h->server.fd, .events = POLLIN},
+                              {.fd = h->client.fd, .events = POLLIN}};
+        (void)poll(p, 2, 10);
+    }
+    ck_assert_msg(h->server.done && h->client.done, "handshake did not finish");
+    if (h->client.ok && !h->server.ok)
+        side_read_verdict(&h->client);
+}
+
+static void
+hs_free(hs *h)
+{
+    SSL_free(h->server.ssl);
+    SSL_free(h->client.ssl);
+    close(h->server.fd);
+    close(h->client.fd);
+}
+
+static void
+hs_exchange(hs *h)
+{
+    char buf[16] = {0};
+    ck_assert_int_eq(SSL_write(h->client.ssl, "ping", 4), 4);
+    int n = -1;
+    for (int i = 0; i < 100 && n <= 0; i++) {
+        n = SSL_read(h->server.ssl, buf, sizeof(buf) - 1);
+        if (n <= 0) {
+            ck_assert_int_eq(SSL_get_error(h->server.ssl, n), SSL_ERROR_WANT_READ);
+            struct pollfd p = {.fd = h->server.fd, .events = POLLIN};
+            (void)poll(&p, 1, 10);
+        }
+    }
+    ck_assert_int_eq(n, 4);
+    ck_assert_str_eq(buf, "ping");
+}
+
+/* Handshake with fresh SSLs on the given contexts; returns in *h (to free). */
+static void
+handshake(hs *h, SSL_CTX *sctx, SSL_CTX *cctx, const char *host)
+{
+    hs_start(h, sctx, cctx, host);
+    hs_run(h);
+}
+
+/* ------------------------------------------------------------------------
+ * Successful handshakes
+ */
+
+START_TEST(test_mutual_tls_ok)
+{
+    SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
+    SSL_CTX *cctx = make_client_ctx("ca1/client-a", "ca1/ca.crt");
+    hs h;
+    char name[64], err[256];
+
+    handshake(&h, sctx, cctx, "server");
+    ck_assert_msg(h.server.ok, "server: %s", h.server.err);
+    ck_assert_msg(h.client.ok, "client: %s", h.client.err);
+    ck_assert_int_eq(SSL_version(h.server.ssl), TLS1_3_VERSION);
+
+    ck_assert(tls_peer_name(h.server.ssl, name, sizeof(name)));
+    ck_assert_str_eq(name, "client-a");
+    ck_assert(tls_peer_name(h.client.ssl, name, sizeof(name)));
+    ck_assert_str_eq(name, "server");
+    /* Too small a buffer is a refusal, not a truncated name. */
+    ck_assert(!tls_peer_name(h.server.ssl, name, 5));
+    ck_assert_str_eq(name, "");
+
+    ck_assert_msg(tls_check_peer_allowed(h.server.ssl, allowed_a, 2, err, sizeof(err)), "%s",
+                  err);
+    hs_exchange(&h);
+    hs_free(&h);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
+START_TEST(test_tls12_ok)
+{
+    SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
+    SSL_CTX *cctx = make_client_ctx("ca1/client-a", "ca1/ca.crt");
+    ck_assert_int_eq(SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION), 1);
+    hs h;
+    char name[64];
+
+    handshake(&h, sctx, cctx, "localhost");
+    ck_assert_msg(h.server.ok && h.client.ok, "server: %s / client: %s", h.server.err,
+                  h.client.err);
+    ck_assert_int_eq(SSL_version(h.server.ssl), TLS1_2_VERSION);
+    ck_assert_contains(SSL_get_cipher_name(h.server.ssl), "ECDHE");
+    ck_assert(tls_peer_name(h.server.ssl, name, sizeof(name)));
+    ck_assert_str_eq(name, "client-a");
+    hs_exchange(&h);
+    hs_free(&h);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
+START_TEST(test_allow_any_name)
+{
+    static const char *const any[] = {"*"};
+    SSL_CTX *sctx = make_server_ctx(any, 1);
+    SSL_CTX *cctx = make_client_ctx("ca1/intruder", "ca1/ca.crt");
+    hs h;
+    char name[64], err[256];
+
+    handshake(&h, sctx, cctx, "server");
+    ck_assert_msg(h.server.ok && h.client.ok, "server: %s / client: %s", h.server.err,
+                  h.client.err);
+    ck_assert(tls_peer_name(h.server.ssl, name, sizeof(name)));
+    ck_assert_str_eq(name, "intruder");
+    ck_assert(tls_check_peer_allowed(h.server.ssl, any, 1, err, sizeof(err)));
+    hs_free(&h);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+
+    /* "*" still needs a certificate from the CA. */
+    sctx = make_server_ctx(any, 1);
+    cctx = make_client_ctx("ca2/client-a", "ca1/ca.crt");
+    handshake(&h, sctx, cctx, "server");
+    ck_assert(!h.server.ok);
+    ck_assert_contains(h.server.err, "unable to get local issuer certificate");
+    hs_free(&h);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
+START_TEST(test_server_names)
+{
+    SSL_CTX *sctx = make_server_ctx(NULL, 0);
+    SSL_CTX *cctx = make_client_ctx("ca1/client-a", "ca1/ca.crt");
+    static const char *const hosts[] = {"server", "SERVER", "localhost", "127.0.0.1"};
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        hs h;
+        handshake(&h, sctx, cctx, hosts[i]);
+        ck_assert_msg(h.server.ok && h.client.ok, "%s: server: %s / client: %s", hosts[i],
+                      h.server.err, h.client.err);
+        hs_free(&h);
+    }
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Refused handshakes
+ */
+
+START_TEST(test_no_client_cert)
+{
+    SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
+    SSL_CTX *cctx = make_client_ctx(NULL, "ca1/ca.crt");
+    hs h;
+
+    handshake(&h, sctx, cctx, "server");
+    ck_assert(!h.server.ok);
+    ck_assert(!h.client.ok);
+    ck_assert_contains(h.server.err, "peer did not return a certificate");
+    ck_assert_contains(h.client.err, "certificate required");
+    hs_free(&h);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
+START_TEST(test_client_cert_other_ca)
+{
+    SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
+    SSL_CTX *cctx = make_client_ctx("ca2/client-a", "ca1/ca.crt");
+    hs h;
+    char name[64];
+
+    handshake(&h, sctx, cctx, "server");
+    ck_assert(!h.server.ok);
+    ck_assert(!h.client.ok);
+    ck_assert_str_eq(h.server.err,
+                     "certificate verify failed: unable to get local issuer certificate");
+    ck_assert_contains(h.client.err, "unknown ca");
+    ck_assert(!tls_peer_name(h.server.ssl, name, sizeof(name)));
+    hs_free(&h);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
+START_TEST(test_name_not_allowed)
+{
+    SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
+    SSL_CTX *cctx = make_client_ctx("ca1/intruder", "ca1/ca.crt");
+    hs h;
+
+    handshake(&h, sctx, cctx, "server");
+    ck_assert(!h.server.ok);
+    ck_assert(!h.client.ok);
+    ck_assert_str_eq(h.server.err,
+                     "certificate verify failed: peer certificate name \"intruder\" is not allowed");
+    ck_assert_contains(h.client.err, "bad certificate");
+    hs_free(&h);
+
+    /* In TLS 1.2 the client learns it during its own handshake. */
+    ck_assert_int_eq(SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION), 1);
+    handshake(&h, sctx, cctx, "server");
+    ck_assert(!h.server.ok);
+    ck_assert_contains(h.server.err, "peer certificate name \"intruder\" is not allowed");
+    ck_assert(!h.client.ok);
+    ck_assert_contains(h.client.err, "bad certificate");
+    hs_free(&h);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
+START_TEST(test_check_after_handshake)
+{
+    static const char *const only_a[] = {"client-a"};
+    static const char *const upper[] = {"INTRUDER"};
+    static const char *const by_san[] = {"nobody", "localhost"};
+    SSL_CTX *sctx = make_server_ctx(NULL, 0);
+    SSL_CTX *cctx = make_client_ctx("ca1/intruder", "ca1/ca.crt");
+    hs h;
+    char err[256];
+
+    handshake(&h, sctx, cctx, "server");
+    ck_assert_msg(h.server.ok && h.client.ok, "server: %s / client: %s", h.server.err,
+                  h.client.err);
+    ck_assert(!tls_check_peer_allowed(h.server.ssl, only_a, 1, err, sizeof(err)));
+    ck_assert_str_eq(err, "peer certificate name \"intruder\" is not allowed");
+    ck_assert(!tls_check_peer_allowed(h.server.ssl, only_a, 0, err, sizeof(err)));
+    ck_assert(tls_check_peer_allowed(h.server.ssl, upper, 1, err, sizeof(err)));
+    ck_assert(tls_check_peer_allowed(h.server.ssl, by_san, 2, err, sizeof(err)));
+    hs_free(&h);
+    SSL_CTX_free(sctx);
+
+    /* A server that asks for no client certificate has no peer name. */
+    char cerr[512], name[64];
+    tls_config cfg = {.cert_file = cpath("ca1/server.crt"), .key_file = cpath("ca1/server.key")};
+    sctx = tls_server_ctx_create(&cfg, cerr, sizeof(cerr));
+    ck_assert_msg(sctx != NULL, "%s", cerr);
+    handshake(&h, sctx, cctx, "server");
+    ck_assert_msg(h.server.ok && h.client.ok, "server: %s / client: %s", h.server.err,
+                  h.client.err);
+    ck_assert(!tls_peer_name(h.server.ssl, name, sizeof(name)));
+    ck_assert(!tls_check_peer_allowed(h.server.ssl, only_a, 1, err, sizeof(err)));
+    ck_assert_str_eq(err, "peer did not present a certificate");
+    hs_free(&h);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
+START_TEST(test_server_host_mismatch)
+{
+    SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
+    SSL_CTX *cctx = make_client_ctx("ca1/client-a", "ca1/ca.crt");
+    hs h;
+
+    handshake(&h, sctx, cctx, "wronghost");
+    ck_assert(!h.client.ok);
+    ck_assert_str_eq(h.client.err, "certificate verify failed: hostname mismatch "
+                                   "(server certificate does not match \"wronghost\")");
+    ck_assert(!h.server.ok);
+    hs_free(&h);
+
+    handshake(&h, sctx, cctx, "::1");
+    ck_assert(!h.client.ok);
+    ck_assert_contains(h.client.err, "IP address mismatch");
+    ck_assert_contains(h.client.err, "\"::1\"");
+    hs_free(&h);
+
+    /* A partial wildcard or suffix is not a match either. */
+    handshake(&h, sctx, cctx, "server.example.com");
+    ck_assert(!h.client.ok);
+    ck_assert_contains(h.client.err, "hostname mismatch");
+    hs_free(&h);
+    SSL_CTX_free(cctx);
+
+    /* no_verify_host: any host name, but the chain is still verified. */
+    char err[512];
+    tls_config cfg = {.ca_file = cpath("ca1/ca.crt"),
+                      .cert_file = cpath("ca1/client-a.crt"),
+                      .key_file = cpath("ca1/client-a.key"),
+                      .no_verify_host = true};
+    cctx = tls_client_ctx_create(&cfg, err, sizeof(err));
+    ck_assert_msg(cctx != NULL, "%s", err);
+    handshake(&h, sctx, cctx, "wronghost");
+    ck_assert_msg(h.server.ok && h.client.ok, "server: %s / client: %s", h.server.err,
+                  h.client.err);
+    hs_free(&h);
+    SSL *ssl = tls_client_ssl_create(cctx, NULL, err, sizeof(err));
+    ck_assert_msg(ssl != NULL, "%s", err);
+    SSL_free(ssl);
+    SSL_CTX_free(cctx);
+
+    cfg.ca_file = cpath("ca2/ca.crt");
+    cctx = tls_client_ctx_create(&cfg, err, sizeof(err));
+    ck_assert_msg(cctx != NULL, "%s", err);
+    handshake(&h, sctx, cctx, "wronghost");
+    ck_assert(!h.client.ok);
+    ck_assert_str_eq(h.client.err,
+                     "certificate verify failed: self-signed certificate in certificate chain");
+    hs_free(&h);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
+START_TEST(test_server_untrusted)
+{
+    SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
+    SSL_CTX *cctx = make_client_ctx("ca1/client-a", "ca2/ca.crt");
+    hs h;
+    char err[512], name[64];
+
+    /* The server sends its chain up to its root (OpenSSL builds it from the
+     * CA file), so the client meets a root it does not trust. */
+    handshake(&h, sctx, cctx, "server");
+    ck_assert(!h.client.ok);
+    ck_assert_str_eq(h.client.err,
+                     "certificate verify failed: self-signed certificate in certificate chain");
+    ck_assert(!h.server.ok);
+    ck_assert_contains(h.server.err, "unknown ca");
+    hs_free(&h);
+    SSL_CTX_free(cctx);
+
+    /* insecure_no_verify connects, but the server's name is not vouched for. */
+    tls_config cfg = {.cert_file = cpath("ca1/client-a.crt"),
+                      .key_file = cpath("ca1/client-a.key"),
+                      .insecure_no_verify = true};
+    cctx = tls_client_ctx_create(&cfg, err, sizeof(err));
+    ck_assert_msg(cctx != NULL, "%s", err);
+    handshake(&h, sctx, cctx, "wronghost");
+    ck_assert_msg(h.server.ok && h.client.ok, "server: %s / client: %s", h.server.err,
+                  h.client.err);
+    ck_assert(!tls_peer_name(h.client.ssl, name, sizeof(name)));
+    ck_assert(!tls_check_peer_allowed(h.client.ssl, allowed_a, 2, err, sizeof(err)));
+    ck_assert_str_eq(err, "peer certificate was not verified");
+    hs_free(&h);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
+START_TEST(test_old_protocol_refused)
+{
+    SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
+    hs h;
+
+    /* A client limited to TLS 1.1 (its own security level lowered so that it
+     * even offers it): our server must refuse. */
+    SSL_CTX *old = SSL_CTX_new(TLS_client_method());
+    ck_assert_ptr_nonnull(old);
+    SSL_CTX_set_security_level(old, 0);
+    ck_assert_int_eq(SSL_CTX_set_cipher_list(old, "DEFAULT:@SECLEVEL=0"), 1);
+    ck_assert_int_eq(SSL_CTX_set_min_proto_version(old, TLS1_VERSION), 1);
+    ck_assert_int_eq(SSL_CTX_set_max_proto_version(old, TLS1_1_VERSION), 1);
+    ck_assert_int_eq(SSL_CTX_use_certificate_chain_file(old, cpath("ca1/client-a.crt")), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(old, cpath("ca1/client-a.key"), SSL_FILETYPE_PEM),
+                     1);
+    handshake(&h, sctx, old, "server");
+    ck_assert(!h.server.ok);
+    ck_assert(!h.client.ok);
+    ck_assert_contains(h.server.err, "unsupported protocol");
+    ck_assert_contains(h.client.err, "protocol version");
+    hs_free(&h);
+    SSL_CTX_free(old);
+    SSL_CTX_free(sctx);
+
+    /* min_version = TLS 1.3 refuses a TLS 1.2 client. */
+    char err[512];
+    tls_config cfg = {.cert_file = cpath("ca1/server.crt"),
+                      .key_file = cpath("ca1/server.key"),
+                      .min_version = TLS1_3_VERSION};
+    sctx = tls_server_ctx_create(&cfg, err, sizeof(err));
+    ck_assert_msg(sctx != NULL, "%s", err);
+    SSL_CTX *cctx = make_client_ctx(NULL, "ca1/ca.crt");
+    ck_assert_int_eq(SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION), 1);
+    handshake(&h, sctx, cctx, "server");
+    ck_assert(!h.server.ok);
+    ck_assert_contains(h.server.err, "unsupported protocol");
+    hs_free(&h);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+
+    /* Nothing below TLS 1.2 can be configured. */
+    cfg.min_version = TLS1_1_VERSION;
+    ck_assert_ptr_null(tls_server_ctx_create(&cfg, err, sizeof(err)));
+    ck_assert_str_eq(err, "unsupported minimum TLS version 0x302 (TLS 1.2 or 1.3 only)");
+    ck_assert_ptr_null(tls_client_ctx_create(&cfg, err, sizeof(err)));
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Set-up errors
+ */
+
+START_TEST(test_setup_errors)
+{
+    char err[512];
+    static const char *const empty_name[] = {"ok", ""};
+    tls_config cfg;
+
+    cfg = (tls_config){.cert_file = cpath("nope.crt"), .key_file = cpath("ca1/server.key")};
+    ck_assert_ptr_null(tls_server_ctx_create(&cfg, err, sizeof(err)));
+    ck_assert_contains(err, "could not load certificate file \"");
+    ck_assert_contains(err, "nope.crt\": ");
+    ck_assert_contains(err, "No such file or directory");
+
+    cfg = (tls_config){.cert_file = cpath("ca1/server.crt"), .key_file = cpath("nope.key")};
+    ck_assert_ptr_null(tls_server_ctx_create(&cfg, err, sizeof(err)));
+    ck_assert_contains(err, "could not load private key file \"");
+
+    cfg = (tls_config){.cert_file = cpath("ca1/server.crt"),
+                       .key_file = cpath("ca1/client-a.key")};
+    ck_assert_ptr_null(tls_server_ctx_create(&cfg, err, sizeof(err)));
+    ck_assert_contains(err, "could not load private key file \"");
+    ck_assert_contains(err, "key values mismatch");
+
+    /* A certificate file that is not PEM at all. */
+    cfg = (tls_config){.cert_file = cpath("ca1/server.key"), .key_file = cpath("ca1/server.key")};
+    ck_assert_ptr_null(tls_server_ctx_create(&cfg, err, sizeof(err)));
+    ck_assert_contains(err, "could not load certificate file");
+
+    cfg = (tls_config){.cert_file = cpath("ca1/server.crt"),
+                       .key_file = cpath("ca1/server.key"),
+                       .ca_file = cpath("nope-ca.crt"),
+                       .require_peer_cert = true};
+    ck_assert_ptr_null(tls_server_ctx_create(&cfg, err, sizeof(err)));
+    ck_assert_contains(err, "could not load CA file \"");
+
+    cfg = (tls_config){0};
+    ck_assert_ptr_null(tls_server_ctx_create(&cfg, err, sizeof(err)));
+    ck_assert_str_eq(err, "a TLS server needs a certificate file and a key file");
+
+    cfg = (tls_config){.cert_file = cpath("ca1/server.crt")};
+    ck_assert_ptr_null(tls_client_ctx_create(&cfg, err, sizeof(err)));
+    ck_assert_str_eq(err, "a certificate file and a key file must be given together");
+
+    cfg = (tls_config){.cert_file = cpath("ca1/server.crt"),
+                       .key_file = cpath("ca1/server.key"),
+                       .require_peer_cert = true};
+    ck_assert_ptr_null(tls_server_ctx_create(&cfg, err, sizeof(err)));
+    ck_assert_str_eq(err, "requiring client certificates needs a CA file to verify them");
+
+    cfg = (tls_config){.cert_file = cpath("ca1/server.crt"),
+                       .key_file = cpath("ca1/server.key"),
+                       .ca_file = cpath("ca1/ca.crt"),
+                       .allowed_names = allowed_a,
+                       .n_allowed_names = 2};
+    ck_assert_ptr_null(tls_server_ctx_create(&cfg, err, sizeof(err)));
+    ck_assert_str_eq(err, "a list of allowed client names needs client certificates to be "
+                          "required");
+
+    cfg.require_peer_cert = true;
+    cfg.allowed_names = empty_name;
+    ck_assert_ptr_null(tls_server_ctx_create(&cfg, err, sizeof(err)));
+    ck_assert_str_eq(err, "empty name in the list of allowed peer names");
+
+    cfg = (tls_config){.insecure_no_verify = true,
+                       .allowed_names = allowed_a,
+                       .n_allowed_names = 2};
+    ck_assert_ptr_null(tls_client_ctx_create(&cfg, err, sizeof(err)));
+    ck_assert_str_eq(err, "a list of allowed server names needs server verification");
+
+    /* A client needs a host name to check, unless host checks are off. */
+    SSL_CTX *cctx = make_client_ctx(NULL, "ca1/ca.crt");
+    ck_assert_ptr_null(tls_client_ssl_create(cctx, NULL, err, sizeof(err)));
+    ck_assert_str_eq(err, "a host name is needed to verify the server certificate");
+    SSL_CTX_free(cctx);
+
+    /* Nothing queued: a fixed text, never an empty string. */
+    ERR_clear_error();
+    tls_error_text(NULL, err, sizeof(err));
+    ck_assert_str_eq(err, "unknown TLS error");
+    char tiny[8];
+    tls_error_text(NULL, tiny, sizeof(tiny));
+    ck_assert_str_eq(tiny, "unknown");
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Through bufferevent_openssl, as the daemons use it
+ */
+
+typedef struct bev_side {
+    bool connected;
+    bool failed;
+    bool eof;
+    char err[1024];
+    char peer[128];
+} bev_side;
+
+static void
+bev_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    bev_side *s = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        s->connected = true;
+        if (!tls_peer_name(bufferevent_openssl_get_ssl(bev), s->peer, sizeof(s->peer)))
+            s->peer[0] = '\0';
+    }
+    if (what & BEV_EVENT_ERROR) {
+        s->failed = true;
+        tls_bev_error_text(bev, s->err, sizeof(s->err));
+    } else if (what & BEV_EVENT_EOF) {
+        s->eof = true;
+    }
+}
+
+static void
+bev_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)arg;
+    evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+/* Handshake through two bufferevents; expect_ok decides when to stop. */
+static void
+bev_handshake(SSL_CTX *sctx, SSL_CTX *cctx, bool expect_ok, bev_side *srv, bev_side *cli)
+{
+    struct event_base *base = event_base_new();
+    int fds[2];
+    char err[512];
+    ck_assert_ptr_nonnull(base);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    set_nonblocking(fds[0]);
+    set_nonblocking(fds[1]);
+    SSL *sssl = tls_server_ssl_create(sctx, err, sizeof(err));
+    ck_assert_msg(sssl != NULL, "%s", err);
+    SSL *cssl = tls_client_ssl_create(cctx, "server", err, sizeof(err));
+    ck_assert_msg(cssl != NULL, "%s", err);
+    struct bufferevent *sb = bufferevent_openssl_socket_new(
+        base, fds[0], sssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *cb = bufferevent_openssl_socket_new(
+        base, fds[1], cssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+    ck_assert_ptr_nonnull(sb);
+    ck_assert_ptr_nonnull(cb);
+    memset(srv, 0, sizeof(*srv));
+    memset(cli, 0, sizeof(*cli));
+    bufferevent_setcb(sb, bev_read_cb, NULL, bev_event_cb, srv);
+    bufferevent_setcb(cb, bev_read_cb, NULL, bev_event_cb, cli);
+    bufferevent_enable(sb, EV_READ | EV_WRITE);
+    bufferevent_enable(cb, EV_READ | EV_WRITE);
+
+    struct timeval tick = {.tv_sec = 0, .tv_usec = 20000};
+    for (int i = 0; i < 250; i++) {
+        bool done = expect_ok ? srv->connected && cli->connected
+                              : (srv->failed || srv->eof) && (cli->failed || cli->eof);
+        if (done)
+            break;
+        event_base_loopexit(base, &tick);
+        event_base_dispatch(base);
+    }
+    bufferevent_free(sb);
+    bufferevent_free(cb);
+    event_base_free(base);
+}
+
+START_TEST(test_bufferevent_handshake)
+{
+    SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
+    SSL_CTX *cctx = make_client_ctx("ca1/client-a", "ca1/ca.crt");
+    bev_side srv, cli;
+
+    bev_handshake(sctx, cctx, true, &srv, &cli);
+    ck_assert_msg(srv.connected && cli.connected, "server: %s / client: %s", srv.err, cli.err);
+    ck_assert_str_eq(srv.peer, "client-a");
+    ck_assert_str_eq(cli.peer, "server");
+    SSL_CTX_free(cctx);
+
+    cctx = make_client_ctx("ca1/intruder", "ca1/ca.crt");
+    bev_handshake(sctx, cctx, false, &srv, &cli);
+    ck_assert(srv.failed);
+    ck_assert_str_eq(srv.err,
+                     "certificate verify failed: peer certificate name \"intruder\" is not allowed");
+    ck_assert_msg(cli.failed || cli.eof, "client saw neither error nor EOF");
+    if (cli.failed)
+        ck_assert_contains(cli.err, "bad certificate");
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * tls_handshake_fd over loopback TCP, server in a thread
+ */
+
+typedef struct accept_arg {
+    int lfd;
+    SSL_CTX *ctx;
+    bool ok;
+    char err[512];
+    char peer[64];
+    char got[16];
+} accept_arg;
+
+static void *
+accept_thread(void *p)
+{
+    accept_arg *a = p;
+    int fd = accept(a->lfd, NULL, NULL);
+    if (fd < 0) {
+        snprintf(a->err, sizeof(a->err), "accept: %s", strerror(errno));
+        return NULL;
+    }
+    SSL *ssl = tls_server_ssl_create(a->ctx, a->err, sizeof(a->err));
+    if (ssl != NULL && SSL_set_fd(ssl, fd) == 1) {
+        a->ok = tls_handshake_fd(ssl, 5000, a->err, sizeof(a->err));
+        if (a->ok && !tls_peer_name(ssl, a->peer, sizeof(a->peer)))
+            a->peer[0] = '\0';
+        if (a->ok && SSL_read(ssl, a->got, sizeof(a->got) - 1) <= 0)
+            a->ok = false;
+    }
+    SSL_free(ssl);
+    close(fd);
+    return NULL;
+}
+
+static int
+listen_loopback(uint16_t *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(fd, 4), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static int
+connect_loopback(uint16_t port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                             .sin_port = htons(port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+START_TEST(test_handshake_fd_tcp)
+{
+    SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
+    SSL_CTX *cctx = make_client_ctx("ca1/client-a", "ca1/ca.crt");
+    uint16_t port;
+    int lfd = listen_loopback(&port);
+    accept_arg a = {.lfd = lfd, .ctx = sctx};
+    pthread_t th;
+    char err[512];
+
+    ck_assert_int_eq(pthread_create(&th, NULL, accept_thread, &a), 0);
+    int fd = connect_loopback(port);
+    SSL *ssl = tls_client_ssl_create(cctx, "127.0.0.1", err, sizeof(err));
+    ck_assert_msg(ssl != NULL, "%s", err);
+    ck_assert_int_eq(SSL_set_fd(ssl, fd), 1);
+    bool ok = tls_handshake_fd(ssl, 5000, err, sizeof(err));
+    ck_assert_msg(ok, "%s", err);
+    ck_assert_int_eq(SSL_write(ssl, "hello", 5), 5);
+    pthread_join(th, NULL);
+    ck_assert_msg(a.ok, "server: %s", a.err);
+    ck_assert_str_eq(a.peer, "client-a");
+    ck_assert_str_eq(a.got, "hello");
+    SSL_free(ssl);
+    close(fd);
+
+    /* A server that never answers: the handshake times out. */
+    fd = connect_loopback(port);
+    ssl = tls_client_ssl_create(cctx, "127.0.0.1", err, sizeof(err));
+    ck_assert_msg(ssl != NULL, "%s", err);
+    ck_assert_int_eq(SSL_set_fd(ssl, fd), 1);
+    ck_assert(!tls_handshake_fd(ssl, 200, err, sizeof(err)));
+    ck_assert_str_eq(err, "TLS handshake timed out after 200 ms");
+    SSL_free(ssl);
+    close(fd);
+
+    /* A peer that closes at once: a readable EOF message. */
+    ssl = tls_client_ssl_create(cctx, "127.0.0.1", err, sizeof(err));
+    ck_assert_msg(ssl != NULL, "%s", err);
+    int pair[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+    close(pair[1]);
+    ck_assert_int_eq(SSL_set_fd(ssl, pair[0]), 1);
+    ck_assert(!tls_handshake_fd(ssl, 1000, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "unexpected eof") != NULL || strstr(err, "Broken pipe") != NULL ||
+                      strstr(err, "end of file") != NULL,
+                  "%s", err);
+    SSL_free(ssl);
+    close(pair[0]);
+
+    close(lfd);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Certificates and the runner
+ */
+
+static void
+remove_cert_dir(void)
+{
+    char cmd[128];
+    if (cert_dir[0] == '\0' || getpid() != main_pid)
+        return;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", cert_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_tls: could not remove %s\n", cert_dir);
+    cert_dir[0] = '\0';
+}
+
+static bool
+make_certs(void)
+{
+    const char *src = getenv("DTX_SRCDIR");
+    char cmd[1024];
+    snprintf(cert_dir, sizeof(cert_dir), "/tmp/test_tls.XXXXXX");
+    if (mkdtemp(cert_dir) == NULL) {
+        perror("test_tls: mkdtemp");
+        cert_dir[0] = '\0';
+        return false;
+    }
+    snprintf(cmd, sizeof(cmd),
+             "'%s/tests/lib/gencerts.sh' '%s/ca1' server client-a intruder && "
+             "'%s/tests/lib/gencerts.sh' '%s/ca2' client-a",
+             src ? src : ".", cert_dir, src ? src : ".", cert_dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "test_tls: could not create test certificates (%s)\n", cmd);
+        return false;
+    }
+    return true;
+}
+
+static Suite *
+tls_suite(void)
+{
+    Suite *s = suite_create("tls");
+    TCase *ok = tcase_create("accepted");
+    tcase_add_test(ok, test_mutual_tls_ok);
+    tcase_add_test(ok, test_tls12_ok);
+    tcase_add_test(ok, test_allow_any_name);
+    tcase_add_test(ok, test_server_names);
+    suite_add_tcase(s, ok);
+
+    TCase *refused = tcase_create("refused");
+    tcase_add_test(refused, test_no_client_cert);
+    tcase_add_test(refused, test_client_cert_other_ca);
+    tcase_add_test(refused, test_name_not_allowed);
+    tcase_add_test(refused, test_check_after_handshake);
+    tcase_add_test(refused, test_server_host_mismatch);
+    tcase_add_test(refused, test_server_untrusted);
+    tcase_add_test(refused, test_old_protocol_refused);
+    tcase_add_test(refused, test_setup_errors);
+    suite_add_tcase(s, refused);
+
+    TCase *io = tcase_create("io");
+    tcase_set_timeout(io, 20);
+    tcase_add_test(io, test_bufferevent_handshake);
+    tcase_add_test(io, test_handshake_fd_tcp);
+    suite_add_tcase(s, io);
+    return s;
+}
+
+int
+main(void)
+{
+    main_pid = getpid();
+    /* As in the daemons: a write to a closed socket is an error, not death. */
+    signal(SIGPIPE, SIG_IGN);
+    atexit(remove_cert_dir);
+    if (!make_certs())
+        return 1;
+    SRunner *sr = srunner_create(tls_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    remove_cert_dir();
+    return failed == 0 ? 0 : 1;
+}
