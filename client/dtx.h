@@ -154,20 +154,20 @@ typedef enum dtx_gid_status {
     DTX_GID_NO_LONGER_KNOWN = 4, /* older than what the coordinator retains */
 } dtx_gid_status;
 
-typedef enum dtx_result_status {
+typedef enum dtx_res_status {
     DTX_RES_OK = 0,
     DTX_RES_ERROR = 1,
-} dtx_result_status;
+} dtx_res_status;
 
 /* What a result answers. */
-typedef enum dtx_result_kind {
+typedef enum dtx_res_kind {
     DTX_KIND_BEGIN = 0,     /* BEGIN accepted; dtx_result_gid() */
     DTX_KIND_STATEMENT = 1, /* one statement's rows / command tag */
     DTX_KIND_ERROR = 2,     /* status DTX_RES_ERROR; dtx_result_error_field() */
     DTX_KIND_OUTCOME = 3,   /* end of COMMIT/ROLLBACK/ONESHOT; dtx_result_outcome() */
     DTX_KIND_STATUS = 4,    /* answer to STATUS; dtx_result_gid_status() */
     DTX_KIND_INDOUBT = 5,   /* table: gid, age_ms, participants, state */
-} dtx_result_kind;
+} dtx_res_kind;
 
 /* Fields of an error, for dtx_result_error_field() and dtx_error_field(). */
 #define DTX_DIAG_SQLSTATE 'C'
@@ -374,8 +374,8 @@ DTX_API dtx_result *dtx_get_result(dtx_conn *conn) DTX_WUR;
 
 /* ---- results ------------------------------------------------------------ */
 
-DTX_API dtx_result_status dtx_result_status(const dtx_result *res);
-DTX_API dtx_result_kind dtx_result_kind_of(const dtx_result *res);
+DTX_API dtx_res_status dtx_result_status(const dtx_result *res);
+DTX_API dtx_res_kind dtx_result_kind(const dtx_result *res);
 
 /* A field of an error result (DTX_DIAG_*), NULL when absent or when res is
  * not an error.  Owned by res. */

@@ -81,7 +81,7 @@ void dtx_tls_error_text(SSL *ssl, int ssl_error, int sys_errno, char *err, size_
  */
 struct dtx_result {
     dtx_result *next; /* link in the connection's queue; NULL once returned */
-    dtx_result_kind kind;
+    dtx_res_kind kind;
     uint8_t type;    /* MSG_* of the frame below */
     uint8_t *frame;  /* header + payload, owned */
     uint32_t len;    /* payload length */

@@ -226,14 +226,14 @@ cell_index(const dtx_result *res, int row, int col)
     return (size_t)row * res->u.stmt.ncols + (size_t)col;
 }
 
-dtx_result_status
+dtx_res_status
 dtx_result_status(const dtx_result *res)
 {
     return res == NULL || res->kind == DTX_KIND_ERROR ? DTX_RES_ERROR : DTX_RES_OK;
 }
 
-dtx_result_kind
-dtx_result_kind_of(const dtx_result *res)
+dtx_res_kind
+dtx_result_kind(const dtx_result *res)
 {
     return res ? res->kind : DTX_KIND_ERROR;
 }

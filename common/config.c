@@ -86,9 +86,9 @@ typedef struct parser {
     size_t errlen;
 
     size_t nsections;
-    int *section_line;  /* [nsections] line of the header, 0 = not seen */
-    size_t *key_base;   /* [nsections] index of the section's first key */
-    int *key_line;      /* [all keys] line where set, 0 = not set */
+    int *section_line; /* [nsections] line of the header, 0 = not seen */
+    size_t *key_base;  /* [nsections] index of the section's first key */
+    int *key_line;     /* [all keys] line where set, 0 = not set */
     const config_section *cur;
     size_t cur_index;
 
@@ -100,7 +100,11 @@ typedef struct parser {
  * Messages
  */
 
-static bool __attribute__((format(printf, 2, 3)))
+static bool fail_line(parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool fail_file(parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "FILE:LINE: message"; returns false so callers can `return fail_line(...)`. */
+static bool
 fail_line(parser *p, const char *fmt, ...)
 {
     char msg[CONFIG_MSG_MAX + CONFIG_LINE_MAX];
@@ -112,7 +116,8 @@ fail_line(parser *p, const char *fmt, ...)
     return false;
 }
 
-static bool __attribute__((format(printf, 2, 3)))
+/* "FILE: message", for errors that belong to no single line. */
+static bool
 fail_file(parser *p, const char *fmt, ...)
 {
     char msg[CONFIG_MSG_MAX + CONFIG_LINE_MAX];
@@ -705,8 +710,8 @@ handle_typed_entry(parser *p, const char *key, const char *value)
             continue;
         int *first = &p->key_line[p->key_base[p->cur_index] + i];
         if (*first != 0)
-            return fail_line(p, "duplicate key \"%s\" in section [%s] (first set on line %d)",
-                             key, sec->name, *first);
+            return fail_line(p, "duplicate key \"%s\" in section [%s] (first set on line %d)", key,
+                             sec->name, *first);
         char msg[CONFIG_MSG_MAX];
         if (!store_value(k, p->out, value, msg, sizeof(msg)))
             return fail_line(p, "invalid value \"%s\" for key \"%s\" in section [%s]: %s", value,
@@ -729,8 +734,8 @@ handle_free_entry(parser *p, const char *key, const char *value)
 {
     for (size_t i = 0; i < p->nseen; i++) {
         if (strcmp(p->seen[i].key, key) == 0)
-            return fail_line(p, "duplicate key \"%s\" in section [%s] (first set on line %d)",
-                             key, p->cur->name, p->seen[i].line);
+            return fail_line(p, "duplicate key \"%s\" in section [%s] (first set on line %d)", key,
+                             p->cur->name, p->seen[i].line);
     }
     if (p->nseen == p->seen_cap) {
         size_t cap = p->seen_cap ? p->seen_cap * 2 : 16;
@@ -845,8 +850,7 @@ parse_buffer(const config_section *table, void *out, void *cb_ctx, const char *n
         goto done;
     }
 
-    ok = check_table(&p) && apply_defaults(&p) && parse_lines(&p, text, len) &&
-         check_required(&p);
+    ok = check_table(&p) && apply_defaults(&p) && parse_lines(&p, text, len) && check_required(&p);
 
 done:
     forget_seen(&p);
@@ -871,8 +875,8 @@ config_parse_string(const config_section *table, void *out, void *cb_ctx, const 
 }
 
 bool
-config_parse_file(const config_section *table, void *out, void *cb_ctx, const char *path,
-                  char *err, size_t errlen)
+config_parse_file(const config_section *table, void *out, void *cb_ctx, const char *path, char *err,
+                  size_t errlen)
 {
     struct stat st;
     char *data = NULL;

@@ -53,7 +53,7 @@ typedef enum config_type {
 } config_type;
 
 typedef struct config_key {
-    const char *name;          /* NULL ends the list */
+    const char *name; /* NULL ends the list */
     config_type type;
     size_t offset;             /* offsetof(caller struct, field) */
     const char *default_value; /* text parsed like a file value; NULL: zero/NULL */
@@ -61,7 +61,7 @@ typedef struct config_key {
      * (bytes), inclusive.  min == max == 0 means no range; durations and
      * sizes are never negative anyway. */
     int64_t min, max;
-    bool required;             /* the key must appear in the file */
+    bool required; /* the key must appear in the file */
     /* CONFIG_DURATION/CONFIG_SIZE: unit of a bare number ("s", "min", "kB",
      * ...).  NULL: milliseconds resp. bytes. */
     const char *unit;

@@ -201,7 +201,10 @@ typedef struct text_buf {
     size_t len;
 } text_buf;
 
-static void __attribute__((format(printf, 2, 3)))
+static void text_add(text_buf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Append to t; output beyond its capacity is dropped (always terminated). */
+static void
 text_add(text_buf *t, const char *fmt, ...)
 {
     if (t->cap == 0 || t->len >= t->cap - 1)
@@ -241,41 +244,83 @@ ssl_verify_failed(SSL *ssl)
            SSL_get_verify_result(ssl) != X509_V_OK;
 }
 
+/* OpenSSL's "common" reasons such as "PEM lib" or "system lib" only say
+ * which library passed an error up; they add nothing next to the real
+ * reason, so they are shown only when there is no other. */
+static bool
+is_wrapper_reason(unsigned long code)
+{
+    unsigned long r = (unsigned long)ERR_GET_REASON(code);
+    return !ERR_SYSTEM_ERROR(code) && (r & ERR_RFLAG_COMMON) != 0 &&
+           (r & ~(unsigned long)(ERR_RFLAG_COMMON | ERR_RFLAG_FATAL)) < 256;
+}
+
+/* The words for one error code; tmp is scratch space. */
+static const char *
+reason_text(unsigned long code, char *tmp, size_t tmplen)
+{
+    if (ERR_SYSTEM_ERROR(code))
+        return strerror_r(ERR_GET_REASON(code), tmp, tmplen);
+    const char *reason = ERR_reason_error_string(code);
+    if (reason != NULL)
+        return reason;
+    ERR_error_string_n(code, tmp, tmplen);
+    return tmp;
+}
+
+static bool
+is_verify_failed(unsigned long code)
+{
+    return !ERR_SYSTEM_ERROR(code) && ERR_GET_LIB(code) == ERR_LIB_SSL &&
+           ERR_GET_REASON(code) == SSL_R_CERTIFICATE_VERIFY_FAILED;
+}
+
+/* Append the reasons of codes[0..n-1] (wrappers or not), skipping any
+ * already in the text; "certificate verify failed" gets its detail. */
+static void
+add_reasons(text_buf *t, SSL *ssl, const unsigned long *codes, size_t n, bool wrappers,
+            bool *verify_reported)
+{
+    for (size_t i = 0; i < n; i++) {
+        char tmp[256];
+        if (is_wrapper_reason(codes[i]) != wrappers)
+            continue;
+        bool verify = is_verify_failed(codes[i]);
+        const char *reason = reason_text(codes[i], tmp, sizeof(tmp));
+        if (verify ? *verify_reported : (t->len > 0 && strcasestr(t->buf, reason) != NULL))
+            continue;
+        text_add(t, "%s%s", t->len > 0 ? "; " : "", reason);
+        if (verify && ssl_verify_failed(ssl)) {
+            text_add(t, ": ");
+            add_verify_detail(t, ssl);
+        }
+        *verify_reported |= verify;
+    }
+}
+
 /*
  * Format error codes (oldest first, as returned by next(arg) until 0) plus
- * the verify result of ssl.  Returns false when there was nothing to say
- * (err is then empty).
+ * the verify result of ssl.  All codes are consumed, the first 16 are
+ * shown.  Returns false when there was nothing to say (err is then empty).
  */
 static bool
 format_errors(SSL *ssl, unsigned long (*next)(void *), void *arg, char *err, size_t errlen)
 {
     text_buf t = {.buf = err, .cap = errlen, .len = 0};
     bool verify_reported = false;
-    unsigned long code;
+    unsigned long codes[16], code;
+    size_t n = 0;
 
+    while ((code = next(arg)) != 0) {
+        if (n < sizeof(codes) / sizeof(codes[0]))
+            codes[n++] = code;
+    }
     if (errlen == 0)
         return false;
     err[0] = '\0';
-    while ((code = next(arg)) != 0) {
-        char tmp[256];
-        const char *reason = ERR_reason_error_string(code);
-        if (reason == NULL) {
-            ERR_error_string_n(code, tmp, sizeof(tmp));
-            reason = tmp;
-        }
-        bool verify = ERR_GET_LIB(code) == ERR_LIB_SSL &&
-                      ERR_GET_REASON(code) == SSL_R_CERTIFICATE_VERIFY_FAILED;
-        if (verify && verify_reported)
-            continue;
-        if (!verify && t.len > 0 && strstr(err, reason) != NULL)
-            continue;
-        text_add(&t, "%s%s", t.len > 0 ? "; " : "", reason);
-        if (verify && ssl_verify_failed(ssl)) {
-            text_add(&t, ": ");
-            add_verify_detail(&t, ssl);
-        }
-        verify_reported |= verify;
-    }
+    add_reasons(&t, ssl, codes, n, false, &verify_reported);
+    if (t.len == 0)
+        add_reasons(&t, ssl, codes, n, true, &verify_reported);
     if (!verify_reported && ssl_verify_failed(ssl)) {
         text_add(&t, "%scertificate verify failed: ", t.len > 0 ? "; " : "");
         add_verify_detail(&t, ssl);
@@ -366,8 +411,11 @@ tls_bev_error_text(struct bufferevent *bev, char *err, size_t errlen)
         snprintf(err, errlen, "connection closed by peer");
 }
 
+static void setup_error(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Describe a failed set-up step: "<what>: <reasons from the queue>". */
-static void __attribute__((format(printf, 3, 4)))
+static void
 setup_error(char *err, size_t errlen, const char *fmt, ...)
 {
     char what[512], why[512];
@@ -539,8 +587,9 @@ check_config(const tls_config *cfg, bool server, char *err, size_t errlen)
             return false;
         }
         if (cfg->n_allowed_names > 0 && !cfg->require_peer_cert) {
-            snprintf(err, errlen, "a list of allowed client names needs client certificates "
-                                  "to be required");
+            snprintf(err, errlen,
+                     "a list of allowed client names needs client certificates "
+                     "to be required");
             return false;
         }
     } else if (cfg->insecure_no_verify && cfg->n_allowed_names > 0) {
@@ -702,6 +751,10 @@ tls_client_ctx_create(const tls_config *cfg, char *err, size_t errlen)
 SSL *
 tls_server_ssl_create(SSL_CTX *ctx, char *err, size_t errlen)
 {
+    if (!tls_init()) {
+        snprintf(err, errlen, "could not initialize TLS");
+        return NULL;
+    }
     ERR_clear_error();
     SSL *ssl = SSL_new(ctx);
     if (ssl == NULL) {
@@ -722,6 +775,10 @@ is_ip_literal(const char *host)
 SSL *
 tls_client_ssl_create(SSL_CTX *ctx, const char *host, char *err, size_t errlen)
 {
+    if (!tls_init()) {
+        snprintf(err, errlen, "could not initialize TLS");
+        return NULL;
+    }
     const tls_ctx_info *info = ctx_info(ctx);
     /* A context not made here gets the safe choice: check the host. */
     bool verify_host = info == NULL || info->verify_host;

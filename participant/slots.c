@@ -132,9 +132,7 @@ slots_timeout_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     slot_waiter *w = arg;
-    /* the slots object is reachable through the waiter's queue links only;
-     * keep a back pointer in the timer's callback argument instead */
-    slots *s = (slots *)w->prev_owner_;
+    slots *s = w->owner;
     slots_unlink(s, w);
     w->on_grant(false, w->arg);
 }
@@ -151,7 +149,7 @@ slots_acquire(slots *s, slot_waiter *w)
     w->timer = evtimer_new(s->base, slots_timeout_cb, w);
     if (w->timer == NULL)
         return SLOT_FAILED;
-    w->prev_owner_ = s;
+    w->owner = s;
     struct timeval tv = {(time_t)(s->wait_ms / 1000), (suseconds_t)((s->wait_ms % 1000) * 1000)};
     event_add(w->timer, &tv);
     w->next = NULL;

@@ -31,6 +31,7 @@ typedef struct slot_waiter {
     slot_grant_fn on_grant;
     void *arg;
     /* private */
+    struct slots *owner;
     struct event *timer;
     struct slot_waiter *next, *prev;
     bool queued;

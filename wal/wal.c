@@ -1026,7 +1026,7 @@ wal_init_state(wal_t *w, const wal_scan_result *res, uint64_t epoch)
     atomic_store(&w->fsync_ema_ns, WAL_FSYNC_GUESS_NS);
     atomic_store(&w->loop_min_lsn, UINT64_MAX);
     atomic_store(&w->efd, -1);
-    w->prep_done = res->end_segno;
+    w->prep_done = res->end_segno + (res->next_file_unused ? 1 : 0);
     w->prep_target = res->end_segno + 1;
     w->seg_fd = -1;
 

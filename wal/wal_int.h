@@ -189,7 +189,10 @@ typedef struct wal_scan_result {
     uint64_t torn_bytes;     /* from end_offset to the last non-zero byte */
     char end_reason[96];     /* why the scan stopped there */
 
-    /* Files after the end segment (none holds a valid record). */
+    /* The file after the end segment exists, has the full size and is all
+     * zeros: a segment preallocated before a clean stop; kept for reuse. */
+    bool next_file_unused;
+    /* Other files after the end segment (none holds a valid record). */
     uint64_t *beyond;
     size_t nbeyond;
 } wal_scan_result;

@@ -32,7 +32,9 @@
  *  is reported the same way.  Otherwise E is the end: non-zero bytes between
  *  E and the end of its segment are a torn tail (a write cut short), counted
  *  in torn_bytes, and later files hold nothing of the log (preallocated or
- *  stale) and are listed in beyond[].  The scan itself never writes: wal_open
+ *  stale) and are listed in beyond[] — except the file right after the end
+ *  segment when it is a complete, all-zero preallocated segment, which is kept
+ *  (next_file_unused).  The scan itself never writes: wal_open
  *  does the repair, dtx-waldump only reports.
  *
  *  Searching every aligned offset sounds costly but is not: the LSN field
@@ -81,6 +83,15 @@ wal_find_valid(const uint8_t *buf, size_t got, uint32_t from, uint64_t segno, ui
         }
     }
     return false;
+}
+
+static bool
+wal_all_zero(const uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] != 0)
+            return false;
+    return true;
 }
 
 /* Header of a file valid for its own name (chain not considered). */
@@ -290,6 +301,10 @@ wal_scan(int dirfd, uint32_t default_segsize, const wal_scan_cb *cb,
                      "(%s), but segment file \"%s\" holds valid records (first at offset %u)",
                      res->end_offset, name, why, name2, found);
             goto out;
+        }
+        if (segs[idx] == segno + 1 && got == segsize && wal_all_zero(buf, got)) {
+            res->next_file_unused = true;
+            continue;
         }
         res->beyond[res->nbeyond++] = segs[idx];
     }

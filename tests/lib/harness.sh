@@ -121,8 +121,28 @@ h_pg_stop() {
 }
 
 h_pg_port() { echo "${H_PG_PORT[$1]}"; }
-# conninfo for a cluster (and optional database)
-h_pg_conninfo() { echo "host=127.0.0.1 port=${H_PG_PORT[$1]} user=postgres dbname=${2:-postgres}"; }
+# conninfo for a cluster (and optional database); over the cluster's Unix
+# socket when H_PG_VIA_SOCKET=1 (as a sidecar would connect)
+h_pg_conninfo() {
+    if [ "${H_PG_VIA_SOCKET:-0}" = 1 ]; then
+        echo "host=${H_PG_DIR[$1]} port=${H_PG_PORT[$1]} user=postgres dbname=${2:-postgres}"
+    else
+        echo "host=127.0.0.1 port=${H_PG_PORT[$1]} user=postgres dbname=${2:-postgres}"
+    fi
+}
+
+# h_pg_enable_ssl NAME — TLS for TCP clients with a certificate for
+# localhost/127.0.0.1 from $H_CERTS (made by h_certs), without restart
+h_pg_enable_ssl() {
+    local dir=${H_PG_DIR[$1]}
+    [ -f "$H_CERTS/pg.crt" ] || h_certs pg
+    install -o postgres -m 600 "$H_CERTS/pg.crt" "$dir/server.crt"
+    install -o postgres -m 600 "$H_CERTS/pg.key" "$dir/server.key"
+    h_psql "$1" "alter system set ssl_cert_file = '$dir/server.crt'" &&
+        h_psql "$1" "alter system set ssl_key_file = '$dir/server.key'" &&
+        h_psql "$1" "alter system set ssl = on" &&
+        h_psql "$1" "select pg_reload_conf()" >/dev/null
+}
 
 # h_psql NAME SQL [DB] — print rows unaligned, fail on error
 h_psql() {

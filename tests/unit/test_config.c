@@ -25,8 +25,8 @@ typedef struct test_conf {
     int64_t buffer;  /* bytes */
     int64_t cache;   /* bare number in kB */
     int mode;
-    int port;        /* [limits], required, 1..65535 */
-    int64_t lag_ms;  /* [limits], 10ms..1h */
+    int port;       /* [limits], required, 1..65535 */
+    int64_t lag_ms; /* [limits], 10ms..1h */
 } test_conf;
 
 static const char *const mode_choices[] = {"off", "local", "remote", NULL};
@@ -234,10 +234,10 @@ START_TEST(test_duration_units)
         const char *unit;
         int64_t ms;
     } cases[] = {
-        {"0", NULL, 0},          {"250", NULL, 250},      {"250ms", "s", 250},
-        {"10s", NULL, 10000},    {"10 s", NULL, 10000},   {"5min", NULL, 300000},
-        {"1h", NULL, 3600000},   {"2d", NULL, 172800000}, {"7", "s", 7000},
-        {"7", "min", 420000},    {"3", "h", 10800000},
+        {"0", NULL, 0},        {"250", NULL, 250},      {"250ms", "s", 250},
+        {"10s", NULL, 10000},  {"10 s", NULL, 10000},   {"5min", NULL, 300000},
+        {"1h", NULL, 3600000}, {"2d", NULL, 172800000}, {"7", "s", 7000},
+        {"7", "min", 420000},  {"3", "h", 10800000},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int64_t ms = -1;
@@ -568,9 +568,7 @@ START_TEST(test_parse_file)
 
     bool ok = config_parse_file(table, &conf, &peer_list, path, err, sizeof(err));
     char expect[512];
-    snprintf(expect, sizeof(expect),
-             "%s:5: unknown key \"listen_prot\" in section [main]",
-             path);
+    snprintf(expect, sizeof(expect), "%s:5: unknown key \"listen_prot\" in section [main]", path);
     char err1[1024];
     snprintf(err1, sizeof(err1), "%s", err);
 
@@ -638,25 +636,22 @@ START_TEST(test_hostport)
                                     sizeof(err)));
     ck_assert_str_eq(host, "db.example.com");
     ck_assert_uint_eq(port, 5432);
-    ck_assert(config_parse_hostport("127.0.0.1:1", 0, host, sizeof(host), &port, err,
-                                    sizeof(err)));
+    ck_assert(config_parse_hostport("127.0.0.1:1", 0, host, sizeof(host), &port, err, sizeof(err)));
     ck_assert_str_eq(host, "127.0.0.1");
     ck_assert_uint_eq(port, 1);
-    ck_assert(config_parse_hostport("[::1]:65535", 0, host, sizeof(host), &port, err,
-                                    sizeof(err)));
+    ck_assert(config_parse_hostport("[::1]:65535", 0, host, sizeof(host), &port, err, sizeof(err)));
     ck_assert_str_eq(host, "::1");
     ck_assert_uint_eq(port, 65535);
-    ck_assert(config_parse_hostport("[fe80::1]", 6543, host, sizeof(host), &port, err,
-                                    sizeof(err)));
+    ck_assert(
+        config_parse_hostport("[fe80::1]", 6543, host, sizeof(host), &port, err, sizeof(err)));
     ck_assert_str_eq(host, "fe80::1");
     ck_assert_uint_eq(port, 6543);
-    ck_assert(config_parse_hostport("localhost", 6543, host, sizeof(host), &port, err,
-                                    sizeof(err)));
+    ck_assert(
+        config_parse_hostport("localhost", 6543, host, sizeof(host), &port, err, sizeof(err)));
     ck_assert_str_eq(host, "localhost");
     ck_assert_uint_eq(port, 6543);
 
-    ck_assert(!config_parse_hostport("localhost", 0, host, sizeof(host), &port, err,
-                                     sizeof(err)));
+    ck_assert(!config_parse_hostport("localhost", 0, host, sizeof(host), &port, err, sizeof(err)));
     ck_assert_str_eq(err, "missing port in address \"localhost\"");
     ck_assert(!config_parse_hostport("::1", 5432, host, sizeof(host), &port, err, sizeof(err)));
     ck_assert_str_eq(err, "IPv6 address \"::1\" must be written in brackets, as in [::1]:6543");
@@ -670,11 +665,9 @@ START_TEST(test_hostport)
     ck_assert(!config_parse_hostport("[::1", 0, host, sizeof(host), &port, err, sizeof(err)));
     ck_assert_str_eq(err, "missing \"]\" in address \"[::1\"");
     ck_assert(!config_parse_hostport("[::1]x", 0, host, sizeof(host), &port, err, sizeof(err)));
-    ck_assert(!config_parse_hostport("[nothex]:1", 0, host, sizeof(host), &port, err,
-                                     sizeof(err)));
+    ck_assert(!config_parse_hostport("[nothex]:1", 0, host, sizeof(host), &port, err, sizeof(err)));
     ck_assert_str_eq(err, "invalid IPv6 address \"nothex\"");
-    ck_assert(!config_parse_hostport("bad host:1", 0, host, sizeof(host), &port, err,
-                                     sizeof(err)));
+    ck_assert(!config_parse_hostport("bad host:1", 0, host, sizeof(host), &port, err, sizeof(err)));
     ck_assert_str_eq(err, "invalid character in host name \"bad host\"");
     char tiny[4];
     ck_assert(!config_parse_hostport("abcd:1", 0, tiny, sizeof(tiny), &port, err, sizeof(err)));
@@ -685,8 +678,8 @@ END_TEST
 START_TEST(test_small_error_buffer)
 {
     char small[16];
-    ck_assert(!config_parse_string(table, &conf, &peer_list, "t.ini", "[nope]\n", small,
-                                   sizeof(small)));
+    ck_assert(
+        !config_parse_string(table, &conf, &peer_list, "t.ini", "[nope]\n", small, sizeof(small)));
     ck_assert_str_eq(small, "t.ini:1: unknow");
 }
 END_TEST

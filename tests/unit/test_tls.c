@@ -56,7 +56,7 @@ cpath(const char *rel)
 }
 
 #define ck_assert_contains(haystack, needle)                                                       \
-    ck_assert_msg(strstr((haystack), (needle)) != NULL, "\"%s\" does not contain \"%s\"",         \
+    ck_assert_msg(strstr((haystack), (needle)) != NULL, "\"%s\" does not contain \"%s\"",          \
                   (haystack), (needle))
 
 /* ------------------------------------------------------------------------
@@ -261,8 +261,7 @@ START_TEST(test_mutual_tls_ok)
     ck_assert(!tls_peer_name(h.server.ssl, name, 5));
     ck_assert_str_eq(name, "");
 
-    ck_assert_msg(tls_check_peer_allowed(h.server.ssl, allowed_a, 2, err, sizeof(err)), "%s",
-                  err);
+    ck_assert_msg(tls_check_peer_allowed(h.server.ssl, allowed_a, 2, err, sizeof(err)), "%s", err);
     hs_exchange(&h);
     hs_free(&h);
     SSL_CTX_free(cctx);
@@ -335,6 +334,36 @@ START_TEST(test_server_names)
         hs_free(&h);
     }
     SSL_CTX_free(cctx);
+
+    /* A client's allow-list applies to the server's names. */
+    static const char *const want_server[] = {"server"};
+    static const char *const want_other[] = {"participant-x"};
+    char err[512];
+    tls_config cfg = {.ca_file = cpath("ca1/ca.crt"),
+                      .cert_file = cpath("ca1/client-a.crt"),
+                      .key_file = cpath("ca1/client-a.key"),
+                      .allowed_names = want_server,
+                      .n_allowed_names = 1};
+    cctx = tls_client_ctx_create(&cfg, err, sizeof(err));
+    ck_assert_msg(cctx != NULL, "%s", err);
+    hs h;
+    handshake(&h, sctx, cctx, "localhost");
+    ck_assert_msg(h.server.ok && h.client.ok, "server: %s / client: %s", h.server.err,
+                  h.client.err);
+    hs_free(&h);
+    SSL_CTX_free(cctx);
+
+    cfg.allowed_names = want_other;
+    cctx = tls_client_ctx_create(&cfg, err, sizeof(err));
+    ck_assert_msg(cctx != NULL, "%s", err);
+    handshake(&h, sctx, cctx, "localhost");
+    ck_assert(!h.client.ok);
+    ck_assert_str_eq(h.client.err,
+                     "certificate verify failed: peer certificate name \"server\" is not allowed");
+    ck_assert(!h.server.ok);
+    ck_assert_contains(h.server.err, "bad certificate");
+    hs_free(&h);
+    SSL_CTX_free(cctx);
     SSL_CTX_free(sctx);
 }
 END_TEST
@@ -389,8 +418,9 @@ START_TEST(test_name_not_allowed)
     handshake(&h, sctx, cctx, "server");
     ck_assert(!h.server.ok);
     ck_assert(!h.client.ok);
-    ck_assert_str_eq(h.server.err,
-                     "certificate verify failed: peer certificate name \"intruder\" is not allowed");
+    ck_assert_str_eq(
+        h.server.err,
+        "certificate verify failed: peer certificate name \"intruder\" is not allowed");
     ck_assert_contains(h.client.err, "bad certificate");
     hs_free(&h);
 
@@ -606,8 +636,7 @@ START_TEST(test_setup_errors)
     ck_assert_ptr_null(tls_server_ctx_create(&cfg, err, sizeof(err)));
     ck_assert_contains(err, "could not load private key file \"");
 
-    cfg = (tls_config){.cert_file = cpath("ca1/server.crt"),
-                       .key_file = cpath("ca1/client-a.key")};
+    cfg = (tls_config){.cert_file = cpath("ca1/server.crt"), .key_file = cpath("ca1/client-a.key")};
     ck_assert_ptr_null(tls_server_ctx_create(&cfg, err, sizeof(err)));
     ck_assert_contains(err, "could not load private key file \"");
     ck_assert_contains(err, "key values mismatch");
@@ -652,9 +681,8 @@ START_TEST(test_setup_errors)
     ck_assert_ptr_null(tls_server_ctx_create(&cfg, err, sizeof(err)));
     ck_assert_str_eq(err, "empty name in the list of allowed peer names");
 
-    cfg = (tls_config){.insecure_no_verify = true,
-                       .allowed_names = allowed_a,
-                       .n_allowed_names = 2};
+    cfg =
+        (tls_config){.insecure_no_verify = true, .allowed_names = allowed_a, .n_allowed_names = 2};
     ck_assert_ptr_null(tls_client_ctx_create(&cfg, err, sizeof(err)));
     ck_assert_str_eq(err, "a list of allowed server names needs server verification");
 
@@ -767,8 +795,8 @@ START_TEST(test_bufferevent_handshake)
     cctx = make_client_ctx("ca1/intruder", "ca1/ca.crt");
     bev_handshake(sctx, cctx, false, &srv, &cli);
     ck_assert(srv.failed);
-    ck_assert_str_eq(srv.err,
-                     "certificate verify failed: peer certificate name \"intruder\" is not allowed");
+    ck_assert_str_eq(
+        srv.err, "certificate verify failed: peer certificate name \"intruder\" is not allowed");
     ck_assert_msg(cli.failed || cli.eof, "client saw neither error nor EOF");
     if (cli.failed)
         ck_assert_contains(cli.err, "bad certificate");
@@ -829,9 +857,8 @@ listen_loopback(uint16_t *port)
 static int
 connect_loopback(uint16_t port)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-                             .sin_port = htons(port)};
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = htons(port)};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);

@@ -1,0 +1,33 @@
+/*
+ * branch.h — one branch of a global transaction on this participant: its
+ * PostgreSQL transaction, driven by WORK requests (state machine in
+ * branch.c and docs/participant.md).
+ */
+#ifndef DTX_PART_BRANCH_H
+#define DTX_PART_BRANCH_H
+
+#include "frame.h"
+
+#include <stdbool.h>
+
+typedef struct coord_conn coord_conn;
+typedef struct branch branch;
+
+/* The branches of one coordinator connection (it embeds this). */
+typedef struct branch_set {
+    branch *head;
+    int n;
+} branch_set;
+
+/* Handle a WORK frame of cc (payload only valid during the call). */
+void branch_on_work(coord_conn *cc, branch_set *set, const frame_view *f);
+/* cc is gone: roll back its unprepared branches; prepared ones stay. */
+void branch_detach_all(branch_set *set);
+/* Shutting down: answer waiting requests, roll back idle branches. */
+void branch_shutdown_all(void);
+/* Branches alive, attached or not (a rollback may still be running). */
+int branch_live_count(void);
+/* Free every branch without touching PostgreSQL (process exit). */
+void branch_free_all(void);
+
+#endif

@@ -1,0 +1,337 @@
+/*
+ * pconf.c — see pconf.h.
+ *
+ * NOTES
+ *  The table below is the single description of the file; defaults are
+ *  parsed like file values (config.c), so they obey the same ranges.
+ *  Checks that need more than a type (the allow-list, conninfo, the listen
+ *  address, readable TLS files) run after the parse; their messages carry
+ *  the line of the key, found again by pconf_key_line() — a small scan of
+ *  the file that understands just enough INI (sections, "key =").
+ */
+#include "pconf.h"
+
+#include "config.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define PCONF_SECTION "participant"
+
+static const char *const level_choices[] = {"debug", "info", "log", "warning", "error", NULL};
+
+static const config_key part_keys[] = {
+    {.name = "name", .type = CONFIG_STRING, .offset = offsetof(part_conf, name)},
+    {.name = "listen_addr",
+     .type = CONFIG_STRING,
+     .offset = offsetof(part_conf, listen_addr),
+     .default_value = "127.0.0.1"},
+    {.name = "listen_port",
+     .type = CONFIG_INT,
+     .offset = offsetof(part_conf, listen_port),
+     .min = 1,
+     .max = 65535,
+     .required = true},
+    {.name = "tls_cert",
+     .type = CONFIG_STRING,
+     .offset = offsetof(part_conf, tls_cert),
+     .required = true},
+    {.name = "tls_key", .type = CONFIG_STRING, .offset = offsetof(part_conf, tls_key), .required = true},
+    {.name = "tls_ca", .type = CONFIG_STRING, .offset = offsetof(part_conf, tls_ca), .required = true},
+    {.name = "allowed_coordinators",
+     .type = CONFIG_STRING,
+     .offset = offsetof(part_conf, allowed_coordinators),
+     .required = true},
+    {.name = "conninfo",
+     .type = CONFIG_STRING,
+     .offset = offsetof(part_conf, conninfo),
+     .required = true},
+    {.name = "pool_size",
+     .type = CONFIG_INT,
+     .offset = offsetof(part_conf, pool_size),
+     .default_value = "8",
+     .min = 1,
+     .max = 1000},
+    {.name = "max_frame",
+     .type = CONFIG_SIZE,
+     .offset = offsetof(part_conf, max_frame),
+     .default_value = "16MB",
+     .min = 64 * 1024,
+     .max = INT64_C(1) << 30},
+    {.name = "prepare_wait_timeout",
+     .type = CONFIG_DURATION,
+     .unit = "ms",
+     .offset = offsetof(part_conf, prepare_wait_timeout_ms),
+     .default_value = "10s",
+     .min = 0,
+     .max = 3600 * 1000},
+    {.name = "statement_timeout",
+     .type = CONFIG_DURATION,
+     .unit = "ms",
+     .offset = offsetof(part_conf, statement_timeout_ms),
+     .default_value = "0",
+     .min = 0,
+     .max = INT32_MAX},
+    {.name = "log_level",
+     .type = CONFIG_ENUM,
+     .offset = offsetof(part_conf, log_level),
+     .default_value = "log",
+     .choices = level_choices},
+    {.name = "log_file", .type = CONFIG_STRING, .offset = offsetof(part_conf, log_file)},
+    {0},
+};
+
+static const config_section part_sections[] = {
+    {.name = PCONF_SECTION, .keys = part_keys, .required = true},
+    {0},
+};
+
+int
+pconf_key_line(const char *path, const char *key)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    char line[CONFIG_LINE_MAX + 2];
+    int n = 0, found = 0;
+    bool in_section = false;
+    size_t klen = strlen(key);
+    while (fgets(line, sizeof(line), f)) {
+        n++;
+        char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s == '[') {
+            char *e = strchr(s, ']');
+            if (e) {
+                *e = '\0';
+                char *name = s + 1;
+                while (*name == ' ' || *name == '\t')
+                    name++;
+                size_t l = strlen(name);
+                while (l > 0 && (name[l - 1] == ' ' || name[l - 1] == '\t'))
+                    name[--l] = '\0';
+                in_section = strcmp(name, PCONF_SECTION) == 0;
+            }
+            continue;
+        }
+        if (!in_section || strncmp(s, key, klen) != 0)
+            continue;
+        s += klen;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s == '=') {
+            found = n;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static bool __attribute__((format(printf, 5, 6)))
+pconf_fail(const part_conf *c, const char *key, char *err, size_t errlen, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    int line = key ? pconf_key_line(c->path, key) : 0;
+    if (line > 0)
+        snprintf(err, errlen, "%s:%d: %s", c->path, line, msg);
+    else
+        snprintf(err, errlen, "%s: %s", c->path, msg);
+    return false;
+}
+
+static char *
+trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+static bool
+pconf_split_allowed(part_conf *c, char *err, size_t errlen)
+{
+    char *copy = strdup(c->allowed_coordinators);
+    if (copy == NULL)
+        return pconf_fail(c, NULL, err, errlen, "out of memory");
+    size_t cap = 1;
+    for (const char *p = copy; *p; p++)
+        cap += *p == ',';
+    c->allowed = calloc(cap, sizeof(char *));
+    if (c->allowed == NULL) {
+        free(copy);
+        return pconf_fail(c, NULL, err, errlen, "out of memory");
+    }
+    bool ok = true;
+    const char *kw = "allowed_coordinators";
+    /* strtok_r would skip empty items silently; walk by hand */
+    char *item = copy;
+    for (;;) {
+        char *comma = strchr(item, ',');
+        if (comma)
+            *comma = '\0';
+        char *name = trim(item);
+        if (*name == '\0') {
+            ok = pconf_fail(c, kw, err, errlen,
+                            "invalid value for key \"%s\" in section [%s]: empty certificate name "
+                            "in the list",
+                            kw, PCONF_SECTION);
+            break;
+        }
+        for (const char *q = name; *q; q++) {
+            if ((unsigned char)*q < 0x20 || *q == 0x7f || *q == '"') {
+                ok = pconf_fail(c, kw, err, errlen,
+                                "invalid value for key \"%s\" in section [%s]: invalid character "
+                                "in certificate name \"%s\"",
+                                kw, PCONF_SECTION, name);
+                break;
+            }
+        }
+        if (!ok)
+            break;
+        if (strcmp(name, "*") == 0)
+            c->allow_any = true;
+        c->allowed[c->n_allowed] = strdup(name);
+        if (c->allowed[c->n_allowed] == NULL) {
+            ok = pconf_fail(c, NULL, err, errlen, "out of memory");
+            break;
+        }
+        c->n_allowed++;
+        if (comma == NULL)
+            break;
+        item = comma + 1;
+    }
+    free(copy);
+    return ok;
+}
+
+static bool
+pconf_check_conninfo(part_conf *c, char *err, size_t errlen)
+{
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(c->conninfo, &perr);
+    if (opts == NULL) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", perr ? perr : "out of memory");
+        size_t n = strlen(msg);
+        while (n > 0 && msg[n - 1] == '\n')
+            msg[--n] = '\0';
+        PQfreemem(perr);
+        return pconf_fail(c, "conninfo", err, errlen,
+                          "invalid value for key \"conninfo\" in section [%s]: %s", PCONF_SECTION,
+                          msg);
+    }
+    PQconninfoFree(opts);
+    return true;
+}
+
+static bool
+pconf_check_listen(part_conf *c, char *err, size_t errlen)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", c->listen_port);
+    int rc = getaddrinfo(c->listen_addr[0] ? c->listen_addr : NULL, port, &hints, &res);
+    if (rc != 0) {
+        return pconf_fail(c, "listen_addr", err, errlen,
+                          "invalid value \"%s\" for key \"listen_addr\" in section [%s]: %s",
+                          c->listen_addr, PCONF_SECTION, gai_strerror(rc));
+    }
+    freeaddrinfo(res);
+    return true;
+}
+
+static bool
+pconf_check_file(part_conf *c, const char *key, const char *file, char *err, size_t errlen)
+{
+    if (access(file, R_OK) != 0) {
+        return pconf_fail(c, key, err, errlen,
+                          "invalid value for key \"%s\" in section [%s]: could not read \"%s\": %s",
+                          key, PCONF_SECTION, file, strerror(errno));
+    }
+    return true;
+}
+
+bool
+pconf_load(part_conf *c, const char *path, char *err, size_t errlen)
+{
+    if (!config_parse_file(part_sections, c, NULL, path, err, errlen))
+        return false;
+    c->path = strdup(path);
+    if (c->path == NULL) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        config_free(part_sections, c);
+        return false;
+    }
+    if (!pconf_split_allowed(c, err, errlen) || !pconf_check_conninfo(c, err, errlen) ||
+        !pconf_check_listen(c, err, errlen) ||
+        !pconf_check_file(c, "tls_cert", c->tls_cert, err, errlen) ||
+        !pconf_check_file(c, "tls_key", c->tls_key, err, errlen) ||
+        !pconf_check_file(c, "tls_ca", c->tls_ca, err, errlen))
+        goto fail;
+    if (c->name == NULL || c->name[0] == '\0') {
+        char buf[300];
+        if (strchr(c->listen_addr, ':'))
+            snprintf(buf, sizeof(buf), "[%s]:%d", c->listen_addr, c->listen_port);
+        else
+            snprintf(buf, sizeof(buf), "%s:%d", c->listen_addr, c->listen_port);
+        free(c->name);
+        c->name = strdup(buf);
+        if (c->name == NULL) {
+            snprintf(err, errlen, "%s: out of memory", path);
+            goto fail;
+        }
+    }
+    return true;
+fail:
+    pconf_free(c);
+    return false;
+}
+
+void
+pconf_free(part_conf *c)
+{
+    for (size_t i = 0; i < c->n_allowed; i++)
+        free(c->allowed[i]);
+    free(c->allowed);
+    c->allowed = NULL;
+    c->n_allowed = 0;
+    free(c->path);
+    c->path = NULL;
+    config_free(part_sections, c);
+}
+
+bool
+pconf_coordinator_allowed(const part_conf *c, const char *cert_name)
+{
+    if (cert_name == NULL || cert_name[0] == '\0')
+        return false;
+    if (c->allow_any)
+        return true;
+    for (size_t i = 0; i < c->n_allowed; i++) {
+        if (strcasecmp(c->allowed[i], cert_name) == 0)
+            return true;
+    }
+    return false;
+}

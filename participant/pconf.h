@@ -1,0 +1,53 @@
+/*
+ * pconf.h — the participant's configuration file (section [participant]).
+ *
+ * The keys, their types and defaults are the table in pconf.c and are
+ * listed in docs/configuration.md.  pconf_load() parses the file with
+ * common/config.c and then checks what the table cannot: the list of allowed
+ * coordinators, the conninfo string, the listen address and the TLS files.
+ * Every message starts with "FILE:LINE: ".
+ */
+#ifndef DTX_PART_PCONF_H
+#define DTX_PART_PCONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct part_conf {
+    char *name; /* server_name in HELLO_OK; default "listen_addr:listen_port" */
+    char *listen_addr;
+    int listen_port;
+    char *tls_cert;
+    char *tls_key;
+    char *tls_ca;
+    char *allowed_coordinators; /* as written */
+    char *conninfo;
+    int pool_size;
+    int64_t max_frame;
+    int64_t prepare_wait_timeout_ms;
+    int64_t statement_timeout_ms;
+    int log_level; /* log_level of log.h */
+    char *log_file;
+
+    /* derived by pconf_load */
+    char **allowed; /* certificate names; "*" allows any */
+    size_t n_allowed;
+    bool allow_any;
+    char *path; /* the file, for messages */
+} part_conf;
+
+/* Parse and check path into *c (zeroed by the caller).  On failure err holds
+ * "FILE:LINE: message" and *c holds nothing to free.  On success free with
+ * pconf_free(). */
+bool pconf_load(part_conf *c, const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void pconf_free(part_conf *c);
+
+/* Is a verified certificate name on the allow-list (ASCII case-insensitive)? */
+bool pconf_coordinator_allowed(const part_conf *c, const char *cert_name);
+
+/* The line where key is set in [participant], or 0 (for messages). */
+int pconf_key_line(const char *path, const char *key);
+
+#endif

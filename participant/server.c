@@ -1,0 +1,494 @@
+/*
+ * server.c — see server.h.
+ *
+ * NOTES
+ *  What this file owns: every coord_conn (a global doubly-linked list), the
+ *  start-up handshake, and the decoding of the first bytes of each request
+ *  (type and tag) before branch.c / resolve.c take over.
+ *
+ *  Life cycle of a coord_conn (cc_set_state() is the only place that
+ *  changes `state`):
+ *
+ *     HANDSHAKE ──TLS up, name allowed──► HELLO ──valid HELLO──► READY
+ *         │                                 │                       │
+ *         └── TLS error / name refused ─────┴── bad frame, EOF ─────┴──► CLOSED (freed)
+ *
+ *    HANDSHAKE  TLS handshake running; a 10 s read time-out bounds it and
+ *               the HELLO that follows
+ *    HELLO      TLS up, the peer's certificate name is allowed; the first
+ *               frame must be HELLO from a coordinator
+ *    READY      requests are served; many may be in flight, each answered
+ *               under its own tag
+ *    CLOSED     the conn is closed or closing; all branches and requests
+ *               of this connection were detached; the struct is freed at
+ *               once (conn.c keeps its own memory until no callback can
+ *               reach it, and we clear its arg so none reaches us)
+ *
+ *  Invariant: a coord_conn on the list is never CLOSED; a branch or
+ *  request holding a coord_conn pointer is on that coord_conn's set.
+ *
+ *  Peer names: conn.c hands us the certificate's subject CN, verified
+ *  against tls_ca during the handshake (mutual TLS, a client without a
+ *  certificate fails the handshake).  The allow-list is checked here, after
+ *  the handshake, so that a refused coordinator gets a readable ERROR frame
+ *  (SQLSTATE 28000) instead of a bare TLS alert.
+ */
+#include "server.h"
+
+#include "branch.h"
+#include "conn.h"
+#include "fence.h"
+#include "log.h"
+#include "resolve.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SERVER_HELLO_TIMEOUT_MS 10000
+
+typedef enum cc_state {
+    CC_HANDSHAKE = 0,
+    CC_HELLO,
+    CC_READY,
+    CC_CLOSED,
+} cc_state;
+
+struct coord_conn {
+    cc_state state;
+    conn *c;
+    char addr[64];
+    char cert_name[256];
+    char name[COORD_NAME_MAX + 1];
+    uint64_t epoch;
+    branch_set branches;
+    resolve_set resolves;
+    coord_conn *next, *prev;
+};
+
+static server_env srv_env;
+static coord_conn *srv_list;
+static bool srv_shutting_down;
+
+static void
+cc_set_state(coord_conn *cc, cc_state st)
+{
+    switch (st) {
+    case CC_HELLO:
+        if (cc->state != CC_HANDSHAKE)
+            abort();
+        break;
+    case CC_READY:
+        if (cc->state != CC_HELLO)
+            abort();
+        break;
+    case CC_CLOSED:
+        if (cc->state == CC_CLOSED)
+            abort();
+        break;
+    case CC_HANDSHAKE:
+    default:
+        abort();
+    }
+    cc->state = st;
+}
+
+void
+server_init(const server_env *env)
+{
+    srv_env = *env;
+}
+
+const server_env *
+server_env_get(void)
+{
+    return &srv_env;
+}
+
+/* Detach everything of cc and free it.  The conn must already be closed or
+ * closing, with its arg cleared. */
+static void
+cc_destroy(coord_conn *cc)
+{
+    cc_set_state(cc, CC_CLOSED);
+    if (cc->branches.n > 0)
+        log_log("coordinator \"%s\" gone: rolling back %d open branch%s", cc->name,
+                cc->branches.n, cc->branches.n == 1 ? "" : "es");
+    branch_detach_all(&cc->branches);
+    resolve_detach_all(&cc->resolves);
+    if (cc->prev)
+        cc->prev->next = cc->next;
+    else
+        srv_list = cc->next;
+    if (cc->next)
+        cc->next->prev = cc->prev;
+    free(cc);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+cc_fail(coord_conn *cc, const char *sqlstate, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    conn *c = cc->c;
+    conn_set_arg(c, NULL);
+    conn_fail(c, sqlstate, "%s", msg);
+    cc_destroy(cc);
+}
+
+/* ------------------------------------------------------------------------
+ * conn callbacks
+ */
+
+static void
+cc_on_open(conn *c, const char *peer_name, void *arg)
+{
+    coord_conn *cc = arg;
+    if (cc == NULL)
+        return;
+    snprintf(cc->addr, sizeof(cc->addr), "%s", conn_peer_addr(c));
+    snprintf(cc->cert_name, sizeof(cc->cert_name), "%s", peer_name ? peer_name : "");
+    if (!pconf_coordinator_allowed(srv_env.conf, cc->cert_name)) {
+        log_warn("refused coordinator connection from %s: certificate name \"%s\" is not allowed",
+                 cc->addr, cc->cert_name);
+        cc_fail(cc, "28000", "coordinator certificate name \"%s\" is not allowed", cc->cert_name);
+        return;
+    }
+    cc_set_state(cc, CC_HELLO);
+}
+
+static bool
+valid_coord_name(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char ch = s[n];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-'))
+            return false;
+    }
+    return n > 0 && n <= COORD_NAME_MAX;
+}
+
+static void
+cc_on_hello(coord_conn *cc, const frame_view *f)
+{
+    proto_hello h;
+    if (f->type != MSG_HELLO || !proto_get_hello(f, &h)) {
+        cc_fail(cc, "08P01", "expected a HELLO message");
+        return;
+    }
+    if (h.magic != PROTO_MAGIC) {
+        cc_fail(cc, "08P01", "invalid HELLO: bad protocol magic 0x%08x", h.magic);
+        return;
+    }
+    if (h.major != PROTO_MAJOR) {
+        cc_fail(cc, "08P01", "unsupported protocol version %u.%u (this participant speaks %d.%d)",
+                h.major, h.minor, PROTO_MAJOR, PROTO_MINOR);
+        return;
+    }
+    if (h.role != ROLE_COORDINATOR) {
+        cc_fail(cc, "28000", "only coordinators may connect to a participant");
+        return;
+    }
+    if (!valid_coord_name(h.name)) {
+        cc_fail(cc, "08P01",
+                "invalid coordinator name \"%.64s\": use 1 to %d letters, digits and '-'",
+                h.name, COORD_NAME_MAX);
+        return;
+    }
+    char err[256];
+    if (!fence_admit(h.name, h.epoch, err, sizeof(err))) {
+        log_warn("refused coordinator from %s: %s", cc->addr, err);
+        cc_fail(cc, FENCE_SQLSTATE, "%s", err);
+        return;
+    }
+    snprintf(cc->name, sizeof(cc->name), "%s", h.name);
+    cc->epoch = h.epoch;
+    cc_set_state(cc, CC_READY);
+    conn_set_read_timeout(cc->c, 0);
+
+    wbuf w;
+    wbuf_init(&w);
+    proto_hello_ok ok = {.major = PROTO_MAJOR,
+                         .minor = PROTO_MINOR,
+                         .server_name = srv_env.conf->name,
+                         .epoch = h.epoch};
+    if (proto_put_hello_ok(&w, &ok) && wbuf_ok(&w))
+        conn_send(cc->c, &w);
+    wbuf_free(&w);
+    log_log("coordinator \"%s\" (epoch %" PRIu64 ", certificate \"%s\") connected from %s",
+            cc->name, cc->epoch, cc->cert_name, cc->addr);
+}
+
+static void
+cc_on_frame(conn *c, const frame_view *f, void *arg)
+{
+    (void)c;
+    coord_conn *cc = arg;
+    if (cc == NULL)
+        return;
+    switch (cc->state) {
+    case CC_HELLO:
+        cc_on_hello(cc, f);
+        return;
+    case CC_READY:
+        break;
+    case CC_HANDSHAKE:
+    case CC_CLOSED:
+        return;
+    default:
+        abort();
+    }
+    switch (f->type) {
+    case MSG_WORK:
+        branch_on_work(cc, &cc->branches, f);
+        break;
+    case MSG_FINISH:
+        resolve_on_finish(cc, &cc->resolves, f);
+        break;
+    case MSG_LIST:
+        resolve_on_list(cc, &cc->resolves, f);
+        break;
+    case MSG_HELLO:
+        server_protocol_error(cc, "unexpected second HELLO");
+        break;
+    default:
+        server_protocol_error(cc, "unexpected message type '%c' (0x%02x)",
+                              f->type >= 0x20 && f->type < 0x7f ? f->type : '?', f->type);
+        break;
+    }
+}
+
+static void
+cc_on_close(conn *c, const char *reason, void *arg)
+{
+    (void)c;
+    coord_conn *cc = arg;
+    if (cc == NULL)
+        return;
+    switch (cc->state) {
+    case CC_HANDSHAKE:
+        log_log("could not accept coordinator connection from %s: %s", conn_peer_addr(c), reason);
+        break;
+    case CC_HELLO:
+        log_log("coordinator connection from %s closed before HELLO: %s", cc->addr, reason);
+        break;
+    case CC_READY:
+        log_log("connection of coordinator \"%s\" from %s closed: %s", cc->name, cc->addr,
+                reason);
+        break;
+    case CC_CLOSED:
+    default:
+        abort();
+    }
+    cc_destroy(cc);
+}
+
+static const conn_ops cc_ops = {
+    .on_open = cc_on_open,
+    .on_frame = cc_on_frame,
+    .on_close = cc_on_close,
+};
+
+void
+server_accept(int fd)
+{
+    if (srv_shutting_down) {
+        close(fd);
+        return;
+    }
+    coord_conn *cc = calloc(1, sizeof(*cc));
+    if (cc == NULL) {
+        log_error("out of memory accepting a connection");
+        close(fd);
+        return;
+    }
+    cc->state = CC_HANDSHAKE;
+    cc->c = conn_accept(srv_env.base, srv_env.ssl_ctx, fd, (uint32_t)srv_env.conf->max_frame,
+                        &cc_ops, cc);
+    if (cc->c == NULL) {
+        log_error("could not set up a TLS connection");
+        free(cc);
+        return;
+    }
+    conn_set_read_timeout(cc->c, SERVER_HELLO_TIMEOUT_MS);
+    cc->next = srv_list;
+    if (srv_list)
+        srv_list->prev = cc;
+    srv_list = cc;
+}
+
+/* ------------------------------------------------------------------------
+ * Replies
+ */
+
+const char *
+server_coord_name(const coord_conn *cc)
+{
+    return cc ? cc->name : "";
+}
+
+bool
+server_backlogged(const coord_conn *cc)
+{
+    return cc != NULL && conn_pending_output(cc->c) > CONN_OUT_HIGH;
+}
+
+void
+server_send(coord_conn *cc, const wbuf *w)
+{
+    if (cc == NULL)
+        return;
+    conn_send(cc->c, w);
+}
+
+void
+server_reply_done(coord_conn *cc, const proto_done *d)
+{
+    if (cc == NULL)
+        return;
+    wbuf w;
+    wbuf_init(&w);
+    if (proto_put_done(&w, d) && wbuf_ok(&w))
+        conn_send(cc->c, &w);
+    else
+        log_error("could not encode a DONE reply");
+    wbuf_free(&w);
+}
+
+void
+server_reply_status(coord_conn *cc, uint32_t tag, done_status st, uint64_t xid,
+                    const char *sqlstate, const char *fmt, ...)
+{
+    if (cc == NULL)
+        return;
+    char msg[1024];
+    const char *m = NULL;
+    if (fmt != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        m = msg;
+    }
+    proto_done d = {.tag = tag, .status = (uint8_t)st, .xid = xid, .sqlstate = sqlstate, .message = m};
+    server_reply_done(cc, &d);
+}
+
+void
+server_protocol_error(coord_conn *cc, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_warn("protocol violation by coordinator \"%s\" from %s: %s", cc->name, cc->addr, msg);
+    cc_fail(cc, "08P01", "%s", msg);
+}
+
+void
+server_drop(coord_conn *cc, const char *why)
+{
+    if (cc == NULL)
+        return;
+    log_log("dropping the connection of coordinator \"%s\": %s", cc->name, why);
+    conn *c = cc->c;
+    conn_set_arg(c, NULL);
+    conn_close(c);
+    cc_destroy(cc);
+}
+
+bool
+server_check_request(coord_conn *cc, uint32_t tag, uint64_t epoch)
+{
+    char err[256];
+    if (!fence_check(cc->name, epoch, err, sizeof(err))) {
+        server_reply_status(cc, tag, DONE_ERROR, 0, FENCE_SQLSTATE, "%s", err);
+        return false;
+    }
+    return true;
+}
+
+bool
+server_check_branch_name(const coord_conn *cc, const char *name, char *err, size_t errlen)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= BRANCH_NAME_MAX) {
+        snprintf(err, errlen, "invalid branch name: length %zu is not between 1 and %d", n,
+                 BRANCH_NAME_MAX - 1);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == ':' || ch == '-' || ch == '_' || ch == '.')) {
+            snprintf(err, errlen,
+                     "invalid branch name: character 0x%02x at offset %zu is not allowed",
+                     (unsigned char)ch, i);
+            return false;
+        }
+    }
+    size_t cl = strlen(cc->name);
+    if (n < 4 + cl + 1 || strncmp(name, "dtx:", 4) != 0 || strncmp(name + 4, cc->name, cl) != 0 ||
+        name[4 + cl] != ':') {
+        snprintf(err, errlen, "branch name \"%s\" does not belong to coordinator \"%s\"", name,
+                 cc->name);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Shutdown
+ */
+
+void
+server_shutdown_begin(void)
+{
+    srv_shutting_down = true;
+    branch_shutdown_all();
+}
+
+bool
+server_shutting_down(void)
+{
+    return srv_shutting_down;
+}
+
+bool
+server_quiescent(void)
+{
+    return branch_live_count() == 0 && resolve_live_count() == 0;
+}
+
+void
+server_close_all(void)
+{
+    while (srv_list) {
+        coord_conn *cc = srv_list;
+        conn *c = cc->c;
+        conn_set_arg(c, NULL);
+        conn_close_after_flush(c);
+        cc_destroy(cc);
+    }
+}
+
+void
+server_free(void)
+{
+    while (srv_list) {
+        coord_conn *cc = srv_list;
+        conn *c = cc->c;
+        conn_set_arg(c, NULL);
+        conn_close(c);
+        cc_destroy(cc);
+    }
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# End to end: real PostgreSQL clusters, real TLS, real dtx processes.
+# Three participants: a (cluster pa), b and c (two databases of cluster pb).
+set -u
+. "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/dtx.sh"
+h_init
+
+h_pg_start pa
+h_pg_start pb
+h_psql pa "alter system set log_statement = 'all'" && h_psql pa "select pg_reload_conf()" >/dev/null
+h_psql pb "create database pb2"
+schema="create table accounts (id text primary key, balance int not null check (balance >= 0));
+        create table marks (gid text, note text);
+        create table odd (a text, b text, c text);
+        insert into accounts values ('acct', 1000000), ('x', 100);"
+h_psql pa "$schema"
+h_psql pb "$schema"
+h_psql pb "$schema" pb2
+h_dtx_certs mallory
+h_part_start a pa postgres
+h_part_start b pb postgres
+h_part_start c pb pb2
+h_coord_start
+for p in a b c; do h_wait_log coord "participant \"$p\" .* is ready" 20; done
+PROBE="$H_BIN/tool-dtxprobe"
+
+bal() { h_psql "$1" "select balance from accounts where id = '${3:-x}'" "${2:-postgres}"; }
+nprepared() { h_psql "$1" "select count(*) from pg_prepared_xacts"; }
+
+# 1. two participants commit
+out=$(h_dtx exec -P a "update accounts set balance = balance - 10 where id = 'x'" \
+    -P b "update accounts set balance = balance + 10 where id = 'x'" 2>&1)
+rc=$?
+h_eq "2 participants: exit 0 (committed)" 0 "$rc"
+h_eq "2 participants: a debited" 90 "$(bal pa)"
+h_eq "2 participants: b credited" 110 "$(bal pb)"
+gid2=$(grep -oE 'dtx:c1:[0-9]+:[0-9]+' <<<"$out" | tail -n 1)
+h_check "2 participants: gid printed" test -n "$gid2"
+h_eq "status of a committed gid" COMMITTED "$("$PROBE" status "$gid2")"
+h_check "2 participants: PREPARE TRANSACTION was used on a" \
+    grep -q "PREPARE TRANSACTION '$gid2:a'" "$H_TMP/pg-pa/server.log"
+
+# 2. three participants, b and c are two databases of one cluster
+h_dtx exec -P a "update accounts set balance = balance - 3 where id = 'x'" \
+    -P b "update accounts set balance = balance + 1 where id = 'x'" \
+    -P c "update accounts set balance = balance + 2 where id = 'x'" >/dev/null 2>&1
+h_eq "3 participants: exit 0" 0 $?
+h_eq "3 participants: a" 87 "$(bal pa)"
+h_eq "3 participants: b" 111 "$(bal pb)"
+h_eq "3 participants: c (pb2 of the same cluster)" 102 "$(bal pb pb2)"
+
+# 3. a statement error on one participant aborts all
+err=$(h_dtx exec -P a "update accounts set balance = balance + 1000 where id = 'x'" \
+    -P b "update accounts set balance = balance - 1000 where id = 'x'" 2>&1 >/dev/null)
+h_eq "error on b: exit 1 (aborted)" 1 $?
+h_check "error on b: SQLSTATE 23514 reported" grep -q 23514 <<<"$err"
+h_check "error on b: participant named" grep -q '"\?b"\?' <<<"$err"
+h_eq "error on b: a unchanged" 87 "$(bal pa)"
+h_eq "error on b: b unchanged" 111 "$(bal pb)"
+h_eq "error on b: nothing prepared on pa" 0 "$(nprepared pa)"
+h_eq "error on b: nothing prepared on pb" 0 "$(nprepared pb)"
+
+# 4. one participant: one-phase commit, no prepared transaction ever
+out=$(h_dtx exec -P a "insert into marks values ('onephase', 'x')" 2>&1)
+h_eq "one participant: exit 0" 0 $?
+g=$(grep -oE 'dtx:c1:[0-9]+:[0-9]+' <<<"$out" | tail -n 1)
+h_eq "one participant: row there" 1 "$(h_psql pa "select count(*) from marks where gid='onephase'")"
+h_check "one participant: no PREPARE TRANSACTION for $g" \
+    bash -c "! grep -q \"PREPARE TRANSACTION '$g\" '$H_TMP/pg-pa/server.log'"
+h_eq "status of a one-phase gid" COMMITTED "$("$PROBE" status "$g")"
+
+# 5. read-only branch drops out; the writing ones commit
+out=$(h_dtx exec -P a "select balance from accounts where id = 'x'" \
+    -P b "update accounts set balance = balance + 1 where id = 'x'" \
+    -P c "update accounts set balance = balance - 1 where id = 'x'" 2>&1)
+h_eq "read-only branch: exit 0" 0 $?
+h_check "read-only branch: result row printed" grep -q 87 <<<"$out"
+h_eq "read-only branch: b" 112 "$(bal pb)"
+h_eq "read-only branch: nothing left prepared" 0 "$(( $(nprepared pa) + $(nprepared pb) ))"
+
+# 6. the one-shot request
+h_dtx exec --oneshot -P a "update accounts set balance = balance - 7 where id = 'x'" \
+    -P b "update accounts set balance = balance + 7 where id = 'x'" >/dev/null 2>&1
+h_eq "oneshot: exit 0" 0 $?
+h_eq "oneshot: a" 80 "$(bal pa)"
+h_eq "oneshot: b" 119 "$(bal pb)"
+h_dtx exec --oneshot -P a "update accounts set balance = balance - 7000 where id = 'x'" \
+    -P b "update accounts set balance = balance + 7000 where id = 'x'" >/dev/null 2>&1
+h_eq "oneshot with an error: exit 1" 1 $?
+h_eq "oneshot with an error: a unchanged" 80 "$(bal pa)"
+
+# 7. parameters with quotes, NULLs and non-ASCII text
+h_check "parameters round-trip (quotes, NULL, non-ASCII)" "$PROBE" params a odd
+h_eq "parameters: stored as given" "it's a \"quote\" \\ and ;--|t|grüße, 日本語, ✓" \
+    "$(h_psql pa "select a, b is null, c from odd")"
+
+# 8. unknown participant
+err=$(h_dtx exec -P nosuch "select 1" 2>&1)
+h_eq "unknown participant: exit 1" 1 $?
+h_check "unknown participant: clear error" grep -q 'participant "nosuch" does not exist' <<<"$err"
+
+# 9. PostgreSQL of one participant stopped before prepare -> abort, nothing prepared
+PROBE_HOOK="runuser -u postgres -- $H_PGBIN/pg_ctl -D $H_TMP/pg-pb/data -m fast -w stop >/dev/null" \
+    "$PROBE" hook a "update accounts set balance = balance - 1 where id = 'x'" \
+    b "update accounts set balance = balance + 1 where id = 'x'" >"$H_TMP/hook.out" 2>&1
+h_check "pb stopped before prepare: aborted" grep -q '^ABORTED' "$H_TMP/hook.out"
+h_pg_ctl_start pb
+h_eq "pb stopped before prepare: a unchanged" 80 "$(bal pa)"
+h_eq "pb stopped before prepare: nothing prepared on pa" 0 "$(nprepared pa)"
+h_wait_until 20 bash -c "[ \$(psql -X -At -h 127.0.0.1 -p $(h_pg_port pb) -U postgres -c 'select count(*) from pg_prepared_xacts') = 0 ]"
+h_eq "pb stopped before prepare: nothing prepared on pb" 0 "$(nprepared pb)"
+# the participant reconnects to its restarted server
+h_wait_until 30 "$H_BIN/dtx" exec -P b "select 1"
+h_eq "after the restart of pb, b works again" 0 $?
+
+# 10. a client that disconnects mid-transaction: rolled back, lock released
+"$PROBE" vanish a "update accounts set balance = balance + 555 where id = 'x'" >/dev/null
+h_check "vanished client: row lock released" \
+    h_wait_until 10 psql -X -At -h 127.0.0.1 -p "$(h_pg_port pa)" -U postgres \
+    -c "set lock_timeout = '1s'; update accounts set balance = balance where id = 'x'"
+h_eq "vanished client: change rolled back" 80 "$(bal pa)"
+
+# 11. clients with bad certificates are refused with a clear error
+err=$(DTXSSLCERT= DTXSSLKEY= h_dtx exec -P a "select 1" 2>&1)
+h_eq "no client certificate: exit 2" 2 $?
+h_check "no client certificate: readable error" grep -qiE 'certificate|handshake|alert' <<<"$err"
+"$H_ROOT/tests/lib/gencerts.sh" "$H_TMP/otherca" app >/dev/null
+err=$(DTXSSLCERT=$H_TMP/otherca/app.crt DTXSSLKEY=$H_TMP/otherca/app.key h_dtx exec -P a "select 1" 2>&1)
+h_eq "certificate from another CA: exit 2" 2 $?
+h_check "certificate from another CA: readable error" grep -qiE 'certificate|alert|unknown ca' <<<"$err"
+err=$(DTXSSLCERT=$H_CERTS/mallory.crt DTXSSLKEY=$H_CERTS/mallory.key h_dtx exec -P a "select 1" 2>&1)
+h_eq "name not allowed: exit 2" 2 $?
+h_check "coordinator logged the refused name" h_wait_log coord 'mallory' 5
+
+# 12. malformed and oversized frames close only that connection
+tls() { timeout 5 openssl s_client -quiet -connect "127.0.0.1:$H_COORD_PORT" -CAfile "$H_CERTS/ca.crt" \
+    -cert "$H_CERTS/app.crt" -key "$H_CERTS/app.key" 2>/dev/null; }
+printf 'H\xff\xff\xff\xff' | tls >"$H_TMP/oversized.out"
+h_check "oversized frame: error returned" grep -qa 'exceeds the maximum' "$H_TMP/oversized.out"
+printf 'H\x00\x00\x00\x03abc' | tls >"$H_TMP/malformed.out"
+h_check "malformed frame: error returned" grep -qa 'start-up' "$H_TMP/malformed.out"
+h_check "coordinator still serves others" h_dtx exec -P a "select 1"
+
+# 13. the participant refuses a coordinator that is not on its allow-list
+"$H_ROOT/tests/lib/gencerts.sh" "$H_TMP/rogue" >/dev/null 2>&1 || true
+cp "$H_TMP/coord.ini" "$H_TMP/rogue.ini"
+rport=$(h_free_port)
+sed -i -e "s/^listen_port = .*/listen_port = $rport/" -e "s|coord-data|rogue-data|" \
+    -e "s|/coord.crt|/mallory.crt|" -e "s|/coord.key|/mallory.key|" -e "s/^name = c1/name = rogue/" \
+    "$H_TMP/rogue.ini"
+h_start rogue "$H_BIN/dtx-coordinator" -c "$H_TMP/rogue.ini"
+h_check "rogue coordinator refused by the participant" \
+    h_wait_log rogue 'participant "a".*(not allowed|alert|certificate|refused|closed)' 15
+h_kill rogue
+
+# 14. 200 concurrent clients
+before=$(( $(bal pa postgres acct) + $(bal pb postgres acct) ))
+out=$("$PROBE" transfers 200 3 a b)
+h_eq "200 clients: all committed" "committed=600 aborted=0 unknown=0 errors=0" "$(head -n 1 <<<"$out")"
+after=$(( $(bal pa postgres acct) + $(bal pb postgres acct) ))
+h_eq "200 clients: sum unchanged" "$before" "$after"
+h_eq "200 clients: nothing left prepared" 0 "$(( $(nprepared pa) + $(nprepared pb) ))"
+
+# clean shutdown; ASan (test build) reports leaks at exit as a non-zero status
+h_stop coord
+h_eq "coordinator exits 0 on SIGTERM (no leaks)" 0 $?
+for p in a b c; do
+    h_stop "part-$p"
+    h_eq "participant $p exits 0 on SIGTERM (no leaks)" 0 $?
+done
+h_done

@@ -1,0 +1,231 @@
+/*
+ * dtxprobe.c — a libdtx client for integration tests: the cases the dtx CLI
+ * cannot express (parameters with odd values, a client that vanishes in the
+ * middle of a transaction, a hook between statements and COMMIT, many
+ * concurrent clients).  Connection settings come from the DTX* environment
+ * variables.  Exit status: 0 when the case behaved as the probe checks,
+ * 1 otherwise (with a message on stderr).
+ *
+ *   dtxprobe params P TABLE        insert quotes/NULL/non-ASCII via $n and read back
+ *   dtxprobe vanish P SQL          begin, run SQL on P, then _exit(0) without COMMIT
+ *   dtxprobe hook P1 SQL1 P2 SQL2  begin, both statements, run $PROBE_HOOK, commit;
+ *                                  prints the outcome word and the gid
+ *   dtxprobe transfers N K P1 P2   N threads x K transfers between accounts
+ *                                  'acct' on P1 and P2 (one-shot and
+ *                                  interactive alternating); prints counts
+ *   dtxprobe status GID            prints the gid status word
+ */
+#include "dtx.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const outcome_words[] = {"COMMITTED", "ABORTED", "UNKNOWN"};
+
+static dtx_conn *
+connect_or_die(void)
+{
+    dtx_conn *c = dtx_connect("");
+    if (dtx_status(c) != DTX_CONNECTION_OK) {
+        fprintf(stderr, "dtxprobe: connect: %s\n", dtx_error_message(c));
+        exit(1);
+    }
+    return c;
+}
+
+static int
+cmd_params(const char *p, const char *table)
+{
+    dtx_conn *c = connect_or_die();
+    const char *vals[3] = {"it's a \"quote\" \\ and ;--", NULL, "grüße, 日本語, ✓"};
+    if (dtx_begin(c) == NULL) {
+        fprintf(stderr, "begin: %s\n", dtx_error_message(c));
+        return 1;
+    }
+    char sql[256];
+    snprintf(sql, sizeof(sql), "insert into %s (a, b, c) values ($1, $2, $3)", table);
+    dtx_result *r = dtx_exec_params(c, p, sql, 3, vals);
+    if (dtx_result_status(r) != DTX_RES_OK) {
+        fprintf(stderr, "insert: %s\n", dtx_result_error_field(r, DTX_DIAG_MESSAGE));
+        return 1;
+    }
+    dtx_clear(r);
+    snprintf(sql, sizeof(sql), "select a, b, c, b is null as isnull from %s where a = $1", table);
+    r = dtx_exec_params(c, p, sql, 1, vals);
+    int bad = dtx_result_status(r) != DTX_RES_OK || dtx_ntuples(r) != 1 ||
+              strcmp(dtx_getvalue(r, 0, 0), vals[0]) != 0 || !dtx_getisnull(r, 0, 1) ||
+              strcmp(dtx_getvalue(r, 0, 2), vals[2]) != 0 || strcmp(dtx_getvalue(r, 0, 3), "t");
+    if (!bad && (strcmp(dtx_fname(r, 2), "c") != 0 || dtx_ftype(r, 3) != 16 /* bool */))
+        bad = 1;
+    dtx_clear(r);
+    dtx_outcome o = dtx_commit(c);
+    printf("%s %s\n", outcome_words[o], dtx_gid(c) ? dtx_gid(c) : "-");
+    dtx_finish(c);
+    if (bad)
+        fprintf(stderr, "dtxprobe: values did not round-trip\n");
+    return bad || o != DTX_COMMITTED;
+}
+
+static int
+cmd_vanish(const char *p, const char *sql)
+{
+    dtx_conn *c = connect_or_die();
+    if (dtx_begin(c) == NULL)
+        return 1;
+    dtx_result *r = dtx_exec(c, p, sql);
+    if (dtx_result_status(r) != DTX_RES_OK) {
+        fprintf(stderr, "exec: %s\n", dtx_result_error_field(r, DTX_DIAG_MESSAGE));
+        return 1;
+    }
+    printf("%s\n", dtx_gid(c));
+    fflush(stdout);
+    _exit(0); /* no COMMIT, no goodbye: the connection just drops */
+}
+
+static int
+cmd_hook(const char *p1, const char *s1, const char *p2, const char *s2)
+{
+    dtx_conn *c = connect_or_die();
+    if (dtx_begin(c) == NULL)
+        return 1;
+    const char *ps[2] = {p1, p2}, *ss[2] = {s1, s2};
+    for (int i = 0; i < 2; i++) {
+        dtx_result *r = dtx_exec(c, ps[i], ss[i]);
+        if (dtx_result_status(r) != DTX_RES_OK)
+            fprintf(stderr, "exec on %s: %s\n", ps[i], dtx_result_error_field(r, DTX_DIAG_MESSAGE));
+        dtx_clear(r);
+    }
+    const char *hook = getenv("PROBE_HOOK");
+    if (hook && system(hook) != 0)
+        fprintf(stderr, "dtxprobe: hook failed\n");
+    dtx_outcome o = dtx_commit(c);
+    printf("%s %s\n", outcome_words[o], dtx_gid(c));
+    if (o != DTX_COMMITTED)
+        fprintf(stderr, "reason: %s\n", dtx_error_message(c));
+    dtx_finish(c);
+    return 0;
+}
+
+typedef struct worker {
+    int k;
+    const char *p1, *p2;
+    int committed, aborted, unknown, errors;
+    char first_error[256];
+} worker;
+
+static void *
+transfer_thread(void *arg)
+{
+    worker *w = arg;
+    dtx_conn *c = dtx_connect("");
+    if (dtx_status(c) != DTX_CONNECTION_OK) {
+        snprintf(w->first_error, sizeof(w->first_error), "connect: %s", dtx_error_message(c));
+        w->errors = w->k;
+        dtx_finish(c);
+        return NULL;
+    }
+    for (int i = 0; i < w->k; i++) {
+        const char *amount = (i % 3 == 0) ? "1" : "2";
+        const char *up1 = "update accounts set balance = balance - $1 where id = 'acct'";
+        const char *up2 = "update accounts set balance = balance + $1 where id = 'acct'";
+        const char *params[1] = {amount};
+        dtx_outcome o;
+        if (i % 2 == 0) {
+            dtx_stmt st[2] = {{w->p1, up1, 1, params}, {w->p2, up2, 1, params}};
+            o = dtx_oneshot(c, st, 2, NULL, NULL);
+        } else {
+            if (dtx_begin(c) == NULL) {
+                w->errors++;
+                continue;
+            }
+            dtx_clear(dtx_exec_params(c, w->p1, up1, 1, params));
+            dtx_clear(dtx_exec_params(c, w->p2, up2, 1, params));
+            o = dtx_commit(c);
+        }
+        if (o == DTX_COMMITTED)
+            w->committed++;
+        else if (o == DTX_ABORTED)
+            w->aborted++;
+        else
+            w->unknown++;
+        if (o != DTX_COMMITTED && w->first_error[0] == '\0')
+            snprintf(w->first_error, sizeof(w->first_error), "%s", dtx_error_message(c));
+    }
+    dtx_finish(c);
+    return NULL;
+}
+
+static int
+cmd_transfers(int n, int k, const char *p1, const char *p2)
+{
+    pthread_t *th = calloc((size_t)n, sizeof(pthread_t));
+    worker *w = calloc((size_t)n, sizeof(worker));
+    for (int i = 0; i < n; i++) {
+        w[i].k = k;
+        w[i].p1 = p1;
+        w[i].p2 = p2;
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setstacksize(&a, 256 * 1024);
+        if (pthread_create(&th[i], &a, transfer_thread, &w[i]) != 0) {
+            fprintf(stderr, "dtxprobe: pthread_create failed\n");
+            return 1;
+        }
+        pthread_attr_destroy(&a);
+    }
+    int committed = 0, aborted = 0, unknown = 0, errors = 0;
+    const char *err = NULL;
+    for (int i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        committed += w[i].committed;
+        aborted += w[i].aborted;
+        unknown += w[i].unknown;
+        errors += w[i].errors;
+        if (err == NULL && w[i].first_error[0])
+            err = w[i].first_error;
+    }
+    printf("committed=%d aborted=%d unknown=%d errors=%d\n", committed, aborted, unknown, errors);
+    if (err)
+        printf("first error: %s\n", err);
+    free(th);
+    free(w);
+    return 0;
+}
+
+static int
+cmd_status(const char *gid)
+{
+    static const char *const words[] = {"COMMITTED", "ABORTED", "UNKNOWN", "IN_PROGRESS",
+                                        "NO_LONGER_KNOWN"};
+    dtx_conn *c = connect_or_die();
+    char *detail = NULL;
+    dtx_gid_status s = dtx_outcome_of(c, gid, &detail);
+    if (s == DTX_GID_ERROR) {
+        fprintf(stderr, "status: %s\n", dtx_error_message(c));
+        return 1;
+    }
+    printf("%s\n", words[s]);
+    dtx_freemem(detail);
+    dtx_finish(c);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc >= 4 && strcmp(argv[1], "params") == 0)
+        return cmd_params(argv[2], argv[3]);
+    if (argc >= 4 && strcmp(argv[1], "vanish") == 0)
+        return cmd_vanish(argv[2], argv[3]);
+    if (argc >= 6 && strcmp(argv[1], "hook") == 0)
+        return cmd_hook(argv[2], argv[3], argv[4], argv[5]);
+    if (argc >= 6 && strcmp(argv[1], "transfers") == 0)
+        return cmd_transfers(atoi(argv[2]), atoi(argv[3]), argv[4], argv[5]);
+    if (argc >= 3 && strcmp(argv[1], "status") == 0)
+        return cmd_status(argv[2]);
+    fprintf(stderr, "usage: see the comment at the top of tests/tools/dtxprobe.c\n");
+    return 2;
+}
