@@ -69,8 +69,9 @@
  *  PostgreSQL arrive as results with status DTX_RES_ERROR and carry the
  *  SQLSTATE, message, detail, hint and participant untouched
  *  (dtx_result_error_field).  Errors detected by the library use SQLSTATE
- *  08001 (could not connect), 08006 (connection lost), 08P01 (protocol
- *  violation) and 54000 (request too large).
+ *  08003 (no open connection), 08006 (connection lost), 08P01 (protocol
+ *  violation), 22023 (bad arguments), 55000 (another request is in
+ *  progress) and 53200 (out of memory).
  *
  * ASYNCHRONOUS USE
  *  The blocking functions are built on the non-blocking ones below, which fit
@@ -106,8 +107,8 @@
 extern "C" {
 #endif
 
-#define DTX_VERSION_NUM 10000 /* major * 10000 + minor * 100 + patch */
-#define DTX_VERSION_STR "1.0.0"
+#define DTX_VERSION_NUM  10000 /* major * 10000 + minor * 100 + patch */
+#define DTX_VERSION_STR  "1.0.0"
 #define DTX_DEFAULT_PORT 6543
 /* Largest frame accepted from a coordinator; a larger one is refused as soon
  * as its 5-byte header arrives, before anything is allocated for it. */
@@ -170,18 +171,18 @@ typedef enum dtx_res_kind {
 } dtx_res_kind;
 
 /* Fields of an error, for dtx_result_error_field() and dtx_error_field(). */
-#define DTX_DIAG_SQLSTATE 'C'
-#define DTX_DIAG_MESSAGE 'M'
-#define DTX_DIAG_DETAIL 'D'
-#define DTX_DIAG_HINT 'H'
+#define DTX_DIAG_SQLSTATE    'C'
+#define DTX_DIAG_MESSAGE     'M'
+#define DTX_DIAG_DETAIL      'D'
+#define DTX_DIAG_HINT        'H'
 #define DTX_DIAG_PARTICIPANT 'P'
 
 /* One statement of dtx_oneshot()/dtx_send_oneshot(). */
 typedef struct dtx_stmt {
-    const char *participant;    /* participant name, as configured on the coordinator */
-    const char *sql;            /* one SQL statement; $1..$n refer to params */
-    int nparams;                /* 0..65535 */
-    const char *const *params;  /* nparams text values; a NULL entry is SQL NULL */
+    const char *participant;   /* participant name, as configured on the coordinator */
+    const char *sql;           /* one SQL statement; $1..$n refer to params */
+    int nparams;               /* 0..65535 */
+    const char *const *params; /* nparams text values; a NULL entry is SQL NULL */
 } dtx_stmt;
 
 /* ---- library ------------------------------------------------------------ */
@@ -215,6 +216,14 @@ DTX_API dtx_conn *dtx_connect(const char *conninfo) DTX_WUR;
  */
 DTX_API dtx_conn *dtx_connect_start(const char *conninfo) DTX_WUR;
 DTX_API dtx_poll dtx_connect_poll(dtx_conn *conn) DTX_WUR;
+
+/*
+ * Check a connection string (with the environment defaults) without
+ * connecting: 1 when valid, 0 when not.  On 0, if errmsg is not NULL,
+ * *errmsg gets the reason (one line, no newline); caller frees with
+ * dtx_freemem().  Certificate files are not opened here.
+ */
+DTX_API int dtx_conninfo_check(const char *conninfo, char **errmsg) DTX_WUR;
 
 /* Close the connection (a TLS close_notify is attempted, without waiting)
  * and free it with everything it owns.  Results already returned stay

@@ -166,10 +166,9 @@ open_socket(dtx_conn *c)
     if (inet_ntop(ai->ai_family, a, c->addr_text, sizeof(c->addr_text)) == NULL)
         c->addr_text[0] = '\0';
 
-    c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   ai->ai_protocol);
+    c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (c->fd < 0) {
-        snprintf(err, sizeof(err), "could not create socket: %s", strerror(errno));
+        snprintf(err, sizeof(err), "could not create socket: %s", dtx_strerror(errno));
         attempt_error(c, err);
         return false;
     }
@@ -183,7 +182,7 @@ open_socket(dtx_conn *c)
         dtx_conn_set_state(c, DTX_CS_CONNECTING);
         return true;
     }
-    snprintf(err, sizeof(err), "%s", strerror(errno));
+    snprintf(err, sizeof(err), "%s", dtx_strerror(errno));
     attempt_error(c, err);
     dtx_conn_close_socket(c);
     return false;
@@ -208,16 +207,15 @@ next_attempt(dtx_conn *c)
             c->host_idx++;
             char port[16];
             snprintf(port, sizeof(port), "%d", cur_port(c));
-            struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                                     .ai_socktype = SOCK_STREAM,
-                                     .ai_flags = AI_ADDRCONFIG};
+            struct addrinfo hints = {
+                .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
             int r = getaddrinfo(cur_host(c), port, &hints, &c->addrs);
             if (r != 0) {
                 c->addrs = NULL;
                 c->addr_text[0] = '\0';
                 char err[DTX_ERRBUF];
                 snprintf(err, sizeof(err), "could not translate host name to address: %s",
-                         r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+                         r == EAI_SYSTEM ? dtx_strerror(errno) : gai_strerror(r));
                 attempt_error(c, err);
                 continue;
             }
@@ -231,6 +229,8 @@ next_attempt(dtx_conn *c)
 void
 dtx_conn_attempt_failed(dtx_conn *c, const char *reason)
 {
+    if (c->host_idx < 0 || c->state == DTX_CS_BAD || c->state == DTX_CS_READY)
+        abort(); /* only an attempt in progress can fail */
     attempt_error(c, reason);
     dtx_conn_close_socket(c);
     next_attempt(c);
@@ -287,7 +287,7 @@ step_connecting(dtx_conn *c)
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
         soerr = errno;
     if (soerr != 0) {
-        dtx_conn_attempt_failed(c, strerror(soerr));
+        dtx_conn_attempt_failed(c, dtx_strerror(soerr));
         return STEP_AGAIN;
     }
     start_tls(c);
@@ -330,8 +330,8 @@ hello_reply(dtx_conn *c, const frame_view *f)
         }
         if (ok.major != PROTO_MAJOR) {
             snprintf(reason, sizeof(reason),
-                     "the coordinator speaks protocol %u.%u, this client %d.%d", ok.major,
-                     ok.minor, PROTO_MAJOR, PROTO_MINOR);
+                     "the coordinator speaks protocol %u.%u, this client %d.%d", ok.major, ok.minor,
+                     PROTO_MAJOR, PROTO_MINOR);
             dtx_conn_attempt_failed(c, reason);
             return;
         }
@@ -347,13 +347,14 @@ hello_reply(dtx_conn *c, const frame_view *f)
             dtx_conn_attempt_failed(c, "protocol violation: malformed ERROR message");
             return;
         }
-        snprintf(reason, sizeof(reason), "the coordinator refused the connection: %s (SQLSTATE %s)%s%s",
-                 e.message, e.sqlstate, e.detail ? ": " : "", e.detail ? e.detail : "");
+        snprintf(reason, sizeof(reason),
+                 "the coordinator refused the connection: %s (SQLSTATE %s)%s%s", e.message,
+                 e.sqlstate, e.detail ? ": " : "", e.detail ? e.detail : "");
         dtx_conn_attempt_failed(c, reason);
         return;
     }
-    snprintf(reason, sizeof(reason),
-             "protocol violation: message type 0x%02x in reply to HELLO", f->type);
+    snprintf(reason, sizeof(reason), "protocol violation: message type 0x%02x in reply to HELLO",
+             f->type);
     dtx_conn_attempt_failed(c, reason);
 }
 
@@ -363,7 +364,14 @@ step_hello(dtx_conn *c)
     char err[DTX_ERRBUF], reason[DTX_ERRBUF + 64];
     int w = dtx_io_flush(c, err, sizeof(err));
     if (w < 0) {
-        snprintf(reason, sizeof(reason), "could not send HELLO: %s", err);
+        /* Under TLS 1.3 a coordinator that refuses our certificate says so
+         * in an alert after our side of the handshake is done; if the alert
+         * is already here it explains the failed write better. */
+        char rerr[DTX_ERRBUF];
+        if (dtx_io_read(c, rerr, sizeof(rerr)) < 0)
+            snprintf(reason, sizeof(reason), "could not send HELLO: %s", rerr);
+        else
+            snprintf(reason, sizeof(reason), "could not send HELLO: %s", err);
         dtx_conn_attempt_failed(c, reason);
         return STEP_AGAIN;
     }
@@ -463,12 +471,28 @@ dtx_connect_start(const char *conninfo)
     return c;
 }
 
+int
+dtx_conninfo_check(const char *conninfo, char **errmsg)
+{
+    dtx_conninfo ci;
+    char err[DTX_ERRBUF];
+    if (errmsg)
+        *errmsg = NULL;
+    if (!dtx_conninfo_parse(conninfo, &ci, err, sizeof(err))) {
+        if (errmsg)
+            *errmsg = strdup(err);
+        return 0;
+    }
+    dtx_conninfo_free(&ci);
+    return 1;
+}
+
 dtx_conn *
 dtx_connect(const char *conninfo)
 {
     dtx_conn *c = dtx_connect_start(conninfo);
-    if (c == NULL)
-        return NULL;
+    if (c == NULL || c->state == DTX_CS_BAD)
+        return c;
     int64_t limit = (int64_t)c->ci.connect_timeout * 1000;
     unsigned attempt = 0;
     int64_t deadline = 0;
@@ -486,7 +510,7 @@ dtx_connect(const char *conninfo)
         int r = dtx_io_wait(c, st == DTX_POLL_WRITING, timeout);
         if (r < 0) {
             char err[DTX_ERRBUF];
-            snprintf(err, sizeof(err), "poll failed: %s", strerror(errno));
+            snprintf(err, sizeof(err), "poll failed: %s", dtx_strerror(errno));
             dtx_conn_attempt_failed(c, err);
         } else if (r == 0 && limit > 0) {
             dtx_conn_attempt_failed(c, "timeout expired");

@@ -67,8 +67,8 @@ typedef struct raw_value {
     const char *env;
 } raw_value;
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -315,8 +315,8 @@ validate_hosts(const raw_value *raw, dtx_conninfo *ci, char *err, size_t errlen)
     }
     bool ok = true;
     if (nports != 1 && nports != ci->nhosts) {
-        set_err(err, errlen, "could not match %d port numbers to %d hosts%s", nports,
-                ci->nhosts, origin(pv, ob, sizeof(ob)));
+        set_err(err, errlen, "could not match %d port numbers to %d hosts%s", nports, ci->nhosts,
+                origin(pv, ob, sizeof(ob)));
         ok = false;
     }
     for (int i = 0; ok && i < nports; i++) {

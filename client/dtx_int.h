@@ -25,7 +25,7 @@
 
 #pragma GCC visibility push(hidden)
 
-#define DTX_ERRBUF 512       /* room for one formatted error line */
+#define DTX_ERRBUF     512   /* room for one formatted error line */
 #define DTX_READ_CHUNK 16384 /* at least this much room before each read */
 
 /* ---- connection strings (dtx_conninfo.c) -------------------------------- */
@@ -37,14 +37,14 @@ typedef enum dtx_sslmode {
 
 /* A parsed, validated connection string with environment defaults applied. */
 typedef struct dtx_conninfo {
-    int nhosts;  /* >= 1 */
+    int nhosts;   /* >= 1 */
     char **hosts; /* nhosts names or address literals */
     int *ports;   /* nhosts ports (one port given applies to all) */
     dtx_sslmode sslmode;
-    char *sslrootcert; /* NULL: the system's default store */
-    char *sslcert;     /* NULL: no client certificate */
-    char *sslkey;      /* NULL when sslcert is NULL; else a file name */
-    int connect_timeout; /* seconds per address; 0 = no limit */
+    char *sslrootcert;      /* NULL: the system's default store */
+    char *sslcert;          /* NULL: no client certificate */
+    char *sslkey;           /* NULL when sslcert is NULL; else a file name */
+    int connect_timeout;    /* seconds per address; 0 = no limit */
     char *application_name; /* never NULL ("" by default) */
 } dtx_conninfo;
 
@@ -82,13 +82,13 @@ void dtx_tls_error_text(SSL *ssl, int ssl_error, int sys_errno, char *err, size_
 struct dtx_result {
     dtx_result *next; /* link in the connection's queue; NULL once returned */
     dtx_res_kind kind;
-    uint8_t type;    /* MSG_* of the frame below */
-    uint8_t *frame;  /* header + payload, owned */
-    uint32_t len;    /* payload length */
+    uint8_t type;   /* MSG_* of the frame below */
+    uint8_t *frame; /* header + payload, owned */
+    uint32_t len;   /* payload length */
     union {
-        const char *gid;          /* BEGIN */
-        proto_result stmt;        /* STATEMENT, INDOUBT */
-        proto_error err;          /* ERROR */
+        const char *gid;           /* BEGIN */
+        proto_result stmt;         /* STATEMENT, INDOUBT */
+        proto_error err;           /* ERROR */
         proto_outcome_msg outcome; /* OUTCOME */
         proto_status_reply status; /* STATUS */
     } u;
@@ -156,18 +156,18 @@ struct dtx_conn {
     int fd;   /* -1 when none */
 
     /* connection attempts */
-    int host_idx;                /* index into ci.hosts of the current attempt */
-    struct addrinfo *addrs;      /* addresses of ci.hosts[host_idx] */
-    struct addrinfo *addr_cur;   /* the one being tried */
-    char addr_text[64];          /* its numeric form, for messages */
-    unsigned attempt;            /* incremented per address tried */
+    int host_idx;              /* index into ci.hosts of the current attempt */
+    struct addrinfo *addrs;    /* addresses of ci.hosts[host_idx] */
+    struct addrinfo *addr_cur; /* the one being tried */
+    char addr_text[64];        /* its numeric form, for messages */
+    unsigned attempt;          /* incremented per address tried */
 
     /* output: frames not yet accepted by SSL_write */
     wbuf out;
     size_t out_pos;
-    int write_retry_len;    /* length of an SSL_write to repeat; 0 = none */
-    bool write_wants_read;  /* the last SSL_write wanted input */
-    bool read_wants_write;  /* the last SSL_read wanted to write */
+    int write_retry_len;   /* length of an SSL_write to repeat; 0 = none */
+    bool write_wants_read; /* the last SSL_write wanted input */
+    bool read_wants_write; /* the last SSL_read wanted to write */
 
     /* input: bytes in[in_off..in_len) not yet decoded */
     uint8_t *in;
@@ -180,8 +180,8 @@ struct dtx_conn {
     dtx_result *q_head, *q_tail;
     bool txn_commit_sent; /* COMMIT or ONESHOT sent since the last BEGIN_OK */
 
-    char *gid;         /* current/last transaction */
-    char *server_name; /* from HELLO_OK */
+    char *gid;          /* current/last transaction */
+    char *server_name;  /* from HELLO_OK */
     char *break_reason; /* why the connection became BAD */
 
     char *errmsg; /* "" or lines ending in "\n" */
@@ -220,6 +220,9 @@ void dtx_conn_break(dtx_conn *c, const char *sqlstate, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Monotonic clock in milliseconds. */
 int64_t dtx_now_ms(void);
+/* strerror() for errnum, thread-safe (the text lives in thread-local
+ * storage until this thread's next call). */
+const char *dtx_strerror(int errnum);
 
 #pragma GCC visibility pop
 

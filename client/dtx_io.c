@@ -64,6 +64,13 @@ dtx_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+const char *
+dtx_strerror(int errnum)
+{
+    static __thread char buf[128];
+    return strerror_r(errnum, buf, sizeof(buf)); /* GNU: returns the text */
+}
+
 /* ---- raw I/O ------------------------------------------------------------- */
 
 int
@@ -448,7 +455,8 @@ dtx_consume_input(dtx_conn *conn)
         }
         frame_view f;
         int fr;
-        while (conn->state == DTX_CS_READY && (fr = dtx_io_next_frame(conn, &f, err, sizeof(err))) != 0) {
+        while (conn->state == DTX_CS_READY &&
+               (fr = dtx_io_next_frame(conn, &f, err, sizeof(err))) != 0) {
             if (fr < 0) {
                 dtx_conn_break(conn, "08P01", "%s", err);
                 return 0;
@@ -485,7 +493,7 @@ dtx_get_result(dtx_conn *conn)
         int w = dtx_io_wait(conn, pending || conn->read_wants_write, -1);
         if (w < 0) {
             dtx_conn_break(conn, "08006", "could not wait for the coordinator: %s",
-                           strerror(errno));
+                           dtx_strerror(errno));
             break;
         }
         if (!dtx_consume_input(conn))
@@ -515,8 +523,9 @@ send_ready(dtx_conn *c)
         return false;
     }
     if (c->rstate != DTX_RS_IDLE) {
-        dtx_conn_error_append(c, "another request is already in progress (%s): read its "
-                                 "results with dtx_get_result first\n",
+        dtx_conn_error_append(c,
+                              "another request is already in progress (%s): read its "
+                              "results with dtx_get_result first\n",
                               req_name(c->req));
         return false;
     }
@@ -551,9 +560,8 @@ send_request(dtx_conn *c, dtx_req_kind k, size_t start, bool enc_ok)
         free(c->gid);
         c->gid = NULL;
     }
-    if (dtx_flush(c) < 0) {
-        /* reported through dtx_get_result, like any later failure */
-    }
+    int sent = dtx_flush(c); /* a failure is reported through dtx_get_result */
+    (void)sent;
     return 1;
 }
 

@@ -193,8 +193,7 @@ dtx_rollback(dtx_conn *conn)
 }
 
 dtx_outcome
-dtx_oneshot(dtx_conn *conn, const dtx_stmt *stmts, int nstmts, dtx_result ***results,
-            int *nresults)
+dtx_oneshot(dtx_conn *conn, const dtx_stmt *stmts, int nstmts, dtx_result ***results, int *nresults)
 {
     if (results)
         *results = NULL;

@@ -120,8 +120,8 @@ bio_method_init(void)
 
 /* ---- error text ---------------------------------------------------------- */
 
-static void
-appendf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void appendf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 appendf(char *err, size_t errlen, const char *fmt, ...)
@@ -144,7 +144,8 @@ queue_text(char *err, size_t errlen, bool *eof)
     const char *prev = NULL;
     while ((e = ERR_get_error()) != 0) {
 #ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
-        if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+        if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+            ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
             *eof = true;
 #endif
         const char *r = ERR_reason_error_string(e);
@@ -174,7 +175,7 @@ dtx_tls_error_text(SSL *ssl, int ssl_error, int sys_errno, char *err, size_t err
         queue_text(err, errlen, &eof);
         if (err[0] == '\0') {
             if (sys_errno != 0)
-                snprintf(err, errlen, "%s", strerror(sys_errno));
+                snprintf(err, errlen, "%s", dtx_strerror(sys_errno));
             else
                 snprintf(err, errlen, "server closed the connection unexpectedly");
         }
@@ -206,7 +207,7 @@ file_readable(const char *what, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        snprintf(err, errlen, "could not open %s \"%s\": %s", what, path, strerror(errno));
+        snprintf(err, errlen, "could not open %s \"%s\": %s", what, path, dtx_strerror(errno));
         return false;
     }
     fclose(f);
@@ -262,11 +263,10 @@ dtx_tls_ctx_create(const dtx_conninfo *ci, char *err, size_t errlen)
             return ctx_fail(ctx, err, errlen, "could not load certificate file \"%s\"",
                             ci->sslcert);
         if (SSL_CTX_use_PrivateKey_file(ctx, ci->sslkey, SSL_FILETYPE_PEM) != 1)
-            return ctx_fail(ctx, err, errlen, "could not load private key file \"%s\"",
-                            ci->sslkey);
+            return ctx_fail(ctx, err, errlen, "could not load private key file \"%s\"", ci->sslkey);
         if (SSL_CTX_check_private_key(ctx) != 1)
-            return ctx_fail(ctx, err, errlen, "private key file \"%s\" does not match the certificate",
-                            ci->sslkey);
+            return ctx_fail(ctx, err, errlen,
+                            "private key file \"%s\" does not match the certificate", ci->sslkey);
     }
     return ctx;
 }

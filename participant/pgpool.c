@@ -536,6 +536,7 @@ pgc_process(pgc *pc)
     while ((pc->state == PGC_BUSY || pc->state == PGC_SETUP) && pc->syncs > 0 && !pc->failed) {
         if (pc->ops && pc->ops->backlogged && pc->ops->backlogged(pc->arg)) {
             if (!pc->paused) {
+                log_debug("pg#%d: holding results back: the peer reads slowly", pc->id);
                 pc->paused = true;
                 event_del(pc->ev_read);
                 struct timeval tv = {0, PGC_BACKLOG_RECHECK_MS * 1000};

@@ -364,6 +364,13 @@ server_reply_done(coord_conn *cc, const proto_done *d)
 }
 
 void
+server_reply_plain(coord_conn *cc, uint32_t tag, done_status st, uint64_t xid)
+{
+    proto_done d = {.tag = tag, .status = (uint8_t)st, .xid = xid};
+    server_reply_done(cc, &d);
+}
+
+void
 server_reply_status(coord_conn *cc, uint32_t tag, done_status st, uint64_t xid,
                     const char *sqlstate, const char *fmt, ...)
 {
@@ -476,7 +483,7 @@ server_close_all(void)
         coord_conn *cc = srv_list;
         conn *c = cc->c;
         conn_set_arg(c, NULL);
-        conn_close_after_flush(c);
+        conn_fail(c, "57P01", "terminating connection: the participant is shutting down");
         cc_destroy(cc);
     }
 }

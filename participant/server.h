@@ -61,6 +61,8 @@ const char *server_coord_name(const coord_conn *cc);
 bool server_backlogged(const coord_conn *cc);
 void server_send(coord_conn *cc, const wbuf *w);
 void server_reply_done(coord_conn *cc, const proto_done *d);
+/* DONE with a status and nothing else. */
+void server_reply_plain(coord_conn *cc, uint32_t tag, done_status st, uint64_t xid);
 /* Convenience: DONE with a status and error fields (sqlstate NULL: none). */
 void server_reply_status(coord_conn *cc, uint32_t tag, done_status st, uint64_t xid,
                          const char *sqlstate, const char *fmt, ...)

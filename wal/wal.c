@@ -15,19 +15,31 @@
  *   - Appenders (any thread) take w->lock only long enough to reserve the
  *     next position, encode the record (CRC included) into w->fill and bump
  *     counters.  They never touch a file.
- *   - The writer thread swaps w->fill for its own empty buffer under the
- *     lock, then, without the lock, pwrites the bytes to the segment files and
- *     fdatasyncs every file it wrote.  Only then does it publish the new
- *     flushed LSN (an atomic) and wake the waiters: threads blocked in
- *     wal_wait_durable sleep on a futex word (flush_seq) that the writer bumps;
- *     the event loop is woken through an eventfd when a callback is due.
+ *   - A flush swaps w->fill for the empty flush buffer under the lock, then,
+ *     without the lock, pwrites the bytes to the segment files and fdatasyncs
+ *     every file it wrote.  Only then does it publish the new flushed LSN (an
+ *     atomic) and wake the waiters: threads blocked in wal_wait_durable sleep
+ *     on a futex word (flush_seq) that every flush bumps; the event loop is
+ *     woken through an eventfd when one of its callbacks is due.  One flush
+ *     runs at a time: whoever runs it sets w->flushing under the lock, and
+ *     the flush state (flush buffer, open segment file) belongs to it.
+ *   - Who flushes.  A thread in wal_wait_durable whose record is not durable
+ *     and finds no flush running becomes the flusher itself (the "leader", as
+ *     in PostgreSQL's XLogFlush): a lone committer pays exactly a write and an
+ *     fdatasync, with no hand-off to another thread and back.  The writer
+ *     thread flushes for everybody else: when wal_notify_durable kicks it
+ *     (the event loop must never block on the disk), when more than
+ *     WAL_BG_FLUSH_BYTES are pending, and for records that nobody waits for,
+ *     at the latest WAL_BG_FLUSH_NS after they were appended.  While appends
+ *     come it polls on that period rather than have every append signal it;
+ *     after WAL_IDLE_ROUNDS quiet periods it sleeps until an append wakes it.
  *   - The preparer thread creates the next segment file (zero-filled,
- *     fsynced, renamed, directory fsynced) before the writer needs it, so a
- *     segment switch costs the writer nothing.  Its state (prep_*) is under
+ *     fsynced, renamed, directory fsynced) before a flush needs it, so a
+ *     segment switch costs the flush nothing.  Its state (prep_*) is under
  *     w->prep_lock.
  *   - wal_checkpoint runs in the caller's thread under w->ckpt_lock.
  *   - The durability callbacks (a heap ordered by LSN) belong to the event
- *     loop's thread alone; the writer only reads loop_min_lsn, the smallest
+ *     loop's thread alone; a flusher only reads loop_min_lsn, the smallest
  *     LSN waited for, to decide whether to write to the eventfd.
  *
  * Invariants.
@@ -45,22 +57,25 @@
  *     segment holds nothing.  A switch record, the next header and the record
  *     that did not fit are encoded by one wal_append call, in one batch.
  *   - The file of a segment exists (complete, zero-filled, durable) before
- *     the writer writes into it: the writer waits for the preparer, or
- *     creates the file itself if preparation failed.
+ *     a flush writes into it: the flush waits for the preparer, or creates
+ *     the file itself if preparation failed.
  *
- * Group commit.  The writer takes everything appended so far as one batch:
- * one pwrite per segment touched, one fdatasync per file.  Records appended
- * while that fdatasync runs go in the next batch.  A plain loop of "swap,
- * write, fsync" settles with closed-loop clients (append, wait, append again)
- * into two half-sized groups that alternate: when an fsync ends, the clients
- * it woke have not appended yet, and the writer starts the next fsync with
- * only the other half.  So after an fsync that completed a group of k >= 2
- * records, the writer gathers: it waits until k more records have been
- * appended since the wake-up, but no longer than one average fsync time and
- * not while appends stop coming for a quarter of that (the woken clients are
- * evidently not about to append).  A batch of one record (a lone client, the
- * common case at low load) starts its fsync at once: no latency is added
- * when there is no group.  See the benchmark, bench/wal_main.c.
+ * Group commit.  A flush takes everything appended so far as one batch: one
+ * pwrite per segment touched, one fdatasync per file.  Records appended while
+ * that fdatasync runs go in the next batch, which starts as soon as it ends.
+ * A plain "swap, write, fsync" loop settles with closed-loop clients (append,
+ * wait, append again) into two half-sized groups that alternate: when an
+ * fsync ends, the clients it woke have not appended yet, and the next fsync
+ * starts with only the other half.  So after a flush that completed a group
+ * of k >= 2 records, the next flush first gathers: it waits until k records
+ * are pending, but no longer than one average fsync time from the wake-up,
+ * and not once appends stop coming for a quarter of that (the woken clients
+ * are evidently not about to append).  Records that arrived during the fsync
+ * count, so a steady stream of new clients is not held back.  After a batch
+ * of one record (a lone client, the common case at low load) the next flush
+ * starts at once: no latency is added when there is no group.  Measured with
+ * bench/wal_main.c: with 64 closed-loop appenders a plain loop makes about
+ * 30 records durable per fdatasync, gathering about 55.
  *
  * Life cycle.  wal_open: lock the directory, remove leftover temporary
  * files, scan (wal_scan), repair (zero a torn tail, replace a bad end segment,
@@ -97,11 +112,14 @@
 #define WAL_GATHER_CAP_NS 2000000ull
 /* ...and a gap between appends longer than this ends it early (at least). */
 #define WAL_GATHER_GAP_MIN_NS 20000ull
-/* How long a lone wal_wait_durable caller spins before sleeping, as a
- * multiple of the average fsync time, and the cap. */
-#define WAL_SPIN_CAP_NS 300000ull
-/* How long the writer spins for the next append of a just-woken appender. */
-#define WAL_WRITER_SPIN_NS 30000ull
+/* Records nobody waits for are flushed by the writer thread this long after
+ * they were appended at the latest... */
+#define WAL_BG_FLUSH_NS 2000000ull
+/* ...or as soon as this many bytes are pending. */
+#define WAL_BG_FLUSH_BYTES (1u << 20)
+/* After this many WAL_BG_FLUSH_NS periods without an append the writer
+ * sleeps until the next append wakes it. */
+#define WAL_IDLE_ROUNDS 8
 
 typedef struct wal_extent {
     size_t off;   /* offset in the buffer */
@@ -137,8 +155,10 @@ struct wal {
 
     /* Append state, under lock. */
     pthread_mutex_t lock;
-    pthread_cond_t writer_cv;
+    pthread_cond_t writer_cv; /* the writer thread sleeps on it */
+    pthread_cond_t gather_cv; /* a gathering flusher sleeps on it */
     wal_buf fill;
+    uint64_t fill_since_ns;   /* when the first record of fill was appended */
     uint64_t insert_lsn;
     uint64_t cur_segno;
     uint32_t cur_salt;
@@ -148,28 +168,30 @@ struct wal {
     bool force_switch;
     uint64_t rng;
     bool closing;
+    bool flushing;            /* a flush is running; its state is below */
+    bool kick;                /* the event loop waits: the writer must flush */
     bool writer_sleeping;
+    bool writer_idle;         /* ...with nothing pending: wake it on append */
+    bool writer_wait_flush;   /* ...until the running flush ends */
+    unsigned idle_rounds;
     bool gathering;
     uint64_t gather_target;
-    uint64_t appended_since_wake;
     uint64_t last_append_ns;
+    uint64_t wake_ns;            /* when the last flush was published */
+    uint64_t last_batch_records; /* records it made durable */
     uint64_t stat_records, stat_bytes;
 
-    /* Writer thread only. */
+    /* The running flush's (w->flushing). */
     wal_buf flush;
     int seg_fd;
     uint64_t seg_fd_segno;
     bool seg_dirty;
     char seg_path[PATH_MAX];
-    uint64_t wake_ns;
-    uint64_t last_batch_records;
 
     /* Shared without the lock. */
     _Atomic uint64_t flushed_lsn;
     _Atomic uint32_t flush_seq;
     _Atomic uint32_t sync_waiters;
-    _Atomic uint32_t spinner;
-    _Atomic uint64_t append_count;
     _Atomic uint64_t fsync_ema_ns;
     _Atomic uint64_t loop_min_lsn;
     _Atomic int efd;
@@ -363,6 +385,8 @@ wal_append(wal_t *w, uint8_t type, const void *payload, uint32_t len)
     pthread_mutex_lock(&w->lock);
     if (w->closing)
         log_panic("wal_append called on a write-ahead log being closed");
+    if (w->fill.len == 0)
+        w->fill_since_ns = now;
     uint64_t off = w->insert_lsn % w->segsize;
     if (w->force_switch || off + size + WAL_SWITCH_SIZE > w->segsize) {
         if (!w->header_pending)
@@ -379,10 +403,10 @@ wal_append(wal_t *w, uint8_t type, const void *payload, uint32_t len)
     w->fill.records++;
     w->stat_records++;
     w->stat_bytes += size;
-    w->appended_since_wake++;
     w->last_append_ns = now;
-    atomic_fetch_add_explicit(&w->append_count, 1, memory_order_release);
-    if (w->writer_sleeping || (w->gathering && w->appended_since_wake >= w->gather_target))
+    if (w->gathering && w->fill.records >= w->gather_target)
+        pthread_cond_signal(&w->gather_cv);
+    if (w->writer_sleeping && (w->writer_idle || w->fill.len >= WAL_BG_FLUSH_BYTES))
         pthread_cond_signal(&w->writer_cv);
     pthread_mutex_unlock(&w->lock);
     return lsn;
@@ -414,37 +438,30 @@ wal_pending_bytes(wal_t *w)
     return n;
 }
 
+static void wal_flush_locked(wal_t *w);
+
 void
 wal_wait_durable(wal_t *w, uint64_t lsn)
 {
-    if (atomic_load(&w->flushed_lsn) >= lsn)
-        return;
-    /* One waiter at a time may spin through a short fsync instead of paying a
-     * sleep and a wake-up; with many waiters the rest sleep at once. */
-    uint32_t zero = 0;
-    if (atomic_compare_exchange_strong(&w->spinner, &zero, 1)) {
-        uint64_t limit = atomic_load_explicit(&w->fsync_ema_ns, memory_order_relaxed) * 3 / 2;
-        if (limit > WAL_SPIN_CAP_NS)
-            limit = WAL_SPIN_CAP_NS;
-        uint64_t start = wal_now_ns();
-        unsigned i = 0;
-        while (atomic_load_explicit(&w->flushed_lsn, memory_order_acquire) < lsn) {
-            wal_cpu_relax();
-            if ((++i & 63) == 0 && wal_now_ns() - start > limit)
-                break;
-        }
-        atomic_store(&w->spinner, 0);
+    for (;;) {
         if (atomic_load(&w->flushed_lsn) >= lsn)
             return;
-    }
-    atomic_fetch_add(&w->sync_waiters, 1);
-    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        if (atomic_load(&w->flushed_lsn) < lsn && !w->flushing && w->fill.len > 0) {
+            /* Nobody is flushing and our record is in fill: lead. */
+            wal_flush_locked(w);
+            pthread_mutex_unlock(&w->lock);
+            continue;
+        }
+        /* A flush is running (ours may be in it): wait until it ends, then
+         * look again (it bumps flush_seq under the lock as it ends). */
         uint32_t seq = atomic_load(&w->flush_seq);
-        if (atomic_load(&w->flushed_lsn) >= lsn)
-            break;
-        wal_futex_wait(&w->flush_seq, seq);
+        atomic_fetch_add(&w->sync_waiters, 1);
+        pthread_mutex_unlock(&w->lock);
+        if (atomic_load(&w->flushed_lsn) < lsn)
+            wal_futex_wait(&w->flush_seq, seq);
+        atomic_fetch_sub(&w->sync_waiters, 1);
     }
-    atomic_fetch_sub(&w->sync_waiters, 1);
 }
 
 /* ---- durability: event loop callbacks ----------------------------------- */
@@ -554,12 +571,22 @@ wal_notify_durable(wal_t *w, uint64_t lsn, wal_durable_cb cb, void *arg)
     wal_waiter x = {.lsn = lsn, .seq = w->heap_seq++, .cb = cb, .arg = arg};
     wal_heap_push(w, x);
     atomic_store(&w->loop_min_lsn, w->heap[0].lsn);
-    /* Pairs with the writer: it stores flushed_lsn, then reads loop_min_lsn. */
-    if (atomic_load(&w->flushed_lsn) >= w->heap[0].lsn)
+    /* Pairs with the flusher: it stores flushed_lsn, then reads loop_min_lsn. */
+    if (atomic_load(&w->flushed_lsn) >= w->heap[0].lsn) {
         event_active(w->ev, EV_READ, 0);
+        return;
+    }
+    /* The loop cannot flush: the writer thread must, now. */
+    pthread_mutex_lock(&w->lock);
+    if (atomic_load(&w->flushed_lsn) < lsn) {
+        w->kick = true;
+        if (w->writer_sleeping)
+            pthread_cond_signal(&w->writer_cv);
+    }
+    pthread_mutex_unlock(&w->lock);
 }
 
-/* ---- writer thread ------------------------------------------------------ */
+/* ---- flushing ------------------------------------------------------------ */
 
 static void
 wal_fdatasync(wal_t *w)
@@ -616,8 +643,9 @@ wal_pwrite_all(wal_t *w, const uint8_t *data, size_t n, uint64_t off)
     w->seg_dirty = true;
 }
 
-/* Make sure segment segno's file exists; the writer's fallback when the
- * preparer could not create it. */
+/* Make sure segment segno's file exists before a flush writes into it:
+ * wait for the preparer or, if preparing failed, create it here (a flush is
+ * allowed to block; a failure now PANICs). */
 static void
 wal_wait_prepared(wal_t *w, uint64_t segno)
 {
@@ -646,7 +674,7 @@ wal_wait_prepared(wal_t *w, uint64_t segno)
 }
 
 static void
-wal_writer_use_segment(wal_t *w, uint64_t segno)
+wal_flush_use_segment(wal_t *w, uint64_t segno)
 {
     if (w->seg_fd >= 0 && w->seg_fd_segno == segno)
         return;
@@ -687,7 +715,7 @@ wal_write_batch(wal_t *w, const wal_buf *b)
             size_t n = bend - boff;
             if (n > w->segsize - soff)
                 n = w->segsize - soff;
-            wal_writer_use_segment(w, segno);
+            wal_flush_use_segment(w, segno);
             wal_pwrite_all(w, b->data + boff, n, soff);
             boff += n;
             pos += n;
@@ -698,12 +726,10 @@ wal_write_batch(wal_t *w, const wal_buf *b)
     atomic_fetch_add_explicit(&w->stat_batches, 1, memory_order_relaxed);
 }
 
-/* Publish a new durable position and wake whoever waits for it. */
+/* Wake whoever waits for what the last flush made durable. */
 static void
-wal_publish(wal_t *w, uint64_t lsn)
+wal_wake_waiters(wal_t *w, uint64_t lsn)
 {
-    atomic_store(&w->flushed_lsn, lsn);
-    atomic_fetch_add(&w->flush_seq, 1);
     if (atomic_load(&w->sync_waiters) > 0)
         wal_futex_wake_all(&w->flush_seq);
     int efd = atomic_load(&w->efd);
@@ -714,13 +740,14 @@ wal_publish(wal_t *w, uint64_t lsn)
     }
 }
 
-/* Wait for the appenders that the last flush woke to append again (see the
- * essay).  Lock held, fill not empty. */
+/* Wait for the appenders that the last flush woke to append again, until
+ * the batch is as large as the last one (see the essay).  Lock held,
+ * flushing set, fill not empty. */
 static void
 wal_gather(wal_t *w)
 {
     uint64_t target = w->last_batch_records;
-    if (target < 2 || w->closing || w->appended_since_wake >= target)
+    if (target < 2 || w->closing || w->fill.records >= target)
         return;
     uint64_t window = atomic_load_explicit(&w->fsync_ema_ns, memory_order_relaxed);
     if (window > WAL_GATHER_CAP_NS)
@@ -732,76 +759,107 @@ wal_gather(wal_t *w)
 
     w->gathering = true;
     w->gather_target = target;
-    while (w->appended_since_wake < target && !w->closing) {
+    while (w->fill.records < target && !w->closing) {
         uint64_t now = wal_now_ns();
         uint64_t last = w->last_append_ns > w->wake_ns ? w->last_append_ns : w->wake_ns;
         if (now >= end || now >= last + gap)
             break;
         uint64_t until = last + gap < end ? last + gap : end;
         struct timespec ts = {(time_t)(until / 1000000000ull), (long)(until % 1000000000ull)};
-        pthread_cond_timedwait(&w->writer_cv, &w->lock, &ts);
+        pthread_cond_timedwait(&w->gather_cv, &w->lock, &ts);
     }
     w->gathering = false;
 }
 
-/* Spin briefly, without the lock, for an appender that was just woken. */
+/* One flush: gather, take fill, write it, fdatasync, publish, wake.  Called
+ * with the lock held, no flush running and fill not empty; returns with the
+ * lock held. */
 static void
-wal_writer_spin(wal_t *w)
+wal_flush_locked(wal_t *w)
 {
-    uint64_t seen = atomic_load_explicit(&w->append_count, memory_order_acquire);
-    uint64_t start = wal_now_ns();
-    unsigned i = 0;
+    w->flushing = true;
+    wal_gather(w);
+    wal_buf tmp = w->flush;
+    w->flush = w->fill;
+    w->fill = tmp;
+    wal_buf_reset(&w->fill);
     pthread_mutex_unlock(&w->lock);
-    while (atomic_load_explicit(&w->append_count, memory_order_acquire) == seen) {
-        wal_cpu_relax();
-        if ((++i & 63) == 0 && wal_now_ns() - start > WAL_WRITER_SPIN_NS)
-            break;
-    }
+
+    wal_write_batch(w, &w->flush);
+    uint64_t lsn = w->flush.last_lsn;
+    uint64_t records = w->flush.records;
+    wal_buf_reset(&w->flush);
+    /* Published before the flag is cleared, so flushed_lsn only grows. */
+    atomic_store(&w->flushed_lsn, lsn);
+
     pthread_mutex_lock(&w->lock);
+    w->wake_ns = wal_now_ns();
+    w->last_batch_records = records;
+    /* A waiter that saw this flush running read flush_seq under the lock
+     * before this bump: its futex wait cannot miss the end of the flush. */
+    atomic_fetch_add(&w->flush_seq, 1);
+    w->flushing = false;
+    if (w->writer_wait_flush)
+        pthread_cond_signal(&w->writer_cv);
+    pthread_mutex_unlock(&w->lock);
+    wal_wake_waiters(w, lsn);
+    pthread_mutex_lock(&w->lock);
+}
+
+/* Is a flush due from the writer thread (once no other flush runs)?  Lock
+ * held. */
+static bool
+wal_writer_due(wal_t *w, uint64_t now)
+{
+    return w->fill.len > 0 && (w->kick || w->closing || w->fill.len >= WAL_BG_FLUSH_BYTES ||
+                               now >= w->fill_since_ns + WAL_BG_FLUSH_NS);
 }
 
 static void *
 wal_writer_main(void *arg)
 {
     wal_t *w = arg;
-    wal_buf tmp;
 
     /* Timed waits of the gather window are in microseconds. */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-    bool just_flushed = false;
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        if (w->fill.len == 0 && !w->closing && just_flushed)
-            wal_writer_spin(w);
-        just_flushed = false;
-        while (w->fill.len == 0 && !w->closing) {
-            w->writer_sleeping = true;
-            pthread_cond_wait(&w->writer_cv, &w->lock);
-            w->writer_sleeping = false;
+        bool due = wal_writer_due(w, wal_now_ns());
+        if (due && !w->flushing) {
+            w->kick = false;
+            wal_flush_locked(w);
+            continue;
         }
-        if (w->fill.len == 0)
-            break; /* closing and drained */
-        wal_gather(w);
-
-        tmp = w->flush;
-        w->flush = w->fill;
-        w->fill = tmp;
-        wal_buf_reset(&w->fill);
-        pthread_mutex_unlock(&w->lock);
-
-        wal_write_batch(w, &w->flush);
-        uint64_t lsn = w->flush.last_lsn;
-        uint64_t records = w->flush.records;
-        wal_buf_reset(&w->flush);
-
-        pthread_mutex_lock(&w->lock);
-        w->appended_since_wake = 0;
-        w->wake_ns = wal_now_ns();
-        w->last_batch_records = records;
-        pthread_mutex_unlock(&w->lock);
-        wal_publish(w, lsn);
-        just_flushed = true;
-        pthread_mutex_lock(&w->lock);
+        if (w->closing && w->fill.len == 0 && !w->flushing)
+            break;
+        /* Sleep until: the running flush ends (if ours is due), the oldest
+         * pending record is due, or — nothing pending — the next append. */
+        w->writer_sleeping = true;
+        if (due) {
+            w->writer_wait_flush = true;
+            pthread_cond_wait(&w->writer_cv, &w->lock);
+            w->writer_wait_flush = false;
+        } else if (w->fill.len > 0) {
+            uint64_t until = w->fill_since_ns + WAL_BG_FLUSH_NS;
+            struct timespec ts = {(time_t)(until / 1000000000ull),
+                                  (long)(until % 1000000000ull)};
+            pthread_cond_timedwait(&w->writer_cv, &w->lock, &ts);
+        } else if (w->idle_rounds < WAL_IDLE_ROUNDS) {
+            /* Busy lately: poll, rather than be signalled by every append
+             * (which, with a leader flushing, would wake us for nothing). */
+            uint64_t seen = w->stat_records;
+            uint64_t until = wal_now_ns() + WAL_BG_FLUSH_NS;
+            struct timespec ts = {(time_t)(until / 1000000000ull),
+                                  (long)(until % 1000000000ull)};
+            pthread_cond_timedwait(&w->writer_cv, &w->lock, &ts);
+            w->idle_rounds = w->stat_records == seen ? w->idle_rounds + 1 : 0;
+        } else {
+            w->writer_idle = true;
+            pthread_cond_wait(&w->writer_cv, &w->lock);
+            w->writer_idle = false;
+            w->idle_rounds = 0;
+        }
+        w->writer_sleeping = false;
     }
     pthread_mutex_unlock(&w->lock);
     if (w->seg_fd >= 0) {
@@ -875,7 +933,7 @@ wal_mkdir(const char *dir, char *err, size_t errlen)
     return false;
 }
 
-/* Bring the end segment into the state the writer expects: a complete,
+/* Bring the end segment into the state a flush expects: a complete,
  * zero-filled file whose bytes from the end position on are zero. */
 static bool
 wal_repair_end(wal_t *w, const wal_scan_result *res, char *err, size_t errlen)
@@ -980,6 +1038,7 @@ wal_init_sync(wal_t *w)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     bool ok = pthread_mutex_init(&w->lock, NULL) == 0 &&
               pthread_cond_init(&w->writer_cv, &ca) == 0 &&
+              pthread_cond_init(&w->gather_cv, &ca) == 0 &&
               pthread_mutex_init(&w->prep_lock, NULL) == 0 &&
               pthread_cond_init(&w->prep_cv, NULL) == 0 &&
               pthread_mutex_init(&w->ckpt_lock, NULL) == 0;
@@ -1132,6 +1191,7 @@ wal_close(wal_t *w)
     pthread_mutex_lock(&w->lock);
     w->closing = true;
     pthread_cond_signal(&w->writer_cv);
+    pthread_cond_signal(&w->gather_cv);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->writer_thread, NULL);
 

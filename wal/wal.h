@@ -2,11 +2,15 @@
  * wal.h — the coordinator's write-ahead log.
  *
  * A log is a directory of preallocated segment files.  Records are appended
- * from any thread without blocking on disk; a writer thread writes them and
- * makes them durable with fdatasync, in groups (every record appended while
- * one fdatasync runs is made durable by the next).  Durability is reported
- * either by a callback on the caller's libevent loop (wal_notify_durable) or
- * by a blocking wait for other threads (wal_wait_durable).
+ * from any thread without blocking on disk, and made durable with
+ * fdatasync in groups: every record appended while one fdatasync runs is
+ * made durable by the next.  Durability is reported either by a callback on
+ * the caller's libevent loop (wal_notify_durable: the library's writer
+ * thread does the I/O) or by a blocking wait for other threads
+ * (wal_wait_durable: a waiting thread may do the group's write and fdatasync
+ * itself, which spares a lone committer two thread switches).  A record
+ * nobody waits for is made durable in the background within a few
+ * milliseconds.
  *
  * LSN.  A log sequence number is a byte position in the log's stream:
  * segment n covers positions [n * segment_size, (n + 1) * segment_size), and a
@@ -150,8 +154,10 @@ uint64_t wal_insert_lsn(wal_t *w);
 /* Bytes appended but not yet handed to the writer; for back-pressure. */
 size_t wal_pending_bytes(wal_t *w);
 
-/* Block the calling thread until lsn is durable.  Never call it on the event
- * loop thread. */
+/* Block the calling thread until lsn is durable.  If no flush is running,
+ * the calling thread writes and fdatasyncs everything pending itself (and
+ * PANICs if that fails, as the writer thread would).  Never call it on the
+ * event loop thread. */
 void wal_wait_durable(wal_t *w, uint64_t lsn);
 
 /* Deliver durability callbacks on base.  Call once, from the thread that runs
@@ -160,8 +166,10 @@ void wal_wait_durable(wal_t *w, uint64_t lsn);
 bool wal_attach_event_base(wal_t *w, struct event_base *base, char *err, size_t errlen)
     WAL_WARN_UNUSED;
 /* Call cb(arg, lsn) on the attached loop once lsn is durable — never from
- * inside this call, even when lsn is durable already.  Callbacks for the same
- * lsn run in the order they were asked for.  Call from the loop's thread. */
+ * inside this call, even when lsn is durable already — and make the writer
+ * thread flush at once.  Callbacks run in LSN order, and for the same lsn in
+ * the order they were asked for.  A callback may append and ask again; it
+ * must not call wal_close.  Call from the loop's thread. */
 void wal_notify_durable(wal_t *w, uint64_t lsn, wal_durable_cb cb, void *arg);
 
 /* Remove every segment file that lies entirely below keep_lsn (segment n is

@@ -24,11 +24,13 @@
 #include <unistd.h>
 
 #define TW_SEG (64u << 10) /* small segments: many boundaries */
+/* Not every test binary uses every helper. */
+#define TW_HELPER static __attribute__((unused))
 
 static char tw_base[256];
 static uint32_t tw_segsize = TW_SEG; /* of the log last opened by tw_open */
 
-static int
+TW_HELPER int
 tw_rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;
@@ -38,13 +40,13 @@ tw_rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
     return 0;
 }
 
-static void
+TW_HELPER void
 tw_rm_rf(const char *path)
 {
     nftw(path, tw_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static void
+TW_HELPER void
 tw_base_setup(void)
 {
     snprintf(tw_base, sizeof(tw_base), "/tmp/dtx-test-wal.XXXXXX");
@@ -54,7 +56,7 @@ tw_base_setup(void)
     }
 }
 
-static void
+TW_HELPER void
 tw_base_teardown(void)
 {
     if (tw_base[0] != '\0')
@@ -62,7 +64,7 @@ tw_base_teardown(void)
 }
 
 /* A fresh (removed if present) path under the base directory. */
-static const char *
+TW_HELPER const char *
 tw_dir(const char *name)
 {
     static char path[512];
@@ -71,7 +73,7 @@ tw_dir(const char *name)
     return path;
 }
 
-static char *
+TW_HELPER char *
 tw_seg_path(const char *dir, uint64_t segno)
 {
     static char path[600];
@@ -81,14 +83,14 @@ tw_seg_path(const char *dir, uint64_t segno)
     return path;
 }
 
-static bool
+TW_HELPER bool
 tw_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
 }
 
-static wal_t *
+TW_HELPER wal_t *
 tw_open(const char *dir, uint32_t segsize, uint64_t epoch)
 {
     wal_options o;
@@ -103,7 +105,7 @@ tw_open(const char *dir, uint32_t segsize, uint64_t epoch)
 }
 
 /* Deterministic payload bytes for record number i. */
-static void
+TW_HELPER void
 tw_payload(uint8_t *p, uint32_t len, uint64_t i)
 {
     uint64_t x = i * 0x9E3779B97F4A7C15ull + 1;
@@ -117,13 +119,13 @@ tw_payload(uint8_t *p, uint32_t len, uint64_t i)
     }
 }
 
-static uint32_t
+TW_HELPER uint32_t
 tw_len(uint64_t i)
 {
     return (uint32_t)((i * 37) % 301);
 }
 
-static uint8_t
+TW_HELPER uint8_t
 tw_type(uint64_t i)
 {
     return (uint8_t)(1 + i % 255);
@@ -131,7 +133,7 @@ tw_type(uint64_t i)
 
 /* Append records first..first+n-1 with the standard pattern; lsns[] gets
  * the LSNs (indexed from first) if not NULL.  Returns the last LSN. */
-static uint64_t
+TW_HELPER uint64_t
 tw_append_n(wal_t *w, uint64_t first, uint64_t n, uint64_t *lsns)
 {
     uint8_t buf[512];
@@ -149,7 +151,7 @@ tw_append_n(wal_t *w, uint64_t first, uint64_t n, uint64_t *lsns)
 
 /* Read the log in dir and check it holds exactly records 0..n-1 of the
  * standard pattern (lsns[] checked if given). */
-static void
+TW_HELPER void
 tw_check_reader(wal_reader *r, uint64_t first, uint64_t n, const uint64_t *lsns)
 {
     wal_record rec;
@@ -176,7 +178,7 @@ tw_check_reader(wal_reader *r, uint64_t first, uint64_t n, const uint64_t *lsns)
     ck_assert_msg(i == first + n, "read %" PRIu64 " records, expected %" PRIu64, i - first, n);
 }
 
-static void
+TW_HELPER void
 tw_check_dir(const char *dir, uint64_t first, uint64_t n, const uint64_t *lsns)
 {
     char err[1024];
@@ -186,7 +188,7 @@ tw_check_dir(const char *dir, uint64_t first, uint64_t n, const uint64_t *lsns)
     wal_reader_close(r);
 }
 
-static void
+TW_HELPER void
 tw_check_live(wal_t *w, uint64_t first, uint64_t n, const uint64_t *lsns)
 {
     char err[1024];
@@ -196,7 +198,7 @@ tw_check_live(wal_t *w, uint64_t first, uint64_t n, const uint64_t *lsns)
     wal_reader_close(r);
 }
 
-static void
+TW_HELPER void
 tw_file_write(const char *path, uint64_t off, const void *data, size_t len)
 {
     int fd = open(path, O_WRONLY);
@@ -205,7 +207,7 @@ tw_file_write(const char *path, uint64_t off, const void *data, size_t len)
     close(fd);
 }
 
-static void
+TW_HELPER void
 tw_file_read(const char *path, uint64_t off, void *data, size_t len)
 {
     int fd = open(path, O_RDONLY);
@@ -214,7 +216,7 @@ tw_file_read(const char *path, uint64_t off, void *data, size_t len)
     close(fd);
 }
 
-static void
+TW_HELPER void
 tw_flip(const char *path, uint64_t off)
 {
     uint8_t b;
@@ -223,7 +225,7 @@ tw_flip(const char *path, uint64_t off)
     tw_file_write(path, off, &b, 1);
 }
 
-static void
+TW_HELPER void
 tw_zero(const char *path, uint64_t off, size_t len)
 {
     uint8_t *z = calloc(1, len ? len : 1);
@@ -232,7 +234,7 @@ tw_zero(const char *path, uint64_t off, size_t len)
 }
 
 /* Copy the files of directory src into dst (created, emptied first). */
-static void
+TW_HELPER void
 tw_copy_dir(const char *src, const char *dst)
 {
     char cmd[1400];
@@ -240,7 +242,7 @@ tw_copy_dir(const char *src, const char *dst)
     ck_assert_int_eq(system(cmd), 0);
 }
 
-static int
+TW_HELPER int
 tw_count_segments(const char *dir)
 {
     int dfd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -254,7 +256,7 @@ tw_count_segments(const char *dir)
     return (int)n;
 }
 
-static TCase *
+TW_HELPER TCase *
 tw_tcase(const char *name, double timeout)
 {
     TCase *tc = tcase_create(name);

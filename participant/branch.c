@@ -1,0 +1,1139 @@
+/*
+ * branch.c — branches: WORK requests, their PostgreSQL transaction, and the
+ * vote at prepare.
+ *
+ * NOTES
+ *  What this file owns: every branch object, the copy of the WORK request it
+ *  is serving, the pool connection it leases from WORK OPEN until it ends,
+ *  and (during a PREPARE) one reserved prepared-transaction slot.
+ *
+ *  A branch is the part of a global transaction on this participant.  Its
+ *  name ("dtx:<coordinator>:<epoch>:<seq>:<participant>") is checked by
+ *  server_check_branch_name() before anything else, so it can be written
+ *  into SQL as a literal.  Branches of one coordinator connection are found
+ *  by name in that connection's branch_set; every live branch is also on a
+ *  global list (for shutdown and exit).
+ *
+ *  One WORK is one libpq pipeline, one round trip:
+ *
+ *      [BEGIN]              when WORK_OPEN
+ *      statement 1..n       each answered by a RESULT frame as it arrives
+ *      end, one of          WORK_PREPARE:  SELECT pg_current_xact_id_if_assigned();
+ *                                          PREPARE TRANSACTION '<branch>'
+ *                           WORK_COMMIT:   COMMIT
+ *                           WORK_ROLLBACK: ROLLBACK
+ *      Sync
+ *
+ *  After an error PostgreSQL skips the rest up to the Sync (the results come
+ *  back PGRES_PIPELINE_ABORTED), so an error in a statement also prevents
+ *  the PREPARE or COMMIT queued behind it.  The branch then answers
+ *  DONE_ERROR and runs ROLLBACK in a second round trip before its
+ *  connection goes back to the pool.  A read-only vote (no xid assigned) is
+ *  committed with COMMIT PREPARED in a second round trip.
+ *
+ *  States (br_set_state() is the only place that changes `state`; the
+ *  diagram is also in docs/participant.md):
+ *
+ *    NEW          created for a WORK OPEN, nothing started
+ *    WAIT_SLOT    a WORK_PREPARE waits for a prepared-transaction slot
+ *                 (prepare_wait_timeout); holds its connection if it had one
+ *    WAIT_CONN    a WORK OPEN waits for a pool connection (FIFO)
+ *    RUNNING      a WORK pipeline is in flight
+ *    IDLE         between two WORKs: transaction open on the connection
+ *    READONLY_END COMMIT PREPARED of a read-only vote is in flight
+ *    UNDO_PREPARE ROLLBACK PREPARED of a vote that could not be reported
+ *    ROLLBACK     ROLLBACK in flight; the request was already answered
+ *    FAILED       the connection broke while IDLE: the transaction is gone;
+ *                 kept only to answer the next WORK with 08006
+ *    FREED        (transient) memory released
+ *
+ *  Invariants:
+ *    - b->cc != NULL  <=>  b is on b->cc's branch_set (attached).  A branch
+ *      is detached ("forgotten") as soon as its final DONE was sent, or when
+ *      its coordinator connection ends; a detached branch only finishes
+ *      what runs on PostgreSQL, sends nothing, and frees itself;
+ *    - b->pc != NULL in RUNNING, IDLE, READONLY_END, UNDO_PREPARE, ROLLBACK;
+ *      NULL in NEW, WAIT_CONN, FAILED;
+ *    - b->slot_reserved only from a slot grant until the PREPARE's Sync
+ *      (or until the request gives up);
+ *    - nothing is ever left prepared by accident: a vote that cannot be
+ *      reported (local error after a successful PREPARE) is rolled back;
+ *      a vote whose reply is lost with the coordinator stays, for the
+ *      coordinator's recovery to resolve.
+ */
+#include "branch.h"
+
+#include "failpoint.h"
+#include "log.h"
+#include "pgpool.h"
+#include "proto.h"
+#include "resolve.h"
+#include "server.h"
+#include "slots.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum branch_state {
+    BR_NEW = 0,
+    BR_WAIT_SLOT,
+    BR_WAIT_CONN,
+    BR_RUNNING,
+    BR_IDLE,
+    BR_READONLY_END,
+    BR_UNDO_PREPARE,
+    BR_ROLLBACK,
+    BR_FAILED,
+    BR_FREED,
+} branch_state;
+
+static const char *const br_state_names[] = {
+    "new",          "wait_slot", "wait_conn", "running", "idle", "readonly_end",
+    "undo_prepare", "rollback",  "failed",    "freed",
+};
+
+#define WORK_END_MASK (WORK_PREPARE | WORK_COMMIT | WORK_ROLLBACK)
+
+struct branch {
+    branch_state state;
+    char name[BRANCH_NAME_MAX];
+    coord_conn *cc;
+    branch_set *set;
+    branch *set_next, *set_prev;
+    branch *all_next, *all_prev;
+    pgc *pc;
+    pool_waiter pw;
+    slot_waiter sw;
+    bool slot_reserved;
+
+    /* the request being served */
+    uint32_t tag;
+    uint8_t flags;
+    uint8_t *payload; /* copy of the WORK payload; work's strings point into it */
+    proto_work work;
+    bool has_work;
+    int first_stmt; /* query index of statement 0 in the pipeline */
+
+    /* what the pipeline said */
+    bool err;
+    bool local_err; /* ours, not PostgreSQL's: the pipeline went on */
+    char sqlstate[6];
+    char *msg, *detail, *hint;
+    bool xid_seen, xid_null;
+    uint64_t xid;
+    bool prepared;
+    bool committed;
+    bool commit_sent;
+};
+
+static branch *br_all;
+static int br_live;
+
+static const pgc_ops br_pg_ops;
+
+/* ------------------------------------------------------------------------
+ * State, lists, memory
+ */
+
+static void
+br_set_state(branch *b, branch_state st)
+{
+    branch_state o = b->state;
+    bool ok;
+    switch (st) {
+    case BR_WAIT_SLOT:
+        ok = o == BR_NEW || o == BR_IDLE;
+        break;
+    case BR_WAIT_CONN:
+        ok = o == BR_NEW || o == BR_WAIT_SLOT;
+        break;
+    case BR_RUNNING:
+        ok = o == BR_NEW || o == BR_WAIT_SLOT || o == BR_WAIT_CONN || o == BR_IDLE;
+        break;
+    case BR_IDLE:
+        ok = o == BR_RUNNING;
+        break;
+    case BR_READONLY_END:
+    case BR_UNDO_PREPARE:
+        ok = o == BR_RUNNING;
+        break;
+    case BR_ROLLBACK:
+        ok = o == BR_NEW || o == BR_WAIT_SLOT || o == BR_WAIT_CONN || o == BR_RUNNING ||
+             o == BR_IDLE;
+        break;
+    case BR_FAILED:
+        ok = o == BR_IDLE;
+        break;
+    case BR_FREED:
+        ok = o != BR_FREED;
+        break;
+    case BR_NEW:
+    default:
+        abort();
+    }
+    if (!ok)
+        log_panic("branch %s: invalid state change %s -> %s", b->name, br_state_names[o],
+                  br_state_names[st]);
+    b->state = st;
+}
+
+static branch *
+br_find(branch_set *set, const char *name)
+{
+    for (branch *b = set->head; b; b = b->set_next) {
+        if (strcmp(b->name, name) == 0)
+            return b;
+    }
+    return NULL;
+}
+
+static void
+br_clear_outcome(branch *b)
+{
+    free(b->msg);
+    free(b->detail);
+    free(b->hint);
+    b->msg = b->detail = b->hint = NULL;
+    b->err = b->local_err = false;
+    b->sqlstate[0] = '\0';
+    b->xid_seen = b->xid_null = false;
+    b->xid = 0;
+    b->prepared = b->committed = b->commit_sent = false;
+}
+
+static void
+br_clear_work(branch *b)
+{
+    if (b->has_work)
+        proto_work_clear(&b->work);
+    b->has_work = false;
+    free(b->payload);
+    b->payload = NULL;
+}
+
+/* Take b off its coordinator's set: no more replies, no more lookups. */
+static void
+br_forget(branch *b)
+{
+    if (b->cc == NULL)
+        return;
+    branch_set *set = b->set;
+    if (b->set_prev)
+        b->set_prev->set_next = b->set_next;
+    else
+        set->head = b->set_next;
+    if (b->set_next)
+        b->set_next->set_prev = b->set_prev;
+    set->n--;
+    b->set_next = b->set_prev = NULL;
+    b->set = NULL;
+    b->cc = NULL;
+}
+
+static branch *
+br_create(coord_conn *cc, branch_set *set, const char *name)
+{
+    branch *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    b->state = BR_NEW;
+    snprintf(b->name, sizeof(b->name), "%s", name);
+    b->cc = cc;
+    b->set = set;
+    b->set_next = set->head;
+    if (set->head)
+        set->head->set_prev = b;
+    set->head = b;
+    set->n++;
+    b->all_next = br_all;
+    if (br_all)
+        br_all->all_prev = b;
+    br_all = b;
+    br_live++;
+    b->pw.prio = POOL_PRIO_WORK;
+    return b;
+}
+
+/* Free b.  Its connection must already be released (or never leased). */
+static void
+br_free(branch *b)
+{
+    const server_env *env = server_env_get();
+    if (b->pc != NULL)
+        log_panic("branch %s: freed while holding connection pg#%d", b->name, pgc_id(b->pc));
+    br_forget(b);
+    pool_cancel(env->pool, &b->pw);
+    slots_cancel(env->slots, &b->sw);
+    if (b->slot_reserved) {
+        slots_unreserve(env->slots);
+        b->slot_reserved = false;
+    }
+    br_set_state(b, BR_FREED);
+    if (b->all_prev)
+        b->all_prev->all_next = b->all_next;
+    else
+        br_all = b->all_next;
+    if (b->all_next)
+        b->all_next->all_prev = b->all_prev;
+    br_live--;
+    br_clear_work(b);
+    br_clear_outcome(b);
+    free(b);
+}
+
+/* Give the connection back and free the branch. */
+static void
+br_release_and_free(branch *b)
+{
+    if (b->pc) {
+        pool_release(b->pc);
+        b->pc = NULL;
+    }
+    br_free(b);
+}
+
+/* ------------------------------------------------------------------------
+ * Replies
+ */
+
+static void
+br_reply(branch *b, done_status st, uint64_t xid)
+{
+    if (b->cc == NULL)
+        return;
+    proto_done d = {.tag = b->tag, .status = (uint8_t)st, .xid = xid};
+    server_reply_done(b->cc, &d);
+}
+
+static void
+br_reply_error(branch *b)
+{
+    if (b->cc == NULL)
+        return;
+    proto_done d = {.tag = b->tag,
+                    .status = DONE_ERROR,
+                    .sqlstate = b->sqlstate[0] ? b->sqlstate : "XX000",
+                    .message = b->msg ? b->msg : "unknown error",
+                    .detail = b->detail,
+                    .hint = b->hint};
+    server_reply_done(b->cc, &d);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+br_set_error(branch *b, const char *sqlstate, const char *fmt, ...)
+{
+    if (b->err)
+        return; /* the first error is the one reported */
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    b->err = true;
+    snprintf(b->sqlstate, sizeof(b->sqlstate), "%s", sqlstate);
+    b->msg = strdup(msg);
+}
+
+static char *
+dup_field(const PGresult *res, int field)
+{
+    const char *v = PQresultErrorField(res, field);
+    return v ? strdup(v) : NULL;
+}
+
+static void
+br_set_pg_error(branch *b, const PGresult *res)
+{
+    if (b->err)
+        return;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    b->err = true;
+    snprintf(b->sqlstate, sizeof(b->sqlstate), "%s", state ? state : "XX000");
+    if (primary) {
+        b->msg = strdup(primary);
+    } else {
+        /* errors made up by libpq carry no fields */
+        char m[512];
+        snprintf(m, sizeof(m), "%s", PQresultErrorMessage(res));
+        size_t n = strlen(m);
+        while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
+            m[--n] = '\0';
+        b->msg = strdup(n ? m : "unknown error");
+    }
+    b->detail = dup_field(res, PG_DIAG_MESSAGE_DETAIL);
+    b->hint = dup_field(res, PG_DIAG_MESSAGE_HINT);
+}
+
+/* ------------------------------------------------------------------------
+ * Statement checks
+ */
+
+/* Skip blanks and SQL comments at the start of s. */
+static const char *
+skip_space_and_comments(const char *s)
+{
+    for (;;) {
+        while (*s && isspace((unsigned char)*s))
+            s++;
+        if (s[0] == '-' && s[1] == '-') {
+            while (*s && *s != '\n')
+                s++;
+            continue;
+        }
+        if (s[0] == '/' && s[1] == '*') {
+            int depth = 0;
+            do {
+                if (s[0] == '/' && s[1] == '*') {
+                    depth++;
+                    s += 2;
+                } else if (s[0] == '*' && s[1] == '/') {
+                    depth--;
+                    s += 2;
+                } else {
+                    s++;
+                }
+            } while (*s && depth > 0);
+            continue;
+        }
+        return s;
+    }
+}
+
+static size_t
+word_at(const char *s, char *out, size_t outlen)
+{
+    size_t n = 0;
+    while (isalpha((unsigned char)s[n]) || s[n] == '_') {
+        if (n + 1 < outlen)
+            out[n] = (char)tolower((unsigned char)s[n]);
+        n++;
+    }
+    out[n < outlen ? n : outlen - 1] = '\0';
+    return n;
+}
+
+/* Statements a branch may not run: they would end or escape its transaction
+ * behind the coordinator's back, or need the COPY sub-protocol. */
+static bool
+br_statement_allowed(const char *sql, char *why, size_t whylen)
+{
+    static const char *const tx_words[] = {"begin", "start", "commit", "end", "rollback", "abort",
+                                           NULL};
+    char w[32];
+    const char *s = skip_space_and_comments(sql);
+    size_t n = word_at(s, w, sizeof(w));
+    if (strcmp(w, "rollback") == 0) {
+        char w2[32];
+        word_at(skip_space_and_comments(s + n), w2, sizeof(w2));
+        if (strcmp(w2, "to") == 0)
+            return true; /* ROLLBACK TO SAVEPOINT stays inside the transaction */
+    }
+    for (int i = 0; tx_words[i]; i++) {
+        if (strcmp(w, tx_words[i]) == 0) {
+            snprintf(why, whylen,
+                     "transaction control statement %s is not allowed in a dtx branch", w);
+            return false;
+        }
+    }
+    if (strcmp(w, "prepare") == 0) {
+        char w2[32];
+        word_at(skip_space_and_comments(s + n), w2, sizeof(w2));
+        if (strcmp(w2, "transaction") == 0) {
+            snprintf(why, whylen, "PREPARE TRANSACTION is not allowed in a dtx branch");
+            return false;
+        }
+    }
+    if (strcmp(w, "copy") == 0 && (strcasestr(s, "stdin") || strcasestr(s, "stdout"))) {
+        snprintf(why, whylen, "COPY FROM STDIN and COPY TO STDOUT are not supported by dtx");
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Running a WORK
+ */
+
+static void br_start(branch *b);
+static void br_send(branch *b);
+
+/* End the branch's transaction with ROLLBACK, then free it.  The request
+ * was answered (or the coordinator is gone). */
+static void
+br_rollback(branch *b)
+{
+    br_forget(b);
+    if (b->pc == NULL) {
+        br_free(b);
+        return;
+    }
+    if (b->slot_reserved) {
+        slots_unreserve(server_env_get()->slots);
+        b->slot_reserved = false;
+    }
+    br_clear_outcome(b); /* answered already */
+    br_set_state(b, BR_ROLLBACK);
+    pgc_query(b->pc, "ROLLBACK", 0, NULL);
+    pgc_sync(b->pc);
+}
+
+/* Answer with the recorded error, then roll back. */
+static void
+br_fail(branch *b)
+{
+    log_debug("branch %s failed: %s: %s", b->name, b->sqlstate, b->msg ? b->msg : "");
+    br_reply_error(b);
+    br_rollback(b);
+}
+
+static void
+br_slot_granted(bool ok, void *arg)
+{
+    branch *b = arg;
+    const server_env *env = server_env_get();
+    if (!ok) {
+        br_set_error(b, "53400",
+                     "could not prepare branch \"%s\": all %d prepared-transaction slots of the "
+                     "PostgreSQL server are in use",
+                     b->name, slots_max(env->slots));
+        b->hint = strdup("Commit or roll back prepared transactions, or raise "
+                         "max_prepared_transactions on the PostgreSQL server.");
+        log_warn("branch %s: no prepared-transaction slot within prepare_wait_timeout",
+                 b->name);
+        br_fail(b);
+        return;
+    }
+    b->slot_reserved = true;
+    br_start(b);
+}
+
+static void
+br_conn_granted(pgc *pc, const char *error, void *arg)
+{
+    branch *b = arg;
+    if (pc == NULL) {
+        br_set_error(b, "08006", "could not connect to PostgreSQL: %s", error);
+        br_fail(b);
+        return;
+    }
+    b->pc = pc;
+    br_send(b);
+}
+
+/* Get what the request needs (a slot for PREPARE, a connection), then send. */
+static void
+br_start(branch *b)
+{
+    const server_env *env = server_env_get();
+    if ((b->flags & WORK_PREPARE) && !b->slot_reserved) {
+        b->sw.on_grant = br_slot_granted;
+        b->sw.arg = b;
+        switch (slots_acquire(env->slots, &b->sw)) {
+        case SLOT_GRANTED:
+            b->slot_reserved = true;
+            break;
+        case SLOT_QUEUED:
+            br_set_state(b, BR_WAIT_SLOT);
+            return;
+        case SLOT_FAILED:
+        default:
+            br_slot_granted(false, b);
+            return;
+        }
+    }
+    if (b->pc == NULL) {
+        pgc *pc = NULL;
+        const char *error = NULL;
+        b->pw.prio = POOL_PRIO_WORK;
+        b->pw.on_grant = br_conn_granted;
+        b->pw.arg = b;
+        switch (pool_acquire(env->pool, &b->pw, &br_pg_ops, b, &pc, &error)) {
+        case POOL_GRANTED:
+            b->pc = pc;
+            break;
+        case POOL_QUEUED:
+            br_set_state(b, BR_WAIT_CONN);
+            return;
+        case POOL_FAILED:
+        default:
+            br_conn_granted(NULL, error ? error : "unknown error", b);
+            return;
+        }
+    }
+    br_send(b);
+}
+
+static void
+br_send(branch *b)
+{
+    char sql[BRANCH_NAME_MAX + 64];
+    uint8_t end = b->flags & WORK_END_MASK;
+    if (end == WORK_PREPARE && FAILPOINT("participant-before-prepare") == FP_ERROR) {
+        br_set_error(b, "XX000",
+                     "failpoint participant-before-prepare: PREPARE TRANSACTION not attempted");
+        br_fail(b);
+        return;
+    }
+    b->first_stmt = 0;
+    if (b->flags & WORK_OPEN) {
+        pgc_query(b->pc, "BEGIN", 0, NULL);
+        b->first_stmt = 1;
+    }
+    for (uint16_t i = 0; i < b->work.body.n; i++) {
+        const proto_stmt *st = &b->work.body.stmts[i];
+        pgc_query(b->pc, st->sql, st->nparams, st->params);
+    }
+    switch (end) {
+    case WORK_PREPARE:
+        pgc_query(b->pc, "SELECT pg_catalog.pg_current_xact_id_if_assigned()::text", 0, NULL);
+        snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", b->name);
+        pgc_query(b->pc, sql, 0, NULL);
+        break;
+    case WORK_COMMIT:
+        pgc_query(b->pc, "COMMIT", 0, NULL);
+        b->commit_sent = true;
+        break;
+    case WORK_ROLLBACK:
+        pgc_query(b->pc, "ROLLBACK", 0, NULL);
+        break;
+    default:
+        break;
+    }
+    pgc_sync(b->pc);
+    br_set_state(b, BR_RUNNING);
+}
+
+/* One statement's rows as a RESULT frame, streamed to the coordinator. */
+static void
+br_send_result(branch *b, const PGresult *res, int stmt)
+{
+    if (b->cc == NULL)
+        return;
+    const server_env *env = server_env_get();
+    size_t limit = (size_t)env->conf->max_frame;
+    int ncols = PQnfields(res);
+    int nrows = PQntuples(res);
+    const char *ct = PQcmdTuples((PGresult *)res);
+    uint64_t affected = ct && *ct ? strtoull(ct, NULL, 10) : 0;
+    wbuf w;
+    wbuf_init(&w);
+    size_t start = proto_result_begin(&w, b->tag, "", PQcmdStatus((PGresult *)res), affected,
+                                      (uint16_t)ncols);
+    for (int c = 0; c < ncols; c++)
+        proto_result_column(&w, PQfname(res, c), (uint32_t)PQftype(res, c));
+    proto_result_rows(&w, (uint32_t)nrows);
+    bool too_large = false;
+    for (int r = 0; r < nrows && !too_large; r++) {
+        for (int c = 0; c < ncols; c++) {
+            bool isnull = PQgetisnull(res, r, c);
+            proto_result_value(&w, isnull ? NULL : PQgetvalue(res, r, c),
+                               isnull ? 0 : (size_t)PQgetlength(res, r, c), isnull);
+        }
+        if (w.len - start > limit + FRAME_HEADER_SIZE)
+            too_large = true;
+    }
+    if (!too_large && w.len - start > limit + FRAME_HEADER_SIZE)
+        too_large = true;
+    if (too_large) {
+        b->local_err = true;
+        br_set_error(b, "54000",
+                     "result of statement %d is too large to send (%d rows; more than max_frame "
+                     "= %zu bytes)",
+                     stmt + 1, nrows, limit);
+    } else if (!proto_result_end(&w, start) || !wbuf_ok(&w)) {
+        b->local_err = true;
+        br_set_error(b, "53200", "out of memory encoding the result of statement %d", stmt + 1);
+    } else {
+        server_send(b->cc, &w);
+    }
+    wbuf_free(&w);
+}
+
+static void
+br_result_running(branch *b, int index, const PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    int n = b->work.body.n;
+    if (st == PGRES_PIPELINE_ABORTED)
+        return;
+    if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR) {
+        br_set_pg_error(b, res);
+        return;
+    }
+    if (index < b->first_stmt)
+        return; /* BEGIN */
+    int i = index - b->first_stmt;
+    if (i < n) {
+        if (!b->err)
+            br_send_result(b, res, i);
+        return;
+    }
+    int e = i - n;
+    switch (b->flags & WORK_END_MASK) {
+    case WORK_PREPARE:
+        if (e == 0) {
+            if (st == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 1) {
+                b->xid_seen = true;
+                b->xid_null = PQgetisnull(res, 0, 0);
+                if (!b->xid_null)
+                    b->xid = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+            }
+        } else if (e == 1 && st == PGRES_COMMAND_OK) {
+            b->prepared = true;
+        }
+        break;
+    case WORK_COMMIT:
+        if (st == PGRES_COMMAND_OK && strcmp(PQcmdStatus((PGresult *)res), "COMMIT") == 0)
+            b->committed = true;
+        else if (st == PGRES_COMMAND_OK)
+            br_set_error(b, "40000", "the transaction of branch \"%s\" was rolled back", b->name);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Sync of a WORK pipeline: the request's outcome. */
+static void
+br_sync_running(branch *b)
+{
+    const server_env *env = server_env_get();
+    uint8_t end = b->flags & WORK_END_MASK;
+
+    if (end == WORK_PREPARE && b->slot_reserved) {
+        if (b->prepared)
+            slots_prepared(env->slots);
+        else
+            slots_unreserve(env->slots);
+        b->slot_reserved = false;
+    }
+    b->flags &= (uint8_t)~WORK_OPEN;
+
+    if (b->err) {
+        if (b->prepared) {
+            /* only a local error gets here: PostgreSQL voted yes but we
+             * cannot report the results; take the vote back */
+            br_reply_error(b);
+            br_forget(b);
+            br_clear_outcome(b);
+            br_set_state(b, BR_UNDO_PREPARE);
+            char sql[BRANCH_NAME_MAX + 64];
+            snprintf(sql, sizeof(sql), "ROLLBACK PREPARED '%s'", b->name);
+            pgc_query(b->pc, sql, 0, NULL);
+            pgc_sync(b->pc);
+            return;
+        }
+        if (b->committed) {
+            /* a local error after a one-phase COMMIT went through */
+            if (b->cc) {
+                proto_done d = {.tag = b->tag,
+                                .status = DONE_UNKNOWN,
+                                .sqlstate = b->sqlstate,
+                                .message = b->msg,
+                                .detail = "The transaction was committed, but the results of "
+                                          "its statements could not be sent."};
+                server_reply_done(b->cc, &d);
+            }
+            br_release_and_free(b);
+            return;
+        }
+        if (end == WORK_PREPARE && !b->local_err && strcmp(b->sqlstate, "53200") == 0) {
+            /* PostgreSQL's prepared-transaction slots are full although our
+             * count said otherwise: others prepared behind our back */
+            resolve_count_prepared(NULL);
+        }
+        br_fail(b);
+        return;
+    }
+
+    switch (end) {
+    case WORK_PREPARE: {
+        if (!b->prepared || !b->xid_seen) {
+            br_set_error(b, "XX000", "unexpected results from PREPARE TRANSACTION");
+            br_fail(b);
+            return;
+        }
+        log_debug("branch %s prepared (xid %" PRIu64 "%s)", b->name, b->xid,
+                  b->xid_null ? ", read-only" : "");
+        if (FAILPOINT("participant-after-prepare") == FP_ERROR)
+            server_drop(b->cc, "failpoint participant-after-prepare");
+        if (b->xid_null) {
+            br_clear_outcome(b);
+            br_set_state(b, BR_READONLY_END);
+            char sql[BRANCH_NAME_MAX + 64];
+            snprintf(sql, sizeof(sql), "COMMIT PREPARED '%s'", b->name);
+            pgc_query(b->pc, sql, 0, NULL);
+            pgc_sync(b->pc);
+            return;
+        }
+        br_reply(b, DONE_PREPARED, b->xid);
+        br_release_and_free(b);
+        return;
+    }
+    case WORK_COMMIT:
+    case WORK_ROLLBACK:
+        br_reply(b, DONE_OK, 0);
+        br_release_and_free(b);
+        return;
+    default:
+        break;
+    }
+
+    /* no end flag: the transaction must still be open */
+    PGTransactionStatusType ts = pgc_txn_status(b->pc);
+    if (ts != PQTRANS_INTRANS) {
+        br_set_error(b, "25P01",
+                     "the transaction of branch \"%s\" is no longer open after its statements",
+                     b->name);
+        br_fail(b);
+        return;
+    }
+    br_reply(b, DONE_OK, 0);
+    br_clear_work(b);
+    br_set_state(b, BR_IDLE);
+    if (b->cc == NULL || server_shutting_down())
+        br_rollback(b);
+}
+
+static void
+br_on_result(pgc *pc, int index, const PGresult *res, void *arg)
+{
+    (void)pc;
+    branch *b = arg;
+    switch (b->state) {
+    case BR_RUNNING:
+        br_result_running(b, index, res);
+        break;
+    case BR_READONLY_END:
+    case BR_UNDO_PREPARE:
+    case BR_ROLLBACK: {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE) {
+            /* keep the error of the request if there was one */
+            br_clear_outcome(b);
+            br_set_pg_error(b, res);
+        }
+        break;
+    }
+    default:
+        log_panic("branch %s: result in state %s", b->name, br_state_names[b->state]);
+    }
+}
+
+static void
+br_on_sync(pgc *pc, void *arg)
+{
+    (void)pc;
+    branch *b = arg;
+    const server_env *env = server_env_get();
+    switch (b->state) {
+    case BR_RUNNING:
+        br_sync_running(b);
+        break;
+    case BR_READONLY_END:
+        if (b->err) {
+            /* still prepared; the coordinator's recovery will roll it back */
+            log_warn("branch %s: could not commit read-only prepared transaction: %s", b->name,
+                     b->msg ? b->msg : "");
+            br_reply_error(b);
+        } else {
+            slots_finished(env->slots);
+            br_reply(b, DONE_READONLY, 0);
+        }
+        br_release_and_free(b);
+        break;
+    case BR_UNDO_PREPARE:
+        if (b->err)
+            log_warn("branch %s: could not roll back prepared transaction: %s", b->name,
+                     b->msg ? b->msg : "");
+        else
+            slots_finished(env->slots);
+        br_release_and_free(b);
+        break;
+    case BR_ROLLBACK:
+        br_release_and_free(b);
+        break;
+    default:
+        log_panic("branch %s: sync in state %s", b->name, br_state_names[b->state]);
+    }
+}
+
+static void
+br_on_broken(pgc *pc, const char *reason, void *arg)
+{
+    (void)pc;
+    branch *b = arg;
+    const server_env *env = server_env_get();
+    b->pc = NULL;
+    switch (b->state) {
+    case BR_RUNNING:
+        if (b->slot_reserved) {
+            /* the PREPARE may or may not have happened; the recount settles it */
+            slots_unreserve(env->slots);
+            b->slot_reserved = false;
+        }
+        if ((b->flags & WORK_END_MASK) == WORK_COMMIT && b->commit_sent && !b->err) {
+            if (b->cc) {
+                char msg[512];
+                snprintf(msg, sizeof(msg),
+                         "connection to PostgreSQL lost while COMMIT was in flight: %s", reason);
+                proto_done d = {.tag = b->tag,
+                                .status = DONE_UNKNOWN,
+                                .sqlstate = "08006",
+                                .message = msg};
+                server_reply_done(b->cc, &d);
+            }
+        } else {
+            br_clear_outcome(b);
+            br_set_error(b, "08006", "connection to PostgreSQL lost: %s", reason);
+            br_reply_error(b);
+        }
+        br_free(b);
+        break;
+    case BR_IDLE:
+        if (b->cc == NULL) {
+            br_free(b);
+        } else {
+            br_set_state(b, BR_FAILED);
+            log_log("branch %s: connection to PostgreSQL lost; its transaction is rolled back",
+                    b->name);
+        }
+        break;
+    case BR_READONLY_END:
+        br_clear_outcome(b);
+        br_set_error(b, "08006", "connection to PostgreSQL lost: %s", reason);
+        br_reply_error(b);
+        br_free(b);
+        break;
+    case BR_UNDO_PREPARE:
+    case BR_ROLLBACK:
+        br_free(b);
+        break;
+    case BR_WAIT_SLOT:
+        /* an existing branch waiting for a slot loses its transaction */
+        br_clear_outcome(b);
+        br_set_error(b, "08006", "connection to PostgreSQL lost: %s", reason);
+        br_reply_error(b);
+        br_free(b);
+        break;
+    default:
+        log_panic("branch %s: connection lost in state %s", b->name, br_state_names[b->state]);
+    }
+}
+
+static bool
+br_backlogged(void *arg)
+{
+    branch *b = arg;
+    return server_backlogged(b->cc);
+}
+
+static const pgc_ops br_pg_ops = {
+    .on_result = br_on_result,
+    .on_sync = br_on_sync,
+    .on_broken = br_on_broken,
+    .backlogged = br_backlogged,
+};
+
+/* ------------------------------------------------------------------------
+ * WORK requests
+ */
+
+void
+branch_on_work(coord_conn *cc, branch_set *set, const frame_view *f)
+{
+    uint8_t *copy = malloc(f->len ? f->len : 1);
+    if (copy == NULL) {
+        server_protocol_error(cc, "out of memory");
+        return;
+    }
+    memcpy(copy, f->payload, f->len);
+    frame_view fv = {.type = f->type, .len = f->len, .payload = copy};
+    proto_work w;
+    if (!proto_get_work(&fv, &w)) {
+        free(copy);
+        server_protocol_error(cc, "malformed WORK message");
+        return;
+    }
+    char err[512];
+    uint8_t end = w.flags & WORK_END_MASK;
+    branch *b = NULL;
+
+    if (w.flags & ~(WORK_OPEN | WORK_END_MASK)) {
+        server_reply_status(cc, w.tag, DONE_ERROR, 0, "08P01", "unknown WORK flags 0x%02x",
+                            w.flags);
+        goto out;
+    }
+    if (end & (end - 1)) {
+        server_reply_status(cc, w.tag, DONE_ERROR, 0, "08P01",
+                            "WORK may carry only one of PREPARE, COMMIT and ROLLBACK");
+        goto out;
+    }
+    if (!server_check_request(cc, w.tag, w.epoch))
+        goto out;
+    if (!server_check_branch_name(cc, w.branch, err, sizeof(err))) {
+        server_reply_status(cc, w.tag, DONE_ERROR, 0, "22023", "%s", err);
+        goto out;
+    }
+    b = br_find(set, w.branch);
+    if (server_shutting_down() && !(end == WORK_ROLLBACK && !(w.flags & WORK_OPEN))) {
+        server_reply_status(cc, w.tag, DONE_ERROR, 0, "57P01",
+                            "terminating branch \"%s\": the participant is shutting down",
+                            w.branch);
+        goto out;
+    }
+    if (w.flags & WORK_OPEN) {
+        if (b && b->state != BR_FAILED) {
+            server_reply_status(cc, w.tag, DONE_ERROR, 0, "42710", "branch \"%s\" is already open",
+                                w.branch);
+            goto out;
+        }
+        if (b)
+            br_free(b);
+        b = br_create(cc, set, w.branch);
+        if (b == NULL) {
+            server_reply_status(cc, w.tag, DONE_ERROR, 0, "53200", "out of memory");
+            goto out;
+        }
+    } else {
+        if (b == NULL) {
+            if (end == WORK_ROLLBACK && w.body.n == 0)
+                server_reply_plain(cc, w.tag, DONE_OK, 0);
+            else
+                server_reply_status(cc, w.tag, DONE_ERROR, 0, "25P01",
+                                    "branch \"%s\" does not exist", w.branch);
+            goto out;
+        }
+        if (b->state == BR_FAILED) {
+            if (end == WORK_ROLLBACK && w.body.n == 0)
+                server_reply_plain(cc, w.tag, DONE_OK, 0);
+            else
+                server_reply_status(cc, w.tag, DONE_ERROR, 0, "08006",
+                                    "connection to PostgreSQL was lost; branch \"%s\" was rolled "
+                                    "back",
+                                    w.branch);
+            br_free(b);
+            goto out;
+        }
+        if (b->state != BR_IDLE) {
+            server_reply_status(cc, w.tag, DONE_ERROR, 0, "55006",
+                                "branch \"%s\" is busy with another request", w.branch);
+            goto out;
+        }
+    }
+
+    /* the branch takes the request */
+    b->tag = w.tag;
+    b->flags = w.flags;
+    b->payload = copy;
+    b->work = w;
+    b->has_work = true;
+    copy = NULL;
+    br_clear_outcome(b);
+
+    for (uint16_t i = 0; i < b->work.body.n; i++) {
+        if (!br_statement_allowed(b->work.body.stmts[i].sql, err, sizeof(err))) {
+            br_set_error(b, "0A000", "statement %u: %s", i + 1, err);
+            br_fail(b);
+            return;
+        }
+    }
+    br_start(b);
+    return;
+out:
+    proto_work_clear(&w);
+    free(copy);
+}
+
+/* ------------------------------------------------------------------------
+ * Coordinator gone, shutdown, exit
+ */
+
+void
+branch_detach_all(branch_set *set)
+{
+    const server_env *env = server_env_get();
+    while (set->head) {
+        branch *b = set->head;
+        br_forget(b);
+        switch (b->state) {
+        case BR_NEW:
+        case BR_FAILED:
+            br_free(b);
+            break;
+        case BR_WAIT_CONN:
+            pool_cancel(env->pool, &b->pw);
+            br_free(b);
+            break;
+        case BR_WAIT_SLOT:
+            slots_cancel(env->slots, &b->sw);
+            br_rollback(b);
+            break;
+        case BR_IDLE:
+            br_rollback(b);
+            break;
+        case BR_RUNNING:
+        case BR_READONLY_END:
+        case BR_UNDO_PREPARE:
+        case BR_ROLLBACK:
+            /* finishes on PostgreSQL, unanswered */
+            break;
+        default:
+            log_panic("branch %s: detach in state %s", b->name, br_state_names[b->state]);
+        }
+    }
+}
+
+void
+branch_shutdown_all(void)
+{
+    const server_env *env = server_env_get();
+    branch *next;
+    for (branch *b = br_all; b; b = next) {
+        next = b->all_next;
+        switch (b->state) {
+        case BR_WAIT_CONN:
+        case BR_WAIT_SLOT:
+            pool_cancel(env->pool, &b->pw);
+            slots_cancel(env->slots, &b->sw);
+            br_set_error(b, "57P01", "terminating branch \"%s\": the participant is shutting down",
+                         b->name);
+            br_reply_error(b);
+            if (b->state == BR_WAIT_CONN)
+                br_free(b);
+            else
+                br_rollback(b);
+            break;
+        case BR_IDLE:
+            br_rollback(b);
+            break;
+        case BR_FAILED:
+            br_free(b);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+int
+branch_live_count(void)
+{
+    return br_live;
+}
+
+void
+branch_free_all(void)
+{
+    while (br_all) {
+        branch *b = br_all;
+        b->pc = NULL; /* the pool closes its connections itself */
+        br_free(b);
+    }
+}

@@ -1,0 +1,639 @@
+/*
+ * resolve.c — FINISH, LIST and the recount of prepared transactions.
+ *
+ * NOTES
+ *  What this file owns: resolve_req objects, one per request, each leasing a
+ *  pool connection with phase-two priority for one or two round trips.
+ *  None of them is inside a transaction block: COMMIT PREPARED and ROLLBACK
+ *  PREPARED refuse to run in one, and any session of the database may
+ *  finish any prepared transaction.
+ *
+ *  States (rq_set_state() is the only place that changes `state`):
+ *
+ *    WAIT_CONN ──granted──► RUNNING ──42704 and xid known──► STATUS
+ *        │                     │                                │
+ *        └── cancelled ────────┴────────── answered ────────────┴──► FREED
+ *
+ *    WAIT_CONN  queued for a pool connection (phase-two queue)
+ *    RUNNING    COMMIT/ROLLBACK PREPARED, the LIST query, or the count
+ *    STATUS     FINISH found nothing: pg_xact_status(xid) tells what
+ *               became of the branch
+ *
+ *  FINISH outcomes:  success → DONE_OK;  42704 "does not exist" → DONE_NOT_FOUND
+ *  with xact_status (unknown when no xid was given or the xid is too old);
+ *  55000 "is busy" (another session is finishing it) → DONE_BUSY;  anything
+ *  else → DONE_ERROR with PostgreSQL's fields;  the connection lost while
+ *  COMMIT PREPARED was in flight → DONE_ERROR 08006 (the coordinator asks
+ *  again and then learns the outcome from NOT_FOUND + xact_status).
+ *
+ *  Invariant: rq->cc != NULL <=> rq is on rq->cc's resolve_set.  Requests of
+ *  a coordinator that went away finish on PostgreSQL unanswered: a COMMIT
+ *  PREPARED that was asked for is carried out.
+ *
+ *  LIST and xids: pg_prepared_xacts.transaction is a 32-bit xid.  It is
+ *  widened to the 64-bit xid8 that pg_current_xact_id_if_assigned()
+ *  reported at PREPARE around a 64-bit reference r = the xmax of the
+ *  current snapshot (pg_snapshot_xmax(pg_current_snapshot()), which
+ *  assigns no xid).  A prepared transaction is still running, so its xid
+ *  lies within 2^31 of r (wraparound protection guarantees that much): the
+ *  candidate c = epoch(r) * 2^32 + xid is moved one epoch down when it is
+ *  more than 2^31 above r, one epoch up when more than 2^31 below.  (r is
+ *  not next-xid: a snapshot's xmax stops at the oldest still-running xid's
+ *  successors, so the prepared xid may be >= r; hence the symmetric test.)
+ *  A prepared transaction without an xid shows transaction 0: xid 0.
+ */
+#include "resolve.h"
+
+#include "failpoint.h"
+#include "log.h"
+#include "pgpool.h"
+#include "proto.h"
+#include "server.h"
+#include "slots.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum rq_kind {
+    RQ_FINISH = 0,
+    RQ_LIST,
+    RQ_COUNT,
+} rq_kind;
+
+typedef enum rq_state {
+    RQ_WAIT_CONN = 0,
+    RQ_RUNNING,
+    RQ_STATUS,
+    RQ_FREED,
+} rq_state;
+
+struct resolve_req {
+    rq_state state;
+    rq_kind kind;
+    coord_conn *cc;
+    resolve_set *set;
+    resolve_req *set_next, *set_prev;
+    resolve_req *all_next, *all_prev;
+    pgc *pc;
+    pool_waiter pw;
+
+    uint32_t tag;
+    char name[BRANCH_NAME_MAX]; /* FINISH: the branch */
+    bool commit;
+    uint64_t xid;
+    char *prefix; /* LIST */
+
+    bool ok;
+    bool err;
+    char sqlstate[6];
+    char *msg, *detail, *hint;
+    uint8_t xact_status;
+    wbuf reply; /* LIST_REPLY, built from the rows */
+    int count;  /* COUNT */
+    char *notfound_msg; /* FINISH: PostgreSQL's "does not exist", kept for the reply */
+};
+
+static resolve_req *rq_all;
+static int rq_live;
+static bool rq_count_running;
+
+static const pgc_ops rq_pg_ops;
+
+static const char rq_list_sql[] =
+    "SELECT p.gid, "
+    "CASE WHEN p.x = 0 THEN 0 "
+    "WHEN p.c > n.r + 2147483648 THEN p.c - 4294967296 "
+    "WHEN p.c < n.r - 2147483648 THEN p.c + 4294967296 "
+    "ELSE p.c END, "
+    "(extract(epoch FROM p.prepared) * 1000)::bigint "
+    "FROM (SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint "
+    "AS r) n, "
+    "LATERAL (SELECT g.gid, g.prepared, g.transaction::text::bigint AS x, "
+    "((n.r >> 32) << 32) + g.transaction::text::bigint AS c "
+    "FROM pg_catalog.pg_prepared_xacts g "
+    "WHERE g.database = pg_catalog.current_database() "
+    "AND pg_catalog.left(g.gid, pg_catalog.length($1::text)) = $1::text) p "
+    "ORDER BY p.prepared, p.gid";
+
+/* ------------------------------------------------------------------------
+ * State, lists, memory
+ */
+
+static void
+rq_set_state(resolve_req *rq, rq_state st)
+{
+    rq_state o = rq->state;
+    bool ok;
+    switch (st) {
+    case RQ_RUNNING:
+        ok = o == RQ_WAIT_CONN;
+        break;
+    case RQ_STATUS:
+        ok = o == RQ_RUNNING;
+        break;
+    case RQ_FREED:
+        ok = o != RQ_FREED;
+        break;
+    case RQ_WAIT_CONN:
+    default:
+        abort();
+    }
+    if (!ok)
+        log_panic("request: invalid state change %d -> %d", (int)o, (int)st);
+    rq->state = st;
+}
+
+static void
+rq_forget(resolve_req *rq)
+{
+    if (rq->cc == NULL)
+        return;
+    resolve_set *set = rq->set;
+    if (rq->set_prev)
+        rq->set_prev->set_next = rq->set_next;
+    else
+        set->head = rq->set_next;
+    if (rq->set_next)
+        rq->set_next->set_prev = rq->set_prev;
+    rq->set_next = rq->set_prev = NULL;
+    rq->set = NULL;
+    rq->cc = NULL;
+}
+
+static resolve_req *
+rq_create(coord_conn *cc, resolve_set *set, rq_kind kind, uint32_t tag)
+{
+    resolve_req *rq = calloc(1, sizeof(*rq));
+    if (rq == NULL)
+        return NULL;
+    rq->state = RQ_WAIT_CONN;
+    rq->kind = kind;
+    rq->tag = tag;
+    wbuf_init(&rq->reply);
+    if (cc) {
+        rq->cc = cc;
+        rq->set = set;
+        rq->set_next = set->head;
+        if (set->head)
+            set->head->set_prev = rq;
+        set->head = rq;
+    }
+    rq->all_next = rq_all;
+    if (rq_all)
+        rq_all->all_prev = rq;
+    rq_all = rq;
+    rq_live++;
+    return rq;
+}
+
+static void
+rq_free(resolve_req *rq)
+{
+    rq_forget(rq);
+    pool_cancel(server_env_get()->pool, &rq->pw);
+    rq_set_state(rq, RQ_FREED);
+    if (rq->all_prev)
+        rq->all_prev->all_next = rq->all_next;
+    else
+        rq_all = rq->all_next;
+    if (rq->all_next)
+        rq->all_next->all_prev = rq->all_prev;
+    rq_live--;
+    if (rq->kind == RQ_COUNT)
+        rq_count_running = false;
+    free(rq->prefix);
+    free(rq->notfound_msg);
+    free(rq->msg);
+    free(rq->detail);
+    free(rq->hint);
+    wbuf_free(&rq->reply);
+    free(rq);
+}
+
+static void
+rq_release_and_free(resolve_req *rq)
+{
+    if (rq->pc) {
+        pool_release(rq->pc);
+        rq->pc = NULL;
+    }
+    rq_free(rq);
+}
+
+/* ------------------------------------------------------------------------
+ * Errors and replies
+ */
+
+static void __attribute__((format(printf, 3, 4)))
+rq_set_error(resolve_req *rq, const char *sqlstate, const char *fmt, ...)
+{
+    if (rq->err)
+        return;
+    char m[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof(m), fmt, ap);
+    va_end(ap);
+    rq->err = true;
+    snprintf(rq->sqlstate, sizeof(rq->sqlstate), "%s", sqlstate);
+    rq->msg = strdup(m);
+}
+
+static void
+rq_set_pg_error(resolve_req *rq, const PGresult *res)
+{
+    if (rq->err)
+        return;
+    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+    rq->err = true;
+    snprintf(rq->sqlstate, sizeof(rq->sqlstate), "%s", st ? st : "XX000");
+    if (primary) {
+        rq->msg = strdup(primary);
+    } else {
+        char m[512];
+        snprintf(m, sizeof(m), "%s", PQresultErrorMessage(res));
+        size_t n = strlen(m);
+        while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
+            m[--n] = '\0';
+        rq->msg = strdup(n ? m : "unknown error");
+    }
+    rq->detail = detail ? strdup(detail) : NULL;
+    rq->hint = hint ? strdup(hint) : NULL;
+}
+
+static void
+rq_reply(resolve_req *rq, done_status st)
+{
+    if (rq->cc == NULL)
+        return;
+    proto_done d = {.tag = rq->tag, .status = (uint8_t)st, .xact_status = rq->xact_status};
+    if (rq->err) {
+        d.sqlstate = rq->sqlstate;
+        d.message = rq->msg;
+        d.detail = rq->detail;
+        d.hint = rq->hint;
+    }
+    server_reply_done(rq->cc, &d);
+}
+
+/* ------------------------------------------------------------------------
+ * Running
+ */
+
+static void
+rq_send(resolve_req *rq)
+{
+    char sql[BRANCH_NAME_MAX + 64];
+    switch (rq->kind) {
+    case RQ_FINISH:
+        snprintf(sql, sizeof(sql), "%s PREPARED '%s'", rq->commit ? "COMMIT" : "ROLLBACK",
+                 rq->name);
+        pgc_query(rq->pc, sql, 0, NULL);
+        break;
+    case RQ_LIST: {
+        const char *params[1] = {rq->prefix};
+        pgc_query(rq->pc, rq_list_sql, 1, params);
+        break;
+    }
+    case RQ_COUNT:
+        pgc_query(rq->pc, "SELECT count(*) FROM pg_catalog.pg_prepared_xacts", 0, NULL);
+        break;
+    default:
+        abort();
+    }
+    pgc_sync(rq->pc);
+    rq_set_state(rq, RQ_RUNNING);
+}
+
+static void
+rq_granted(pgc *pc, const char *error, void *arg)
+{
+    resolve_req *rq = arg;
+    if (pc == NULL) {
+        rq_set_error(rq, "08006", "could not connect to PostgreSQL: %s", error);
+        rq_reply(rq, DONE_ERROR);
+        rq_free(rq);
+        return;
+    }
+    rq->pc = pc;
+    rq_send(rq);
+}
+
+static void
+rq_start(resolve_req *rq)
+{
+    pgc *pc = NULL;
+    const char *error = NULL;
+    rq->pw.prio = POOL_PRIO_PHASE2;
+    rq->pw.on_grant = rq_granted;
+    rq->pw.arg = rq;
+    switch (pool_acquire(server_env_get()->pool, &rq->pw, &rq_pg_ops, rq, &pc, &error)) {
+    case POOL_GRANTED:
+        rq_granted(pc, NULL, rq);
+        break;
+    case POOL_QUEUED:
+        break;
+    case POOL_FAILED:
+    default:
+        rq_granted(NULL, error ? error : "unknown error", rq);
+        break;
+    }
+}
+
+static void
+rq_list_rows(resolve_req *rq, const PGresult *res)
+{
+    size_t limit = (size_t)server_env_get()->conf->max_frame;
+    int n = PQntuples(res);
+    size_t start = frame_begin(&rq->reply, MSG_LIST_REPLY);
+    wbuf_put_u32(&rq->reply, rq->tag);
+    wbuf_put_u32(&rq->reply, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        wbuf_put_str(&rq->reply, PQgetvalue(res, i, 0));
+        wbuf_put_u64(&rq->reply, strtoull(PQgetvalue(res, i, 1), NULL, 10));
+        wbuf_put_u64(&rq->reply, strtoull(PQgetvalue(res, i, 2), NULL, 10));
+    }
+    if (!wbuf_ok(&rq->reply) || rq->reply.len - start > limit + FRAME_HEADER_SIZE ||
+        !frame_end(&rq->reply, start, (uint32_t)limit)) {
+        rq_set_error(rq, "54000", "the list of %d prepared branches is too large to send", n);
+        wbuf_reset(&rq->reply);
+        return;
+    }
+    rq->ok = true;
+}
+
+static void
+rq_on_result(pgc *pc, int index, const PGresult *res, void *arg)
+{
+    (void)pc;
+    (void)index;
+    resolve_req *rq = arg;
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_PIPELINE_ABORTED)
+        return;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        rq_set_pg_error(rq, res);
+        return;
+    }
+    if (rq->state == RQ_STATUS) {
+        if (st == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+            const char *v = PQgetvalue(res, 0, 0);
+            if (strcmp(v, "committed") == 0)
+                rq->xact_status = XACT_COMMITTED;
+            else if (strcmp(v, "aborted") == 0)
+                rq->xact_status = XACT_ABORTED;
+            else if (strcmp(v, "in progress") == 0)
+                rq->xact_status = XACT_IN_PROGRESS;
+        }
+        return;
+    }
+    switch (rq->kind) {
+    case RQ_FINISH:
+        rq->ok = true;
+        break;
+    case RQ_LIST:
+        if (st == PGRES_TUPLES_OK && PQnfields(res) == 3)
+            rq_list_rows(rq, res);
+        break;
+    case RQ_COUNT:
+        if (st == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+            rq->count = atoi(PQgetvalue(res, 0, 0));
+            rq->ok = true;
+        }
+        break;
+    default:
+        abort();
+    }
+}
+
+static void
+rq_finish_done(resolve_req *rq)
+{
+    const server_env *env = server_env_get();
+    if (rq->ok && !rq->err) {
+        slots_finished(env->slots);
+        log_debug("branch %s: %s PREPARED done", rq->name, rq->commit ? "COMMIT" : "ROLLBACK");
+        if (rq->commit) {
+            if (FAILPOINT("participant-before-commit-prepared-reply") == FP_ERROR)
+                server_drop(rq->cc, "failpoint participant-before-commit-prepared-reply");
+        }
+        rq_reply(rq, DONE_OK);
+        rq_release_and_free(rq);
+        return;
+    }
+    if (strcmp(rq->sqlstate, "42704") == 0) {
+        if (rq->xid != 0) {
+            /* keep the "does not exist" message for the reply; the status
+             * query records its own error, if any */
+            char x[32];
+            snprintf(x, sizeof(x), "%" PRIu64, rq->xid);
+            const char *params[1] = {x};
+            rq->notfound_msg = rq->msg;
+            rq->msg = NULL;
+            free(rq->detail);
+            free(rq->hint);
+            rq->detail = rq->hint = NULL;
+            rq->err = false;
+            rq_set_state(rq, RQ_STATUS);
+            pgc_query(rq->pc, "SELECT pg_catalog.pg_xact_status($1::xid8)::text", 1, params);
+            pgc_sync(rq->pc);
+            return;
+        }
+        rq->xact_status = XACT_UNKNOWN;
+        rq_reply(rq, DONE_NOT_FOUND);
+        rq_release_and_free(rq);
+        return;
+    }
+    if (strcmp(rq->sqlstate, "55000") == 0) {
+        rq_reply(rq, DONE_BUSY);
+        rq_release_and_free(rq);
+        return;
+    }
+    if (!rq->err)
+        rq_set_error(rq, "XX000", "unexpected result from %s PREPARED",
+                     rq->commit ? "COMMIT" : "ROLLBACK");
+    rq_reply(rq, DONE_ERROR);
+    rq_release_and_free(rq);
+}
+
+static void
+rq_on_sync(pgc *pc, void *arg)
+{
+    (void)pc;
+    resolve_req *rq = arg;
+    const server_env *env = server_env_get();
+    if (rq->state == RQ_STATUS) {
+        if (rq->err) {
+            /* the branch is gone and its xid says nothing (e.g. an xid from
+             * the future): report not-found, status unknown, with the reason */
+            log_log("branch %s: pg_xact_status(%" PRIu64 ") failed: %s", rq->name, rq->xid,
+                    rq->msg ? rq->msg : "");
+            rq->xact_status = XACT_UNKNOWN;
+        } else {
+            rq->err = true; /* send 42704 and its message along */
+            snprintf(rq->sqlstate, sizeof(rq->sqlstate), "42704");
+            rq->msg = rq->notfound_msg;
+            rq->notfound_msg = NULL;
+        }
+        rq_reply(rq, DONE_NOT_FOUND);
+        rq_release_and_free(rq);
+        return;
+    }
+    switch (rq->kind) {
+    case RQ_FINISH:
+        rq_finish_done(rq);
+        return;
+    case RQ_LIST:
+        if (rq->ok && !rq->err) {
+            if (rq->cc)
+                server_send(rq->cc, &rq->reply);
+        } else {
+            if (!rq->err)
+                rq_set_error(rq, "XX000", "unexpected result listing prepared transactions");
+            rq_reply(rq, DONE_ERROR);
+        }
+        rq_release_and_free(rq);
+        return;
+    case RQ_COUNT:
+        if (rq->ok && !rq->err)
+            slots_resync(env->slots, rq->count);
+        else
+            log_warn("could not count prepared transactions: %s", rq->msg ? rq->msg : "");
+        rq_release_and_free(rq);
+        return;
+    default:
+        abort();
+    }
+}
+
+static void
+rq_on_broken(pgc *pc, const char *reason, void *arg)
+{
+    (void)pc;
+    resolve_req *rq = arg;
+    rq->pc = NULL;
+    free(rq->msg);
+    free(rq->detail);
+    free(rq->hint);
+    rq->msg = rq->detail = rq->hint = NULL;
+    rq->err = false;
+    rq_set_error(rq, "08006", "connection to PostgreSQL lost: %s", reason);
+    rq->xact_status = XACT_UNKNOWN;
+    if (rq->kind != RQ_COUNT)
+        rq_reply(rq, DONE_ERROR);
+    rq_free(rq);
+}
+
+static bool
+rq_backlogged(void *arg)
+{
+    resolve_req *rq = arg;
+    return server_backlogged(rq->cc);
+}
+
+static const pgc_ops rq_pg_ops = {
+    .on_result = rq_on_result,
+    .on_sync = rq_on_sync,
+    .on_broken = rq_on_broken,
+    .backlogged = rq_backlogged,
+};
+
+/* ------------------------------------------------------------------------
+ * Requests
+ */
+
+void
+resolve_on_finish(coord_conn *cc, resolve_set *set, const frame_view *f)
+{
+    proto_finish m;
+    if (!proto_get_finish(f, &m)) {
+        server_protocol_error(cc, "malformed FINISH message");
+        return;
+    }
+    if (!server_check_request(cc, m.tag, m.epoch))
+        return;
+    char err[512];
+    if (!server_check_branch_name(cc, m.branch, err, sizeof(err))) {
+        server_reply_status(cc, m.tag, DONE_ERROR, 0, "22023", "%s", err);
+        return;
+    }
+    resolve_req *rq = rq_create(cc, set, RQ_FINISH, m.tag);
+    if (rq == NULL) {
+        server_reply_status(cc, m.tag, DONE_ERROR, 0, "53200", "out of memory");
+        return;
+    }
+    snprintf(rq->name, sizeof(rq->name), "%s", m.branch);
+    rq->commit = m.commit;
+    rq->xid = m.xid;
+    rq_start(rq);
+}
+
+void
+resolve_on_list(coord_conn *cc, resolve_set *set, const frame_view *f)
+{
+    proto_list m;
+    if (!proto_get_list(f, &m)) {
+        server_protocol_error(cc, "malformed LIST message");
+        return;
+    }
+    if (!server_check_request(cc, m.tag, m.epoch))
+        return;
+    if (strlen(m.prefix) >= BRANCH_NAME_MAX) {
+        server_reply_status(cc, m.tag, DONE_ERROR, 0, "22023", "LIST prefix is too long");
+        return;
+    }
+    resolve_req *rq = rq_create(cc, set, RQ_LIST, m.tag);
+    if (rq == NULL || (rq->prefix = strdup(m.prefix)) == NULL) {
+        if (rq)
+            rq_free(rq);
+        server_reply_status(cc, m.tag, DONE_ERROR, 0, "53200", "out of memory");
+        return;
+    }
+    rq_start(rq);
+}
+
+void
+resolve_count_prepared(void *arg)
+{
+    (void)arg;
+    if (rq_count_running || server_shutting_down())
+        return;
+    resolve_req *rq = rq_create(NULL, NULL, RQ_COUNT, 0);
+    if (rq == NULL)
+        return;
+    rq_count_running = true;
+    rq_start(rq);
+}
+
+void
+resolve_detach_all(resolve_set *set)
+{
+    while (set->head) {
+        resolve_req *rq = set->head;
+        rq_forget(rq);
+        if (rq->state == RQ_WAIT_CONN)
+            rq_free(rq);
+    }
+}
+
+int
+resolve_live_count(void)
+{
+    return rq_live;
+}
+
+void
+resolve_free_all(void)
+{
+    while (rq_all) {
+        resolve_req *rq = rq_all;
+        rq->pc = NULL;
+        rq_free(rq);
+    }
+}

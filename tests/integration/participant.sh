@@ -1,0 +1,579 @@
+#!/usr/bin/env bash
+# tests/integration/participant.sh — dtx-participant against a real
+# PostgreSQL, driven by tool-partprobe (a scripted coordinator stand-in).
+#
+# Covers: start-up refusals (bad config, max_prepared_transactions = 0,
+# PostgreSQL unreachable), the TLS allow-list and HELLO, WORK/PREPARE/FINISH/
+# LIST, read-only votes, statement errors, multiplexed branches, a dropped
+# coordinator connection, phase-two priority in a full pool, the
+# prepared-slot limit, lost PostgreSQL connections, the three participant
+# failpoints, and SIGTERM.
+#
+#   DTX_BUILD=test bash tests/integration/participant.sh
+. "$(dirname "$0")/../lib/harness.sh"
+h_init
+
+PART=$H_BIN/dtx-participant
+PROBE=$H_BIN/tool-partprobe
+if [ ! -x "$PART" ] || [ ! -x "$PROBE" ]; then
+    h_fail "binaries missing: make BUILD=$H_BUILD build/$H_BUILD/bin/dtx-participant build/$H_BUILD/bin/tool-partprobe"
+    h_done
+fi
+
+h_certs coord coord2 mallory part-a || { h_fail "certificates"; h_done; }
+h_pg_start a 4 || { h_fail "start PostgreSQL cluster a"; h_done; }
+
+PORT=$(h_free_port)
+CONF=$H_TMP/part.ini
+
+# write_conf FILE CONNINFO — a participant configuration on $PORT
+write_conf() {
+    cat >"$1" <<EOF
+# dtx-participant configuration for tests
+[participant]
+name = part-a
+listen_addr = 127.0.0.1
+listen_port = $PORT
+tls_cert = $H_CERTS/part-a.crt
+tls_key = $H_CERTS/part-a.key
+tls_ca = $H_CERTS/ca.crt
+allowed_coordinators = coord, coord2
+conninfo = $2
+pool_size = 2
+prepare_wait_timeout = 1s
+statement_timeout = 20s
+max_frame = 1MB
+log_level = debug
+EOF
+}
+
+# probe [CERT] — run probe commands from stdin as coordinator CERT (default coord)
+probe() {
+    local cert=${1:-coord}
+    if [ "$cert" = none ]; then
+        "$PROBE" --port "$PORT" --ca "$H_CERTS/ca.crt" --timeout 10
+    else
+        "$PROBE" --port "$PORT" --ca "$H_CERTS/ca.crt" --cert "$H_CERTS/$cert.crt" \
+            --key "$H_CERTS/$cert.key" --timeout 10
+    fi
+}
+
+# start_part NAME [FAILPOINTS] — start the participant, wait for "ready"
+start_part() {
+    h_start "$1" env DTX_FAILPOINTS="${2:-}" "$PART" -c "$CONF"
+    h_wait_log "$1" "ready: listening on 127.0.0.1:$PORT" 15
+}
+
+# prepared GID — is GID prepared in cluster a?
+prepared() {
+    [ "$(h_psql a "SELECT count(*) FROM pg_prepared_xacts WHERE gid = '$1'")" = 1 ]
+}
+
+# field NAME LINE — value of NAME=... in a probe output line
+field() { sed -nE "s/.* $1=([^ ]*).*/\1/p" <<<"$2" | head -n 1; }
+
+h_psql a "CREATE TABLE acct (id int PRIMARY KEY, v text)" >/dev/null
+h_psql a "INSERT INTO acct SELECT g, 'v' || g FROM generate_series(1, 10) g" >/dev/null
+write_conf "$CONF" "$(h_pg_conninfo a)"
+
+# ---------------------------------------------------------------------------
+# Start-up and configuration
+
+out=$("$PART" -c "$CONF" -t 2>&1)
+h_check "-t accepts a valid configuration" grep -q "is valid" <<<"$out"
+
+cp "$CONF" "$H_TMP/bad.ini"
+echo "pool_sise = 3" >>"$H_TMP/bad.ini"
+line=$(grep -n pool_sise "$H_TMP/bad.ini" | cut -d: -f1)
+out=$(timeout 20 "$PART" -c "$H_TMP/bad.ini" 2>&1)
+rc=$?
+if [ $rc = 1 ] && grep -q "bad.ini:$line: unknown key \"pool_sise\"" <<<"$out"; then
+    h_ok "a bad configuration is refused with file:line"
+else
+    h_fail "a bad configuration is refused with file:line (rc=$rc: $out)"
+fi
+
+grep -v '^conninfo' "$CONF" >"$H_TMP/noci.ini"
+out=$(timeout 20 "$PART" -c "$H_TMP/noci.ini" -t 2>&1)
+rc=$?
+if [ $rc = 1 ] && grep -q 'missing required key "conninfo"' <<<"$out"; then
+    h_ok "a missing required key is refused"
+else
+    h_fail "a missing required key is refused (rc=$rc: $out)"
+fi
+
+sed 's/^allowed_coordinators = .*/allowed_coordinators = coord, ,x/' "$CONF" >"$H_TMP/allow.ini"
+line=$(grep -n '^allowed_coordinators' "$H_TMP/allow.ini" | cut -d: -f1)
+out=$(timeout 20 "$PART" -c "$H_TMP/allow.ini" -t 2>&1)
+rc=$?
+if [ $rc = 1 ] && grep -q "allow.ini:$line: .*allowed_coordinators" <<<"$out"; then
+    h_ok "an empty name in allowed_coordinators is refused with file:line"
+else
+    h_fail "an empty name in allowed_coordinators is refused (rc=$rc: $out)"
+fi
+
+h_pg_start nomp 0 || h_fail "start PostgreSQL cluster nomp"
+write_conf "$H_TMP/nomp.ini" "$(h_pg_conninfo nomp)"
+out=$(timeout 20 "$PART" -c "$H_TMP/nomp.ini" 2>&1)
+rc=$?
+if [ $rc = 1 ] && grep -q "max_prepared_transactions = 0" <<<"$out" &&
+    grep -q "set max_prepared_transactions in postgresql.conf and restart the server" <<<"$out"; then
+    h_ok "refuses to start when max_prepared_transactions is 0"
+else
+    h_fail "refuses to start when max_prepared_transactions is 0 (rc=$rc: $out)"
+fi
+h_pg_stop nomp immediate
+
+deadport=$(h_free_port)
+write_conf "$H_TMP/dead.ini" "host=127.0.0.1 port=$deadport user=postgres dbname=postgres"
+out=$(timeout 20 "$PART" -c "$H_TMP/dead.ini" 2>&1)
+rc=$?
+if [ $rc = 1 ] && grep -q "could not connect to PostgreSQL" <<<"$out"; then
+    h_ok "refuses to start when PostgreSQL is unreachable"
+else
+    h_fail "refuses to start when PostgreSQL is unreachable (rc=$rc: $out)"
+fi
+
+start_part part1 && h_ok "starts and logs ready" || h_fail "starts and logs ready"
+
+# ---------------------------------------------------------------------------
+# TLS and HELLO
+
+out=$(probe <<<"hello coord 1")
+h_check "HELLO gets HELLO_OK with the participant's name" grep -q "^HELLO_OK server=part-a epoch=1" <<<"$out"
+
+out=$(probe mallory <<<"hello coord 1")
+if grep -q '^ERROR tag=0 sqlstate=28000 message="coordinator certificate name \\"mallory\\" is not allowed"' <<<"$out" &&
+    ! grep -q HELLO_OK <<<"$out"; then
+    h_ok "a certificate name not on allowed_coordinators gets ERROR 28000"
+else
+    h_fail "a certificate name not on allowed_coordinators gets ERROR 28000 ($out)"
+fi
+
+out=$(probe none <<<"hello coord 1" 2>&1)
+if ! grep -q HELLO_OK <<<"$out" && grep -qE "TLS-ERROR|CLOSED" <<<"$out"; then
+    h_ok "a client without a certificate is refused"
+else
+    h_fail "a client without a certificate is refused ($out)"
+fi
+
+out=$(probe <<<"hello app 1 1")
+h_check "a HELLO with the client role is refused" grep -q "^ERROR tag=0 sqlstate=28000" <<<"$out"
+
+out=$(probe <<'EOF'
+hello coord 1
+raw Z 00
+expect-close
+EOF
+)
+h_check "an unknown frame type is a protocol error (08P01)" grep -q "^ERROR tag=0 sqlstate=08P01" <<<"$out"
+
+# ---------------------------------------------------------------------------
+# Prepare, finish, list
+
+B1=dtx:coord:1:1:part-a
+out=$(probe <<EOF
+hello coord 1
+work 1 open,prepare $B1
+sql INSERT INTO acct VALUES (\$1, \$2)
+param 101
+param hundred-one
+sql SELECT id, v FROM acct WHERE id = 101
+send
+list 2 dtx:coord:1:
+EOF
+)
+done1=$(grep "^DONE tag=1 " <<<"$out")
+xid1=$(field xid "$done1")
+if grep -q "status=prepared" <<<"$done1" && [ "${xid1:-0}" -gt 0 ] && prepared "$B1"; then
+    h_ok "WORK OPEN+PREPARE votes PREPARED with an xid and the branch is in pg_prepared_xacts"
+else
+    h_fail "WORK OPEN+PREPARE votes PREPARED ($out)"
+fi
+h_check "statements answer RESULT frames with rows" grep -q '^RESULT tag=1 cmd="SELECT 1" affected=1 cols=id:23,v:25 rows=1' <<<"$out"
+entry=$(grep "^ENTRY gid=$B1 " <<<"$out")
+h_eq "LIST reports the branch with the xid8 of the vote" "$xid1" "$(field xid "$entry")"
+h_eq "the vote's xid is the prepared transaction's (pg_xact_status)" "in progress" \
+    "$(h_psql a "SELECT pg_xact_status('$xid1'::xid8)")"
+
+out=$(probe <<EOF
+hello coord 1
+finish 3 commit $B1 $xid1
+EOF
+)
+if grep -q "^DONE tag=3 status=ok" <<<"$out" && ! prepared "$B1" &&
+    [ "$(h_psql a "SELECT v FROM acct WHERE id = 101")" = hundred-one ]; then
+    h_ok "FINISH commit makes the row visible"
+else
+    h_fail "FINISH commit makes the row visible ($out)"
+fi
+
+out=$(probe <<EOF
+hello coord 1
+finish 4 commit $B1 $xid1
+finish 5 rollback dtx:coord:1:999:part-a 0
+EOF
+)
+h_check "FINISH of a finished branch: NOT_FOUND, committed" grep -q "^DONE tag=4 status=not found xid=0 xact=committed sqlstate=42704" <<<"$out"
+h_check "FINISH without xid of an unknown branch: NOT_FOUND, unknown" grep -q "^DONE tag=5 status=not found xid=0 xact=unknown" <<<"$out"
+
+B2=dtx:coord:1:2:part-a
+out=$(probe <<EOF
+hello coord 1
+work 6 open $B2
+sql SELECT count(*) FROM acct
+send
+work 7 prepare $B2
+sql SELECT v FROM acct WHERE id = 1
+send
+EOF
+)
+if grep -q "^DONE tag=6 status=ok" <<<"$out" && grep -q "^DONE tag=7 status=read-only" <<<"$out" &&
+    ! prepared "$B2"; then
+    h_ok "a read-only branch votes READ-ONLY and leaves nothing prepared"
+else
+    h_fail "a read-only branch votes READ-ONLY ($out)"
+fi
+
+B3=dtx:coord:1:3:part-a
+out=$(probe <<EOF
+hello coord 1
+work 8 open,prepare $B3
+sql INSERT INTO acct VALUES (102, 'x')
+sql INSERT INTO acct VALUES (1, 'duplicate')
+sql INSERT INTO acct VALUES (103, 'never')
+send
+work 9 none $B3
+sql SELECT 1
+send
+work 10 rollback $B3
+send
+EOF
+)
+if grep -q '^DONE tag=8 status=error .*sqlstate=23505 message="duplicate key value violates unique constraint \\"acct_pkey\\"" detail="Key (id)=(1) already exists."' <<<"$out" &&
+    ! prepared "$B3" && [ "$(h_psql a "SELECT count(*) FROM acct WHERE id IN (102, 103)")" = 0 ]; then
+    h_ok "a statement error gives DONE_ERROR with SQLSTATE and detail, and rolls back"
+else
+    h_fail "a statement error gives DONE_ERROR with SQLSTATE and detail ($out)"
+fi
+h_check "a failed branch is forgotten" grep -q "^DONE tag=9 status=error .*sqlstate=25P01" <<<"$out"
+h_check "ROLLBACK of a forgotten branch is DONE_OK" grep -q "^DONE tag=10 status=ok" <<<"$out"
+
+out=$(probe <<EOF
+hello coord 1
+work 11 open dtx:coord:1:4:part-a
+sql COMMIT
+send
+work 12 open dtx:other:1:4:part-a
+send
+work 13 open dtx:coord:1:5:it's
+send
+EOF
+)
+h_check "transaction control statements are refused (0A000)" grep -q "^DONE tag=11 status=error .*sqlstate=0A000" <<<"$out"
+h_check "a branch of another coordinator is refused" grep -q "^DONE tag=12 status=error .*sqlstate=22023" <<<"$out"
+h_check "a branch name with a quote is refused" grep -q "^DONE tag=13 status=error .*sqlstate=22023" <<<"$out"
+
+# results larger than max_frame (1MB here) cannot be sent
+out=$(probe <<'EOF'
+hello coord 1
+work 90 open,prepare dtx:coord:1:90:part-a
+sql INSERT INTO acct VALUES (300, 'big-prepare')
+sql SELECT repeat('x', 2000000)
+send
+work 91 open,commit dtx:coord:1:91:part-a
+sql INSERT INTO acct VALUES (301, 'big-commit')
+sql SELECT repeat('x', 2000000)
+send
+EOF
+)
+if grep -q "^DONE tag=90 status=error .*sqlstate=54000" <<<"$out" && ! prepared dtx:coord:1:90:part-a &&
+    [ "$(h_psql a "SELECT count(*) FROM acct WHERE id = 300")" = 0 ]; then
+    h_ok "an oversized result fails a PREPARE, and the vote is taken back"
+else
+    h_fail "an oversized result fails a PREPARE ($out)"
+fi
+if grep -q "^DONE tag=91 status=unknown .*sqlstate=54000" <<<"$out" &&
+    [ "$(h_psql a "SELECT count(*) FROM acct WHERE id = 301")" = 1 ]; then
+    h_ok "an oversized result after a one-phase COMMIT is reported UNKNOWN, never ERROR"
+else
+    h_fail "an oversized result after a one-phase COMMIT is reported UNKNOWN ($out)"
+fi
+
+# PREPARE of a name already in use (42710) fails and leaves no transaction open
+h_psql a "BEGIN; INSERT INTO acct VALUES (302, 'dup'); PREPARE TRANSACTION 'dtx:coord:1:92:part-a'" >/dev/null
+out=$(probe <<'EOF'
+hello coord 1
+work 92 open,prepare dtx:coord:1:92:part-a
+sql INSERT INTO acct VALUES (303, 'dup2')
+send
+EOF
+)
+h_psql a "ROLLBACK PREPARED 'dtx:coord:1:92:part-a'" >/dev/null
+if grep -q "^DONE tag=92 status=error .*sqlstate=42710" <<<"$out" &&
+    [ "$(h_psql a "SELECT count(*) FROM acct WHERE id IN (302, 303)")" = 0 ] &&
+    [ "$(h_psql a "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dtx-participant' AND state LIKE 'idle in transaction%'")" = 0 ]; then
+    h_ok "PREPARE with a name in use gives 42710 and rolls the branch back"
+else
+    h_fail "PREPARE with a name in use gives 42710 ($out)"
+fi
+
+# LIST: only our prefix, our database; not other applications' transactions
+h_psql a "BEGIN; INSERT INTO acct VALUES (201, 'o'); PREPARE TRANSACTION 'other-app-1'" >/dev/null
+h_psql a "BEGIN; INSERT INTO acct VALUES (202, 'o'); PREPARE TRANSACTION 'dtx:coord2:1:1:part-a'" >/dev/null
+B4=dtx:coord:1:6:part-a
+out=$(probe <<EOF
+hello coord 1
+work 14 open,prepare $B4
+sql UPDATE acct SET v = 'six' WHERE id = 6
+send
+list 15 dtx:coord:
+list 16 dtx:coord:1:6
+EOF
+)
+if grep -q "^LIST tag=15 n=1" <<<"$out" && grep -q "^ENTRY gid=$B4 " <<<"$out" &&
+    ! grep -qE "ENTRY gid=(other-app-1|dtx:coord2)" <<<"$out" && grep -q "^LIST tag=16 n=1" <<<"$out"; then
+    h_ok "LIST returns only branches with the prefix"
+else
+    h_fail "LIST returns only branches with the prefix ($out)"
+fi
+h_psql a "ROLLBACK PREPARED 'other-app-1'" >/dev/null
+h_psql a "ROLLBACK PREPARED 'dtx:coord2:1:1:part-a'" >/dev/null
+out=$(probe <<<"hello coord 1
+finish 17 rollback $B4 0")
+if grep -q "^DONE tag=17 status=ok" <<<"$out" && ! prepared "$B4" &&
+    [ "$(h_psql a "SELECT v FROM acct WHERE id = 6")" = v6 ]; then
+    h_ok "FINISH rollback discards the branch"
+else
+    h_fail "FINISH rollback discards the branch ($out)"
+fi
+
+# ---------------------------------------------------------------------------
+# Multiplexing, dropped coordinators, priorities
+
+# a slow statement of one branch does not hold up the replies to other
+# requests on the same connection: each reply carries its request's tag
+out=$(probe <<'EOF'
+hello coord 1
+work 20 open dtx:coord:1:20:part-a
+sql SELECT 1
+send
+work 21 none dtx:coord:1:20:part-a
+sql SELECT pg_sleep(0.5), 'slow'
+send-nowait
+list 22 dtx:coord:1:20
+wait 21
+work 23 commit dtx:coord:1:20:part-a
+send
+EOF
+)
+l21=$(grep -n "^DONE tag=21 status=ok" <<<"$out" | cut -d: -f1)
+l22=$(grep -n "^LIST tag=22 n=0" <<<"$out" | cut -d: -f1)
+if [ -n "$l21" ] && [ -n "$l22" ] && [ "$l22" -lt "$l21" ] &&
+    grep -q "^DONE tag=23 status=ok" <<<"$out"; then
+    h_ok "requests are multiplexed on one connection by tag"
+else
+    h_fail "requests are multiplexed on one connection by tag ($out)"
+fi
+
+probe <<'EOF' >"$H_TMP/drop.out"
+hello coord 1
+work 30 open dtx:coord:1:30:part-a
+sql UPDATE acct SET v = 'locked' WHERE id = 3
+send
+quit
+EOF
+if grep -q "^DONE tag=30 status=ok" "$H_TMP/drop.out" &&
+    h_psql a "SET lock_timeout = '5s'; UPDATE acct SET v = 'free' WHERE id = 3" >/dev/null &&
+    [ "$(h_psql a "SELECT v FROM acct WHERE id = 3")" = free ]; then
+    h_ok "a dropped coordinator connection rolls back its open branch (row lock released)"
+else
+    h_fail "a dropped coordinator connection rolls back its open branch ($(cat "$H_TMP/drop.out"))"
+fi
+
+# pool_size = 2: one connection is kept for phase two.  Branch A holds one;
+# branch B must wait, but FINISH and LIST are still served at once.
+out=$(probe <<'EOF'
+hello coord 1
+work 40 open dtx:coord:1:40:part-a
+sql SELECT 1
+send
+work 41 open dtx:coord:1:41:part-a
+sql SELECT 'b'
+send-nowait
+finish 42 rollback dtx:coord:1:999:part-a 0
+list 43 dtx:coord:1:40
+work 44 rollback dtx:coord:1:40:part-a
+send
+wait 41
+work 45 rollback dtx:coord:1:41:part-a
+send
+EOF
+)
+l41=$(grep -n "^DONE tag=41 status=ok" <<<"$out" | cut -d: -f1)
+l42=$(grep -n "^DONE tag=42 status=not found" <<<"$out" | cut -d: -f1)
+l43=$(grep -n "^LIST tag=43" <<<"$out" | cut -d: -f1)
+l44=$(grep -n "^DONE tag=44 status=ok" <<<"$out" | cut -d: -f1)
+if [ -n "$l41" ] && [ -n "$l42" ] && [ -n "$l43" ] && [ -n "$l44" ] && [ "$l42" -lt "$l41" ] &&
+    [ "$l43" -lt "$l41" ] && [ "$l44" -lt "$l41" ]; then
+    h_ok "phase two is served while new work waits for a full pool"
+else
+    h_fail "phase two is served while new work waits for a full pool ($out)"
+fi
+
+# ---------------------------------------------------------------------------
+# Prepared-transaction slots: max_prepared_transactions = 4 on cluster a
+
+{
+    echo "hello coord 1"
+    for i in 1 2 3 4; do
+        echo "work 5$i open,prepare dtx:coord:1:5$i:part-a"
+        echo "sql UPDATE acct SET v = 'slot' WHERE id = $((i + 3))"
+        echo "send"
+    done
+    echo "work 55 open,prepare dtx:coord:1:55:part-a"
+    echo "sql SELECT 1"
+    echo "send"
+    echo "work 56 open,prepare dtx:coord:1:56:part-a"
+    echo "sql UPDATE acct SET v = 'slot' WHERE id = 9"
+    echo "send-nowait"
+    echo "sleep 200"
+    echo "finish 57 commit dtx:coord:1:51:part-a"
+    echo "wait 56"
+} | probe >"$H_TMP/slots.out"
+out=$(cat "$H_TMP/slots.out")
+if [ "$(grep -c "status=prepared" <<<"$out")" = 5 ] &&
+    grep -q '^DONE tag=55 status=error .*sqlstate=53400' <<<"$out" &&
+    grep -q "^DONE tag=56 status=prepared" <<<"$out"; then
+    h_ok "a PREPARE beyond max_prepared_transactions waits, then fails with 53400; a freed slot is reused"
+else
+    h_fail "prepared-transaction slot limit ($out)"
+fi
+{
+    echo "hello coord 1"
+    for i in 52 53 54 56; do echo "finish $i rollback dtx:coord:1:$i:part-a"; done
+} | probe >/dev/null
+h_eq "all slot-test branches finished" 0 "$(h_psql a "SELECT count(*) FROM pg_prepared_xacts")"
+
+# ---------------------------------------------------------------------------
+# PostgreSQL connections lost
+
+probe <<'EOF' >"$H_TMP/pglost.out" &
+hello coord 1
+work 60 open dtx:coord:1:60:part-a
+sql SELECT 1
+send
+sleep 1500
+work 61 none dtx:coord:1:60:part-a
+sql SELECT 2
+send
+work 62 open,commit dtx:coord:1:62:part-a
+sql SELECT 'after reconnect'
+send
+EOF
+probe_pid=$!
+sleep 0.7
+h_psql a "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'dtx-participant'" >/dev/null
+wait $probe_pid
+out=$(cat "$H_TMP/pglost.out")
+h_check "an open branch whose PostgreSQL connection broke fails with 08006" grep -q "^DONE tag=61 status=error .*sqlstate=08006" <<<"$out"
+h_check "the pool reconnects and serves new branches" grep -q "^DONE tag=62 status=ok" <<<"$out"
+
+# ---------------------------------------------------------------------------
+# Failpoints
+
+h_stop part1 10
+rc=$?
+h_eq "SIGTERM stops the participant with status 0" 0 "$rc"
+
+start_part part2 "participant-before-prepare=error@1;participant-after-prepare=kill@1" ||
+    h_fail "restart with failpoints"
+B7=dtx:coord:1:70:part-a
+B8=dtx:coord:1:71:part-a
+out=$(probe <<EOF
+hello coord 1
+work 70 open,prepare $B7
+sql UPDATE acct SET v = 'fp' WHERE id = 7
+send
+work 71 open,prepare $B8
+sql UPDATE acct SET v = 'killed' WHERE id = 8
+send
+EOF
+)
+if grep -q '^DONE tag=70 status=error .*sqlstate=XX000 message="failpoint participant-before-prepare' <<<"$out" &&
+    ! prepared "$B7"; then
+    h_ok "failpoint participant-before-prepare: DONE_ERROR, nothing prepared"
+else
+    h_fail "failpoint participant-before-prepare ($out)"
+fi
+sleep 0.3
+if ! h_alive part2 && prepared "$B8" && ! grep -q "DONE tag=71" <<<"$out"; then
+    h_ok "failpoint participant-after-prepare=kill: the process dies, the branch stays prepared"
+else
+    h_fail "failpoint participant-after-prepare=kill ($out)"
+fi
+h_kill part2
+
+start_part part3 "participant-before-commit-prepared-reply=kill@1" ||
+    h_fail "restart with failpoints"
+xid8=$(h_psql a "SELECT transaction FROM pg_prepared_xacts WHERE gid = '$B8'")
+out=$(probe <<EOF
+hello coord 1
+list 72 dtx:coord:1:71
+finish 73 commit $B8 0
+EOF
+)
+entry=$(grep "^ENTRY gid=$B8 " <<<"$out")
+sleep 0.3
+if [ "$(field xid "$entry")" = "$xid8" ] && ! grep -q "DONE tag=73" <<<"$out" && ! h_alive part3 &&
+    ! prepared "$B8"; then
+    h_ok "failpoint participant-before-commit-prepared-reply=kill: committed, no reply"
+else
+    h_fail "failpoint participant-before-commit-prepared-reply=kill ($out)"
+fi
+h_kill part3
+
+start_part part4 || h_fail "restart"
+out=$(probe <<EOF
+hello coord 1
+finish 74 commit $B8 $xid8
+EOF
+)
+if grep -q "^DONE tag=74 status=not found xid=0 xact=committed" <<<"$out" &&
+    [ "$(h_psql a "SELECT v FROM acct WHERE id = 8")" = killed ]; then
+    h_ok "after the restart, FINISH reports NOT_FOUND + committed"
+else
+    h_fail "after the restart, FINISH reports NOT_FOUND + committed ($out)"
+fi
+
+# SIGTERM while a coordinator holds an open branch: it is rolled back
+probe <<'EOF' >"$H_TMP/term.out" &
+hello coord 1
+work 80 open dtx:coord:1:80:part-a
+sql UPDATE acct SET v = 'term' WHERE id = 10
+send
+sleep 3000
+work 81 none dtx:coord:1:80:part-a
+sql SELECT 1
+send
+EOF
+probe_pid=$!
+sleep 0.8
+h_stop part4 10
+rc=$?
+wait $probe_pid
+if [ "$rc" = 0 ] && [ "$(h_psql a "SELECT v FROM acct WHERE id = 10")" = v10 ] &&
+    h_psql a "SET lock_timeout = '3s'; UPDATE acct SET v = 'v10' WHERE id = 10" >/dev/null; then
+    h_ok "SIGTERM rolls back open branches and exits 0"
+else
+    h_fail "SIGTERM rolls back open branches and exits 0 (rc=$rc; $(cat "$H_TMP/term.out"))"
+fi
+
+if grep -lE "AddressSanitizer|LeakSanitizer|runtime error:|PANIC" "$H_TMP"/part*.log >/dev/null 2>&1; then
+    h_fail "no sanitizer reports or PANICs in the participant logs"
+    grep -hE -A20 "AddressSanitizer|LeakSanitizer|runtime error:|PANIC" "$H_TMP"/part*.log | head -60 >&2
+else
+    h_ok "no sanitizer reports or PANICs in the participant logs"
+fi
+
+h_done
