@@ -114,13 +114,14 @@ $(LIBWAL): $(call obj,$(WAL_SRC))
 	@mkdir -p $(dir $@)
 	@rm -f $@; ar rcs $@ $^
 
-$(LIBDTX_A): $(call obj,$(LIBDTX_SRC))
+# libdtx.a carries the protocol codec it needs, so it links on its own.
+$(LIBDTX_A): $(call obj,$(LIBDTX_SRC)) $(call obj,$(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	@rm -f $@; ar rcs $@ $^
 
 $(LIBDTX_SO): $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libdtx.so.1 $(LDFLAGS_X) -o $@ $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON) $(LIBS)
+	$(CC) -shared -Wl,-soname,libdtx.so.1 -Wl,--exclude-libs,ALL $(LDFLAGS_X) -o $@ $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON) $(LIBS)
 	@ln -sf libdtx.so.1 $(O)/lib/libdtx.so
 
 SRV_LIBS := $(filter $(LIBWAL),$(ALL_LIBS_A)) $(LIBCOMMON)
@@ -151,7 +152,9 @@ $(O)/bin/tool-%: $(O)/obj/tests/tools/%.o $(LINK_LIBS)
 	$(CC) $(LDFLAGS_X) -o $@ $< $(LINK_LIBS) $(LIBS)
 
 # Unit tests may reach into coordinator/participant internals (not their main.o).
-$(O)/tests/%: $(O)/obj/tests/unit/%.o $(LINK_LIBS) $(COORD_OBJ_NOMAIN) $(PART_OBJ_NOMAIN)
+$(O)/tests/test_coord%: $(COORD_OBJ_NOMAIN)
+$(O)/tests/test_part%: $(PART_OBJ_NOMAIN)
+$(O)/tests/%: $(O)/obj/tests/unit/%.o $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_X) -o $@ $< $(if $(filter test_coord%,$*),$(COORD_OBJ_NOMAIN)) \
 	    $(if $(filter test_part%,$*),$(PART_OBJ_NOMAIN)) $(LINK_LIBS) $(CHECK_LIBS) $(LIBS)

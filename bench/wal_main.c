@@ -234,12 +234,9 @@ int
 main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"dir", required_argument, NULL, 'd'},
-        {"appenders", required_argument, NULL, 'a'},
-        {"seconds", required_argument, NULL, 's'},
-        {"size", required_argument, NULL, 'z'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"dir", required_argument, NULL, 'd'},     {"appenders", required_argument, NULL, 'a'},
+        {"seconds", required_argument, NULL, 's'}, {"size", required_argument, NULL, 'z'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *list = "1,4,16,64,256";
     double seconds = 2.0;

@@ -42,7 +42,9 @@
  *  A dtx_conn and the dtx_results it returns belong to one thread at a time:
  *  the library takes no locks.  Different connections may be used in
  *  different threads concurrently; results may be handed to another thread
- *  once returned.  The library keeps no global mutable state.
+ *  once returned.  The library's only global state (an OpenSSL BIO method)
+ *  is created once, thread-safely, on first use.  libdtx never raises
+ *  SIGPIPE and never changes signal dispositions.
  *
  * CONNECTION STRINGS
  *  "keyword=value keyword='quoted value' ..." (a backslash escapes a quote
@@ -269,8 +271,8 @@ DTX_API const char *dtx_begin(dtx_conn *conn) DTX_WUR;
  * Run one statement of the current transaction on a participant.  Returns a
  * result with status DTX_RES_OK (rows or command tag) or DTX_RES_ERROR (the
  * participant's error; the transaction is then aborted and the application
- * should call dtx_rollback).  Never NULL except when out of memory; a failure
- * of the connection is an error result too (SQLSTATE 08006).  Caller frees
+ * should call dtx_rollback).  NULL only when out of memory or conn is NULL; a
+ * failure of the connection is an error result too (SQLSTATE 08006).  Caller frees
  * with dtx_clear().
  */
 DTX_API dtx_result *dtx_exec(dtx_conn *conn, const char *participant, const char *sql) DTX_WUR;
@@ -326,8 +328,8 @@ DTX_API dtx_gid_status dtx_outcome_of(dtx_conn *conn, const char *gid, char **de
  * everywhere (or not yet decided after a restart).  Returns a result of kind
  * DTX_KIND_INDOUBT, with one row per transaction and the columns gid (text),
  * age_ms (int8), participants (text, comma-separated), state (text); or an
- * error result.  Never NULL except when out of memory.  Caller frees with
- * dtx_clear().
+ * error result.  NULL only when out of memory or conn is NULL.  Caller frees
+ * with dtx_clear().
  */
 DTX_API dtx_result *dtx_indoubt(dtx_conn *conn) DTX_WUR;
 

@@ -174,6 +174,8 @@ int
 dtx_io_next_frame(dtx_conn *c, frame_view *f, char *err, size_t errlen)
 {
     size_t used;
+    if (c->in == NULL)
+        return 0;
     switch (frame_decode(c->in + c->in_off, c->in_len - c->in_off, c->max_frame, f, &used)) {
     case FRAME_OK:
         c->in_off += used;

@@ -780,7 +780,7 @@ handle_line(parser *p, char *s)
         return fail_line(p, "invalid key name \"%s\"", key);
     if (p->cur == NULL)
         return fail_line(p, "key \"%s\" appears before any [section]", key);
-    char *value;
+    char *value = NULL;
     if (!extract_value(p, eq + 1, &value))
         return false;
     if (p->cur->keys != NULL)

@@ -99,12 +99,15 @@ struct txn {
     wbuf err; /* first error, an encoded ERROR frame (empty: none) */
     uint64_t start_ms;
     struct event *timer;
+    bool marker_pending; /* ONEPHASE record not yet durable */
+    int op_outcome;      /* one-phase outcome waiting for the marker, or -1 */
     txn *hnext;
 };
 
 static void txn_decide(txn *t);
 static void txn_abort(txn *t);
 static void txn_maybe_free(txn *t);
+static void onephase_maybe_finish(txn *t);
 
 /* ---- table --------------------------------------------------------------- */
 
@@ -237,6 +240,7 @@ txn_begin(coord *co, client *cl)
     snprintf(t->gid, sizeof(t->gid), "dtx:%s:%llu:%llu", co->conf.name,
              (unsigned long long)co->epoch, (unsigned long long)++co->next_seq);
     t->state = TXN_ACTIVE;
+    t->op_outcome = -1;
     t->start_ms = coord_now_ms();
     t->timer = evtimer_new(co->base, txn_timeout_cb, t);
     table_add(t);
@@ -571,6 +575,16 @@ prepare_reply(void *arg, const frame_view *f, bool final)
         txn_decide(t);
 }
 
+static void
+onephase_maybe_finish(txn *t)
+{
+    if (t->marker_pending || t->op_outcome < 0)
+        return;
+    txn_set_state(t, TXN_FINISHED);
+    txn_reply(t, (proto_outcome)t->op_outcome);
+    txn_maybe_free(t);
+}
+
 /* Reply to the one-phase COMMIT of a single-branch transaction. */
 static void
 onephase_reply(void *arg, const frame_view *f, bool final)
@@ -603,9 +617,35 @@ onephase_reply(void *arg, const frame_view *f, bool final)
     } else {
         o = OUTCOME_UNKNOWN;
     }
-    txn_set_state(t, TXN_FINISHED);
-    txn_reply(t, o);
-    txn_maybe_free(t);
+    t->op_outcome = (int)o;
+    onephase_maybe_finish(t);
+}
+
+/* The ONEPHASE record is durable: STATUS can no longer presume "aborted". */
+static void
+onephase_marker_durable(void *arg)
+{
+    txn *t = arg;
+    t->outstanding--;
+    t->marker_pending = false;
+    if (t->state == TXN_ONEPHASE) {
+        onephase_maybe_finish(t);
+    } else if (t->outstanding == 0 && t->state == TXN_ABORTING) {
+        txn_set_state(t, TXN_FINISHED);
+        txn_maybe_free(t);
+    } else {
+        txn_maybe_free(t);
+    }
+}
+
+/* Log ONEPHASE{gid} before the one-phase COMMIT is sent; the outcome is
+ * told only once that record is durable. */
+static void
+onephase_mark(txn *t)
+{
+    t->marker_pending = true;
+    t->outstanding++;
+    clog_onephase(t->co->log, t->gid, onephase_marker_durable, t);
 }
 
 /* Reply to an interactive statement. */
@@ -737,6 +777,7 @@ txn_commit(txn *t)
             char name[BRANCH_MAX];
             coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
             txn_set_state(t, TXN_ONEPHASE);
+            onephase_mark(t);
             if (plink_send_work(b->link, name, WORK_COMMIT, NULL, 0, onephase_reply, b)) {
                 b->state = BR_WORKING;
                 t->outstanding++;
@@ -827,9 +868,10 @@ txn_oneshot(txn *t, const proto_stmts *body)
     }
     uint8_t end = nb == 1 ? WORK_COMMIT : WORK_PREPARE;
     plink_reply_fn cb = nb == 1 ? onephase_reply : prepare_reply;
-    if (nb == 1)
+    if (nb == 1) {
         txn_set_state(t, TXN_ONEPHASE);
-    else
+        onephase_mark(t);
+    } else
         txn_start_prepare(t);
     for (int k = 0; k < t->nbr; k++) {
         if (cnt[k] == 0)
@@ -859,12 +901,10 @@ txn_oneshot(txn *t, const proto_stmts *body)
     }
     free(per);
     free(cnt);
-    if (t->outstanding == 0) {
-        if (nb == 1)
-            txn_abort(t);
-        else
-            txn_decide(t);
-    }
+    if (nb == 1 && t->br[t->stmt_branch[0]].state == BR_GONE)
+        txn_abort(t); /* could not even be sent */
+    else if (nb > 1 && t->outstanding == 0)
+        txn_decide(t);
 }
 
 void

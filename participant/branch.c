@@ -35,9 +35,9 @@
  *  diagram is also in docs/participant.md):
  *
  *    NEW          created for a WORK OPEN, nothing started
- *    WAIT_SLOT    a WORK_PREPARE waits for a prepared-transaction slot
- *                 (prepare_wait_timeout); holds its connection if it had one
  *    WAIT_CONN    a WORK OPEN waits for a pool connection (FIFO)
+ *    WAIT_SLOT    a WORK_PREPARE, with its connection, waits for a
+ *                 prepared-transaction slot (prepare_wait_timeout)
  *    RUNNING      a WORK pipeline is in flight
  *    IDLE         between two WORKs: transaction open on the connection
  *    READONLY_END COMMIT PREPARED of a read-only vote is in flight
@@ -52,8 +52,8 @@
  *      is detached ("forgotten") as soon as its final DONE was sent, or when
  *      its coordinator connection ends; a detached branch only finishes
  *      what runs on PostgreSQL, sends nothing, and frees itself;
- *    - b->pc != NULL in RUNNING, IDLE, READONLY_END, UNDO_PREPARE, ROLLBACK;
- *      NULL in NEW, WAIT_CONN, FAILED;
+ *    - b->pc != NULL in WAIT_SLOT, RUNNING, IDLE, READONLY_END, UNDO_PREPARE,
+ *      ROLLBACK; NULL in NEW, WAIT_CONN, FAILED;
  *    - b->slot_reserved only from a slot grant until the PREPARE's Sync
  *      (or until the request gives up);
  *    - nothing is ever left prepared by accident: a vote that cannot be
@@ -93,8 +93,8 @@ typedef enum branch_state {
 } branch_state;
 
 static const char *const br_state_names[] = {
-    "new",          "wait_slot", "wait_conn", "running", "idle", "readonly_end",
-    "undo_prepare", "rollback",  "failed",    "freed",
+    "new",          "wait_slot",    "wait_conn", "running", "idle",
+    "readonly_end", "undo_prepare", "rollback",  "failed",  "freed",
 };
 
 #define WORK_END_MASK (WORK_PREPARE | WORK_COMMIT | WORK_ROLLBACK)
@@ -147,10 +147,10 @@ br_set_state(branch *b, branch_state st)
     bool ok;
     switch (st) {
     case BR_WAIT_SLOT:
-        ok = o == BR_NEW || o == BR_IDLE;
+        ok = o == BR_NEW || o == BR_IDLE || o == BR_WAIT_CONN;
         break;
     case BR_WAIT_CONN:
-        ok = o == BR_NEW || o == BR_WAIT_SLOT;
+        ok = o == BR_NEW;
         break;
     case BR_RUNNING:
         ok = o == BR_NEW || o == BR_WAIT_SLOT || o == BR_WAIT_CONN || o == BR_IDLE;
@@ -423,8 +423,8 @@ word_at(const char *s, char *out, size_t outlen)
 static bool
 br_statement_allowed(const char *sql, char *why, size_t whylen)
 {
-    static const char *const tx_words[] = {"begin", "start", "commit", "end", "rollback", "abort",
-                                           NULL};
+    static const char *const tx_words[] = {"begin",    "start", "commit", "end",
+                                           "rollback", "abort", NULL};
     char w[32];
     const char *s = skip_space_and_comments(sql);
     size_t n = word_at(s, w, sizeof(w));
@@ -436,8 +436,8 @@ br_statement_allowed(const char *sql, char *why, size_t whylen)
     }
     for (int i = 0; tx_words[i]; i++) {
         if (strcmp(w, tx_words[i]) == 0) {
-            snprintf(why, whylen,
-                     "transaction control statement %s is not allowed in a dtx branch", w);
+            snprintf(why, whylen, "transaction control statement %s is not allowed in a dtx branch",
+                     w);
             return false;
         }
     }
@@ -477,6 +477,11 @@ br_rollback(branch *b)
         slots_unreserve(server_env_get()->slots);
         b->slot_reserved = false;
     }
+    if (pgc_txn_status(b->pc) == PQTRANS_IDLE) {
+        /* nothing begun on the connection yet (a WORK OPEN that never ran) */
+        br_release_and_free(b);
+        return;
+    }
     br_clear_outcome(b); /* answered already */
     br_set_state(b, BR_ROLLBACK);
     pgc_query(b->pc, "ROLLBACK", 0, NULL);
@@ -504,8 +509,7 @@ br_slot_granted(bool ok, void *arg)
                      b->name, slots_max(env->slots));
         b->hint = strdup("Commit or roll back prepared transactions, or raise "
                          "max_prepared_transactions on the PostgreSQL server.");
-        log_warn("branch %s: no prepared-transaction slot within prepare_wait_timeout",
-                 b->name);
+        log_warn("branch %s: no prepared-transaction slot within prepare_wait_timeout", b->name);
         br_fail(b);
         return;
     }
@@ -518,35 +522,24 @@ br_conn_granted(pgc *pc, const char *error, void *arg)
 {
     branch *b = arg;
     if (pc == NULL) {
-        br_set_error(b, "08006", "could not connect to PostgreSQL: %s", error);
+        br_set_error(b, "08006", "could not connect to PostgreSQL: %s",
+                     error ? error : "unknown error");
         br_fail(b);
         return;
     }
     b->pc = pc;
-    br_send(b);
+    br_start(b);
 }
 
-/* Get what the request needs (a slot for PREPARE, a connection), then send. */
+/* Get what the request needs, then send: first a connection, then (for a
+ * PREPARE) a prepared-transaction slot.  In this order a slot is only ever
+ * reserved by a branch that can use it at once: at most pool_size slots are
+ * reserved, and a queue of new branches waiting for a connection cannot
+ * starve the prepares of the branches that have one. */
 static void
 br_start(branch *b)
 {
     const server_env *env = server_env_get();
-    if ((b->flags & WORK_PREPARE) && !b->slot_reserved) {
-        b->sw.on_grant = br_slot_granted;
-        b->sw.arg = b;
-        switch (slots_acquire(env->slots, &b->sw)) {
-        case SLOT_GRANTED:
-            b->slot_reserved = true;
-            break;
-        case SLOT_QUEUED:
-            br_set_state(b, BR_WAIT_SLOT);
-            return;
-        case SLOT_FAILED:
-        default:
-            br_slot_granted(false, b);
-            return;
-        }
-    }
     if (b->pc == NULL) {
         pgc *pc = NULL;
         const char *error = NULL;
@@ -563,6 +556,22 @@ br_start(branch *b)
         case POOL_FAILED:
         default:
             br_conn_granted(NULL, error ? error : "unknown error", b);
+            return;
+        }
+    }
+    if ((b->flags & WORK_PREPARE) && !b->slot_reserved) {
+        b->sw.on_grant = br_slot_granted;
+        b->sw.arg = b;
+        switch (slots_acquire(env->slots, &b->sw)) {
+        case SLOT_GRANTED:
+            b->slot_reserved = true;
+            break;
+        case SLOT_QUEUED:
+            br_set_state(b, BR_WAIT_SLOT);
+            return;
+        case SLOT_FAILED:
+        default:
+            br_slot_granted(false, b);
             return;
         }
     }
@@ -623,8 +632,8 @@ br_send_result(branch *b, const PGresult *res, int stmt)
     uint64_t affected = ct && *ct ? strtoull(ct, NULL, 10) : 0;
     wbuf w;
     wbuf_init(&w);
-    size_t start = proto_result_begin(&w, b->tag, "", PQcmdStatus((PGresult *)res), affected,
-                                      (uint16_t)ncols);
+    size_t start =
+        proto_result_begin(&w, b->tag, "", PQcmdStatus((PGresult *)res), affected, (uint16_t)ncols);
     for (int c = 0; c < ncols; c++)
         proto_result_column(&w, PQfname(res, c), (uint32_t)PQftype(res, c));
     proto_result_rows(&w, (uint32_t)nrows);
@@ -883,10 +892,8 @@ br_on_broken(pgc *pc, const char *reason, void *arg)
                 char msg[512];
                 snprintf(msg, sizeof(msg),
                          "connection to PostgreSQL lost while COMMIT was in flight: %s", reason);
-                proto_done d = {.tag = b->tag,
-                                .status = DONE_UNKNOWN,
-                                .sqlstate = "08006",
-                                .message = msg};
+                proto_done d = {
+                    .tag = b->tag, .status = DONE_UNKNOWN, .sqlstate = "08006", .message = msg};
                 server_reply_done(b->cc, &d);
             }
         } else {
@@ -1094,6 +1101,11 @@ void
 branch_shutdown_all(void)
 {
     const server_env *env = server_env_get();
+    int n = 0;
+    for (branch *b = br_all; b; b = b->all_next)
+        n += b->state == BR_IDLE || b->state == BR_WAIT_CONN || b->state == BR_WAIT_SLOT;
+    if (n > 0)
+        log_log("shutting down: rolling back %d unprepared branch%s", n, n == 1 ? "" : "es");
     branch *next;
     for (branch *b = br_all; b; b = next) {
         next = b->all_next;

@@ -55,8 +55,8 @@ fence_admit(const char *name, uint64_t epoch, char *err, size_t errlen)
     fence_entry *e = fence_find(name);
     if (e) {
         if (epoch > e->highest) {
-            log_log("coordinator \"%s\" moved to epoch %" PRIu64 " (was %" PRIu64 ")", name,
-                    epoch, e->highest);
+            log_log("coordinator \"%s\" moved to epoch %" PRIu64 " (was %" PRIu64 ")", name, epoch,
+                    e->highest);
             e->highest = epoch;
         }
         return true;

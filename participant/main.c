@@ -56,9 +56,9 @@
 #define DTX_VERSION "0.1.0"
 #endif
 
-#define SHUTDOWN_GRACE_MS 5000
+#define SHUTDOWN_GRACE_MS    5000
 #define SHUTDOWN_ROLLBACK_MS 2000
-#define SHUTDOWN_TICK_MS 50
+#define SHUTDOWN_TICK_MS     50
 
 typedef enum main_phase {
     MP_RUNNING = 0,
@@ -326,8 +326,10 @@ int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL;
@@ -395,8 +397,7 @@ main(int argc, char **argv)
     m.base = event_base_new();
     if (m.base == NULL)
         log_fatal("could not create the event loop");
-    pg_pool *pool =
-        pool_create(m.base, conf.conninfo, conf.pool_size, conf.statement_timeout_ms);
+    pg_pool *pool = pool_create(m.base, conf.conninfo, conf.pool_size, conf.statement_timeout_ms);
     slots *sl = slots_create(m.base, max_prepared, prepared, conf.prepare_wait_timeout_ms);
     m.ev_term = evsignal_new(m.base, SIGTERM, on_sigterm, NULL);
     m.ev_int = evsignal_new(m.base, SIGINT, on_sigint, NULL);
@@ -411,8 +412,7 @@ main(int argc, char **argv)
     pool_start(pool);
     main_listen(&conf);
     if (strchr(conf.listen_addr, ':'))
-        log_log("dtx-participant ready: listening on [%s]:%d", conf.listen_addr,
-                conf.listen_port);
+        log_log("dtx-participant ready: listening on [%s]:%d", conf.listen_addr, conf.listen_port);
     else
         log_log("dtx-participant ready: listening on %s:%d", conf.listen_addr, conf.listen_port);
 

@@ -12,11 +12,13 @@
  *  Life cycle of one pgc (pgc_set_state() is the only place that changes
  *  `state`; the state also says where the pgc is):
  *
- *      DOWN ──connect──► CONNECTING ──ok──► SETUP ──sync──► IDLE ◄──┐
- *       ▲  (timer armed)      │ fail          │ error        │lease  │release
- *       │                     ▼               ▼              ▼       │
- *       └──────────────── (back-off) ◄───── break ◄──── LEASED ◄─► BUSY
- *                                                  sync/  (batch in flight)
+ *      DOWN --timer--> CONNECTING --ok--> SETUP --sync--> IDLE <-----+
+ *        ^                 | fail          | error          | lease   | release
+ *        |                 v               v                v         |
+ *        +--(back-off)<----+----- break <--+------------- LEASED <--> BUSY
+ *                                   ^                       |  batch   sync
+ *                                   +-- socket error, ------+  sent
+ *                                       failed send, COPY
  *
  *    DOWN        not connected; the reconnect timer is armed (back-off from
  *                100 ms doubling to 5 s, reset by a successful set-up)
@@ -62,8 +64,8 @@
 #include <string.h>
 
 #define PGC_CONNECT_TIMEOUT_MS 10000
-#define PGC_BACKOFF_MIN_MS 100
-#define PGC_BACKOFF_MAX_MS 5000
+#define PGC_BACKOFF_MIN_MS     100
+#define PGC_BACKOFF_MAX_MS     5000
 #define PGC_BACKLOG_RECHECK_MS 10
 
 typedef enum pgc_state {
@@ -88,13 +90,13 @@ struct pgc {
     struct event *ev_defer; /* deferred break after a failed send */
     const pgc_ops *ops;
     void *arg;
-    int index;     /* query of the batch whose results are being read */
-    bool cur_got;  /* a result for `index` was delivered */
-    int nulls;     /* consecutive NULLs without a result (sanity check) */
-    int syncs;     /* syncs in flight: 0 or 1 */
-    bool paused;   /* the lessee is backlogged: socket not read */
-    bool failed;   /* a send failed; break pending (ev_defer) */
-    bool ever_up;  /* set-up completed at least once */
+    int index;    /* query of the batch whose results are being read */
+    bool cur_got; /* a result for `index` was delivered */
+    int nulls;    /* consecutive NULLs without a result (sanity check) */
+    int syncs;    /* syncs in flight: 0 or 1 */
+    bool paused;  /* the lessee is backlogged: socket not read */
+    bool failed;  /* a send failed; break pending (ev_defer) */
+    bool ever_up; /* set-up completed at least once */
     int backoff_ms;
     char fail_reason[256];
 };
@@ -367,8 +369,7 @@ pgc_break(pgc *pc, const char *reason)
             log_debug("could not connect to PostgreSQL (pg#%d): %s", pc->id, why);
         pool_note_failure(pc->pool, why);
     } else {
-        log_warn("connection pg#%d to PostgreSQL lost (%s): %s", pc->id, pgc_state_names[old],
-                 why);
+        log_warn("connection pg#%d to PostgreSQL lost (%s): %s", pc->id, pgc_state_names[old], why);
         pc->backoff_ms = 0;
     }
     pgc_schedule_reconnect(pc);
@@ -669,8 +670,7 @@ fail:
     return NULL;
 }
 
-static void
-pool_dispatch_cb(evutil_socket_t fd, short what, void *arg);
+static void pool_dispatch_cb(evutil_socket_t fd, short what, void *arg);
 
 void
 pool_start(pg_pool *p)
@@ -879,8 +879,7 @@ void
 pool_release(pgc *pc)
 {
     if (pc->state != PGC_LEASED)
-        log_panic("pg#%d: release of a connection that is %s", pc->id,
-                  pgc_state_names[pc->state]);
+        log_panic("pg#%d: release of a connection that is %s", pc->id, pgc_state_names[pc->state]);
     pc->ops = NULL;
     pc->arg = NULL;
     if (pc->failed) {

@@ -80,8 +80,7 @@ void pool_free(pg_pool *p);
 
 /* Lease a connection for w->prio with ops/arg as its lessee (see above). */
 pool_acquire_result pool_acquire(pg_pool *p, pool_waiter *w, const pgc_ops *ops, void *arg,
-                                 pgc **out, const char **error)
-    __attribute__((warn_unused_result));
+                                 pgc **out, const char **error) __attribute__((warn_unused_result));
 /* Withdraw a queued waiter (no-op when it is not queued). */
 void pool_cancel(pg_pool *p, pool_waiter *w);
 /* Give a leased connection back.  It must have no batch in flight and no

@@ -10,9 +10,9 @@
  *
  *  States (rq_set_state() is the only place that changes `state`):
  *
- *    WAIT_CONN ──granted──► RUNNING ──42704 and xid known──► STATUS
- *        │                     │                                │
- *        └── cancelled ────────┴────────── answered ────────────┴──► FREED
+ *    WAIT_CONN --granted--> RUNNING --42704 and xid known--> STATUS
+ *        |                     |                                |
+ *        +-- cancelled --------+---------- answered ------------+--> FREED
  *
  *    WAIT_CONN  queued for a pool connection (phase-two queue)
  *    RUNNING    COMMIT/ROLLBACK PREPARED, the LIST query, or the count
@@ -91,8 +91,8 @@ struct resolve_req {
     char sqlstate[6];
     char *msg, *detail, *hint;
     uint8_t xact_status;
-    wbuf reply; /* LIST_REPLY, built from the rows */
-    int count;  /* COUNT */
+    wbuf reply;         /* LIST_REPLY, built from the rows */
+    int count;          /* COUNT */
     char *notfound_msg; /* FINISH: PostgreSQL's "does not exist", kept for the reply */
 };
 
@@ -316,7 +316,8 @@ rq_granted(pgc *pc, const char *error, void *arg)
 {
     resolve_req *rq = arg;
     if (pc == NULL) {
-        rq_set_error(rq, "08006", "could not connect to PostgreSQL: %s", error);
+        rq_set_error(rq, "08006", "could not connect to PostgreSQL: %s",
+                     error ? error : "unknown error");
         rq_reply(rq, DONE_ERROR);
         rq_free(rq);
         return;

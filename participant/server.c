@@ -9,9 +9,11 @@
  *  Life cycle of a coord_conn (cc_set_state() is the only place that
  *  changes `state`):
  *
- *     HANDSHAKE ──TLS up, name allowed──► HELLO ──valid HELLO──► READY
- *         │                                 │                       │
- *         └── TLS error / name refused ─────┴── bad frame, EOF ─────┴──► CLOSED (freed)
+ *     HANDSHAKE --TLS up, name allowed--> HELLO --valid HELLO--> READY
+ *         |                                 |                     |
+ *         +-- TLS error / name refused -----+-- bad frame, EOF ---+--> CLOSED (freed)
+ *                                                                 |
+ *                       shutdown (server_close_all) --> CLOSING --+ EOF, or exit
  *
  *    HANDSHAKE  TLS handshake running; a 10 s read time-out bounds it and
  *               the HELLO that follows
@@ -19,6 +21,9 @@
  *               frame must be HELLO from a coordinator
  *    READY      requests are served; many may be in flight, each answered
  *               under its own tag
+ *    CLOSING    shutting down: ERROR 57P01 was sent and everything was
+ *               detached; frames are ignored until the peer closes or the
+ *               process exits
  *    CLOSED     the conn is closed or closing; all branches and requests
  *               of this connection were detached; the struct is freed at
  *               once (conn.c keeps its own memory until no callback can
@@ -54,6 +59,7 @@ typedef enum cc_state {
     CC_HANDSHAKE = 0,
     CC_HELLO,
     CC_READY,
+    CC_CLOSING,
     CC_CLOSED,
 } cc_state;
 
@@ -85,6 +91,10 @@ cc_set_state(coord_conn *cc, cc_state st)
         if (cc->state != CC_HELLO)
             abort();
         break;
+    case CC_CLOSING:
+        if (cc->state == CC_CLOSED || cc->state == CC_CLOSING)
+            abort();
+        break;
     case CC_CLOSED:
         if (cc->state == CC_CLOSED)
             abort();
@@ -108,17 +118,24 @@ server_env_get(void)
     return &srv_env;
 }
 
+/* Detach every branch and request of cc: unprepared branches roll back. */
+static void
+cc_detach(coord_conn *cc)
+{
+    if (cc->branches.n > 0)
+        log_log("coordinator \"%s\" gone: rolling back %d open branch%s", cc->name, cc->branches.n,
+                cc->branches.n == 1 ? "" : "es");
+    branch_detach_all(&cc->branches);
+    resolve_detach_all(&cc->resolves);
+}
+
 /* Detach everything of cc and free it.  The conn must already be closed or
  * closing, with its arg cleared. */
 static void
 cc_destroy(coord_conn *cc)
 {
     cc_set_state(cc, CC_CLOSED);
-    if (cc->branches.n > 0)
-        log_log("coordinator \"%s\" gone: rolling back %d open branch%s", cc->name,
-                cc->branches.n, cc->branches.n == 1 ? "" : "es");
-    branch_detach_all(&cc->branches);
-    resolve_detach_all(&cc->resolves);
+    cc_detach(cc);
     if (cc->prev)
         cc->prev->next = cc->next;
     else
@@ -199,8 +216,8 @@ cc_on_hello(coord_conn *cc, const frame_view *f)
     }
     if (!valid_coord_name(h.name)) {
         cc_fail(cc, "08P01",
-                "invalid coordinator name \"%.64s\": use 1 to %d letters, digits and '-'",
-                h.name, COORD_NAME_MAX);
+                "invalid coordinator name \"%.64s\": use 1 to %d letters, digits and '-'", h.name,
+                COORD_NAME_MAX);
         return;
     }
     char err[256];
@@ -241,6 +258,7 @@ cc_on_frame(conn *c, const frame_view *f, void *arg)
     case CC_READY:
         break;
     case CC_HANDSHAKE:
+    case CC_CLOSING:
     case CC_CLOSED:
         return;
     default:
@@ -281,8 +299,7 @@ cc_on_close(conn *c, const char *reason, void *arg)
         log_log("coordinator connection from %s closed before HELLO: %s", cc->addr, reason);
         break;
     case CC_READY:
-        log_log("connection of coordinator \"%s\" from %s closed: %s", cc->name, cc->addr,
-                reason);
+        log_log("connection of coordinator \"%s\" from %s closed: %s", cc->name, cc->addr, reason);
         break;
     case CC_CLOSED:
     default:
@@ -385,7 +402,8 @@ server_reply_status(coord_conn *cc, uint32_t tag, done_status st, uint64_t xid,
         va_end(ap);
         m = msg;
     }
-    proto_done d = {.tag = tag, .status = (uint8_t)st, .xid = xid, .sqlstate = sqlstate, .message = m};
+    proto_done d = {
+        .tag = tag, .status = (uint8_t)st, .xid = xid, .sqlstate = sqlstate, .message = m};
     server_reply_done(cc, &d);
 }
 
@@ -479,12 +497,23 @@ server_quiescent(void)
 void
 server_close_all(void)
 {
-    while (srv_list) {
-        coord_conn *cc = srv_list;
-        conn *c = cc->c;
-        conn_set_arg(c, NULL);
-        conn_fail(c, "57P01", "terminating connection: the participant is shutting down");
-        cc_destroy(cc);
+    /* Send the reason and detach everything, but leave the TLS connection
+     * open until the peer closes it or the process exits (server_free):
+     * conn.c gives no notice when a closing connection is finally done, so
+     * this is the only way to be sure every connection is freed at exit. */
+    for (coord_conn *cc = srv_list; cc; cc = cc->next) {
+        if (cc->state == CC_CLOSING)
+            continue;
+        wbuf w;
+        wbuf_init(&w);
+        proto_error e = {.tag = 0,
+                         .sqlstate = "57P01",
+                         .message = "terminating connection: the participant is shutting down"};
+        if (cc->state != CC_HANDSHAKE && proto_put_error(&w, &e) && wbuf_ok(&w))
+            conn_send(cc->c, &w);
+        wbuf_free(&w);
+        cc_set_state(cc, CC_CLOSING);
+        cc_detach(cc);
     }
 }
 

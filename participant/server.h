@@ -26,7 +26,7 @@
 
 /* PostgreSQL's limit for a prepared transaction's name is 200 bytes. */
 #define BRANCH_NAME_MAX 200
-#define COORD_NAME_MAX 63
+#define COORD_NAME_MAX  63
 
 typedef struct coord_conn coord_conn;
 

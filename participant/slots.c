@@ -226,8 +226,7 @@ void
 slots_resync(slots *s, int prepared)
 {
     if (prepared != s->prepared)
-        log_debug("prepared transactions in the cluster: %d (counted %d)", prepared,
-                  s->prepared);
+        log_debug("prepared transactions in the cluster: %d (counted %d)", prepared, s->prepared);
     s->prepared = prepared;
     slots_wake(s);
 }

@@ -158,7 +158,7 @@ struct wal {
     pthread_cond_t writer_cv; /* the writer thread sleeps on it */
     pthread_cond_t gather_cv; /* a gathering flusher sleeps on it */
     wal_buf fill;
-    uint64_t fill_since_ns;   /* when the first record of fill was appended */
+    uint64_t fill_since_ns; /* when the first record of fill was appended */
     uint64_t insert_lsn;
     uint64_t cur_segno;
     uint32_t cur_salt;
@@ -168,11 +168,11 @@ struct wal {
     bool force_switch;
     uint64_t rng;
     bool closing;
-    bool flushing;            /* a flush is running; its state is below */
-    bool kick;                /* the event loop waits: the writer must flush */
+    bool flushing; /* a flush is running; its state is below */
+    bool kick;     /* the event loop waits: the writer must flush */
     bool writer_sleeping;
-    bool writer_idle;         /* ...with nothing pending: wake it on append */
-    bool writer_wait_flush;   /* ...until the running flush ends */
+    bool writer_idle;       /* ...with nothing pending: wake it on append */
+    bool writer_wait_flush; /* ...until the running flush ends */
     unsigned idle_rounds;
     bool gathering;
     uint64_t gather_target;
@@ -633,8 +633,7 @@ wal_pwrite_all(wal_t *w, const uint8_t *data, size_t n, uint64_t off)
         if (r <= 0) {
             if (r == 0)
                 errno = ENOSPC;
-            log_panic("could not write to file \"%s\" at offset %" PRIu64 ": %m", w->seg_path,
-                      off);
+            log_panic("could not write to file \"%s\" at offset %" PRIu64 ": %m", w->seg_path, off);
         }
         data += r;
         off += (uint64_t)r;
@@ -841,16 +840,14 @@ wal_writer_main(void *arg)
             w->writer_wait_flush = false;
         } else if (w->fill.len > 0) {
             uint64_t until = w->fill_since_ns + WAL_BG_FLUSH_NS;
-            struct timespec ts = {(time_t)(until / 1000000000ull),
-                                  (long)(until % 1000000000ull)};
+            struct timespec ts = {(time_t)(until / 1000000000ull), (long)(until % 1000000000ull)};
             pthread_cond_timedwait(&w->writer_cv, &w->lock, &ts);
         } else if (w->idle_rounds < WAL_IDLE_ROUNDS) {
             /* Busy lately: poll, rather than be signalled by every append
              * (which, with a leader flushing, would wake us for nothing). */
             uint64_t seen = w->stat_records;
             uint64_t until = wal_now_ns() + WAL_BG_FLUSH_NS;
-            struct timespec ts = {(time_t)(until / 1000000000ull),
-                                  (long)(until % 1000000000ull)};
+            struct timespec ts = {(time_t)(until / 1000000000ull), (long)(until % 1000000000ull)};
             pthread_cond_timedwait(&w->writer_cv, &w->lock, &ts);
             w->idle_rounds = w->stat_records == seen ? w->idle_rounds + 1 : 0;
         } else {
@@ -1036,12 +1033,11 @@ wal_init_sync(wal_t *w)
     if (pthread_condattr_init(&ca) != 0)
         return false;
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    bool ok = pthread_mutex_init(&w->lock, NULL) == 0 &&
-              pthread_cond_init(&w->writer_cv, &ca) == 0 &&
-              pthread_cond_init(&w->gather_cv, &ca) == 0 &&
-              pthread_mutex_init(&w->prep_lock, NULL) == 0 &&
-              pthread_cond_init(&w->prep_cv, NULL) == 0 &&
-              pthread_mutex_init(&w->ckpt_lock, NULL) == 0;
+    bool ok =
+        pthread_mutex_init(&w->lock, NULL) == 0 && pthread_cond_init(&w->writer_cv, &ca) == 0 &&
+        pthread_cond_init(&w->gather_cv, &ca) == 0 &&
+        pthread_mutex_init(&w->prep_lock, NULL) == 0 && pthread_cond_init(&w->prep_cv, NULL) == 0 &&
+        pthread_mutex_init(&w->ckpt_lock, NULL) == 0;
     pthread_condattr_destroy(&ca);
     return ok;
 }

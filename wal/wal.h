@@ -80,21 +80,21 @@ typedef struct wal_options {
 
 /* What wal_open() found. */
 typedef struct wal_info {
-    uint64_t oldest_lsn;      /* start of the oldest record retained */
-    uint64_t end_lsn;         /* end of the last valid record at open */
-    uint64_t highest_epoch;   /* highest epoch in any segment header, 0 if none */
-    uint64_t records;         /* valid records found */
-    uint64_t segments;        /* segment files that hold the log */
-    uint64_t torn_lsn;        /* where a torn tail was cut, 0 if none */
-    uint64_t torn_bytes;      /* bytes zeroed at the torn tail */
-    uint64_t removed_files;   /* unused or stale files past the end, removed */
+    uint64_t oldest_lsn;    /* start of the oldest record retained */
+    uint64_t end_lsn;       /* end of the last valid record at open */
+    uint64_t highest_epoch; /* highest epoch in any segment header, 0 if none */
+    uint64_t records;       /* valid records found */
+    uint64_t segments;      /* segment files that hold the log */
+    uint64_t torn_lsn;      /* where a torn tail was cut, 0 if none */
+    uint64_t torn_bytes;    /* bytes zeroed at the torn tail */
+    uint64_t removed_files; /* unused or stale files past the end, removed */
 } wal_info;
 
 typedef struct wal_stats {
-    uint64_t records;  /* records appended since open */
-    uint64_t bytes;    /* bytes written since open */
-    uint64_t fsyncs;   /* fdatasync calls that made records durable */
-    uint64_t batches;  /* write groups */
+    uint64_t records; /* records appended since open */
+    uint64_t bytes;   /* bytes written since open */
+    uint64_t fsyncs;  /* fdatasync calls that made records durable */
+    uint64_t batches; /* write groups */
 } wal_stats;
 
 /* One record, as returned by a reader.  payload points into the reader's
@@ -116,8 +116,7 @@ void wal_options_init(wal_options *opts);
  * above) and start the writer threads.  opts may be NULL.  Returns NULL with a
  * message in err on failure (I/O error, directory locked by another process,
  * corrupt log).  The caller closes the result with wal_close(). */
-wal_t *wal_open(const char *dir, const wal_options *opts, char *err, size_t errlen)
-    WAL_WARN_UNUSED;
+wal_t *wal_open(const char *dir, const wal_options *opts, char *err, size_t errlen) WAL_WARN_UNUSED;
 
 /* Flush everything appended, stop the threads, close the files and free w.
  * Pending wal_notify_durable callbacks are dropped without being called.
@@ -163,8 +162,8 @@ void wal_wait_durable(wal_t *w, uint64_t lsn);
 /* Deliver durability callbacks on base.  Call once, from the thread that runs
  * base, before wal_notify_durable.  Returns false with a message in err if the
  * wake-up descriptor cannot be created. */
-bool wal_attach_event_base(wal_t *w, struct event_base *base, char *err, size_t errlen)
-    WAL_WARN_UNUSED;
+bool wal_attach_event_base(wal_t *w, struct event_base *base, char *err,
+                           size_t errlen) WAL_WARN_UNUSED;
 /* Call cb(arg, lsn) on the attached loop once lsn is durable — never from
  * inside this call, even when lsn is durable already — and make the writer
  * thread flush at once.  Callbacks run in LSN order, and for the same lsn in
@@ -187,14 +186,13 @@ uint64_t wal_oldest_lsn(wal_t *w);
  * wal_notify_durable to learn when more is available.  Returns NULL with a
  * message in err if from_lsn was removed by a checkpoint or lies past the
  * end.  Close with wal_reader_close() before wal_close(). */
-wal_reader *wal_reader_open(wal_t *w, uint64_t from_lsn, char *err, size_t errlen)
-    WAL_WARN_UNUSED;
+wal_reader *wal_reader_open(wal_t *w, uint64_t from_lsn, char *err, size_t errlen) WAL_WARN_UNUSED;
 /* Read a log directory that no process has open for writing (tools,
  * recovery before wal_open).  The directory is verified first, as wal_open
  * would, but nothing is modified: a torn tail is simply not read.  Returns
  * NULL with a message in err if the log is corrupt. */
-wal_reader *wal_reader_open_dir(const char *dir, uint64_t from_lsn, char *err, size_t errlen)
-    WAL_WARN_UNUSED;
+wal_reader *wal_reader_open_dir(const char *dir, uint64_t from_lsn, char *err,
+                                size_t errlen) WAL_WARN_UNUSED;
 /* Next record: 1 and *rec filled; 0 at the end (of what is durable, for a
  * live reader: more may come later); -1 on an error, described by
  * wal_reader_error(). */

@@ -19,17 +19,17 @@
 
 /* ---- format ---------------------------------------------------------- */
 
-#define WAL_SEG_MAGIC       0x57585444u /* the bytes "DTXW" read little-endian */
-#define WAL_FORMAT_VERSION  1
-#define WAL_SEG_HDR_SIZE    64
-#define WAL_REC_HDR_SIZE    24
-#define WAL_REC_ALIGN       8
-#define WAL_SWITCH_PAYLOAD  8
-#define WAL_SWITCH_SIZE     (WAL_REC_HDR_SIZE + WAL_SWITCH_PAYLOAD)
-#define WAL_TYPE_SWITCH     0 /* internal: end of segment, names the next salt */
+#define WAL_SEG_MAGIC      0x57585444u /* the bytes "DTXW" read little-endian */
+#define WAL_FORMAT_VERSION 1
+#define WAL_SEG_HDR_SIZE   64
+#define WAL_REC_HDR_SIZE   24
+#define WAL_REC_ALIGN      8
+#define WAL_SWITCH_PAYLOAD 8
+#define WAL_SWITCH_SIZE    (WAL_REC_HDR_SIZE + WAL_SWITCH_PAYLOAD)
+#define WAL_TYPE_SWITCH    0 /* internal: end of segment, names the next salt */
 /* Per-segment payload limit: a record must leave room for a switch record. */
 #define WAL_SEG_PAYLOAD_LIMIT(segsize)                                                             \
-    ((uint32_t)((segsize) - WAL_SEG_HDR_SIZE - WAL_SWITCH_SIZE - WAL_REC_HDR_SIZE))
+    ((uint32_t)((segsize)-WAL_SEG_HDR_SIZE - WAL_SWITCH_SIZE - WAL_REC_HDR_SIZE))
 
 typedef struct wal_seg_header {
     uint32_t segment_size;
@@ -40,12 +40,12 @@ typedef struct wal_seg_header {
 
 typedef enum wal_hdr_status {
     WAL_HDR_OK = 0,
-    WAL_HDR_ZERO,        /* all 64 bytes zero: a preallocated, unused segment */
-    WAL_HDR_SHORT,       /* file shorter than a header */
+    WAL_HDR_ZERO,  /* all 64 bytes zero: a preallocated, unused segment */
+    WAL_HDR_SHORT, /* file shorter than a header */
     WAL_HDR_BAD_MAGIC,
     WAL_HDR_BAD_VERSION,
     WAL_HDR_BAD_CRC,
-    WAL_HDR_BAD_SIZE,    /* segment size field out of range */
+    WAL_HDR_BAD_SIZE, /* segment size field out of range */
 } wal_hdr_status;
 
 /* A record found in a buffer holding a segment. */
@@ -88,8 +88,7 @@ wal_get_u16(const uint8_t *p)
 static inline uint32_t
 wal_get_u32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
 static inline uint64_t
@@ -127,8 +126,8 @@ void wal_rec_encode(uint8_t *out, uint32_t salt, uint8_t type, uint64_t lsn, con
 /* Validate the record at offset off of segment segno, whose first avail bytes
  * are in seg.  True and *rec filled if valid; false with a short reason in
  * *why (a static string) if not. */
-bool wal_rec_check(const uint8_t *seg, size_t avail, uint32_t off, uint64_t segno,
-                   uint32_t segsize, uint32_t salt, wal_rec_view *rec, const char **why)
+bool wal_rec_check(const uint8_t *seg, size_t avail, uint32_t off, uint64_t segno, uint32_t segsize,
+                   uint32_t salt, wal_rec_view *rec, const char **why)
     __attribute__((warn_unused_result));
 
 /* ---- segment files --------------------------------------------------- */
@@ -147,8 +146,8 @@ bool wal_seg_create(int dirfd, const char *dir, uint64_t segno, uint32_t segsize
                     size_t errlen) __attribute__((warn_unused_result));
 /* Read up to len bytes of segment segno into buf; *got = bytes read.
  * *missing = true (and success) if the file does not exist. */
-bool wal_seg_read(int dirfd, uint64_t segno, uint8_t *buf, size_t len, size_t *got,
-                  bool *missing, char *err, size_t errlen) __attribute__((warn_unused_result));
+bool wal_seg_read(int dirfd, uint64_t segno, uint8_t *buf, size_t len, size_t *got, bool *missing,
+                  char *err, size_t errlen) __attribute__((warn_unused_result));
 /* fsync a directory; PANICs on failure. */
 void wal_dir_fsync(int dirfd, const char *dir);
 /* Remove leftover temporary files of an interrupted segment creation.
@@ -166,28 +165,28 @@ typedef struct wal_scan_cb {
 } wal_scan_cb;
 
 typedef struct wal_scan_result {
-    bool corrupt;            /* damage in the middle: the log cannot be used */
-    uint32_t segment_size;   /* of the log (default if there is none yet) */
-    bool have_segments;      /* at least one segment file exists */
-    uint64_t first_segno;    /* oldest segment file */
-    uint64_t nfiles;         /* segment files present */
-    uint64_t records;        /* valid records (switch records excluded) */
+    bool corrupt;          /* damage in the middle: the log cannot be used */
+    uint32_t segment_size; /* of the log (default if there is none yet) */
+    bool have_segments;    /* at least one segment file exists */
+    uint64_t first_segno;  /* oldest segment file */
+    uint64_t nfiles;       /* segment files present */
+    uint64_t records;      /* valid records (switch records excluded) */
     uint64_t highest_epoch;
 
     /* The end: the first position that holds no valid record. */
     uint64_t end_lsn;
     uint64_t end_segno;
-    uint32_t end_offset;     /* 0 if the end segment's header is not valid */
-    bool end_header_valid;   /* the end segment has a valid, chained header */
-    uint32_t end_salt;       /* its salt, or the one announced for it */
+    uint32_t end_offset;   /* 0 if the end segment's header is not valid */
+    bool end_header_valid; /* the end segment has a valid, chained header */
+    uint32_t end_salt;     /* its salt, or the one announced for it */
     bool end_salt_known;
-    uint64_t end_epoch;      /* its epoch, or the previous segment's */
+    uint64_t end_epoch; /* its epoch, or the previous segment's */
     bool end_file_exists;
     uint64_t end_file_size;
 
     /* What lies after the end in the end segment. */
-    uint64_t torn_bytes;     /* from end_offset to the last non-zero byte */
-    char end_reason[96];     /* why the scan stopped there */
+    uint64_t torn_bytes; /* from end_offset to the last non-zero byte */
+    char end_reason[96]; /* why the scan stopped there */
 
     /* The file after the end segment exists, has the full size and is all
      * zeros: a segment preallocated before a clean stop; kept for reuse. */
@@ -201,8 +200,8 @@ typedef struct wal_scan_result {
  * on an I/O error or when the log is corrupt (res->corrupt); res->end_lsn
  * then says how far the valid prefix went.  Frees nothing of the caller's;
  * release res with wal_scan_result_free(). */
-bool wal_scan(int dirfd, uint32_t default_segsize, const wal_scan_cb *cb,
-              wal_scan_result *res, char *err, size_t errlen) __attribute__((warn_unused_result));
+bool wal_scan(int dirfd, uint32_t default_segsize, const wal_scan_cb *cb, wal_scan_result *res,
+              char *err, size_t errlen) __attribute__((warn_unused_result));
 void wal_scan_result_free(wal_scan_result *res);
 
 /* ---- reader internals used by wal.c ------------------------------------ */

@@ -40,21 +40,21 @@
 #include <unistd.h>
 
 struct wal_reader {
-    wal_t *w;          /* NULL for a directory reader */
+    wal_t *w; /* NULL for a directory reader */
     int dirfd;
     uint32_t segsize;
-    uint64_t limit;    /* directory reader: end of the log */
-    uint64_t oldest;   /* directory reader: oldest segment */
-    uint64_t from;     /* return records with lsn > from */
-    uint64_t pos;      /* start of the next record */
+    uint64_t limit;  /* directory reader: end of the log */
+    uint64_t oldest; /* directory reader: oldest segment */
+    uint64_t from;   /* return records with lsn > from */
+    uint64_t pos;    /* start of the next record */
 
-    int fd;            /* segment being read, -1 if none */
+    int fd; /* segment being read, -1 if none */
     uint64_t segno;
     uint8_t *buf;
     size_t loaded;
     uint32_t salt;
     uint64_t epoch;
-    bool chain_known;  /* salt_next/epoch_min valid */
+    bool chain_known; /* salt_next/epoch_min valid */
     uint32_t salt_next;
     uint64_t epoch_min;
     char err[512];
@@ -78,8 +78,8 @@ wal_reader_new(int dirfd, uint32_t segsize, char *err, size_t errlen)
 
 /* Position the reader for from_lsn, given the oldest segment and the limit. */
 static bool
-wal_reader_seek(wal_reader *r, uint64_t from_lsn, uint64_t oldest_segno, uint64_t limit,
-                char *err, size_t errlen)
+wal_reader_seek(wal_reader *r, uint64_t from_lsn, uint64_t oldest_segno, uint64_t limit, char *err,
+                size_t errlen)
 {
     char a[32], b[32];
     uint64_t oldest_lsn = oldest_segno * r->segsize + WAL_SEG_HDR_SIZE;
@@ -170,8 +170,8 @@ wal_reader_error(const wal_reader *r)
     return r->err;
 }
 
-static int
-wal_reader_fail(wal_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int wal_reader_fail(wal_reader *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int
 wal_reader_fail(wal_reader *r, const char *fmt, ...)
@@ -213,8 +213,7 @@ wal_reader_load(wal_reader *r, uint64_t segno)
     if (h.segno != segno || h.segment_size != r->segsize)
         return wal_reader_fail(r, "segment file \"%s\" has the header of another segment", name);
     if (r->chain_known && (h.salt != r->salt_next || h.epoch < r->epoch_min))
-        return wal_reader_fail(r, "segment file \"%s\" does not follow the previous segment",
-                               name);
+        return wal_reader_fail(r, "segment file \"%s\" does not follow the previous segment", name);
     r->salt = h.salt;
     r->epoch = h.epoch;
     return 0;

@@ -123,8 +123,8 @@ wal_scan_segsize(int dirfd, const uint64_t *segs, size_t n, uint32_t *segsize, c
 }
 
 bool
-wal_scan(int dirfd, uint32_t default_segsize, const wal_scan_cb *cb,
-         wal_scan_result *res, char *err, size_t errlen)
+wal_scan(int dirfd, uint32_t default_segsize, const wal_scan_cb *cb, wal_scan_result *res,
+         char *err, size_t errlen)
 {
     uint64_t *segs = NULL;
     size_t n = 0;
@@ -205,8 +205,8 @@ wal_scan(int dirfd, uint32_t default_segsize, const wal_scan_cb *cb,
             break;
         }
         if (h.epoch < prev_epoch) {
-            snprintf(reason, sizeof(reason), "epoch %" PRIu64 " is lower than the previous %" PRIu64,
-                     h.epoch, prev_epoch);
+            snprintf(reason, sizeof(reason),
+                     "epoch %" PRIu64 " is lower than the previous %" PRIu64, h.epoch, prev_epoch);
             why = reason;
             break;
         }

@@ -34,25 +34,24 @@ typedef struct dump_state {
 static void
 usage(FILE *out)
 {
-    fprintf(out,
-            "dtx-waldump prints and verifies a dtx write-ahead log directory.\n"
-            "\n"
-            "Usage:\n"
-            "  dtx-waldump [OPTION]... DIR\n"
-            "\n"
-            "Options:\n"
-            "  -q, --quiet         verify only: print the summary, not the records\n"
-            "  -p, --payload       print the first 32 payload bytes of each record in hex\n"
-            "  -s, --start=LSN     print only records whose LSN is greater than LSN\n"
-            "                      (HI/LO in hex, as printed, or a decimal byte position)\n"
-            "  -h, --help          show this help, then exit\n"
-            "\n"
-            "Each record line shows its LSN (the position just past its end), where it\n"
-            "starts, its segment file and offset, its type and payload length.\n"
-            "\n"
-            "Exit status: 0 if the log is valid (a torn tail, which recovery would\n"
-            "discard, is reported but is not an error), 1 if it is corrupt or cannot be\n"
-            "read, 2 on bad usage.\n");
+    fprintf(out, "dtx-waldump prints and verifies a dtx write-ahead log directory.\n"
+                 "\n"
+                 "Usage:\n"
+                 "  dtx-waldump [OPTION]... DIR\n"
+                 "\n"
+                 "Options:\n"
+                 "  -q, --quiet         verify only: print the summary, not the records\n"
+                 "  -p, --payload       print the first 32 payload bytes of each record in hex\n"
+                 "  -s, --start=LSN     print only records whose LSN is greater than LSN\n"
+                 "                      (HI/LO in hex, as printed, or a decimal byte position)\n"
+                 "  -h, --help          show this help, then exit\n"
+                 "\n"
+                 "Each record line shows its LSN (the position just past its end), where it\n"
+                 "starts, its segment file and offset, its type and payload length.\n"
+                 "\n"
+                 "Exit status: 0 if the log is valid (a torn tail, which recovery would\n"
+                 "discard, is reported but is not an error), 1 if it is corrupt or cannot be\n"
+                 "read, 2 on bad usage.\n");
 }
 
 static bool

@@ -472,7 +472,7 @@ sql SELECT 'after reconnect'
 send
 EOF
 probe_pid=$!
-sleep 0.7
+h_wait_until 10 grep -q "^DONE tag=60" "$H_TMP/pglost.out"
 h_psql a "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'dtx-participant'" >/dev/null
 wait $probe_pid
 out=$(cat "$H_TMP/pglost.out")
@@ -558,7 +558,7 @@ sql SELECT 1
 send
 EOF
 probe_pid=$!
-sleep 0.8
+h_wait_until 10 grep -q "^DONE tag=80" "$H_TMP/term.out"
 h_stop part4 10
 rc=$?
 wait $probe_pid

@@ -10,9 +10,10 @@
  *   dtxprobe vanish P SQL          begin, run SQL on P, then _exit(0) without COMMIT
  *   dtxprobe hook P1 SQL1 P2 SQL2  begin, both statements, run $PROBE_HOOK, commit;
  *                                  prints the outcome word and the gid
- *   dtxprobe transfers N K P1 P2   N threads x K transfers between accounts
- *                                  'acct' on P1 and P2 (one-shot and
- *                                  interactive alternating); prints counts
+ *   dtxprobe transfers N K P1 P2   N threads x K transfers; thread i moves
+ *                                  money between account 'acct<i>' on P1 and
+ *                                  on P2 (one-shot and interactive
+ *                                  alternating); prints counts
  *   dtxprobe status GID            prints the gid status word
  */
 #include "dtx.h"
@@ -110,6 +111,7 @@ cmd_hook(const char *p1, const char *s1, const char *p2, const char *s2)
 }
 
 typedef struct worker {
+    int id;
     int k;
     const char *p1, *p2;
     int committed, aborted, unknown, errors;
@@ -129,20 +131,22 @@ transfer_thread(void *arg)
     }
     for (int i = 0; i < w->k; i++) {
         const char *amount = (i % 3 == 0) ? "1" : "2";
-        const char *up1 = "update accounts set balance = balance - $1 where id = 'acct'";
-        const char *up2 = "update accounts set balance = balance + $1 where id = 'acct'";
-        const char *params[1] = {amount};
+        const char *up1 = "update accounts set balance = balance - $1 where id = $2";
+        const char *up2 = "update accounts set balance = balance + $1 where id = $2";
+        char acct[32];
+        snprintf(acct, sizeof(acct), "acct%d", w->id);
+        const char *params[2] = {amount, acct};
         dtx_outcome o;
         if (i % 2 == 0) {
-            dtx_stmt st[2] = {{w->p1, up1, 1, params}, {w->p2, up2, 1, params}};
+            dtx_stmt st[2] = {{w->p1, up1, 2, params}, {w->p2, up2, 2, params}};
             o = dtx_oneshot(c, st, 2, NULL, NULL);
         } else {
             if (dtx_begin(c) == NULL) {
                 w->errors++;
                 continue;
             }
-            dtx_clear(dtx_exec_params(c, w->p1, up1, 1, params));
-            dtx_clear(dtx_exec_params(c, w->p2, up2, 1, params));
+            dtx_clear(dtx_exec_params(c, w->p1, up1, 2, params));
+            dtx_clear(dtx_exec_params(c, w->p2, up2, 2, params));
             o = dtx_commit(c);
         }
         if (o == DTX_COMMITTED)
@@ -164,6 +168,7 @@ cmd_transfers(int n, int k, const char *p1, const char *p2)
     pthread_t *th = calloc((size_t)n, sizeof(pthread_t));
     worker *w = calloc((size_t)n, sizeof(worker));
     for (int i = 0; i < n; i++) {
+        w[i].id = i + 1;
         w[i].k = k;
         w[i].p1 = p1;
         w[i].p2 = p2;

@@ -294,8 +294,8 @@ START_TEST(test_flip_each_byte_of_last_record)
         wal_t *w = tw_open(work, TW_SEG, 0);
         wal_info info;
         wal_get_info(w, &info);
-        ck_assert_msg(info.records == TAIL_N - 1, "flip at %" PRIu64 ": %" PRIu64 " records",
-                      off, info.records);
+        ck_assert_msg(info.records == TAIL_N - 1, "flip at %" PRIu64 ": %" PRIu64 " records", off,
+                      info.records);
         ck_assert_uint_eq(info.torn_lsn, last.start);
         ck_assert_uint_gt(info.torn_bytes, 0);
         wal_close(w);
@@ -572,7 +572,8 @@ START_TEST(test_checkpoint_removes_exactly)
     /* Idempotent; an older LSN removes nothing more. */
     ck_assert(wal_checkpoint(w, keep, err, sizeof(err)));
     ck_assert(wal_checkpoint(w, 100, err, sizeof(err)));
-    ck_assert_int_eq(tw_count_segments(dir), (int)(endseg - 5 + 1) + (tw_exists(tw_seg_path(dir, endseg + 1)) ? 1 : 0));
+    ck_assert_int_eq(tw_count_segments(dir),
+                     (int)(endseg - 5 + 1) + (tw_exists(tw_seg_path(dir, endseg + 1)) ? 1 : 0));
 
     /* Readers: from 0 = from the oldest retained; from a removed LSN = error. */
     size_t k5 = tw_first_in_segment(pos, CK_N, 5);
@@ -993,8 +994,8 @@ START_TEST(test_failed_fsync_or_write_panics)
 {
     char out[8192];
     bool acked;
-    int st = tw_run_failing_child(tw_dir("panic-fsync"), "wal-fsync=error", out, sizeof(out),
-                                  &acked);
+    int st =
+        tw_run_failing_child(tw_dir("panic-fsync"), "wal-fsync=error", out, sizeof(out), &acked);
     ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d, stderr: %s", st, out);
     ck_assert(!acked);
     ck_assert_msg(strstr(out, "PANIC") && strstr(out, "could not fdatasync file") &&
@@ -1111,8 +1112,7 @@ START_TEST(test_waldump)
     char want[64];
     snprintf(want, sizeof(want), "offset %" PRIu64 " ", pos[100].start % TW_SEG);
     ck_assert_int_eq(tw_waldump(tool, work, NULL, out, sizeof(out)), 1);
-    ck_assert_msg(strstr(out, "error") && strstr(out, "0000000000000000.seg") &&
-                      strstr(out, want),
+    ck_assert_msg(strstr(out, "error") && strstr(out, "0000000000000000.seg") && strstr(out, want),
                   "%s", out);
 
     ck_assert_int_eq(tw_waldump(tool, "--help", NULL, out, sizeof(out)), 0);

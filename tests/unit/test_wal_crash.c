@@ -275,8 +275,8 @@ crash_verify(const char *dir, report_vec *rv, uint64_t seed, uint32_t round, int
         ck_assert_uint_eq(rec.type, 1 + rthread);
         ck_assert_uint_eq(rec.len, crash_len(rround, rthread, rseq));
         crash_payload(buf, rround, rthread, rseq);
-        ck_assert_msg(memcmp(buf, rec.payload, rec.len) == 0, "seed %" PRIu64 ": record at %" PRIu64
-                      " damaged", seed, rec.lsn);
+        ck_assert_msg(memcmp(buf, rec.payload, rec.len) == 0,
+                      "seed %" PRIu64 ": record at %" PRIu64 " damaged", seed, rec.lsn);
         ck_assert_uint_gt(rec.lsn, prev);
         /* Each appender's records are all there, in order, without gaps. */
         ck_assert_msg(rseq == next_seq[rround][rthread],
@@ -285,7 +285,8 @@ crash_verify(const char *dir, report_vec *rv, uint64_t seed, uint32_t round, int
         next_seq[rround][rthread]++;
         /* Every report, in LSN order, must name this very record. */
         while (ri < rv->n && rv->v[ri].lsn < rec.lsn) {
-            ck_assert_msg(0, "seed %" PRIu64 " round %u: durable record at LSN %" PRIu64
+            ck_assert_msg(0,
+                          "seed %" PRIu64 " round %u: durable record at LSN %" PRIu64
                           " (round %u thread %u seq %" PRIu64 ") is lost",
                           seed, round, rv->v[ri].lsn, rv->v[ri].round, rv->v[ri].thread,
                           rv->v[ri].seq);
@@ -335,7 +336,7 @@ START_TEST(test_crash_kill_loop)
         ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
                       "seed %" PRIu64 " round %u: child status %d", seed, round, st);
         if (sp && strstr(sp, "torn") && rv.n - before < 500)
-        crash_verify(dir, &rv, seed, round, &torn);
+            crash_verify(dir, &rv, seed, round, &torn);
     }
     ck_assert_uint_gt(rv.n, 1000);
     /* The torn-write rounds did cut a write in the middle. */
