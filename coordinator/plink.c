@@ -265,6 +265,7 @@ plink_free(plink *l)
     if (l->c)
         conn_close(l->c);
     l->c = NULL;
+    plink_fail_all(l); /* outstanding callbacks free their contexts */
     event_free(l->retry_ev);
     free(l->slots);
     free(l->free_idx);

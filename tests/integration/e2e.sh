@@ -158,7 +158,7 @@ h_kill rogue
 # 14. 200 concurrent clients
 sum() { h_psql "$1" "select sum(balance) from accounts where id like 'acct%'"; }
 before=$(( $(sum pa) + $(sum pb) ))
-out=$("$PROBE" transfers 200 3 a b)
+out=$(PROBE_ONESHOT=1 "$PROBE" transfers 200 3 a b)
 h_eq "200 clients: all committed" "committed=600 aborted=0 unknown=0 errors=0" "$(head -n 1 <<<"$out")"
 after=$(( $(sum pa) + $(sum pb) ))
 h_eq "200 clients: sum unchanged" "$before" "$after"

@@ -137,7 +137,7 @@ transfer_thread(void *arg)
         snprintf(acct, sizeof(acct), "acct%d", w->id);
         const char *params[2] = {amount, acct};
         dtx_outcome o;
-        if (i % 2 == 0) {
+        if (i % 2 == 0 || getenv("PROBE_ONESHOT")) {
             dtx_stmt st[2] = {{w->p1, up1, 2, params}, {w->p2, up2, 2, params}};
             o = dtx_oneshot(c, st, 2, NULL, NULL);
         } else {
