@@ -56,7 +56,7 @@ coord_branch_name(char *out, size_t len, const char *gid, const char *participan
 /* ---- configuration ------------------------------------------------------- */
 
 static bool
-valid_name(const char *s, size_t max)
+valid_name_ext(const char *s, size_t max, bool underscore)
 {
     size_t n = strlen(s);
     if (n == 0 || n >= max)
@@ -64,19 +64,25 @@ valid_name(const char *s, size_t max)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-'))
+              c == '-' || (underscore && c == '_')))
             return false;
     }
     return true;
 }
 
 static bool
+valid_name(const char *s, size_t max)
+{
+    return valid_name_ext(s, max, false);
+}
+
+static bool
 add_participant(void *ctx, const char *key, const char *value, char *err, size_t errlen)
 {
     coord_conf *cf = ctx;
-    if (!valid_name(key, PART_NAME_MAX)) {
+    if (!valid_name_ext(key, PART_NAME_MAX, true)) {
         snprintf(err, errlen,
-                 "invalid participant name \"%s\" (letters, digits and '-', at most %d bytes)",
+                 "invalid participant name \"%s\" (letters, digits, '-' and '_', at most %d bytes)",
                  key, PART_NAME_MAX - 1);
         return false;
     }
