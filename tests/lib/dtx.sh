@@ -25,7 +25,7 @@ h_part_config() {
     local name=$1 cluster=$2 db=$3 port=$4
     shift 4
     [ -f "$H_CERTS/part-$name.crt" ] || h_certs "part-$name"
-    cat >"$H_TMP/part-$name.ini" <<INI
+    h_ini_merge "$H_TMP/part-$name.ini" "$@" <<INI
 [participant]
 name = $name
 listen_addr = 127.0.0.1
@@ -37,8 +37,27 @@ allowed_coordinators = coord
 conninfo = "$(h_pg_conninfo "$cluster" "$db")"
 pool_size = 8
 INI
-    local l
-    for l in "$@"; do echo "$l" >>"$H_TMP/part-$name.ini"; done
+}
+
+# h_ini_merge FILE [extra lines] < defaults — write the defaults, leaving out
+# any key an extra line sets, then the extra lines (so extras override).
+h_ini_merge() {
+    local file=$1 line key l skip
+    shift
+    : >"$file"
+    while IFS= read -r line; do
+        skip=0
+        if [[ $line == *=* ]]; then
+            key=${line%%=*}
+            key=${key//[[:space:]]/}
+            for l in "$@"; do
+                l=${l%%=*}
+                [ "${l//[[:space:]]/}" = "$key" ] && skip=1
+            done
+        fi
+        [ $skip = 1 ] || echo "$line" >>"$file"
+    done
+    for l in "$@"; do echo "$l" >>"$file"; done
 }
 
 h_part_start() {
@@ -57,7 +76,7 @@ h_part_start() {
 
 h_coord_config() {
     [ -n "$H_COORD_PORT" ] || H_COORD_PORT=$(h_free_port)
-    cat >"$H_TMP/coord.ini" <<INI
+    h_ini_merge "$H_TMP/coord.ini" "$@" <<INI
 [coordinator]
 name = c1
 listen_addr = 127.0.0.1
@@ -70,8 +89,6 @@ data_dir = $H_TMP/coord-data
 prepare_timeout = 10s
 sweep_interval = 2s
 INI
-    local l
-    for l in "$@"; do echo "$l" >>"$H_TMP/coord.ini"; done
     echo "[participants]" >>"$H_TMP/coord.ini"
     local p
     for p in "${H_PARTS[@]}"; do
