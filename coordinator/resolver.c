@@ -192,6 +192,8 @@ resolve_link(coord *co, plink *l)
 {
     if (!plink_ready(l))
         return;
+    if (FAILPOINT("coord-resolver-pass") == FP_ERROR)
+        return; /* tests: let in-doubt transactions pile up */
     for (clog_pending *p = clog_pending_list(co->log); p; p = p->next) {
         if (live_in_table(co, p->gid))
             continue;

@@ -443,15 +443,15 @@ static void
 commit_durable(void *arg)
 {
     txn *t = arg;
-    if (FAILPOINT("coord-after-commit-durable") == FP_ERROR)
-        log_log("failpoint coord-after-commit-durable");
+    /* error: no COMMIT PREPARED at all, phase two is left to the resolver */
+    bool skip = FAILPOINT("coord-after-commit-durable") == FP_ERROR;
     txn_set_state(t, TXN_COMMITTING);
     int sent = 0;
     for (int i = 0; i < t->nbr; i++) {
         branch *b = &t->br[i];
         if (b->state != BR_PREPARED)
             continue;
-        if (sent == 1 && FAILPOINT("coord-commit-partial") == FP_ERROR) {
+        if (skip || (sent == 1 && FAILPOINT("coord-commit-partial") == FP_ERROR)) {
             b->state = BR_UNKNOWN;
             continue;
         }

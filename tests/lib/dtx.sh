@@ -71,7 +71,7 @@ h_part_start() {
         h_part_config "$name" "$cluster" "$db" "$port" "$@"
     fi
     h_start "part-$name" "$H_BIN/dtx-participant" -c "$H_TMP/part-$name.ini"
-    h_wait_log "part-$name" "ready" 20
+    h_wait_newlog "part-$name" "ready" 20
 }
 
 h_coord_config() {
@@ -99,7 +99,7 @@ INI
 h_coord_start() {
     [ -f "$H_TMP/coord.ini" ] || h_coord_config "$@"
     h_start coord "$H_BIN/dtx-coordinator" -c "$H_TMP/coord.ini"
-    h_wait_log coord "ready" 20 || return 1
+    h_wait_newlog coord "ready" 20 || return 1
     # wait until every participant link is up (a first sweep has listed it)
     local i=0
     export DTXHOST=127.0.0.1 DTXPORT=$H_COORD_PORT DTXSSLROOTCERT=$H_CERTS/ca.crt \

@@ -31,6 +31,7 @@ H_FAILS=0
 declare -A H_PIDS=()
 declare -A H_PG_PORT=()
 declare -A H_PG_DIR=()
+declare -A H_LOG_FROM=()
 
 # ASan: report leaks, fail hard, and keep the output in the process's log.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}
@@ -159,6 +160,7 @@ h_certs() {
 h_start() {
     local name=$1
     shift
+    H_LOG_FROM[$name]=$(stat -c %s "$H_TMP/$name.log" 2>/dev/null || echo 0)
     "$@" >>"$H_TMP/$name.log" 2>&1 &
     H_PIDS[$name]=$!
 }
@@ -200,6 +202,25 @@ h_wait_log() {
     local name=$1 re=$2 t=${3:-15} i=0
     while [ $i -lt $((t * 10)) ]; do
         grep -Eq -- "$re" "$H_TMP/$name.log" 2>/dev/null && return 0
+        if [ -n "${H_PIDS[$name]}" ] && ! kill -0 "${H_PIDS[$name]}" 2>/dev/null; then
+            h_log "$name exited while waiting for /$re/:"
+            tail -n 20 "$H_TMP/$name.log" >&2
+            return 1
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    h_log "timeout waiting for /$re/ in $name.log:"
+    tail -n 20 "$H_TMP/$name.log" >&2
+    return 1
+}
+
+# h_wait_newlog NAME REGEX [TIMEOUT_S] — like h_wait_log, but only what the
+# process printed since its last h_start (logs are appended across restarts)
+h_wait_newlog() {
+    local name=$1 re=$2 t=${3:-15} i=0 from=${H_LOG_FROM[$1]:-0}
+    while [ $i -lt $((t * 10)) ]; do
+        tail -c +$((from + 1)) "$H_TMP/$name.log" 2>/dev/null | grep -Eq -- "$re" && return 0
         if [ -n "${H_PIDS[$name]}" ] && ! kill -0 "${H_PIDS[$name]}" 2>/dev/null; then
             h_log "$name exited while waiting for /$re/:"
             tail -n 20 "$H_TMP/$name.log" >&2
