@@ -18,6 +18,8 @@
  *     handled* (a listing is stale by then):
  *        transaction live in the table      -> leave it (its owner decides)
  *        COMMIT record without END          -> job 1 handles it
+ *        COMMIT record and END (remembered) -> leave it: the listing is older
+ *                                              than its COMMIT PREPARED
  *        anything else                      -> ROLLBACK PREPARED (presumed abort)
  *     Prepared transactions of other coordinators (other prefix) and of
  *     other applications are never listed, so never touched.
@@ -25,9 +27,16 @@
  * Ordering argument: a gid's branches are prepared only while its txn is in
  * the table, and a txn with a COMMIT record stays in the table until that
  * record is appended (LOGGING happens inside the table), after which the
- * gid is in the pending list until END.  So at the moment a listed branch
- * is judged, "not in the table and not pending" means no COMMIT record
- * exists or ever will for it: rolling it back is what presumed abort says.
+ * gid is in the pending list until END, and in the outcome memory as
+ * committed after that.  So at the moment a listed branch is judged, "not
+ * in the table, not pending, not remembered as committed" means no COMMIT
+ * record exists or ever will for it: rolling it back is what presumed abort
+ * says.  (A gid older than the outcome retention that is still prepared
+ * cannot have had a COMMIT record: that record would still be pending.)
+ * Without the third test, a listing taken just before a transaction's
+ * COMMIT PREPARED and judged just after its END would send a ROLLBACK
+ * PREPARED to a committed branch: harmless ("does not exist"), but a
+ * contradiction of the decision that the chaos test catches.
  *
  * Busy (another session is finishing the branch) and unreachable
  * participants are simply retried on the next pass; passes back off.
@@ -176,6 +185,12 @@ list_reply(void *arg, const frame_view *f, bool final)
                 strcmp(suffix + 1, plink_name(r->link)) != 0)
                 continue; /* not a branch this link's name would produce */
             if (live_in_table(r->co, gid) || clog_find_pending(r->co->log, gid))
+                continue;
+            /* A listing is stale by now: a transaction may have committed
+             * and ended since.  Roll back only what has no COMMIT record. */
+            const char *detail;
+            proto_outcome o = clog_outcome_of(r->co->log, gid, &detail);
+            if (o != OUTCOME_ABORTED && o != OUTCOME_NOT_KNOWN)
                 continue;
             rctx *rr = rctx_new(r->co, r->link, RJ_ROLLBACK, gid);
             if (!plink_send_finish(r->link, branch, false, lr.entries[i].xid, rollback_reply, rr))
