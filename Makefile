@@ -94,7 +94,7 @@ LINK_LIBS  := $(filter $(LIBDTX_A),$(ALL_LIBS_A)) $(filter $(LIBWAL),$(ALL_LIBS_
 
 PHONY_X := unit-bins check-build
 .PHONY: $(PHONY_X) all build check unit integration demo bench bench-wal install clean fmt fmt-check deps \
-        valgrind chaos help
+        valgrind chaos bench-recovery help
 .DEFAULT_GOAL := all
 
 all: deps
@@ -202,6 +202,11 @@ bench-wal: deps
 	@$(MAKE) --no-print-directory build BUILD=release
 	@bench/run-bench-wal.sh
 
+# in-doubt recovery time (needs failpoints: the test build)
+bench-recovery: deps
+	@$(MAKE) --no-print-directory build BUILD=test
+	@bench/run-bench-recovery.sh
+
 chaos: deps
 	@$(MAKE) --no-print-directory build BUILD=test
 	@tests/chaos.sh $(SECONDS)
@@ -233,6 +238,6 @@ clean:
 	rm -rf build
 
 help:
-	@echo "targets: all check demo bench bench-wal chaos install clean fmt deps valgrind"
+	@echo "targets: all check demo bench bench-wal bench-recovery chaos install clean fmt deps valgrind"
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -25,6 +25,9 @@
  *       BEGIN) and "R <gid> COMMITTED|ABORTED|UNKNOWN" with the answer.  A
  *       transaction whose COMMIT was never sent is ABORTED for certain.
  *       Without --reconnect a thread stops at its first connection loss.
+ *       With --spread, thread i's k-th transfer uses account (i-1)*K+k
+ *       instead of account i (transfers left in doubt keep their rows
+ *       locked; this lets many of them pile up).
  *       Prints "bank: <n> transactions: <c> committed, <a> aborted,
  *       <u> unknown".
  *
@@ -100,6 +103,7 @@ static int nthreads = 1;
 static long txns_per_thread = -1;
 static double run_seconds = -1;
 static bool reconnect;
+static bool spread; /* each transfer of a thread on accounts of its own */
 static unsigned seed = 1;
 static FILE *journal;
 static pthread_mutex_t journal_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -148,9 +152,10 @@ conn_lost(dtx_conn *c)
     return dtx_status(c) != DTX_CONNECTION_OK;
 }
 
-/* One transfer.  Returns false when the connection is gone. */
+/* One transfer on account `acct` everywhere.  Returns false when the
+ * connection is gone. */
 static bool
-transfer(dtx_conn *c, int tid, unsigned *rs)
+transfer(dtx_conn *c, int acct_id, unsigned *rs)
 {
     int order[MAX_PARTS];
     for (int i = 0; i < nparts; i++)
@@ -190,7 +195,7 @@ transfer(dtx_conn *c, int tid, unsigned *rs)
     for (int i = 0; i < nb && !failed; i++) {
         char dv[32], acct[32];
         snprintf(dv, sizeof(dv), "%ld", delta[i]);
-        snprintf(acct, sizeof(acct), "%d", tid);
+        snprintf(acct, sizeof(acct), "%d", acct_id);
         const char *params[3] = {g, dv, acct};
         dtx_result *r = dtx_exec_params(
             c, parts[order[i]],
@@ -235,7 +240,8 @@ worker_main(void *arg)
             break;
         if (now_s() >= deadline)
             break;
-        bool ok = transfer(c, w->id, &rs);
+        int acct = spread ? (int)((w->id - 1) * txns_per_thread + done + 1) : w->id;
+        bool ok = transfer(c, acct, &rs);
         done++;
         if (!ok) {
             dtx_finish(c);
@@ -255,6 +261,10 @@ cmd_run(int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--reconnect") == 0) {
             reconnect = true;
+            continue;
+        }
+        if (strcmp(a, "--spread") == 0) {
+            spread = true;
             continue;
         }
         if (v == NULL)
@@ -277,6 +287,8 @@ cmd_run(int argc, char **argv)
     }
     if (nparts < 2 || nthreads < 1 || jpath == NULL || (txns_per_thread < 0 && run_seconds < 0))
         die("run needs --parts (two or more), --threads, --journal and --txns or --seconds");
+    if (spread && txns_per_thread < 0)
+        die("--spread needs --txns");
     journal = fopen(jpath, "a");
     if (journal == NULL)
         die("cannot open %s: %m", jpath);
