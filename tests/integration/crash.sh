@@ -120,7 +120,13 @@ case8() {
     local pass=$1 what="8 crash during recovery (pass $1)"
     restart_coord "coord-after-commit-durable=error@1+;coord-resolver-pass=error@1+"
     # one transfer per thread: an in-doubt transfer keeps its rows locked
+    local before after listed
+    before=$(grep -c ' COMMITTED$' "$BANK_JOURNAL")
     bank_run --threads 6 --txns 1 --seed "$RANDOM" >/dev/null 2>&1
+    after=$(grep -c ' COMMITTED$' "$BANK_JOURNAL")
+    listed=$(h_dtx indoubt | grep -cE '^ *dtx:c1:[0-9]+:[0-9]+ .*[0-9]+(ms|s|m)? .*[abc],[abc]')
+    h_eq "$what: dtx indoubt lists each answered-COMMITTED transaction with its participants" \
+        "$((after - before))" "$listed"
     h_kill coord
     DTX_FAILPOINTS="coord-recovery-partial=kill@$pass" \
         h_start coord "$H_BIN/dtx-coordinator" -c "$H_TMP/coord.ini"

@@ -2,7 +2,7 @@
 # tests/lib/bank.sh — the bank set-up shared by the crash matrix and the
 # chaos test (on top of harness.sh and dtx.sh).
 #
-#   bank_setup [MPT] [PART_EXTRA]  three clusters pa pb pc (statement logging
+#   bank_setup [MPT] [PART_LINE]   three clusters pa pb pc (statement logging
 #                               on), accounts + ledger in each, a planted
 #                               prepared transaction of another application
 #                               and one of another coordinator ("dtx:c9:")
@@ -42,8 +42,7 @@ bank_setup() {
     done
     H_PG_VIA_SOCKET=1
     for p in a b c; do
-        # shellcheck disable=SC2086
-        h_part_start "$p" "p$p" postgres $extra >/dev/null || return 1
+        h_part_start "$p" "p$p" postgres ${extra:+"$extra"} >/dev/null || return 1
     done
 }
 
