@@ -30,6 +30,7 @@ struct client {
     client_state state;
     txn *cur;
     bool busy;
+    bool closing; /* shutting down: answer sent, connection draining */
     char app[64];
     wbuf out;
     client *next, *prev; /* all clients, for shutdown */
@@ -90,13 +91,32 @@ client_send_error(client *cl, const char *sqlstate, const char *participant, con
         conn_send(cl->c, &cl->out);
 }
 
+static void
+client_free_deferred(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    client_free(arg);
+}
+
 void
 client_request_done(client *cl)
 {
     cl->busy = false;
-    conn_resume(cl->c);
-    if (cl->co->shutting_down && cl->cur == NULL)
+    if (cl->co->shutting_down && cl->cur == NULL) {
+        /* shutting down: send the answer, then close.  The connection no
+         * longer reports to us once closing, so the client goes too — but
+         * only after our caller is done with it. */
+        if (cl->closing)
+            return;
+        cl->closing = true;
         conn_close_after_flush(cl->c);
+        struct timeval now = {0, 0};
+        if (event_base_once(cl->co->base, -1, EV_TIMEOUT, client_free_deferred, cl, &now) != 0)
+            log_warn("could not schedule the release of a client");
+        return;
+    }
+    conn_resume(cl->c);
 }
 
 void
@@ -372,7 +392,7 @@ client_close_all(coord *co)
     client *cl = all_clients;
     while (cl) {
         client *next = cl->next;
-        if (!cl->busy || co->fast_shutdown)
+        if (!cl->closing && (!cl->busy || co->fast_shutdown))
             client_close(cl);
         cl = next;
     }

@@ -99,6 +99,7 @@ struct coord {
 typedef void (*plink_reply_fn)(void *arg, const frame_view *f, bool final);
 
 plink *plink_create(coord *co, const part_conf *pc);
+void plink_shutdown(plink *l);
 void plink_free(plink *l);
 void plink_start(plink *l);
 bool plink_ready(const plink *l);

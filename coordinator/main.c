@@ -393,6 +393,8 @@ main(int argc, char **argv)
     client_close_all(&co);
     resolver_stop(&co);
     for (int i = 0; i < co.nlinks; i++)
+        plink_shutdown(co.links[i]);
+    for (int i = 0; i < co.nlinks; i++)
         plink_free(co.links[i]);
     free(co.links);
     /* let closed connections be reaped */

@@ -257,15 +257,30 @@ plink_start(plink *l)
     plink_connect(l);
 }
 
+/* Teardown, first step for every link: no more sends (the state is DOWN and
+ * stays so), and every outstanding request is failed.  Its callbacks may
+ * touch other links, which must therefore still exist: free them only once
+ * all are shut. */
+void
+plink_shutdown(plink *l)
+{
+    if (l == NULL)
+        return;
+    if (l->retry_ev)
+        event_del(l->retry_ev);
+    if (l->c)
+        conn_close(l->c);
+    l->c = NULL;
+    l->state = PL_DOWN;
+    plink_fail_all(l); /* outstanding callbacks free their contexts */
+}
+
 void
 plink_free(plink *l)
 {
     if (l == NULL)
         return;
-    if (l->c)
-        conn_close(l->c);
-    l->c = NULL;
-    plink_fail_all(l); /* outstanding callbacks free their contexts */
+    plink_shutdown(l);
     event_free(l->retry_ev);
     free(l->slots);
     free(l->free_idx);

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Coordinator shutdown with work in flight.
+#   SIGTERM (smart): stop accepting; a transaction whose COMMIT is under way
+#   is finished; an open transaction (no COMMIT yet) is rolled back; exit 0.
+#   SIGINT (fast): exit at once; what was under way is finished by recovery
+#   at the next start.
+set -u
+. "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/dtx.sh"
+h_init
+
+h_dtx_certs >/dev/null
+h_pg_start pa
+h_pg_start pb
+for c in pa pb; do h_psql $c "create table t (k text primary key)"; done
+h_part_start a pa
+h_part_start b pb postgres "pool_size = 4"
+h_coord_start
+h_wait_log coord 'participant "b" .* is ready' 20
+PROBE="$H_BIN/tool-dtxprobe"
+rows() { h_psql "$1" "select count(*) from t where k = '$2'"; }
+prepared() { h_psql "$1" "select count(*) from pg_prepared_xacts"; }
+
+# --- smart shutdown -------------------------------------------------------
+# b holds its vote for 2 s, so a COMMIT is under way when SIGTERM arrives
+h_kill part-b
+DTX_FAILPOINTS="participant-after-prepare=sleep:2000@1" h_part_start b pb >/dev/null
+h_wait_newlog coord 'participant "b" .* is ready' 20 >/dev/null
+PROBE_HOOK="sleep 3" "$PROBE" hook a "insert into t values ('open')" \
+    b "insert into t values ('open')" >"$H_TMP/open.out" 2>&1 &
+open_pid=$!
+sleep 1 # the open transaction has run its statements and sits in the hook
+h_dtx exec -P a "insert into t values ('committing')" -P b "insert into t values ('committing')" \
+    >"$H_TMP/committing.out" 2>&1 &
+commit_pid=$!
+h_wait_newlog part-b "failpoint participant-after-prepare fired" 10
+h_kill coord TERM
+coord_rc=$?
+wait $commit_pid
+h_eq "SIGTERM: the transaction under way is committed (dtx exec exit 0)" 0 $?
+h_eq "SIGTERM: ... on a" 1 "$(rows pa committing)"
+h_eq "SIGTERM: ... and on b" 1 "$(rows pb committing)"
+wait $open_pid
+h_check "SIGTERM: the open transaction is not committed" \
+    bash -c "! grep -q '^COMMITTED' '$H_TMP/open.out'"
+h_eq "SIGTERM: its rows are nowhere" "0 0" "$(rows pa open) $(rows pb open)"
+h_eq "SIGTERM: the coordinator exits 0" 0 "$coord_rc"
+h_check "SIGTERM: logged as a smart shutdown" grep -q 'received smart shutdown request' "$H_TMP/coord.log"
+h_eq "SIGTERM: nothing left prepared" "0 0" "$(prepared pa) $(prepared pb)"
+
+# --- fast shutdown --------------------------------------------------------
+h_kill part-b
+DTX_FAILPOINTS="participant-after-prepare=sleep:2000@1" h_part_start b pb >/dev/null
+h_coord_start >/dev/null
+h_wait_newlog coord 'participant "b" .* is ready' 20 >/dev/null
+"$PROBE" hook a "insert into t values ('fast')" b "insert into t values ('fast')" \
+    >"$H_TMP/fast.out" 2>&1 &
+fast_pid=$!
+h_wait_newlog part-b "failpoint participant-after-prepare fired" 10
+t0=$(date +%s%N)
+h_kill coord INT
+int_rc=$?
+h_check "SIGINT: the coordinator exits at once (< 1 s)" \
+    test $((($(date +%s%N) - t0) / 1000000)) -lt 1000
+h_eq "SIGINT: ... with status 0 (nothing leaked)" 0 "$int_rc"
+wait $fast_pid
+read -r word gid < <(grep -E '^(COMMITTED|ABORTED|UNKNOWN) ' "$H_TMP/fast.out")
+h_eq "SIGINT: the client is told UNKNOWN" UNKNOWN "$word"
+h_coord_start >/dev/null
+h_check "SIGINT: after restart nothing is left prepared" \
+    h_wait_until 20 bash -c "[ \"\$(psql -X -At -h 127.0.0.1 -p $(h_pg_port pa) -U postgres -c 'select count(*) from pg_prepared_xacts')\$(psql -X -At -h 127.0.0.1 -p $(h_pg_port pb) -U postgres -c 'select count(*) from pg_prepared_xacts')\" = 00 ]"
+st=$("$PROBE" status "$gid")
+n=$(($(rows pa fast) + $(rows pb fast)))
+case $st in
+COMMITTED) h_eq "SIGINT: status COMMITTED and the rows are on both" 2 "$n" ;;
+ABORTED) h_eq "SIGINT: status ABORTED and the rows are nowhere" 0 "$n" ;;
+*) h_fail "SIGINT: status of $gid is $st" ;;
+esac
+
+h_stop coord >/dev/null
+h_eq "coordinator exits 0 on SIGTERM when idle" 0 $?
+h_done
