@@ -189,6 +189,8 @@ check-build:
 valgrind: deps
 	@$(MAKE) --no-print-directory build unit-bins BUILD=valgrind
 	@VALGRIND=1 DTX_BUILD=valgrind TESTS_ONLY=unit tests/run-all.sh
+	@DTX_VALGRIND=1 DTX_BUILD=valgrind TESTS_ONLY=integration TESTS_MATCH='^e2e$$' \
+	    tests/run-all.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory build BUILD=release

@@ -161,6 +161,12 @@ h_start() {
     local name=$1
     shift
     H_LOG_FROM[$name]=$(stat -c %s "$H_TMP/$name.log" 2>/dev/null || echo 0)
+    if [ "${DTX_VALGRIND:-0}" = 1 ] && [[ $(basename "$1") == dtx-* ]]; then
+        # the daemons under valgrind (make valgrind): errors and definite
+        # leaks make the exit status 97; reports in NAME.vg.PID
+        set -- valgrind -q --error-exitcode=97 --leak-check=full \
+            --errors-for-leak-kinds=definite --log-file="$H_TMP/$name.vg.%p" "$@"
+    fi
     "$@" >>"$H_TMP/$name.log" 2>&1 &
     H_PIDS[$name]=$!
 }
@@ -270,6 +276,14 @@ h_eq() {
 }
 # h_done — exit status of the test script
 h_done() {
+    if [ "${DTX_VALGRIND:-0}" = 1 ]; then
+        local f
+        for f in "$H_TMP"/*.vg.*; do
+            [ -s "$f" ] || continue
+            h_fail "valgrind reports errors in $(basename "$f")"
+            sed 's/^/# /' "$f" | head -n 40
+        done
+    fi
     [ "$H_FAILS" -eq 0 ]
     exit $?
 }
