@@ -35,7 +35,8 @@
  *  diagram is also in docs/participant.md):
  *
  *    NEW          created for a WORK OPEN, nothing started
- *    WAIT_CONN    a WORK OPEN waits for a pool connection (FIFO)
+ *    WAIT_CONN    a WORK OPEN waits for a pool connection (FIFO, at most
+ *                 pool_wait_timeout; then it fails with 53300)
  *    WAIT_SLOT    a WORK_PREPARE, with its connection, waits for a
  *                 prepared-transaction slot (prepare_wait_timeout)
  *    RUNNING      a WORK pipeline is in flight
@@ -521,6 +522,19 @@ static void
 br_conn_granted(pgc *pc, const char *error, void *arg)
 {
     branch *b = arg;
+    if (pc == NULL && b->pw.timed_out) {
+        br_set_error(b, "53300", "branch \"%s\": %s", b->name, error ? error : "pool wait timed out");
+        b->detail = strdup("An interactive transaction holds one PostgreSQL connection of each "
+                           "participant it has run a statement on until it commits or rolls "
+                           "back; transactions waiting for each other's connections cannot "
+                           "proceed.");
+        b->hint = strdup("Retry the transaction; raise pool_size (and PostgreSQL's "
+                         "max_connections) above the number of concurrent interactive "
+                         "transactions, or keep transactions short.");
+        log_log("branch %s: %s", b->name, error ? error : "pool wait timed out");
+        br_fail(b);
+        return;
+    }
     if (pc == NULL) {
         br_set_error(b, "08006", "could not connect to PostgreSQL: %s",
                      error ? error : "unknown error");
