@@ -15,7 +15,9 @@
  *   'Q' EXEC                       'R' RESULT or 'E' ERROR
  *   'C' COMMIT                     ['E' ERROR] 'O' OUTCOME
  *   'A' ROLLBACK                   'O' OUTCOME
- *   'X' ONESHOT                    'R'/'E' per statement run, then 'O' OUTCOME
+ *   'X' ONESHOT                    ['b' BEGIN_OK] 'R'/'E' per statement run, then 'O' OUTCOME
+ *                                  (BEGIN_OK, naming the gid before anything runs, only
+ *                                  to clients whose HELLO said minor >= 1)
  *   'S' STATUS                     'T' STATUS_REPLY or 'E' ERROR
  *   'I' INDOUBT                    'i' INDOUBT_REPLY
  *
@@ -24,6 +26,13 @@
  *   'W' WORK      run statements of a branch, optionally ending it    'R'* then 'D' DONE
  *   'F' FINISH    COMMIT PREPARED / ROLLBACK PREPARED of a branch    'D' DONE
  *   'L' LIST      prepared branches whose name starts with a prefix  'l' LIST_REPLY or 'D'
+ *
+ *   'K' CANCEL    stop the branch's statement in flight (minor >= 1)   'D' DONE
+ *
+ * Versions: HELLO and HELLO_OK carry (major, minor).  Peers refuse another
+ * major; a minor is a compatible addition, used only when the peer's HELLO
+ * or HELLO_OK announced at least that minor:
+ *   1.1  BEGIN_OK before the results of a ONESHOT; CANCEL.
  *
  * Either direction: 'E' ERROR with tag 0 is a connection-level error (bad
  * frame, refused start-up); the sender closes the connection after it.
@@ -44,7 +53,7 @@
 
 #define PROTO_MAGIC 0x44545831u /* "DTX1" */
 #define PROTO_MAJOR 1
-#define PROTO_MINOR 0
+#define PROTO_MINOR 1
 #define PROTO_MAX_PARAMS 65535
 #define PROTO_MAX_STMTS 65535
 
@@ -69,6 +78,7 @@ enum proto_msg {
     MSG_FINISH = 'F',
     MSG_LIST = 'L',
     MSG_LIST_REPLY = 'l',
+    MSG_CANCEL = 'K',
 };
 
 typedef enum proto_role {

@@ -30,6 +30,7 @@ struct client {
     client_state state;
     txn *cur;
     bool busy;
+    uint16_t minor; /* protocol minor version of the client's HELLO */
     char app[64];
     wbuf out;
     client *next, *prev; /* all clients, for shutdown */
@@ -137,6 +138,7 @@ handle_hello(client *cl, const frame_view *f)
         return;
     }
     snprintf(cl->app, sizeof(cl->app), "%s", h.name);
+    cl->minor = h.minor;
     cl->state = CL_READY;
     proto_hello_ok ok = {
         .major = PROTO_MAJOR, .minor = PROTO_MINOR, .server_name = cl->co->conf.name,
@@ -291,6 +293,13 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
         }
         cl->busy = true;
         conn_pause(cl->c);
+        if (cl->minor >= 1) {
+            /* name the transaction before anything runs: a client whose
+             * connection drops later can still ask for its outcome */
+            wbuf_reset(&cl->out);
+            if (proto_put_begin_ok(&cl->out, txn_gid(cl->cur)))
+                conn_send(cl->c, &cl->out);
+        }
         txn_oneshot(cl->cur, &body);
         proto_stmts_clear(&body);
         return;
