@@ -65,6 +65,7 @@
 #include "pgpool.h"
 
 #include "log.h"
+#include "pgcancel.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -122,6 +123,7 @@ struct pg_pool {
     pool_waiter *head[2], *tail[2];
     struct event *ev_dispatch;
     struct event *ev_wait; /* deadline of the head of the new-work queue */
+    pgcancel *canceller;   /* worker thread for cancel requests */
     char wait_error[256];
     bool started;
     bool unreachable;
@@ -632,6 +634,20 @@ pgc_sync(pgc *pc)
         event_add(pc->ev_write, NULL);
 }
 
+bool
+pgc_cancel(pgc *pc)
+{
+    if (pc->state != PGC_BUSY || pc->pg == NULL || pc->failed)
+        return false;
+    PGcancel *cn = PQgetCancel(pc->pg);
+    if (cn == NULL)
+        return false;
+    char what[32];
+    snprintf(what, sizeof(what), "pg#%d (backend %d)", pc->id, PQbackendPID(pc->pg));
+    pgcancel_request(pc->pool->canceller, cn, what);
+    return true;
+}
+
 void
 pgc_set_owner(pgc *pc, const pgc_ops *ops, void *arg)
 {
@@ -667,7 +683,9 @@ pool_create(struct event_base *base, const char *conninfo, int size, int64_t sta
     p->conns = calloc((size_t)size, sizeof(pgc *));
     p->ev_dispatch = event_new(base, -1, 0, NULL, NULL);
     p->ev_wait = evtimer_new(base, pool_wait_cb, p);
-    if (p->conninfo == NULL || p->conns == NULL || p->ev_dispatch == NULL || p->ev_wait == NULL)
+    p->canceller = pgcancel_create();
+    if (p->conninfo == NULL || p->conns == NULL || p->ev_dispatch == NULL || p->ev_wait == NULL ||
+        p->canceller == NULL)
         goto fail;
     for (int i = 0; i < size; i++) {
         pgc *pc = calloc(1, sizeof(*pc));
@@ -721,6 +739,7 @@ pool_free(pg_pool *p)
         event_free(p->ev_dispatch);
     if (p->ev_wait)
         event_free(p->ev_wait);
+    pgcancel_free(p->canceller);
     free(p->conninfo);
     free(p);
 }

@@ -116,6 +116,11 @@ int pool_up_count(const pg_pool *p);
 void pgc_query(pgc *pc, const char *sql, int nparams, const char *const *params);
 /* End the batch: sync and send everything queued. */
 void pgc_sync(pgc *pc);
+/* Ask PostgreSQL to cancel the batch in flight on pc (a BUSY connection),
+ * through the pool's cancel worker (pgcancel.h): never blocks.  The batch's
+ * query then fails with 57014 as usual, unless it completed first.  False
+ * when nothing is in flight or the request could not be made. */
+bool pgc_cancel(pgc *pc);
 /* Change the lessee's callbacks (e.g. hand a connection to another object). */
 void pgc_set_owner(pgc *pc, const pgc_ops *ops, void *arg);
 /* Transaction status after the last sync (PQtransactionStatus). */
