@@ -159,7 +159,7 @@ handle_status(client *cl, const frame_view *f)
     }
     proto_status_reply r = {.gid = gid};
     txn *t = txn_lookup(cl->co, gid);
-    if (t && !txn_is_finished(t)) {
+    if (t && !txn_is_finished(t) && !txn_told_aborted(t)) {
         r.outcome = OUTCOME_IN_PROGRESS;
         r.detail = "the transaction is still running";
     } else {

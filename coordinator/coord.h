@@ -132,6 +132,9 @@ void txn_detach_client(txn *t);
 const char *txn_gid(const txn *t);
 txn *txn_lookup(coord *co, const char *gid);
 bool txn_is_finished(const txn *t);
+/* The client was told ABORTED; only rollbacks are still under way (e.g. a
+ * branch whose statement outlived statement_timeout). */
+bool txn_told_aborted(const txn *t);
 void txn_table_init(coord *co);
 /* fill an INDOUBT reply with live transactions past their decision */
 void txn_collect_indoubt(coord *co, proto_indoubt_entry **out, uint32_t *n, wbuf *strings);

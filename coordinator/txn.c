@@ -207,6 +207,12 @@ txn_is_finished(const txn *t)
     return t->state == TXN_FINISHED;
 }
 
+bool
+txn_told_aborted(const txn *t)
+{
+    return t->replied && t->state == TXN_ABORTING;
+}
+
 static void
 txn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
