@@ -523,7 +523,8 @@ br_conn_granted(pgc *pc, const char *error, void *arg)
 {
     branch *b = arg;
     if (pc == NULL && b->pw.timed_out) {
-        br_set_error(b, "53300", "branch \"%s\": %s", b->name, error ? error : "pool wait timed out");
+        br_set_error(b, "53300", "branch \"%s\": %s", b->name,
+                     error ? error : "pool wait timed out");
         b->detail = strdup("An interactive transaction holds one PostgreSQL connection of each "
                            "participant it has run a statement on until it commits or rolls "
                            "back; transactions waiting for each other's connections cannot "
