@@ -13,8 +13,9 @@
  *    default     BEGIN, one EXEC per statement (results printed as they
  *                come), then COMMIT — or ROLLBACK after the first error;
  *    --oneshot   one ONESHOT request: the coordinator runs the statements
- *                and commits in one round trip.  Should the connection be
- *                lost, the transaction's gid may not be known to the tool.
+ *                and commits in one round trip.  The coordinator names the
+ *                transaction first, so an UNKNOWN outcome line carries the
+ *                gid unless the connection broke before that.
  *
  *  Output: each result on stdout (a table, or the command tag), errors on
  *  stderr, and last the outcome line on stdout: "COMMITTED gid",

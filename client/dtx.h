@@ -255,8 +255,13 @@ DTX_API int dtx_port(const dtx_conn *conn);
 DTX_API const char *dtx_server_name(const dtx_conn *conn);
 
 /* The global transaction id of the current (or last) transaction on conn,
- * set by BEGIN_OK and by an OUTCOME; NULL when there was none.  Owned by
- * conn; valid until the next transaction starts or dtx_finish(). */
+ * set by BEGIN_OK and by an OUTCOME; NULL when there was none.  For a
+ * oneshot it is set as soon as the coordinator names the transaction, before
+ * any statement runs (coordinators speaking protocol 1.1; an older one names
+ * it only in the OUTCOME), also when it is sent with dtx_send_oneshot():
+ * after dtx_consume_input() it may already be there while results are still
+ * to come.  Owned by conn; valid until the next transaction starts or
+ * dtx_finish(). */
 DTX_API const char *dtx_gid(const dtx_conn *conn);
 
 /* ---- blocking API ------------------------------------------------------- */
@@ -306,8 +311,11 @@ DTX_API dtx_outcome dtx_rollback(dtx_conn *conn) DTX_WUR;
  * caller frees the array and its results with dtx_results_free().  When
  * results is NULL they are discarded.  The gid is dtx_gid(conn) afterwards.
  * If the connection fails after the request was sent, the outcome is
- * DTX_UNKNOWN and, since the coordinator assigns the gid, dtx_gid() may be
- * NULL: use begin/exec/commit when an unknown outcome must be traceable.
+ * DTX_UNKNOWN; the coordinator names the transaction before running it, so
+ * dtx_gid() is set whenever it got that far (ask dtx_outcome_of() later).
+ * It is NULL only when the connection failed before the coordinator's first
+ * reply arrived, or with a coordinator older than protocol 1.1: the outcome
+ * is then unknown and cannot be looked up.
  */
 DTX_API dtx_outcome dtx_oneshot(dtx_conn *conn, const dtx_stmt *stmts, int nstmts,
                                 dtx_result ***results, int *nresults) DTX_WUR;

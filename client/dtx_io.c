@@ -26,9 +26,15 @@
  *      EXEC       -                  RESULT | ERROR
  *      COMMIT     ERROR              OUTCOME
  *      ROLLBACK   ERROR              OUTCOME
- *      ONESHOT    RESULT, ERROR      OUTCOME
+ *      ONESHOT    BEGIN_OK, RESULT,  OUTCOME
+ *                 ERROR
  *      STATUS     -                  STATUS_REPLY | ERROR
  *      INDOUBT    -                  INDOUBT_REPLY | ERROR
+ *
+ *  A ONESHOT's BEGIN_OK (protocol 1.1: the coordinator names the
+ *  transaction before running it) is not a result: it only sets dtx_gid(),
+ *  so that an outcome made UNKNOWN by a lost connection still carries the
+ *  gid.  At most one may come, before the OUTCOME.
  *
  *  Anything else is a protocol violation.  An ERROR while no request is in
  *  flight is the coordinator's connection-level error (it closes next): the
@@ -342,7 +348,8 @@ reply_allowed(dtx_req_kind k, uint8_t type, bool *final)
         return type == MSG_OUTCOME || type == MSG_ERROR;
     case DTX_REQ_ONESHOT:
         *final = type == MSG_OUTCOME;
-        return type == MSG_OUTCOME || type == MSG_ERROR || type == MSG_RESULT;
+        return type == MSG_OUTCOME || type == MSG_ERROR || type == MSG_RESULT ||
+               type == MSG_BEGIN_OK;
     case DTX_REQ_STATUS:
         return type == MSG_STATUS_REPLY || type == MSG_ERROR;
     case DTX_REQ_INDOUBT:
@@ -390,6 +397,16 @@ dispatch(dtx_conn *c, const frame_view *f)
     }
     if (!reply_allowed(c->req, f->type, &final)) {
         protocol_violation(c, "unexpected", f->type);
+        return;
+    }
+    if (c->req == DTX_REQ_ONESHOT && f->type == MSG_BEGIN_OK) {
+        const char *gid;
+        if (c->gid != NULL || !proto_get_begin_ok(f, &gid) || gid[0] == '\0') {
+            protocol_violation(c, c->gid ? "second" : "malformed", f->type);
+            return;
+        }
+        if (!set_gid(c, gid))
+            dtx_conn_break(c, "53200", "out of memory while reading a reply");
         return;
     }
     const char *why = NULL;
@@ -558,7 +575,8 @@ send_request(dtx_conn *c, dtx_req_kind k, size_t start, bool enc_ok)
     if (k == DTX_REQ_COMMIT || k == DTX_REQ_ONESHOT)
         c->txn_commit_sent = true;
     if (k == DTX_REQ_ONESHOT) {
-        /* the coordinator names the transaction in its OUTCOME */
+        /* the coordinator names the transaction in a BEGIN_OK before the
+         * results (protocol 1.1), and again in its OUTCOME */
         free(c->gid);
         c->gid = NULL;
     }

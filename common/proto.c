@@ -155,6 +155,16 @@ proto_put_list(wbuf *w, const proto_list *m)
 }
 
 bool
+proto_put_cancel(wbuf *w, const proto_cancel *m)
+{
+    size_t s = frame_begin(w, MSG_CANCEL);
+    wbuf_put_u32(w, m->tag);
+    wbuf_put_u64(w, m->epoch);
+    wbuf_put_str(w, m->branch);
+    return frame_end(w, s, ENC_MAX);
+}
+
+bool
 proto_put_list_reply(wbuf *w, const proto_list_reply *m)
 {
     size_t s = frame_begin(w, MSG_LIST_REPLY);
@@ -466,6 +476,17 @@ proto_get_list(const frame_view *f, proto_list *m)
     m->tag = rbuf_get_u32(&r);
     m->epoch = rbuf_get_u64(&r);
     m->prefix = rbuf_get_str(&r, NULL);
+    return rbuf_done(&r);
+}
+
+bool
+proto_get_cancel(const frame_view *f, proto_cancel *m)
+{
+    rbuf r;
+    rbuf_init(&r, f->payload, f->len);
+    m->tag = rbuf_get_u32(&r);
+    m->epoch = rbuf_get_u64(&r);
+    m->branch = rbuf_get_str(&r, NULL);
     return rbuf_done(&r);
 }
 

@@ -15,7 +15,9 @@
  *   'Q' EXEC                       'R' RESULT or 'E' ERROR
  *   'C' COMMIT                     ['E' ERROR] 'O' OUTCOME
  *   'A' ROLLBACK                   'O' OUTCOME
- *   'X' ONESHOT                    'R'/'E' per statement run, then 'O' OUTCOME
+ *   'X' ONESHOT                    ['b' BEGIN_OK] 'R'/'E' per statement run, then 'O' OUTCOME
+ *                                  (BEGIN_OK, naming the gid before anything runs, only
+ *                                  to clients whose HELLO said minor >= 1)
  *   'S' STATUS                     'T' STATUS_REPLY or 'E' ERROR
  *   'I' INDOUBT                    'i' INDOUBT_REPLY
  *
@@ -24,6 +26,13 @@
  *   'W' WORK      run statements of a branch, optionally ending it    'R'* then 'D' DONE
  *   'F' FINISH    COMMIT PREPARED / ROLLBACK PREPARED of a branch    'D' DONE
  *   'L' LIST      prepared branches whose name starts with a prefix  'l' LIST_REPLY or 'D'
+ *
+ *   'K' CANCEL    stop the branch's statement in flight (minor >= 1)   'D' DONE
+ *
+ * Versions: HELLO and HELLO_OK carry (major, minor).  Peers refuse another
+ * major; a minor is a compatible addition, used only when the peer's HELLO
+ * or HELLO_OK announced at least that minor:
+ *   1.1  BEGIN_OK before the results of a ONESHOT; CANCEL.
  *
  * Either direction: 'E' ERROR with tag 0 is a connection-level error (bad
  * frame, refused start-up); the sender closes the connection after it.
@@ -44,7 +53,7 @@
 
 #define PROTO_MAGIC 0x44545831u /* "DTX1" */
 #define PROTO_MAJOR 1
-#define PROTO_MINOR 0
+#define PROTO_MINOR 1
 #define PROTO_MAX_PARAMS 65535
 #define PROTO_MAX_STMTS 65535
 
@@ -69,6 +78,7 @@ enum proto_msg {
     MSG_FINISH = 'F',
     MSG_LIST = 'L',
     MSG_LIST_REPLY = 'l',
+    MSG_CANCEL = 'K',
 };
 
 typedef enum proto_role {
@@ -176,6 +186,18 @@ typedef struct proto_list {
     const char *prefix;
 } proto_list;
 
+/* CANCEL: u32 tag, u64 epoch, str branch (protocol 1.1).  Asks the
+ * participant to stop the branch's request in flight: a WORK waiting for a
+ * connection or a slot fails with 57014, a statement running in PostgreSQL
+ * is cancelled there.  Answered with DONE_OK in any case (also when there
+ * is no such branch or nothing in flight); the WORK itself is answered as
+ * usual, normally with DONE_ERROR 57014, and the branch rolled back. */
+typedef struct proto_cancel {
+    uint32_t tag;
+    uint64_t epoch;
+    const char *branch;
+} proto_cancel;
+
 /* LIST_REPLY: u32 tag, u32 n, { str gid, u64 xid, u64 prepared_unix_ms }[n] */
 typedef struct proto_list_entry {
     const char *gid;
@@ -253,6 +275,7 @@ bool proto_put_oneshot(wbuf *w, const proto_stmts *s) __attribute__((warn_unused
 bool proto_put_work(wbuf *w, const proto_work *m) __attribute__((warn_unused_result));
 bool proto_put_finish(wbuf *w, const proto_finish *m) __attribute__((warn_unused_result));
 bool proto_put_list(wbuf *w, const proto_list *m) __attribute__((warn_unused_result));
+bool proto_put_cancel(wbuf *w, const proto_cancel *m) __attribute__((warn_unused_result));
 bool proto_put_list_reply(wbuf *w, const proto_list_reply *m) __attribute__((warn_unused_result));
 bool proto_put_done(wbuf *w, const proto_done *m) __attribute__((warn_unused_result));
 bool proto_put_result(wbuf *w, const proto_result *m) __attribute__((warn_unused_result));
@@ -287,6 +310,7 @@ bool proto_get_oneshot(const frame_view *f, proto_stmts *s) __attribute__((warn_
 bool proto_get_work(const frame_view *f, proto_work *m) __attribute__((warn_unused_result));
 bool proto_get_finish(const frame_view *f, proto_finish *m) __attribute__((warn_unused_result));
 bool proto_get_list(const frame_view *f, proto_list *m) __attribute__((warn_unused_result));
+bool proto_get_cancel(const frame_view *f, proto_cancel *m) __attribute__((warn_unused_result));
 bool proto_get_list_reply(const frame_view *f, proto_list_reply *m)
     __attribute__((warn_unused_result));
 bool proto_get_done(const frame_view *f, proto_done *m) __attribute__((warn_unused_result));
@@ -299,7 +323,7 @@ bool proto_get_status_reply(const frame_view *f, proto_status_reply *m)
 bool proto_get_indoubt_reply(const frame_view *f, proto_indoubt_reply *m)
     __attribute__((warn_unused_result));
 
-/* Tag of a tagged frame (RESULT, ERROR, DONE, LIST_REPLY, WORK, FINISH, LIST):
+/* Tag of a tagged frame (RESULT, ERROR, DONE, LIST_REPLY, WORK, FINISH, LIST, CANCEL):
  * the first u32 of the payload; false when the payload is shorter. */
 bool proto_peek_tag(const frame_view *f, uint32_t *tag) __attribute__((warn_unused_result));
 /* Overwrite the tag of an encoded tagged frame in place (frame starts at p). */

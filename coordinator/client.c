@@ -30,7 +30,8 @@ struct client {
     client_state state;
     txn *cur;
     bool busy;
-    bool closing; /* shutting down: answer sent, connection draining */
+    bool closing;   /* shutting down: answer sent, connection draining */
+    uint16_t minor; /* protocol minor version of the client's HELLO */
     char app[64];
     wbuf out;
     client *next, *prev; /* all clients, for shutdown */
@@ -157,6 +158,7 @@ handle_hello(client *cl, const frame_view *f)
         return;
     }
     snprintf(cl->app, sizeof(cl->app), "%s", h.name);
+    cl->minor = h.minor;
     cl->state = CL_READY;
     proto_hello_ok ok = {
         .major = PROTO_MAJOR, .minor = PROTO_MINOR, .server_name = cl->co->conf.name,
@@ -177,7 +179,7 @@ handle_status(client *cl, const frame_view *f)
     }
     proto_status_reply r = {.gid = gid};
     txn *t = txn_lookup(cl->co, gid);
-    if (t && !txn_is_finished(t)) {
+    if (t && !txn_is_finished(t) && !txn_told_aborted(t)) {
         r.outcome = OUTCOME_IN_PROGRESS;
         r.detail = "the transaction is still running";
     } else {
@@ -311,6 +313,13 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
         }
         cl->busy = true;
         conn_pause(cl->c);
+        if (cl->minor >= 1) {
+            /* name the transaction before anything runs: a client whose
+             * connection drops later can still ask for its outcome */
+            wbuf_reset(&cl->out);
+            if (proto_put_begin_ok(&cl->out, txn_gid(cl->cur)))
+                conn_send(cl->c, &cl->out);
+        }
         txn_oneshot(cl->cur, &body);
         proto_stmts_clear(&body);
         return;

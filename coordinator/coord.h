@@ -53,6 +53,7 @@ typedef struct coord_conf {
     int64_t prepare_timeout_ms;
     int64_t commit_timeout_ms;
     int64_t idle_timeout_ms;
+    int64_t statement_timeout_ms;
     int64_t sweep_interval_ms;
     int64_t max_frame;
     int64_t wal_segment_size;
@@ -112,6 +113,10 @@ bool plink_send_finish(plink *l, const char *branch, bool commit, uint64_t xid, 
                        void *arg) __attribute__((warn_unused_result));
 bool plink_send_list(plink *l, const char *prefix, plink_reply_fn cb, void *arg)
     __attribute__((warn_unused_result));
+/* Ask the participant to stop the branch's request in flight (CANCEL, the
+ * reply is ignored).  False when the link is not ready or the participant
+ * speaks protocol 1.0, which has no CANCEL. */
+bool plink_send_cancel(plink *l, const char *branch) __attribute__((warn_unused_result));
 plink *coord_find_link(coord *co, const char *name);
 /* Called by plink when a link becomes ready (the resolver uses it). */
 void resolver_link_ready(coord *co, plink *l);
@@ -128,6 +133,9 @@ void txn_detach_client(txn *t);
 const char *txn_gid(const txn *t);
 txn *txn_lookup(coord *co, const char *gid);
 bool txn_is_finished(const txn *t);
+/* The client was told ABORTED; only rollbacks are still under way (e.g. a
+ * branch whose statement outlived statement_timeout). */
+bool txn_told_aborted(const txn *t);
 void txn_table_init(coord *co);
 /* fill an INDOUBT reply with live transactions past their decision */
 void txn_collect_indoubt(coord *co, proto_indoubt_entry **out, uint32_t *n, wbuf *strings);

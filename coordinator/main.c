@@ -126,6 +126,8 @@ static const config_key coord_keys[] = {
      .default_value = "10s", .unit = "s", .min = 0, .max = 86400000},
     {.name = "idle_timeout", .type = CONFIG_DURATION, .offset = OFF(idle_timeout_ms),
      .default_value = "0", .unit = "s", .min = 0, .max = 86400000},
+    {.name = "statement_timeout", .type = CONFIG_DURATION, .offset = OFF(statement_timeout_ms),
+     .default_value = "0", .unit = "ms", .min = 0, .max = 86400000},
     {.name = "sweep_interval", .type = CONFIG_DURATION, .offset = OFF(sweep_interval_ms),
      .default_value = "10s", .unit = "s", .min = 100, .max = 86400000},
     {.name = "outcome_retention", .type = CONFIG_DURATION, .offset = OFF(outcome_retention_ms),

@@ -58,6 +58,7 @@ struct plink {
     uint32_t inflight;
     wbuf out;
     bool warned;
+    uint16_t peer_minor; /* protocol minor of the participant's HELLO_OK */
 };
 
 static const char *const state_names[] = {"down", "connecting", "hello-wait", "ready"};
@@ -177,6 +178,7 @@ plink_on_frame(conn *c, const frame_view *f, void *arg)
                 plink_lost(l, "participant speaks another protocol version");
                 return;
             }
+            l->peer_minor = ok.minor;
             plink_set_state(l, PL_READY);
             return;
         }
@@ -399,6 +401,32 @@ plink_send_list(plink *l, const char *prefix, plink_reply_fn cb, void *arg)
         return false;
     proto_list m = {.tag = tag, .epoch = l->co->epoch, .prefix = prefix};
     if (!plink_flush(l, proto_put_list(&l->out, &m))) {
+        plink_unslot(l, tag);
+        return false;
+    }
+    return true;
+}
+
+static void
+plink_cancel_reply(void *arg, const frame_view *f, bool final)
+{
+    (void)arg;
+    proto_done d;
+    if (final && f && f->type == MSG_DONE && proto_get_done(f, &d) && d.status != DONE_OK)
+        log_debug("CANCEL answered %s: %s", proto_done_status_name(d.status),
+                  d.message ? d.message : "");
+}
+
+bool
+plink_send_cancel(plink *l, const char *branch)
+{
+    if (l->state != PL_READY || l->peer_minor < 1)
+        return false;
+    uint32_t tag = plink_slot(l, plink_cancel_reply, NULL);
+    if (tag == 0)
+        return false;
+    proto_cancel m = {.tag = tag, .epoch = l->co->epoch, .branch = branch};
+    if (!plink_flush(l, proto_put_cancel(&l->out, &m))) {
         plink_unslot(l, tag);
         return false;
     }

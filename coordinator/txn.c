@@ -10,7 +10,7 @@
  * States (txn_set_state is the only function that changes them; the diagram
  * is docs/state-machines.md):
  *
- *   ACTIVE ----statement error----> FAILED ----COMMIT/ROLLBACK----+
+ *   ACTIVE --statement error/timeout--> FAILED --COMMIT/ROLLBACK--+
  *     | COMMIT, 0 branches: COMMITTED                             |
  *     | COMMIT, 1 branch -------> ONEPHASE --DONE--> FINISHED     |
  *     | COMMIT, >1 branches / ONESHOT                             v
@@ -35,6 +35,13 @@
  *    FINISHED and nothing is outstanding, so no callback can outlive it.
  *  - The client is answered exactly once per request; a txn whose client
  *    went away (detached) goes on to its decision and never replies.
+ *  - statement_timeout: an EXEC not answered in time is answered with 57014
+ *    at once and the transaction becomes FAILED; its branch is marked
+ *    `abandoned` (late RESULTs are dropped) and the participant is sent
+ *    CANCEL.  The WORK stays outstanding: its late DONE leaves the branch
+ *    OPEN (rolled back when the client ends the transaction, or at once if
+ *    that already happened) or GONE (the participant rolled it back).  So a
+ *    ROLLBACK is answered without waiting for the statement.
  *  - The client is told COMMITTED after phase two has been answered by every
  *    branch (so it reads its own writes), or — when a branch cannot be
  *    reached — at once, since the durable decision is what makes it so.
@@ -79,6 +86,7 @@ typedef struct branch {
     br_state state;
     uint64_t xid;
     bool committed; /* COMMIT PREPARED acknowledged */
+    bool abandoned; /* its EXEC timed out: the client was answered already */
     wbuf results;   /* ONESHOT: RESULT frames, in order */
     size_t res_pos;
 } branch;
@@ -99,6 +107,9 @@ struct txn {
     wbuf err; /* first error, an encoded ERROR frame (empty: none) */
     uint64_t start_ms;
     struct event *timer;
+    struct event *stmt_timer; /* statement_timeout of the EXEC in flight */
+    branch *exec_br;          /* the branch of the EXEC in flight */
+    bool exec_result_sent;    /* its RESULT went to the client already */
     bool marker_pending; /* ONEPHASE record not yet durable */
     int op_outcome;      /* one-phase outcome waiting for the marker, or -1 */
     txn *hnext;
@@ -196,6 +207,12 @@ txn_is_finished(const txn *t)
     return t->state == TXN_FINISHED;
 }
 
+bool
+txn_told_aborted(const txn *t)
+{
+    return t->replied && t->state == TXN_ABORTING;
+}
+
 static void
 txn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -256,6 +273,8 @@ txn_free(txn *t)
     wbuf_free(&t->err);
     if (t->timer)
         event_free(t->timer);
+    if (t->stmt_timer)
+        event_free(t->stmt_timer);
     free(t->stmt_branch);
     free(t->br);
     free(t);
@@ -648,6 +667,36 @@ onephase_mark(txn *t)
     clog_onephase(t->co->log, t->gid, onephase_marker_durable, t);
 }
 
+/* The late reply to a statement whose EXEC timed out (the client was told
+ * 57014 already, and the transaction is FAILED or, once the client ended
+ * it, ABORTING). */
+static void
+exec_late_reply(txn *t, branch *b, bool ok)
+{
+    b->abandoned = false;
+    b->state = ok ? BR_OPEN : BR_GONE; /* an error: the participant rolled it back */
+    log_debug("transaction %s: late reply from \"%s\" to a timed-out statement: %s", t->gid,
+              plink_name(b->link), ok ? "ran" : "failed");
+    switch (t->state) {
+    case TXN_FAILED:
+        if (t->cl == NULL)
+            txn_abort(t); /* the client went away meanwhile */
+        /* else the branch waits, OPEN, for the client's COMMIT/ROLLBACK */
+        break;
+    case TXN_ABORTING:
+        if (b->state == BR_OPEN)
+            branch_rollback_open(b);
+        if (t->outstanding == 0) {
+            txn_set_state(t, TXN_FINISHED);
+            txn_maybe_free(t);
+        }
+        break;
+    default:
+        log_panic("transaction %s: late statement reply in state %s", t->gid,
+                  txn_state_names[t->state]);
+    }
+}
+
 /* Reply to an interactive statement. */
 static void
 exec_reply(void *arg, const frame_view *f, bool final)
@@ -655,10 +704,11 @@ exec_reply(void *arg, const frame_view *f, bool final)
     branch *b = arg;
     txn *t = b->t;
     if (f && f->type == MSG_RESULT) {
-        if (t->cl) {
+        if (t->cl && !b->abandoned) {
             uint8_t *p = (uint8_t *)f->payload - FRAME_HEADER_SIZE;
             proto_patch_tag(p, 0);
             client_send_bytes(t->cl, p, FRAME_HEADER_SIZE + f->len);
+            t->exec_result_sent = true;
         }
         return;
     }
@@ -666,7 +716,15 @@ exec_reply(void *arg, const frame_view *f, bool final)
         return;
     t->outstanding--;
     proto_done d;
-    if (f && f->type == MSG_DONE && proto_get_done(f, &d) && d.status == DONE_OK) {
+    bool ok = f && f->type == MSG_DONE && proto_get_done(f, &d) && d.status == DONE_OK;
+    if (b->abandoned) {
+        exec_late_reply(t, b, ok);
+        return;
+    }
+    t->exec_br = NULL;
+    if (t->stmt_timer)
+        evtimer_del(t->stmt_timer);
+    if (ok) {
         b->state = BR_OPEN;
     } else {
         /* the participant rolled the branch back (error) or lost it (link) */
@@ -687,6 +745,56 @@ exec_reply(void *arg, const frame_view *f, bool final)
         client_request_done(t->cl);
     else if (t->state == TXN_ACTIVE || t->state == TXN_FAILED)
         txn_abort(t); /* client went away while the statement ran */
+}
+
+/* statement_timeout: the EXEC in flight got no answer in time.  Answer the
+ * client now (57014), fail the transaction, ask the participant to cancel;
+ * the WORK's late reply is handled by exec_late_reply. */
+static void
+txn_stmt_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    txn *t = arg;
+    branch *b = t->exec_br;
+    if (b == NULL || b->state != BR_WORKING || t->state != TXN_ACTIVE || t->cl == NULL)
+        return;
+    if (t->exec_result_sent)
+        return; /* the client has its answer; only the DONE is still to come */
+    const char *pname = plink_name(b->link);
+    char name[BRANCH_MAX];
+    coord_branch_name(name, sizeof(name), t->gid, pname);
+    bool cancel_sent = plink_send_cancel(b->link, name);
+    b->abandoned = true;
+    t->exec_br = NULL;
+    txn_set_state(t, TXN_FAILED);
+    log_log("transaction %s: statement on participant \"%s\" exceeded statement_timeout (%lld ms)"
+            "%s",
+            t->gid, pname, (long long)t->co->conf.statement_timeout_ms,
+            cancel_sent ? "; cancel sent" : "; the participant cannot be asked to cancel it");
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "canceling statement due to statement timeout: participant \"%s\" did not answer "
+             "within %lld ms",
+             pname, (long long)t->co->conf.statement_timeout_ms);
+    proto_error e = {
+        .sqlstate = "57014",
+        .message = msg,
+        .detail = cancel_sent
+                      ? "The participant was asked to cancel the statement.  The transaction is "
+                        "aborted; its branches are rolled back when it ends."
+                      : "The participant cannot be asked to cancel a running statement (it is "
+                        "not reachable or speaks protocol 1.0); its branch is rolled back once "
+                        "the statement ends.  The transaction is aborted.",
+        .hint = "Roll the transaction back; raise statement_timeout in the coordinator's "
+                "configuration if the statement needs longer.",
+        .participant = pname};
+    wbuf w;
+    wbuf_init(&w);
+    if (proto_put_error(&w, &e))
+        client_send(t->cl, &w);
+    wbuf_free(&w);
+    client_request_done(t->cl);
 }
 
 /* ---- requests from the client -------------------------------------------- */
@@ -728,6 +836,16 @@ txn_exec(txn *t, const proto_stmt *st)
     }
     b->state = BR_WORKING;
     t->outstanding++;
+    t->exec_br = b;
+    t->exec_result_sent = false;
+    int64_t ms = t->co->conf.statement_timeout_ms;
+    if (ms > 0) {
+        if (t->stmt_timer == NULL)
+            t->stmt_timer = evtimer_new(t->co->base, txn_stmt_timeout_cb, t);
+        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+        if (t->stmt_timer)
+            evtimer_add(t->stmt_timer, &tv);
+    }
 }
 
 static int

@@ -35,7 +35,8 @@
  *  diagram is also in docs/participant.md):
  *
  *    NEW          created for a WORK OPEN, nothing started
- *    WAIT_CONN    a WORK OPEN waits for a pool connection (FIFO)
+ *    WAIT_CONN    a WORK OPEN waits for a pool connection (FIFO, at most
+ *                 pool_wait_timeout; then it fails with 53300)
  *    WAIT_SLOT    a WORK_PREPARE, with its connection, waits for a
  *                 prepared-transaction slot (prepare_wait_timeout)
  *    RUNNING      a WORK pipeline is in flight
@@ -521,6 +522,20 @@ static void
 br_conn_granted(pgc *pc, const char *error, void *arg)
 {
     branch *b = arg;
+    if (pc == NULL && b->pw.timed_out) {
+        br_set_error(b, "53300", "branch \"%s\": %s", b->name,
+                     error ? error : "pool wait timed out");
+        b->detail = strdup("An interactive transaction holds one PostgreSQL connection of each "
+                           "participant it has run a statement on until it commits or rolls "
+                           "back; transactions waiting for each other's connections cannot "
+                           "proceed.");
+        b->hint = strdup("Retry the transaction; raise pool_size (and PostgreSQL's "
+                         "max_connections) above the number of concurrent interactive "
+                         "transactions, or keep transactions short.");
+        log_log("branch %s: %s", b->name, error ? error : "pool wait timed out");
+        br_fail(b);
+        return;
+    }
     if (pc == NULL) {
         br_set_error(b, "08006", "could not connect to PostgreSQL: %s",
                      error ? error : "unknown error");
@@ -1056,6 +1071,68 @@ branch_on_work(coord_conn *cc, branch_set *set, const frame_view *f)
 out:
     proto_work_clear(&w);
     free(copy);
+}
+
+/* ------------------------------------------------------------------------
+ * CANCEL
+ *
+ * The coordinator gave up on the branch's request (its statement_timeout).
+ * A request still waiting for a connection or a slot fails here with 57014;
+ * one running in PostgreSQL gets a cancel request there (pgc_cancel), and
+ * its batch then ends with PostgreSQL's 57014 through the usual path (error,
+ * DONE_ERROR, ROLLBACK, connection back to the pool).  If the batch
+ * finishes first the cancel finds the backend idle and does nothing; the
+ * coordinator then rolls the branch back with a WORK_ROLLBACK.
+ */
+
+void
+branch_on_cancel(coord_conn *cc, branch_set *set, const frame_view *f)
+{
+    const server_env *env = server_env_get();
+    proto_cancel m;
+    if (!proto_get_cancel(f, &m)) {
+        server_protocol_error(cc, "malformed CANCEL message");
+        return;
+    }
+    if (!server_check_request(cc, m.tag, m.epoch))
+        return;
+    char err[512];
+    if (!server_check_branch_name(cc, m.branch, err, sizeof(err))) {
+        server_reply_status(cc, m.tag, DONE_ERROR, 0, "22023", "%s", err);
+        return;
+    }
+    branch *b = br_find(set, m.branch);
+    const char *what = "nothing in flight";
+    if (b != NULL) {
+        switch (b->state) {
+        case BR_WAIT_CONN:
+            pool_cancel(env->pool, &b->pw);
+            br_set_error(b, "57014",
+                         "canceling statement of branch \"%s\" at the coordinator's request, "
+                         "before it got a PostgreSQL connection",
+                         b->name);
+            br_fail(b);
+            what = "waiting for a connection: failed";
+            break;
+        case BR_WAIT_SLOT:
+            slots_cancel(env->slots, &b->sw);
+            br_set_error(b, "57014",
+                         "canceling PREPARE of branch \"%s\" at the coordinator's request, "
+                         "before it got a prepared-transaction slot",
+                         b->name);
+            br_fail(b);
+            what = "waiting for a slot: failed";
+            break;
+        case BR_RUNNING:
+            what = pgc_cancel(b->pc) ? "running: cancel sent to PostgreSQL"
+                                     : "running: nothing to cancel";
+            break;
+        default:
+            break;
+        }
+    }
+    log_log("branch %s: cancel requested by the coordinator (%s)", m.branch, what);
+    server_reply_plain(cc, m.tag, DONE_OK, 0);
 }
 
 /* ------------------------------------------------------------------------

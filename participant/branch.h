@@ -21,6 +21,8 @@ typedef struct branch_set {
 
 /* Handle a WORK frame of cc (payload only valid during the call). */
 void branch_on_work(coord_conn *cc, branch_set *set, const frame_view *f);
+/* A CANCEL: stop the named branch's request in flight (see proto.h). */
+void branch_on_cancel(coord_conn *cc, branch_set *set, const frame_view *f);
 /* cc is gone: roll back its unprepared branches; prepared ones stay. */
 void branch_detach_all(branch_set *set);
 /* Shutting down: answer waiting requests, roll back idle branches. */

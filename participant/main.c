@@ -397,7 +397,12 @@ main(int argc, char **argv)
     m.base = event_base_new();
     if (m.base == NULL)
         log_fatal("could not create the event loop");
-    pg_pool *pool = pool_create(m.base, conf.conninfo, conf.pool_size, conf.statement_timeout_ms);
+    if (conf.pool_size < 2)
+        log_warn("pool_size = %d keeps no PostgreSQL connection for phase two: open "
+                 "transactions can hold up COMMIT PREPARED; use 2 or more",
+                 conf.pool_size);
+    pg_pool *pool = pool_create(m.base, conf.conninfo, conf.pool_size, conf.statement_timeout_ms,
+                                conf.pool_wait_timeout_ms);
     slots *sl = slots_create(m.base, max_prepared, prepared, conf.prepare_wait_timeout_ms);
     m.ev_term = evsignal_new(m.base, SIGTERM, on_sigterm, NULL);
     m.ev_int = evsignal_new(m.base, SIGINT, on_sigint, NULL);

@@ -26,6 +26,7 @@ typedef struct part_conf {
     int pool_size;
     int64_t max_frame;
     int64_t prepare_wait_timeout_ms;
+    int64_t pool_wait_timeout_ms;
     int64_t statement_timeout_ms;
     int log_level; /* log_level of log.h */
     char *log_file;

@@ -52,13 +52,24 @@
  *  When no connection is up and a connection attempt has failed, the pool
  *  is "unreachable": queued waiters are failed and new ones are refused
  *  until a connection succeeds again.
+ *
+ *  Wait time-out (pool_wait_timeout): each new-work waiter gets a deadline
+ *  when it is queued.  The timeout is the same for all and the queue is
+ *  FIFO, so deadlines are in queue order and one timer (ev_wait), armed for
+ *  the head's deadline, is enough: when it fires, every waiter at the head
+ *  whose deadline has passed is unlinked and told (on_grant with pc NULL,
+ *  timed_out set), and the timer is re-armed for the new head.  A head that
+ *  left the queue early only makes the timer fire early; it then re-arms.
+ *  Phase-two waiters have no deadline.
  */
 #include "pgpool.h"
 
 #include "log.h"
+#include "pgcancel.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,9 +118,13 @@ struct pg_pool {
     int size;
     int reserve;
     int64_t stmt_timeout_ms;
+    int64_t wait_timeout_ms;
     pgc **conns;
     pool_waiter *head[2], *tail[2];
     struct event *ev_dispatch;
+    struct event *ev_wait; /* deadline of the head of the new-work queue */
+    pgcancel *canceller;   /* worker thread for cancel requests */
+    char wait_error[256];
     bool started;
     bool unreachable;
     char last_error[256];
@@ -619,6 +634,20 @@ pgc_sync(pgc *pc)
         event_add(pc->ev_write, NULL);
 }
 
+bool
+pgc_cancel(pgc *pc)
+{
+    if (pc->state != PGC_BUSY || pc->pg == NULL || pc->failed)
+        return false;
+    PGcancel *cn = PQgetCancel(pc->pg);
+    if (cn == NULL)
+        return false;
+    char what[32];
+    snprintf(what, sizeof(what), "pg#%d (backend %d)", pc->id, PQbackendPID(pc->pg));
+    pgcancel_request(pc->pool->canceller, cn, what);
+    return true;
+}
+
 void
 pgc_set_owner(pgc *pc, const pgc_ops *ops, void *arg)
 {
@@ -636,8 +665,11 @@ pgc_txn_status(const pgc *pc)
  * Pool
  */
 
+static void pool_wait_cb(evutil_socket_t fd, short what, void *arg);
+
 pg_pool *
-pool_create(struct event_base *base, const char *conninfo, int size, int64_t statement_timeout_ms)
+pool_create(struct event_base *base, const char *conninfo, int size, int64_t statement_timeout_ms,
+            int64_t wait_timeout_ms)
 {
     pg_pool *p = calloc(1, sizeof(*p));
     if (p == NULL)
@@ -646,10 +678,14 @@ pool_create(struct event_base *base, const char *conninfo, int size, int64_t sta
     p->size = size;
     p->reserve = size >= 2 ? 1 : 0;
     p->stmt_timeout_ms = statement_timeout_ms;
+    p->wait_timeout_ms = wait_timeout_ms;
     p->conninfo = strdup(conninfo);
     p->conns = calloc((size_t)size, sizeof(pgc *));
     p->ev_dispatch = event_new(base, -1, 0, NULL, NULL);
-    if (p->conninfo == NULL || p->conns == NULL || p->ev_dispatch == NULL)
+    p->ev_wait = evtimer_new(base, pool_wait_cb, p);
+    p->canceller = pgcancel_create();
+    if (p->conninfo == NULL || p->conns == NULL || p->ev_dispatch == NULL || p->ev_wait == NULL ||
+        p->canceller == NULL)
         goto fail;
     for (int i = 0; i < size; i++) {
         pgc *pc = calloc(1, sizeof(*pc));
@@ -701,6 +737,9 @@ pool_free(pg_pool *p)
     free(p->conns);
     if (p->ev_dispatch)
         event_free(p->ev_dispatch);
+    if (p->ev_wait)
+        event_free(p->ev_wait);
+    pgcancel_free(p->canceller);
     free(p->conninfo);
     free(p);
 }
@@ -775,6 +814,56 @@ waiter_unlink(pg_pool *p, pool_waiter *w)
     w->queued = false;
 }
 
+static int64_t
+pool_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Arm ev_wait for the deadline of the head of the new-work queue. */
+static void
+pool_arm_wait(pg_pool *p)
+{
+    pool_waiter *w = p->head[0];
+    if (w == NULL || w->deadline_ms == 0)
+        return;
+    int64_t left = w->deadline_ms - pool_now_ms();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000)};
+    evtimer_add(p->ev_wait, &tv);
+}
+
+static void
+pool_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pg_pool *p = arg;
+    int64_t now = pool_now_ms();
+    int n = 0;
+    while (p->head[0] && p->head[0]->deadline_ms != 0 && p->head[0]->deadline_ms <= now) {
+        pool_waiter *w = p->head[0];
+        waiter_unlink(p, w);
+        w->timed_out = true;
+        if (n++ == 0)
+            snprintf(p->wait_error, sizeof(p->wait_error),
+                     "no PostgreSQL connection became free within pool_wait_timeout (%" PRId64
+                     " ms): the pool's connections (pool_size = %d%s) are held by open "
+                     "transactions",
+                     p->wait_timeout_ms, p->size, p->reserve ? ", one kept for phase two" : "");
+        w->on_grant(NULL, p->wait_error, w->arg);
+    }
+    if (n > 0)
+        log_warn("%d waiter%s for a PostgreSQL connection gave up after pool_wait_timeout "
+                 "(%" PRId64 " ms; pool_size = %d, %d in use)",
+                 n, n == 1 ? "" : "s", p->wait_timeout_ms, p->size,
+                 pool_count(p, PGC_LEASED, PGC_BUSY, PGC_BUSY));
+    pool_arm_wait(p);
+}
+
 static bool
 pool_may_grant(const pg_pool *p, pool_prio prio)
 {
@@ -808,6 +897,8 @@ pool_acquire(pg_pool *p, pool_waiter *w, const pgc_ops *ops, void *arg, pgc **ou
     }
     w->lessee_ops = ops;
     w->arg = arg;
+    w->timed_out = false;
+    w->deadline_ms = 0;
     w->next = NULL;
     w->prev = p->tail[q];
     if (p->tail[q])
@@ -816,6 +907,11 @@ pool_acquire(pg_pool *p, pool_waiter *w, const pgc_ops *ops, void *arg, pgc **ou
         p->head[q] = w;
     p->tail[q] = w;
     w->queued = true;
+    if (q == 0 && p->wait_timeout_ms > 0) {
+        w->deadline_ms = pool_now_ms() + p->wait_timeout_ms;
+        if (!evtimer_pending(p->ev_wait, NULL))
+            pool_arm_wait(p);
+    }
     return POOL_QUEUED;
 }
 

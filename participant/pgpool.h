@@ -17,6 +17,14 @@
  * (POOL_PRIO_PHASE2) is always served before new work, and new work may not
  * take the last free connection of a pool of two or more, so COMMIT
  * PREPARED can never be starved by open branches.
+ *
+ * Waiting is bounded for new work only: a POOL_PRIO_WORK waiter still queued
+ * after pool_wait_timeout is taken off the queue and its on_grant runs with
+ * pc == NULL and w->timed_out set.  An open branch holds its connection until
+ * its transaction ends, so transactions that each hold a connection and wait
+ * for another's (on this or another participant) would otherwise wait
+ * forever; the one that has waited longest gives up first.  Phase-two
+ * waiters never time out (they are served by the reserved connection).
  */
 #ifndef DTX_PART_PGPOOL_H
 #define DTX_PART_PGPOOL_H
@@ -57,9 +65,12 @@ typedef struct pool_waiter {
     pool_prio prio;
     pool_grant_fn on_grant;
     void *arg;
+    /* set by the pool when on_grant reports pool_wait_timeout */
+    bool timed_out;
     /* private to the pool */
     const pgc_ops *lessee_ops;
     struct pool_waiter *next, *prev;
+    int64_t deadline_ms; /* monotonic; 0 = none */
     bool queued;
 } pool_waiter;
 
@@ -70,10 +81,12 @@ typedef enum pool_acquire_result {
 } pool_acquire_result;
 
 /* Create a pool of `size` connections to conninfo; nothing connects before
- * pool_start().  statement_timeout_ms > 0 is set on every connection.
- * Returns NULL on out-of-memory.  Free with pool_free(). */
+ * pool_start().  statement_timeout_ms > 0 is set on every connection;
+ * wait_timeout_ms > 0 bounds how long new work waits in the queue (0 = no
+ * bound).  Returns NULL on out-of-memory.  Free with pool_free(). */
 pg_pool *pool_create(struct event_base *base, const char *conninfo, int size,
-                     int64_t statement_timeout_ms) __attribute__((warn_unused_result));
+                     int64_t statement_timeout_ms, int64_t wait_timeout_ms)
+    __attribute__((warn_unused_result));
 void pool_start(pg_pool *p);
 /* Close every connection (PostgreSQL rolls back what is open on them). */
 void pool_free(pg_pool *p);
@@ -103,6 +116,11 @@ int pool_up_count(const pg_pool *p);
 void pgc_query(pgc *pc, const char *sql, int nparams, const char *const *params);
 /* End the batch: sync and send everything queued. */
 void pgc_sync(pgc *pc);
+/* Ask PostgreSQL to cancel the batch in flight on pc (a BUSY connection),
+ * through the pool's cancel worker (pgcancel.h): never blocks.  The batch's
+ * query then fails with 57014 as usual, unless it completed first.  False
+ * when nothing is in flight or the request could not be made. */
+bool pgc_cancel(pgc *pc);
 /* Change the lessee's callbacks (e.g. hand a connection to another object). */
 void pgc_set_owner(pgc *pc, const pgc_ops *ops, void *arg);
 /* Transaction status after the last sync (PQtransactionStatus). */

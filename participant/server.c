@@ -274,6 +274,9 @@ cc_on_frame(conn *c, const frame_view *f, void *arg)
     case MSG_LIST:
         resolve_on_list(cc, &cc->resolves, f);
         break;
+    case MSG_CANCEL:
+        branch_on_cancel(cc, &cc->branches, f);
+        break;
     case MSG_HELLO:
         server_protocol_error(cc, "unexpected second HELLO");
         break;

@@ -5,7 +5,8 @@
 # Covers: start-up refusals (bad config, max_prepared_transactions = 0,
 # PostgreSQL unreachable), the TLS allow-list and HELLO, WORK/PREPARE/FINISH/
 # LIST, read-only votes, statement errors, multiplexed branches, a dropped
-# coordinator connection, phase-two priority in a full pool, the
+# coordinator connection, phase-two priority in a full pool, CANCEL of a
+# waiting and of a running WORK, pool_wait_timeout, the
 # prepared-slot limit, lost PostgreSQL connections, the three participant
 # failpoints, and SIGTERM.
 #
@@ -420,6 +421,78 @@ if [ -n "$l41" ] && [ -n "$l42" ] && [ -n "$l43" ] && [ -n "$l44" ] && [ "$l42" 
 else
     h_fail "phase two is served while new work waits for a full pool ($out)"
 fi
+
+# CANCEL (protocol 1.1).  A WORK OPEN waiting for the pool fails with 57014
+# at once; a statement running in PostgreSQL is cancelled there; an unknown
+# branch is answered OK.
+out=$(probe <<'EOF'
+hello coord 1
+work 60 open dtx:coord:1:60:part-a
+sql SELECT 1
+send
+work 61 open dtx:coord:1:61:part-a
+sql SELECT 'waits'
+send-nowait
+sleep 200
+cancel 62 dtx:coord:1:61:part-a
+wait 61
+cancel 63 dtx:coord:1:999:part-a
+work 64 rollback dtx:coord:1:60:part-a
+send
+work 65 open dtx:coord:1:65:part-a
+sql SELECT pg_sleep(30)
+send-nowait
+sleep 500
+cancel 66 dtx:coord:1:65:part-a
+wait 65
+EOF
+)
+if grep -q "^DONE tag=61 status=error .*sqlstate=57014 .*before it got a PostgreSQL connection" <<<"$out" &&
+    grep -q "^DONE tag=62 status=ok" <<<"$out" && grep -q "^DONE tag=63 status=ok" <<<"$out"; then
+    h_ok "CANCEL fails a WORK waiting for a pool connection with 57014"
+else
+    h_fail "CANCEL fails a WORK waiting for a pool connection ($out)"
+fi
+if grep -q "^DONE tag=65 status=error .*sqlstate=57014" <<<"$out" &&
+    grep -q "^DONE tag=66 status=ok" <<<"$out" &&
+    [ "$(h_psql a "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'")" = 0 ]; then
+    h_ok "CANCEL stops a statement running in PostgreSQL (57014, backend idle again)"
+else
+    h_fail "CANCEL stops a statement running in PostgreSQL ($out)"
+fi
+
+# pool_wait_timeout (5 s by default): a WORK OPEN that finds the pool's one
+# work connection held fails with 53300, naming pool_size.
+start=$SECONDS
+out=$(probe <<'EOF'
+hello coord 1
+work 70 open dtx:coord:1:70:part-a
+sql SELECT 1
+send
+work 71 open dtx:coord:1:71:part-a
+sql SELECT 'waits'
+send
+work 72 rollback dtx:coord:1:70:part-a
+send
+EOF
+)
+took=$((SECONDS - start))
+if grep -q "^DONE tag=71 status=error .*sqlstate=53300 .*pool_wait_timeout (5000 ms).*pool_size = 2" <<<"$out" &&
+    grep -q 'hint="Retry the transaction' <<<"$out" && [ "$took" -ge 4 ] && [ "$took" -lt 9 ]; then
+    h_ok "a WORK OPEN waiting longer than pool_wait_timeout fails with 53300 (${took}s)"
+else
+    h_fail "pool_wait_timeout (${took}s): $out"
+fi
+
+# a malformed CANCEL is a protocol error on that connection only
+out=$(probe <<'EOF'
+hello coord 1
+raw K 00000001
+expect-close
+EOF
+)
+h_check "a malformed CANCEL: ERROR 08P01 and the connection is closed" \
+    grep -q '^ERROR tag=0 sqlstate=08P01 message="malformed CANCEL message"' <<<"$out"
 
 # ---------------------------------------------------------------------------
 # Prepared-transaction slots: max_prepared_transactions = 4 on cluster a

@@ -15,13 +15,25 @@
  *                                  on P2 (one-shot and interactive
  *                                  alternating); prints counts
  *   dtxprobe status GID            prints the gid status word
+ *   dtxprobe steps STEP...         begin; each STEP is "P SQL" (a statement on
+ *                                  P) or "sleep MS" (pause in the client);
+ *                                  the first failed statement is printed as
+ *                                  "ERROR <sqlstate> <participant> <ms>: <message>"
+ *                                  and the transaction rolled back, else it is
+ *                                  committed; last line "<OUTCOME> <gid> <ms>",
+ *                                  ms counted from the start
+ *   dtxprobe oneshot P1 SQL1 P2 SQL2   one ONESHOT request; prints
+ *                                  "<OUTCOME> <gid or ->": the gid must be
+ *                                  known even when the connection is lost
  */
 #include "dtx.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const outcome_words[] = {"COMMITTED", "ABORTED", "UNKNOWN"};
@@ -218,9 +230,73 @@ cmd_status(const char *gid)
     return 0;
 }
 
+static long
+elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)(t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static int
+cmd_steps(int n, char **args)
+{
+    if (n < 2 || n % 2 != 0) {
+        fprintf(stderr, "dtxprobe steps: expected pairs of \"P SQL\" or \"sleep MS\"\n");
+        return 2;
+    }
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    dtx_conn *c = connect_or_die();
+    if (dtx_begin(c) == NULL) {
+        fprintf(stderr, "begin: %s\n", dtx_error_message(c));
+        return 1;
+    }
+    bool failed = false;
+    for (int i = 0; i < n && !failed; i += 2) {
+        if (strcmp(args[i], "sleep") == 0) {
+            usleep((useconds_t)atoi(args[i + 1]) * 1000);
+            continue;
+        }
+        dtx_result *r = dtx_exec(c, args[i], args[i + 1]);
+        if (dtx_result_status(r) != DTX_RES_OK) {
+            const char *st = dtx_result_error_field(r, DTX_DIAG_SQLSTATE);
+            const char *pa = dtx_result_error_field(r, DTX_DIAG_PARTICIPANT);
+            const char *msg = dtx_result_error_field(r, DTX_DIAG_MESSAGE);
+            printf("ERROR %s %s %ld: %s\n", st ? st : "-", pa ? pa : "-", elapsed_ms(&t0),
+                   msg ? msg : "");
+            failed = true;
+        }
+        dtx_clear(r);
+    }
+    dtx_outcome o = failed ? dtx_rollback(c) : dtx_commit(c);
+    printf("%s %s %ld\n", outcome_words[o], dtx_gid(c) ? dtx_gid(c) : "-", elapsed_ms(&t0));
+    if (o != DTX_COMMITTED && !failed)
+        fprintf(stderr, "reason: %s\n", dtx_error_message(c));
+    dtx_finish(c);
+    return 0;
+}
+
+static int
+cmd_oneshot(const char *p1, const char *s1, const char *p2, const char *s2)
+{
+    dtx_conn *c = connect_or_die();
+    dtx_stmt st[2] = {{p1, s1, 0, NULL}, {p2, s2, 0, NULL}};
+    dtx_outcome o = dtx_oneshot(c, st, 2, NULL, NULL);
+    printf("%s %s\n", outcome_words[o], dtx_gid(c) ? dtx_gid(c) : "-");
+    if (o != DTX_COMMITTED)
+        fprintf(stderr, "reason: %s\n", dtx_error_message(c));
+    dtx_finish(c);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "steps") == 0)
+        return cmd_steps(argc - 2, argv + 2);
+    if (argc >= 6 && strcmp(argv[1], "oneshot") == 0)
+        return cmd_oneshot(argv[2], argv[3], argv[4], argv[5]);
     if (argc >= 4 && strcmp(argv[1], "params") == 0)
         return cmd_params(argv[2], argv[3]);
     if (argc >= 4 && strcmp(argv[1], "vanish") == 0)

@@ -20,6 +20,7 @@
  *   send-nowait                          send the WORK, do not wait
  *   finish TAG commit|rollback BRANCH [XID [EPOCH]]   send FINISH, print the DONE
  *   list TAG PREFIX [EPOCH]              send LIST, print the LIST_REPLY or DONE
+ *   cancel TAG BRANCH [EPOCH]            send CANCEL, print frames up to its DONE
  *   wait TAG                             print frames until the final one of TAG
  *   raw TYPE HEX                         send a frame of type TYPE (a character)
  *   expect-close                         print frames until the server closes
@@ -521,6 +522,21 @@ run_command(char *line)
         wbuf w;
         wbuf_init(&w);
         bool ok = proto_put_list(&w, &m) && send_wbuf(&w);
+        wbuf_free(&w);
+        return ok && wait_for(m.tag, false);
+    }
+    if (strcmp(cmd, "cancel") == 0) {
+        char *tag = next_tok(&p), *br = next_tok(&p), *ep = next_tok(&p);
+        if (!tag || !br) {
+            fprintf(stderr, "partprobe: cancel TAG BRANCH [EPOCH]\n");
+            return false;
+        }
+        proto_cancel m = {.tag = (uint32_t)strtoul(tag, NULL, 10),
+                          .epoch = ep ? strtoull(ep, NULL, 10) : default_epoch,
+                          .branch = br};
+        wbuf w;
+        wbuf_init(&w);
+        bool ok = proto_put_cancel(&w, &m) && send_wbuf(&w);
         wbuf_free(&w);
         return ok && wait_for(m.tag, false);
     }

@@ -706,6 +706,32 @@ script_drop_on_oneshot(srv *s, SSL *ssl)
     s->abrupt = true;
 }
 
+/* ONESHOT -> BEGIN_OK (protocol 1.1: the gid first), one RESULT, then the
+ * connection is cut (as when the coordinator dies mid-commit) */
+static void
+script_oneshot_gid_then_drop(srv *s, SSL *ssl)
+{
+    frame_view f;
+    if (!srv_hello(s, ssl) || !srv_expect(s, ssl, MSG_ONESHOT, &f))
+        return;
+    send_begin_ok(ssl, "dtx:coord-x:7:11");
+    send_tag(ssl, "a", "UPDATE 1", 1);
+    usleep(200 * 1000); /* let the client see the gid before the drop */
+    s->abrupt = true;
+}
+
+/* ONESHOT -> BEGIN_OK twice: a protocol violation */
+static void
+script_oneshot_two_gids(srv *s, SSL *ssl)
+{
+    frame_view f;
+    if (!srv_hello(s, ssl) || !srv_expect(s, ssl, MSG_ONESHOT, &f))
+        return;
+    send_begin_ok(ssl, "dtx:coord-x:7:12");
+    send_begin_ok(ssl, "dtx:coord-x:7:13");
+    srv_wait_eof(ssl);
+}
+
 /* BEGIN -> BEGIN_OK, then the connection is cut before anything else */
 static void
 script_drop_after_begin(srv *s, SSL *ssl)
@@ -1151,6 +1177,84 @@ START_TEST(oneshot_connection_lost)
 }
 END_TEST
 
+static void wait_fd(int fd, short events);
+
+/* The coordinator names a oneshot's gid before running it: a connection
+ * lost mid-commit still leaves dtx_gid() set, in the UNKNOWN outcome too. */
+START_TEST(oneshot_gid_before_outcome)
+{
+    clear_env();
+    srv s;
+    dtx_conn *c = connect_ok(&s, script_oneshot_gid_then_drop);
+    dtx_stmt st[1] = {{.participant = "a", .sql = "UPDATE t SET x = 1"}};
+    dtx_result **res;
+    int n;
+    ck_assert_int_eq(dtx_oneshot(c, st, 1, &res, &n), DTX_UNKNOWN);
+    ck_assert_int_eq(n, 2); /* the statement's result, then 08006; no result for BEGIN_OK */
+    ck_assert_int_eq(dtx_result_kind(res[0]), DTX_KIND_STATEMENT);
+    ck_assert_str_eq(dtx_result_error_field(res[1], DTX_DIAG_SQLSTATE), "08006");
+    ck_assert_ptr_nonnull(dtx_gid(c));
+    ck_assert_str_eq(dtx_gid(c), "dtx:coord-x:7:11");
+    dtx_results_free(res);
+    dtx_finish(c);
+    srv_join(&s);
+}
+END_TEST
+
+START_TEST(oneshot_gid_before_outcome_async)
+{
+    clear_env();
+    srv s;
+    dtx_conn *c = connect_ok(&s, script_oneshot_gid_then_drop);
+    dtx_stmt st[1] = {{.participant = "a", .sql = "UPDATE t SET x = 1"}};
+    ck_assert_int_eq(dtx_send_oneshot(c, st, 1), 1);
+    ck_assert_ptr_null(dtx_gid(c));
+    int fl;
+    while ((fl = dtx_flush(c)) == 1)
+        wait_fd(dtx_socket(c), POLLOUT | POLLIN);
+    ck_assert_int_eq(fl, 0);
+    /* the gid arrives before the outcome, while the request is still busy */
+    while (dtx_gid(c) == NULL) {
+        wait_fd(dtx_socket(c), POLLIN);
+        ck_assert_int_eq(dtx_consume_input(c), 1);
+    }
+    ck_assert_str_eq(dtx_gid(c), "dtx:coord-x:7:11");
+    dtx_result *got[4] = {0};
+    int n = 0;
+    for (;;) {
+        dtx_result *r = dtx_get_result(c); /* blocks until the drop */
+        if (r == NULL)
+            break;
+        ck_assert_int_lt(n, 4);
+        got[n++] = r;
+    }
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(dtx_result_kind(got[0]), DTX_KIND_STATEMENT);
+    ck_assert_str_eq(dtx_result_error_field(got[1], DTX_DIAG_SQLSTATE), "08006");
+    ck_assert_int_eq(dtx_result_outcome(got[2]), DTX_UNKNOWN);
+    ck_assert_str_eq(dtx_result_gid(got[2]), "dtx:coord-x:7:11");
+    for (int i = 0; i < n; i++)
+        dtx_clear(got[i]);
+    dtx_finish(c);
+    srv_join(&s);
+}
+END_TEST
+
+START_TEST(oneshot_second_gid)
+{
+    clear_env();
+    srv s;
+    dtx_conn *c = connect_ok(&s, script_oneshot_two_gids);
+    dtx_stmt st[1] = {{.participant = "a", .sql = "UPDATE t SET x = 1"}};
+    ck_assert_int_eq(dtx_oneshot(c, st, 1, NULL, NULL), DTX_UNKNOWN);
+    ck_assert_str_eq(dtx_error_field(c, DTX_DIAG_SQLSTATE), "08P01");
+    ck_assert_msg(contains(dtx_error_message(c), "second message 'b' in reply to ONESHOT"), "%s",
+                  dtx_error_message(c));
+    dtx_finish(c);
+    srv_join(&s);
+}
+END_TEST
+
 START_TEST(lost_before_commit)
 {
     clear_env();
@@ -1386,6 +1490,9 @@ client_suite(void)
     tcase_add_test(tc, commit_connection_lost);
     tcase_add_test(tc, commit_connection_lost_async);
     tcase_add_test(tc, oneshot_connection_lost);
+    tcase_add_test(tc, oneshot_gid_before_outcome);
+    tcase_add_test(tc, oneshot_gid_before_outcome_async);
+    tcase_add_test(tc, oneshot_second_gid);
     tcase_add_test(tc, lost_before_commit);
     tcase_add_test(tc, oversized_frame);
     tcase_add_test(tc, unexpected_reply);

@@ -303,6 +303,23 @@ START_TEST(proto_small_messages)
     proto_list_reply_clear(&ld);
     wbuf_reset(&w);
 
+    proto_cancel cn = {.tag = 77, .epoch = 5, .branch = "dtx:c:5:3:a"};
+    ck_assert(proto_put_cancel(&w, &cn));
+    f = only_frame(&w);
+    ck_assert_uint_eq(f.type, MSG_CANCEL);
+    proto_cancel cd;
+    ck_assert(proto_get_cancel(&f, &cd));
+    ck_assert_uint_eq(cd.tag, 77);
+    ck_assert_uint_eq(cd.epoch, 5);
+    ck_assert_str_eq(cd.branch, "dtx:c:5:3:a");
+    uint32_t ctag = 0;
+    ck_assert(proto_peek_tag(&f, &ctag));
+    ck_assert_uint_eq(ctag, 77);
+    /* cut short: malformed */
+    f.len -= 2;
+    ck_assert(!proto_get_cancel(&f, &cd));
+    wbuf_reset(&w);
+
     proto_outcome_msg om = {OUTCOME_UNKNOWN, "dtx:c:1:9"};
     ck_assert(proto_put_outcome(&w, &om));
     f = only_frame(&w);
