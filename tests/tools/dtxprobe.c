@@ -204,7 +204,7 @@ static int
 cmd_status(const char *gid)
 {
     static const char *const words[] = {"COMMITTED", "ABORTED", "UNKNOWN", "IN_PROGRESS",
-                                        "NO_LONGER_KNOWN"};
+                                        "NO_LONGER_KNOWN", "HEURISTIC"};
     dtx_conn *c = connect_or_die();
     char *detail = NULL;
     dtx_gid_status s = dtx_outcome_of(c, gid, &detail);
