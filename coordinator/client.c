@@ -253,9 +253,8 @@ handle_indoubt(client *cl)
             continue; /* listed as live */
         char *s = pending_participants(p);
         ok = s != NULL && indoubt_add(&il, p->gid, p->commit_ms, s,
-                                      clog_pending_heuristic(p)
-                                          ? "heuristic outcome, finishing"
-                                          : "committed, finishing");
+                                      clog_pending_heuristic(p) ? "heuristic outcome, finishing"
+                                                                : "committed, finishing");
     }
     if (ok)
         clog_foreach_heuristic(cl->co->log, indoubt_add_heuristic, &il);

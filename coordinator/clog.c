@@ -105,9 +105,9 @@ typedef struct oentry {
     uint64_t ms;
     uint64_t lsn; /* start of the record that backs this entry */
     uint64_t epoch, seq;
-    char *detail;       /* OUTCOME_HEURISTIC: "committed on a; ..." */
-    char *participants; /* OUTCOME_HEURISTIC: "a(committed),b(...)" */
-    struct oentry *hnext;        /* hash chain */
+    char *detail;                 /* OUTCOME_HEURISTIC: "committed on a; ..." */
+    char *participants;           /* OUTCOME_HEURISTIC: "a(committed),b(...)" */
+    struct oentry *hnext;         /* hash chain */
     struct oentry *qnext, *qprev; /* FIFO, oldest first */
 } oentry;
 
@@ -129,11 +129,11 @@ struct clog {
     struct event *ckpt_soon;  /* the log grew by checkpoint_segments */
     struct event *ckpt_done;  /* ckpt_efd readable: the thread finished */
     int ckpt_efd;
-    bool ckpt_running;    /* from the CHECKPOINT append until the join */
-    bool ckpt_thread_up;  /* ckpt_thread must be joined */
+    bool ckpt_running;   /* from the CHECKPOINT append until the join */
+    bool ckpt_thread_up; /* ckpt_thread must be joined */
     pthread_t ckpt_thread;
-    uint64_t ckpt_end_lsn;  /* end of the last CHECKPOINT record */
-    uint64_t ckpt_keep;     /* keep_lsn of the running checkpoint */
+    uint64_t ckpt_end_lsn; /* end of the last CHECKPOINT record */
+    uint64_t ckpt_keep;    /* keep_lsn of the running checkpoint */
     char ckpt_why[GID_MAX + 64];
     /* written by the thread, read after the join */
     bool ckpt_ok;
@@ -314,8 +314,8 @@ list_branches(const clog_branch *br, int n)
     size_t used = 0;
     s[0] = '\0';
     for (int i = 0; i < n; i++)
-        used += (size_t)snprintf(s + used, len - used, "%s%s(%s)", i ? "," : "",
-                                 br[i].participant, branch_result_text(br[i].result));
+        used += (size_t)snprintf(s + used, len - used, "%s%s(%s)", i ? "," : "", br[i].participant,
+                                 branch_result_text(br[i].result));
     return s;
 }
 
@@ -411,8 +411,7 @@ bool
 clog_pending_heuristic(const clog_pending *p)
 {
     for (int i = 0; i < p->nbranches; i++)
-        if (p->branches[i].result == BRANCH_ROLLED_BACK ||
-            p->branches[i].result == BRANCH_VANISHED)
+        if (p->branches[i].result == BRANCH_ROLLED_BACK || p->branches[i].result == BRANCH_VANISHED)
             return true;
     return false;
 }

@@ -199,7 +199,8 @@ resolve_link(coord *co, plink *l)
             continue;
         for (int i = 0; i < p->nbranches; i++) {
             clog_branch *b = &p->branches[i];
-            if (b->result != BRANCH_PENDING || b->inflight || strcmp(b->participant, plink_name(l)) != 0)
+            if (b->result != BRANCH_PENDING || b->inflight ||
+                strcmp(b->participant, plink_name(l)) != 0)
                 continue;
             char name[BRANCH_MAX];
             coord_branch_name(name, sizeof(name), p->gid, b->participant);
@@ -214,7 +215,8 @@ resolve_link(coord *co, plink *l)
      * cannot be finished here: say so once per pass */
     for (clog_pending *p = clog_pending_list(co->log); p; p = p->next)
         for (int i = 0; i < p->nbranches; i++)
-            if (p->branches[i].result == BRANCH_PENDING && coord_find_link(co, p->branches[i].participant) == NULL)
+            if (p->branches[i].result == BRANCH_PENDING &&
+                coord_find_link(co, p->branches[i].participant) == NULL)
                 log_warn("transaction %s: participant \"%s\" is not configured; its branch "
                          "cannot be committed",
                          p->gid, p->branches[i].participant);

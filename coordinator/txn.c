@@ -382,8 +382,7 @@ end_reply(void *arg, const frame_view *f, bool final)
                 all = false;
             /* what the resolver need not do again (and END must say) */
             if (bi->committed)
-                clog_set_branch_result(t->co->log, t->gid, plink_name(bi->link),
-                                       BRANCH_COMMITTED);
+                clog_set_branch_result(t->co->log, t->gid, plink_name(bi->link), BRANCH_COMMITTED);
             if (bi->heuristic) {
                 clog_set_branch_result(t->co->log, t->gid, plink_name(bi->link),
                                        BRANCH_ROLLED_BACK);
