@@ -5,10 +5,12 @@
  * NOTES
  *  status prints "<STATE> <gid>" and, on the next line, the coordinator's
  *  explanation when it gave one.  STATE is COMMITTED, ABORTED, UNKNOWN,
- *  IN PROGRESS or NO LONGER KNOWN.  Exit: 0 for a decided outcome
- *  (COMMITTED or ABORTED), 1 when the coordinator answered without one (the
- *  other three states) or refused the question, 2 when there was no usable
- *  connection, 3 usage.
+ *  IN PROGRESS, NO LONGER KNOWN or HEURISTIC OUTCOME.  Exit: 0 for a decided
+ *  outcome (COMMITTED or ABORTED), 1 when the coordinator answered without
+ *  one (UNKNOWN, IN PROGRESS, NO LONGER KNOWN) or refused the question, 2
+ *  when there was no usable connection, 3 usage, 4 for a heuristic outcome
+ *  (the decision was COMMIT, but some branch was rolled back by someone
+ *  else: never reported like a success).
  *
  *  indoubt prints the coordinator's in-doubt transactions as a table (gid,
  *  age, participants, state), the age made readable ("1.5s", "2m03s",
@@ -26,13 +28,16 @@ static const char status_help[] =
     "Usage:\n"
     "  dtx status [OPTION]... GID\n"
     "\n"
-    "Prints COMMITTED, ABORTED, UNKNOWN, IN PROGRESS or NO LONGER KNOWN and the gid.\n"
+    "Prints COMMITTED, ABORTED, UNKNOWN, IN PROGRESS, NO LONGER KNOWN or\n"
+    "HEURISTIC OUTCOME and the gid, then the coordinator's explanation.\n"
     "Exit status: 0 committed or aborted, 1 no decided outcome (or an error reply),\n"
-    "2 connection failure, 3 usage error.\n"
+    "2 connection failure, 3 usage error, 4 heuristic outcome (committed on some\n"
+    "participants, rolled back by hand on others).\n"
     "\n";
 
 static const char indoubt_help[] =
-    "dtx indoubt lists the transactions the coordinator has not finished everywhere.\n"
+    "dtx indoubt lists the transactions the coordinator has not finished everywhere,\n"
+    "and those finished with a heuristic outcome (within outcome_retention).\n"
     "\n"
     "Usage:\n"
     "  dtx indoubt [OPTION]...\n"
@@ -81,6 +86,8 @@ gid_status_name(dtx_gid_status st)
         return "IN PROGRESS";
     case DTX_GID_NO_LONGER_KNOWN:
         return "NO LONGER KNOWN";
+    case DTX_GID_HEURISTIC:
+        return "HEURISTIC OUTCOME";
     case DTX_GID_ERROR:
         return "ERROR";
     }
@@ -114,7 +121,12 @@ cli_status(int argc, char **argv)
         printf("%s %s\n", gid_status_name(st), gid[0]);
         if (detail && detail[0])
             printf("%s\n", detail);
-        rc = st == DTX_GID_COMMITTED || st == DTX_GID_ABORTED ? CLI_EXIT_OK : CLI_EXIT_ABORTED;
+        if (st == DTX_GID_COMMITTED || st == DTX_GID_ABORTED)
+            rc = CLI_EXIT_OK;
+        else if (st == DTX_GID_HEURISTIC)
+            rc = CLI_EXIT_HEURISTIC;
+        else
+            rc = CLI_EXIT_ABORTED;
     }
     dtx_freemem(detail);
     dtx_finish(c);

@@ -155,6 +155,8 @@ typedef enum dtx_gid_status {
     DTX_GID_UNKNOWN = 2,         /* the coordinator itself cannot know */
     DTX_GID_IN_PROGRESS = 3,     /* not decided yet */
     DTX_GID_NO_LONGER_KNOWN = 4, /* older than what the coordinator retains */
+    DTX_GID_HEURISTIC = 5,       /* decided COMMIT, but some branch was rolled back
+                                    by someone else: see the detail */
 } dtx_gid_status;
 
 typedef enum dtx_res_status {

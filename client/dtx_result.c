@@ -304,6 +304,8 @@ dtx_result_gid_status(const dtx_result *res)
         return DTX_GID_IN_PROGRESS;
     case OUTCOME_NOT_KNOWN:
         return DTX_GID_NO_LONGER_KNOWN;
+    case OUTCOME_HEURISTIC:
+        return DTX_GID_HEURISTIC;
     default:
         return DTX_GID_ERROR; /* the decoder refuses other values */
     }

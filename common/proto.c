@@ -613,7 +613,7 @@ proto_get_outcome(const frame_view *f, proto_outcome_msg *m)
     rbuf_init(&r, f->payload, f->len);
     m->outcome = rbuf_get_u8(&r);
     m->gid = rbuf_get_str(&r, NULL);
-    return rbuf_done(&r) && m->outcome <= OUTCOME_NOT_KNOWN;
+    return rbuf_done(&r) && m->outcome <= OUTCOME_HEURISTIC;
 }
 
 bool
@@ -633,7 +633,7 @@ proto_get_status_reply(const frame_view *f, proto_status_reply *m)
     m->outcome = rbuf_get_u8(&r);
     m->gid = rbuf_get_str(&r, NULL);
     m->detail = rbuf_get_str(&r, NULL);
-    return rbuf_done(&r) && m->outcome <= OUTCOME_NOT_KNOWN;
+    return rbuf_done(&r) && m->outcome <= OUTCOME_HEURISTIC;
 }
 
 bool
@@ -701,6 +701,8 @@ proto_outcome_name(proto_outcome o)
         return "IN PROGRESS";
     case OUTCOME_NOT_KNOWN:
         return "NO LONGER KNOWN";
+    case OUTCOME_HEURISTIC:
+        return "HEURISTIC OUTCOME";
     }
     return "?";
 }

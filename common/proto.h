@@ -93,6 +93,8 @@ typedef enum proto_outcome {
     OUTCOME_UNKNOWN = 2,     /* the coordinator cannot know (e.g. 1PC link lost) */
     OUTCOME_IN_PROGRESS = 3, /* STATUS only: not decided yet */
     OUTCOME_NOT_KNOWN = 4,   /* STATUS only: older than what is retained */
+    OUTCOME_HEURISTIC = 5,   /* decided COMMIT, but some branch was rolled back
+                                by someone else (or is gone, outcome unknown) */
 } proto_outcome;
 
 /* WORK flags */

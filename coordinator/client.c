@@ -190,53 +190,104 @@ handle_status(client *cl, const frame_view *f)
         conn_send(cl->c, &cl->out);
 }
 
+/* INDOUBT reply under construction: entries and the strings they own. */
+typedef struct indoubt_list {
+    proto_indoubt_entry *e;
+    char **strs; /* strs[i] owned, may be NULL */
+    uint32_t n, cap;
+    uint64_t now;
+} indoubt_list;
+
+static bool
+indoubt_add(indoubt_list *il, const char *gid, uint64_t since_ms, char *participants,
+            const char *state)
+{
+    if (il->n == il->cap) {
+        uint32_t cap = il->cap ? il->cap * 2 : 16;
+        proto_indoubt_entry *ne = realloc(il->e, cap * sizeof(*ne));
+        if (ne)
+            il->e = ne;
+        char **ns = realloc(il->strs, cap * sizeof(*ns));
+        if (ns)
+            il->strs = ns;
+        if (ne == NULL || ns == NULL) {
+            free(participants);
+            return false;
+        }
+        il->cap = cap;
+    }
+    il->e[il->n].gid = gid;
+    il->e[il->n].age_ms = il->now > since_ms ? il->now - since_ms : 0;
+    il->e[il->n].participants = participants ? participants : "";
+    il->e[il->n].state = state;
+    il->strs[il->n] = participants;
+    il->n++;
+    return true;
+}
+
+static void
+indoubt_add_heuristic(void *arg, const char *gid, uint64_t ended_ms, const char *participants)
+{
+    indoubt_list *il = arg;
+    char *s = strdup(participants);
+    if (s)
+        (void)indoubt_add(il, gid, ended_ms, s, "heuristic outcome");
+}
+
+/* "a(committed),b" — the branches of a pending commit; caller frees */
+static char *
+pending_participants(const clog_pending *p)
+{
+    size_t len = 1;
+    for (int i = 0; i < p->nbranches; i++)
+        len += strlen(p->branches[i].participant) + 24;
+    char *s = calloc(1, len);
+    if (s == NULL)
+        return NULL;
+    size_t used = 0;
+    for (int i = 0; i < p->nbranches; i++) {
+        static const char *const res[] = {"", "(committed)", "(rolled back by hand)",
+                                          "(gone, outcome unknown)"};
+        uint8_t r = p->branches[i].result;
+        used += (size_t)snprintf(s + used, len - used, "%s%s%s", i ? "," : "",
+                                 p->branches[i].participant, r < 4 ? res[r] : "");
+    }
+    return s;
+}
+
+/* Live transactions past their vote, logged commits still finishing, and
+ * finished ones with a heuristic outcome (within outcome_retention). */
 static void
 handle_indoubt(client *cl)
 {
     proto_indoubt_entry *live = NULL;
     uint32_t nlive = 0;
+    indoubt_list il = {.now = coord_now_ms()};
     txn_collect_indoubt(cl->co, &live, &nlive, NULL);
-    uint32_t n = nlive;
-    for (clog_pending *p = clog_pending_list(cl->co->log); p; p = p->next)
-        n++;
-    proto_indoubt_entry *e = calloc(n ? n : 1, sizeof(*e));
-    char **strs = calloc(n ? n : 1, sizeof(char *));
-    uint32_t k = 0;
-    uint64_t now = coord_now_ms();
-    if (e && strs) {
-        for (uint32_t i = 0; i < nlive; i++)
-            e[k++] = live[i];
-        for (clog_pending *p = clog_pending_list(cl->co->log); p; p = p->next) {
-            if (txn_lookup(cl->co, p->gid))
-                continue; /* listed as live */
-            size_t len = 1;
-            for (int i = 0; i < p->nbranches; i++)
-                len += strlen(p->branches[i].participant) + 16;
-            char *s = calloc(1, len);
-            if (s == NULL)
-                break;
-            for (int i = 0; i < p->nbranches; i++) {
-                strcat(s, i ? "," : "");
-                strcat(s, p->branches[i].participant);
-                if (p->branches[i].done)
-                    strcat(s, "(done)");
-            }
-            strs[k] = s;
-            e[k].gid = p->gid;
-            e[k].age_ms = now > p->commit_ms ? now - p->commit_ms : 0;
-            e[k].participants = s;
-            e[k].state = p->heuristic ? "committed, heuristic outcome" : "committed, finishing";
-            k++;
-        }
+    bool ok = true;
+    for (uint32_t i = 0; ok && i < nlive; i++) {
+        ok = indoubt_add(&il, live[i].gid, 0, NULL, live[i].state);
+        if (ok)
+            il.e[il.n - 1].age_ms = live[i].age_ms;
     }
-    proto_indoubt_reply r = {.n = k, .entries = e};
+    for (clog_pending *p = clog_pending_list(cl->co->log); ok && p; p = p->next) {
+        if (txn_lookup(cl->co, p->gid))
+            continue; /* listed as live */
+        char *s = pending_participants(p);
+        ok = s != NULL && indoubt_add(&il, p->gid, p->commit_ms, s,
+                                      clog_pending_heuristic(p) ? "heuristic outcome, finishing"
+                                                                : "committed, finishing");
+    }
+    if (ok)
+        clog_foreach_heuristic(cl->co->log, indoubt_add_heuristic, &il);
+    proto_indoubt_reply r = {.n = il.n, .entries = il.e};
     wbuf_reset(&cl->out);
     if (proto_put_indoubt_reply(&cl->out, &r))
         conn_send(cl->c, &cl->out);
-    for (uint32_t i = 0; strs && i < k; i++)
-        free(strs[i]);
-    free(strs);
-    free(e);
+    for (uint32_t i = 0; i < il.n; i++)
+        free(il.strs[i]);
+    free(il.strs);
+    free(il.e);
     free(live);
 }
 

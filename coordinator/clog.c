@@ -1,9 +1,11 @@
 /*
  * clog.c — the coordinator's commit log: what it writes to the WAL (wal/),
- * how it reads it back at start-up, and what it remembers of outcomes.
+ * how it reads it back at start-up, what it remembers of outcomes, and how
+ * it checkpoints the log so that it does not grow without bound.
  *
  * Records (payload encoding as in common/buf.h; the record framing, CRC and
- * LSNs are wal/'s, see docs/wal-format.md):
+ * LSNs are wal/'s; both are in docs/wal-format.md).  Type numbers are part of
+ * the on-disk format and are never reused:
  *
  *   type 1  EPOCH     u64 epoch, u64 unix_ms
  *                     Forced before the first transaction of the epoch.
@@ -22,13 +24,27 @@
  *                     presumes "aborted" for a gid that may have committed.
  *   type 5  ONEPHASE_DONE  str gid, u8 outcome
  *                     The outcome of that one-phase commit.  Not forced.
+ *   type 6  CHECKPOINT  u64 epoch, u64 floor_epoch, u64 floor_seq, u64 unix_ms
+ *                     What replay cannot rebuild once older segments are
+ *                     removed: the current epoch and the outcome floor (see
+ *                     Memory).  Forced before any segment is removed.
+ *   type 7  HEURISTIC_END  str gid, u64 unix_ms, u16 n, { str participant, u8 result }[n]
+ *                     Instead of END when every branch is finished but some
+ *                     did not commit by our hand: result is a
+ *                     clog_branch_result (1 committed, 2 rolled back by
+ *                     someone else, 3 gone with an outcome that cannot be
+ *                     proven).  Self-contained, so it still reads right once
+ *                     its COMMIT record is checkpointed away.  Not forced:
+ *                     if lost, the resolver finds the same result again.
  *
  * Memory:
  *   pending  COMMIT records without END, rebuilt by replay at start-up and
  *            kept until END; the resolver works through them.
- *   omap     gid -> outcome for every COMMIT and ONEPHASE within the
- *            outcome retention window, in time order (a FIFO list), so
- *            STATUS can answer for a gid:
+ *   omap     gid -> outcome for every COMMIT, ONEPHASE and HEURISTIC_END
+ *            within the outcome retention window, in log order (a FIFO
+ *            list: an entry moves to the tail when its HEURISTIC_END is
+ *            logged, so a heuristic outcome is retained from the time it
+ *            became known), so STATUS can answer for a gid:
  *              in omap                  -> that outcome
  *              (epoch, seq) <= floor    -> NO LONGER KNOWN (pruned)
  *              otherwise                -> ABORTED (presumed abort: no
@@ -36,6 +52,27 @@
  *            `floor` is the (epoch, seq) of the newest pruned entry: gids are
  *            ordered by (epoch, seq) in time, so everything at or below the
  *            floor may have had a record that is no longer remembered.
+ *            Each entry remembers where its record starts (lsn).
+ *
+ * Checkpoints.  Every checkpoint_interval, or sooner once the log has grown
+ * by checkpoint_segments segments since the last one, a CHECKPOINT record
+ * is appended and forced, and then the segments that lie entirely below
+ *
+ *     keep_lsn = min(start of the oldest COMMIT still pending,
+ *                    start of the oldest record backing an omap entry,
+ *                    start of the CHECKPOINT record itself)
+ *
+ * are removed (wal_checkpoint, on a short-lived thread: it fsyncs the
+ * directory, and the event loop never blocks on disk).  Why that is enough:
+ * a removed record is either superseded (an END whose COMMIT is gone too,
+ * an EPOCH older than the CHECKPOINT's epoch) or belongs to a gid pruned
+ * from the omap, i.e. at or below the floor the CHECKPOINT carries.  omap
+ * entries are in log order, so everything older than the oldest entry was
+ * pruned.  Replay reads from the first retained segment and so may see
+ * records older than keep_lsn in that segment, ENDs whose COMMIT is gone
+ * (ignored) and ONEPHASE_DONEs without their ONEPHASE (ignored); CHECKPOINT
+ * raises last_epoch and the floor, never lowers them.  One checkpoint runs
+ * at a time; a failed segment removal is logged and retried next time.
  *
  * Replay runs before the new epoch is logged; nothing is rewritten.
  */
@@ -43,10 +80,14 @@
 #include "log.h"
 #include "wal.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 enum {
     REC_EPOCH = 1,
@@ -54,15 +95,20 @@ enum {
     REC_END = 3,
     REC_ONEPHASE = 4,
     REC_ONEPHASE_DONE = 5,
+    REC_CHECKPOINT = 6,
+    REC_HEURISTIC_END = 7,
 };
 
 typedef struct oentry {
     char gid[GID_MAX];
     uint8_t outcome;
     uint64_t ms;
+    uint64_t lsn; /* start of the record that backs this entry */
     uint64_t epoch, seq;
-    struct oentry *hnext; /* hash chain */
-    struct oentry *qnext; /* FIFO, oldest first */
+    char *detail;                 /* OUTCOME_HEURISTIC: "committed on a; ..." */
+    char *participants;           /* OUTCOME_HEURISTIC: "a(committed),b(...)" */
+    struct oentry *hnext;         /* hash chain */
+    struct oentry *qnext, *qprev; /* FIFO, oldest first */
 } oentry;
 
 struct clog {
@@ -74,14 +120,26 @@ struct clog {
     size_t omap_size;
     oentry *qhead, *qtail;
     size_t nentries;
+    size_t nheuristic; /* omap entries with OUTCOME_HEURISTIC */
     uint64_t floor_epoch, floor_seq;
     wbuf scratch;
+    char detail[512]; /* STATUS detail built on demand */
+    /* checkpoints */
+    struct event *ckpt_timer; /* checkpoint_interval */
+    struct event *ckpt_soon;  /* the log grew by checkpoint_segments */
+    struct event *ckpt_done;  /* ckpt_efd readable: the thread finished */
+    int ckpt_efd;
+    bool ckpt_running;   /* from the CHECKPOINT append until the join */
+    bool ckpt_thread_up; /* ckpt_thread must be joined */
+    pthread_t ckpt_thread;
+    uint64_t ckpt_end_lsn; /* end of the last CHECKPOINT record */
+    uint64_t ckpt_keep;    /* keep_lsn of the running checkpoint */
+    char ckpt_why[GID_MAX + 64];
+    /* written by the thread, read after the join */
+    bool ckpt_ok;
+    uint64_t ckpt_removed;
+    char ckpt_err[512];
 };
-
-typedef struct durable_req {
-    clog_durable_fn fn;
-    void *arg;
-} durable_req;
 
 static size_t
 hash_gid(const char *s, size_t n)
@@ -118,6 +176,43 @@ omap_find(clog *l, const char *gid)
     return NULL;
 }
 
+/* Take e off the FIFO (not off the hash). */
+static void
+queue_unlink(clog *l, oentry *e)
+{
+    if (e->qprev)
+        e->qprev->qnext = e->qnext;
+    else
+        l->qhead = e->qnext;
+    if (e->qnext)
+        e->qnext->qprev = e->qprev;
+    else
+        l->qtail = e->qprev;
+    e->qnext = e->qprev = NULL;
+}
+
+static void
+queue_append(clog *l, oentry *e)
+{
+    e->qprev = l->qtail;
+    e->qnext = NULL;
+    if (l->qtail)
+        l->qtail->qnext = e;
+    else
+        l->qhead = e;
+    l->qtail = e;
+}
+
+static void
+oentry_free(clog *l, oentry *e)
+{
+    if (e->outcome == OUTCOME_HEURISTIC)
+        l->nheuristic--;
+    free(e->detail);
+    free(e->participants);
+    free(e);
+}
+
 static void
 omap_prune(clog *l, uint64_t now)
 {
@@ -126,9 +221,7 @@ omap_prune(clog *l, uint64_t now)
         oentry *e = l->qhead;
         if (clog_find_pending(l, e->gid))
             break; /* never forget an unfinished commit */
-        l->qhead = e->qnext;
-        if (l->qhead == NULL)
-            l->qtail = NULL;
+        queue_unlink(l, e);
         oentry **pp = &l->omap[hash_gid(e->gid, l->omap_size)];
         while (*pp != e)
             pp = &(*pp)->hnext;
@@ -137,18 +230,18 @@ omap_prune(clog *l, uint64_t now)
             l->floor_epoch = e->epoch;
             l->floor_seq = e->seq;
         }
-        free(e);
+        oentry_free(l, e);
         l->nentries--;
     }
 }
 
-static void
-omap_set(clog *l, const char *gid, uint8_t outcome, uint64_t ms)
+static oentry *
+omap_set(clog *l, const char *gid, uint8_t outcome, uint64_t ms, uint64_t lsn)
 {
     oentry *e = omap_find(l, gid);
     if (e) {
         e->outcome = outcome;
-        return;
+        return e;
     }
     e = calloc(1, sizeof(*e));
     if (e == NULL)
@@ -156,32 +249,124 @@ omap_set(clog *l, const char *gid, uint8_t outcome, uint64_t ms)
     snprintf(e->gid, sizeof(e->gid), "%s", gid);
     e->outcome = outcome;
     e->ms = ms;
+    e->lsn = lsn;
     if (!gid_parse(gid, l->co->conf.name, &e->epoch, &e->seq))
         e->epoch = e->seq = 0;
     size_t h = hash_gid(gid, l->omap_size);
     e->hnext = l->omap[h];
     l->omap[h] = e;
-    if (l->qtail)
-        l->qtail->qnext = e;
-    else
-        l->qhead = e;
-    l->qtail = e;
+    queue_append(l, e);
     l->nentries++;
+    return e;
 }
 
+static const char *
+branch_result_text(uint8_t r)
+{
+    switch (r) {
+    case BRANCH_PENDING:
+        return "not yet committed";
+    case BRANCH_COMMITTED:
+        return "committed";
+    case BRANCH_ROLLED_BACK:
+        return "rolled back by hand";
+    case BRANCH_VANISHED:
+        return "gone, outcome unknown";
+    default:
+        return "?";
+    }
+}
+
+/* "committed on a, c; rolled back by hand on b" */
 static void
-pending_add(clog *l, const char *gid, uint64_t ms, const clog_branch *br, int n)
+describe_branches(const clog_branch *br, int n, char *buf, size_t len)
+{
+    static const uint8_t order[] = {BRANCH_COMMITTED, BRANCH_ROLLED_BACK, BRANCH_VANISHED,
+                                    BRANCH_PENDING};
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t k = 0; k < sizeof(order); k++) {
+        bool first = true;
+        for (int i = 0; i < n; i++) {
+            if (br[i].result != order[k])
+                continue;
+            int w = snprintf(buf + used, len - used, "%s%s%s%s", first && used ? "; " : "",
+                             first ? branch_result_text(order[k]) : ", ", first ? " on " : "",
+                             br[i].participant);
+            if (w < 0 || (size_t)w >= len - used)
+                return;
+            used += (size_t)w;
+            first = false;
+        }
+    }
+}
+
+/* "a(committed),b(rolled back by hand)" — caller frees */
+static char *
+list_branches(const clog_branch *br, int n)
+{
+    size_t len = 1;
+    for (int i = 0; i < n; i++)
+        len += strlen(br[i].participant) + strlen(branch_result_text(br[i].result)) + 3;
+    char *s = malloc(len);
+    if (s == NULL)
+        log_fatal("out of memory");
+    size_t used = 0;
+    s[0] = '\0';
+    for (int i = 0; i < n; i++)
+        used += (size_t)snprintf(s + used, len - used, "%s%s(%s)", i ? "," : "", br[i].participant,
+                                 branch_result_text(br[i].result));
+    return s;
+}
+
+/* The END of a commit with a heuristic outcome: the omap entry becomes
+ * OUTCOME_HEURISTIC, backed by the HEURISTIC_END record at lsn, and moves
+ * to the tail of the FIFO (retained from now). */
+static void
+omap_set_heuristic(clog *l, const char *gid, uint64_t ms, uint64_t lsn, const clog_branch *br,
+                   int n)
+{
+    oentry *e = omap_find(l, gid);
+    if (e == NULL) {
+        e = omap_set(l, gid, OUTCOME_HEURISTIC, ms, lsn);
+    } else {
+        queue_unlink(l, e);
+        queue_append(l, e);
+        if (e->outcome == OUTCOME_HEURISTIC)
+            l->nheuristic--;
+        e->outcome = OUTCOME_HEURISTIC;
+        e->ms = ms;
+        e->lsn = lsn;
+    }
+    l->nheuristic++;
+    char buf[512];
+    describe_branches(br, n, buf, sizeof(buf));
+    free(e->detail);
+    free(e->participants);
+    e->detail = strdup(buf);
+    e->participants = list_branches(br, n);
+    if (e->detail == NULL)
+        log_fatal("out of memory");
+}
+
+static clog_pending *
+pending_add(clog *l, const char *gid, uint64_t ms, uint64_t lsn, const clog_branch *br, int n)
 {
     clog_pending *p = calloc(1, sizeof(*p));
     if (p == NULL || (n && (p->branches = calloc((size_t)n, sizeof(clog_branch))) == NULL))
         log_fatal("out of memory");
     snprintf(p->gid, sizeof(p->gid), "%s", gid);
     p->commit_ms = ms;
+    p->lsn = lsn;
     p->nbranches = n;
-    if (n)
-        memcpy(p->branches, br, (size_t)n * sizeof(clog_branch));
+    for (int i = 0; i < n; i++) {
+        p->branches[i] = br[i];
+        p->branches[i].result = BRANCH_PENDING;
+        p->branches[i].inflight = false;
+    }
     p->next = l->pending;
     l->pending = p;
+    return p;
 }
 
 static void
@@ -213,6 +398,57 @@ clog_pending_list(clog *l)
     return l->pending;
 }
 
+bool
+clog_pending_finished(const clog_pending *p)
+{
+    for (int i = 0; i < p->nbranches; i++)
+        if (p->branches[i].result == BRANCH_PENDING)
+            return false;
+    return true;
+}
+
+bool
+clog_pending_heuristic(const clog_pending *p)
+{
+    for (int i = 0; i < p->nbranches; i++)
+        if (p->branches[i].result == BRANCH_ROLLED_BACK || p->branches[i].result == BRANCH_VANISHED)
+            return true;
+    return false;
+}
+
+const char *
+clog_pending_describe(const clog_pending *p, char *buf, size_t len)
+{
+    describe_branches(p->branches, p->nbranches, buf, len);
+    return buf;
+}
+
+/* ---- replay -------------------------------------------------------------- */
+
+/* branches of a COMMIT or HEURISTIC_END payload; NULL if malformed.  Caller
+ * frees. */
+static clog_branch *
+read_branches(rbuf *r, uint16_t n, bool with_result)
+{
+    clog_branch *br = calloc(n ? n : 1, sizeof(clog_branch));
+    if (br == NULL)
+        log_fatal("out of memory");
+    for (uint16_t i = 0; i < n; i++) {
+        const char *p = rbuf_get_str(r, NULL);
+        if (with_result)
+            br[i].result = rbuf_get_u8(r);
+        else
+            br[i].xid = rbuf_get_u64(r);
+        if (p)
+            snprintf(br[i].participant, sizeof(br[i].participant), "%s", p);
+    }
+    if (!rbuf_done(r)) {
+        free(br);
+        return NULL;
+    }
+    return br;
+}
+
 static bool
 replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
 {
@@ -230,26 +466,17 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
         const char *gid = rbuf_get_str(&r, NULL);
         uint64_t ms = rbuf_get_u64(&r);
         uint16_t n = rbuf_get_u16(&r);
-        clog_branch *br = calloc(n ? n : 1, sizeof(clog_branch));
+        clog_branch *br = read_branches(&r, n, false);
         if (br == NULL)
-            log_fatal("out of memory");
-        for (uint16_t i = 0; i < n; i++) {
-            const char *p = rbuf_get_str(&r, NULL);
-            br[i].xid = rbuf_get_u64(&r);
-            if (p)
-                snprintf(br[i].participant, sizeof(br[i].participant), "%s", p);
-        }
-        if (!rbuf_done(&r)) {
-            free(br);
             break;
-        }
         if (!clog_find_pending(l, gid))
-            pending_add(l, gid, ms, br, n);
-        omap_set(l, gid, OUTCOME_COMMITTED, ms);
+            pending_add(l, gid, ms, rec->start_lsn, br, n);
+        omap_set(l, gid, OUTCOME_COMMITTED, ms, rec->start_lsn);
         free(br);
         break;
     }
     case REC_END: {
+        /* its COMMIT may be gone (checkpointed): then there is nothing to do */
         const char *gid = rbuf_get_str(&r, NULL);
         if (rbuf_done(&r))
             pending_remove(l, gid);
@@ -259,7 +486,7 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
         const char *gid = rbuf_get_str(&r, NULL);
         uint64_t ms = rbuf_get_u64(&r);
         if (rbuf_done(&r))
-            omap_set(l, gid, OUTCOME_UNKNOWN, ms);
+            omap_set(l, gid, OUTCOME_UNKNOWN, ms, rec->start_lsn);
         break;
     }
     case REC_ONEPHASE_DONE: {
@@ -270,12 +497,41 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
             e->outcome = o;
         break;
     }
+    case REC_CHECKPOINT: {
+        uint64_t epoch = rbuf_get_u64(&r);
+        uint64_t fe = rbuf_get_u64(&r);
+        uint64_t fs = rbuf_get_u64(&r);
+        (void)rbuf_get_u64(&r);
+        if (!rbuf_done(&r))
+            break;
+        if (epoch > l->last_epoch)
+            l->last_epoch = epoch;
+        if (fe > l->floor_epoch || (fe == l->floor_epoch && fs > l->floor_seq)) {
+            l->floor_epoch = fe;
+            l->floor_seq = fs;
+        }
+        break;
+    }
+    case REC_HEURISTIC_END: {
+        const char *gid = rbuf_get_str(&r, NULL);
+        uint64_t ms = rbuf_get_u64(&r);
+        uint16_t n = rbuf_get_u16(&r);
+        clog_branch *br = read_branches(&r, n, true);
+        if (br == NULL)
+            break;
+        pending_remove(l, gid);
+        omap_set_heuristic(l, gid, ms, rec->start_lsn, br, n);
+        free(br);
+        break;
+    }
     default:
         snprintf(err, errlen, "unknown record type %u at LSN %" PRIu64, rec->type, rec->lsn);
         return false;
     }
     return true;
 }
+
+static void ckpt_done_cb(evutil_socket_t fd, short what, void *arg);
 
 clog *
 clog_open(coord *co, const char *dir, char *err, size_t errlen)
@@ -286,6 +542,7 @@ clog_open(coord *co, const char *dir, char *err, size_t errlen)
         return NULL;
     }
     l->co = co;
+    l->ckpt_efd = -1;
     l->omap_size = 65536;
     l->omap = calloc(l->omap_size, sizeof(oentry *));
     wbuf_init(&l->scratch);
@@ -294,6 +551,8 @@ clog_open(coord *co, const char *dir, char *err, size_t errlen)
     opts.segment_size = (uint32_t)co->conf.wal_segment_size;
     l->wal = wal_open(dir, &opts, err, errlen);
     if (l->wal == NULL || l->omap == NULL) {
+        if (l->wal)
+            wal_close(l->wal);
         free(l->omap);
         free(l);
         return NULL;
@@ -330,16 +589,26 @@ clog_open(coord *co, const char *dir, char *err, size_t errlen)
     int np = 0;
     for (clog_pending *p = l->pending; p; p = p->next)
         np++;
-    log_log("commit log: replayed %" PRIu64 " records; last epoch %" PRIu64
+    char b[32];
+    log_log("commit log: replayed %" PRIu64 " records from %s; last epoch %" PRIu64
             "; %d committed transaction(s) still to finish",
-            n, l->last_epoch, np);
+            n, wal_lsn_str(info.oldest_lsn, b, sizeof(b)), l->last_epoch, np);
     if (!wal_attach_event_base(l->wal, co->base, err, errlen))
         goto fail;
+    l->ckpt_end_lsn = wal_insert_lsn(l->wal);
+    l->ckpt_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->ckpt_efd < 0) {
+        snprintf(err, errlen, "could not create eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    l->ckpt_done = event_new(co->base, l->ckpt_efd, EV_READ | EV_PERSIST, ckpt_done_cb, l);
+    if (l->ckpt_done == NULL || event_add(l->ckpt_done, NULL) != 0) {
+        snprintf(err, errlen, "could not watch the checkpoint eventfd");
+        goto fail;
+    }
     return l;
 fail:
-    wal_close(l->wal);
-    free(l->omap);
-    free(l);
+    clog_close(l);
     return NULL;
 }
 
@@ -348,13 +617,23 @@ clog_close(clog *l)
 {
     if (l == NULL)
         return;
+    if (l->ckpt_thread_up)
+        pthread_join(l->ckpt_thread, NULL);
+    if (l->ckpt_timer)
+        event_free(l->ckpt_timer);
+    if (l->ckpt_soon)
+        event_free(l->ckpt_soon);
+    if (l->ckpt_done)
+        event_free(l->ckpt_done);
+    if (l->ckpt_efd >= 0)
+        close(l->ckpt_efd);
     wal_close(l->wal);
     while (l->pending)
         pending_remove(l, l->pending->gid);
     while (l->qhead) {
         oentry *e = l->qhead;
         l->qhead = e->qnext;
-        free(e);
+        oentry_free(l, e);
     }
     free(l->omap);
     wbuf_free(&l->scratch);
@@ -367,6 +646,13 @@ clog_last_epoch(const clog *l)
     return l->last_epoch;
 }
 
+/* ---- appending ----------------------------------------------------------- */
+
+typedef struct durable_req {
+    clog_durable_fn fn;
+    void *arg;
+} durable_req;
+
 static void
 durable_trampoline(void *arg, uint64_t lsn)
 {
@@ -378,16 +664,35 @@ durable_trampoline(void *arg, uint64_t lsn)
     fn(a);
 }
 
+/* Append the record in scratch; *start (if not NULL) gets where it starts —
+ * or, when a segment switch comes first, the end of the previous record,
+ * which is just as good for keeping it.  Appends come from the loop thread
+ * only, so the insert LSN read before is that position. */
 static uint64_t
-clog_append(clog *l, uint8_t type)
+clog_append_at(clog *l, uint8_t type, uint64_t *start)
 {
     if (!wbuf_ok(&l->scratch))
         log_fatal("out of memory");
+    if (start)
+        *start = wal_insert_lsn(l->wal);
     uint64_t lsn = wal_append(l->wal, type, l->scratch.data, (uint32_t)l->scratch.len);
     if (lsn == 0)
         log_panic("could not append a record of %zu bytes to the commit log", l->scratch.len);
     wbuf_reset(&l->scratch);
+    int nseg = l->co->conf.checkpoint_segments;
+    if (nseg > 0 && l->ckpt_soon && !l->ckpt_running &&
+        lsn - l->ckpt_end_lsn >= (uint64_t)nseg * wal_segment_size(l->wal) &&
+        !evtimer_pending(l->ckpt_soon, NULL)) {
+        struct timeval now = {0, 0};
+        evtimer_add(l->ckpt_soon, &now);
+    }
     return lsn;
+}
+
+static uint64_t
+clog_append(clog *l, uint8_t type)
+{
+    return clog_append_at(l, type, NULL);
 }
 
 static void
@@ -424,17 +729,47 @@ clog_commit(clog *l, const char *gid, const clog_branch *br, int n, clog_durable
         wbuf_put_str(&l->scratch, br[i].participant);
         wbuf_put_u64(&l->scratch, br[i].xid);
     }
-    uint64_t lsn = clog_append(l, REC_COMMIT);
-    pending_add(l, gid, now, br, n);
-    omap_set(l, gid, OUTCOME_COMMITTED, now);
+    uint64_t start;
+    uint64_t lsn = clog_append_at(l, REC_COMMIT, &start);
+    pending_add(l, gid, now, start, br, n);
+    omap_set(l, gid, OUTCOME_COMMITTED, now, start);
     clog_when_durable(l, lsn, cb, arg);
+}
+
+void
+clog_set_branch_result(clog *l, const char *gid, const char *participant, clog_branch_result r)
+{
+    clog_pending *p = clog_find_pending(l, gid);
+    for (int i = 0; p && i < p->nbranches; i++)
+        if (strcmp(p->branches[i].participant, participant) == 0)
+            p->branches[i].result = (uint8_t)r;
 }
 
 void
 clog_end(clog *l, const char *gid)
 {
+    clog_pending *p = clog_find_pending(l, gid);
+    if (p == NULL || !clog_pending_heuristic(p)) {
+        wbuf_put_str(&l->scratch, gid);
+        (void)clog_append(l, REC_END);
+        pending_remove(l, gid);
+        return;
+    }
+    uint64_t now = coord_now_ms();
+    for (int i = 0; i < p->nbranches; i++)
+        if (p->branches[i].result == BRANCH_PENDING)
+            p->branches[i].result = BRANCH_COMMITTED;
     wbuf_put_str(&l->scratch, gid);
-    (void)clog_append(l, REC_END);
+    wbuf_put_u64(&l->scratch, now);
+    wbuf_put_u16(&l->scratch, (uint16_t)p->nbranches);
+    for (int i = 0; i < p->nbranches; i++) {
+        wbuf_put_str(&l->scratch, p->branches[i].participant);
+        wbuf_put_u8(&l->scratch, p->branches[i].result);
+    }
+    uint64_t start;
+    (void)clog_append_at(l, REC_HEURISTIC_END, &start);
+    omap_set_heuristic(l, gid, now, start, p->branches, p->nbranches);
+    l->co->n_heuristic++;
     pending_remove(l, gid);
 }
 
@@ -444,8 +779,9 @@ clog_onephase(clog *l, const char *gid, clog_durable_fn cb, void *arg)
     uint64_t now = coord_now_ms();
     wbuf_put_str(&l->scratch, gid);
     wbuf_put_u64(&l->scratch, now);
-    uint64_t lsn = clog_append(l, REC_ONEPHASE);
-    omap_set(l, gid, OUTCOME_UNKNOWN, now);
+    uint64_t start;
+    uint64_t lsn = clog_append_at(l, REC_ONEPHASE, &start);
+    omap_set(l, gid, OUTCOME_UNKNOWN, now, start);
     if (cb)
         clog_when_durable(l, lsn, cb, arg);
 }
@@ -470,10 +806,18 @@ clog_outcome_of(clog *l, const char *gid, const char **detail)
     uint64_t epoch, seq;
     oentry *e = omap_find(l, gid);
     if (e) {
-        *detail = e->outcome == OUTCOME_UNKNOWN
-                      ? "one-phase commit whose result was never learned"
-                      : (clog_find_pending(l, gid) ? "committed; phase two still in progress"
-                                                   : "");
+        clog_pending *p = clog_find_pending(l, gid);
+        if (e->outcome == OUTCOME_HEURISTIC) {
+            *detail = e->detail ? e->detail : "";
+        } else if (p && clog_pending_heuristic(p)) {
+            /* known already, before every branch is finished */
+            *detail = clog_pending_describe(p, l->detail, sizeof(l->detail));
+            return OUTCOME_HEURISTIC;
+        } else {
+            *detail = e->outcome == OUTCOME_UNKNOWN
+                          ? "one-phase commit whose result was never learned"
+                          : (p ? "committed; phase two still in progress" : "");
+        }
         return (proto_outcome)e->outcome;
     }
     if (!gid_parse(gid, l->co->conf.name, &epoch, &seq)) {
@@ -490,4 +834,141 @@ clog_outcome_of(clog *l, const char *gid, const char **detail)
     }
     *detail = "no commit record (presumed abort)";
     return OUTCOME_ABORTED;
+}
+
+void
+clog_foreach_heuristic(clog *l, clog_heuristic_fn fn, void *arg)
+{
+    if (l->nheuristic == 0)
+        return;
+    omap_prune(l, coord_now_ms());
+    size_t seen = 0;
+    for (oentry *e = l->qhead; e && seen < l->nheuristic; e = e->qnext) {
+        if (e->outcome != OUTCOME_HEURISTIC)
+            continue;
+        seen++;
+        fn(arg, e->gid, e->ms, e->participants ? e->participants : "");
+    }
+}
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+static void *
+ckpt_thread_main(void *arg)
+{
+    clog *l = arg;
+    uint64_t before = wal_oldest_lsn(l->wal);
+    l->ckpt_ok = wal_checkpoint(l->wal, l->ckpt_keep, l->ckpt_err, sizeof(l->ckpt_err));
+    uint64_t after = wal_oldest_lsn(l->wal);
+    l->ckpt_removed = (after - before) / wal_segment_size(l->wal);
+    uint64_t one = 1;
+    while (write(l->ckpt_efd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+/* The CHECKPOINT record is durable: remove segments on a thread. */
+static void
+ckpt_record_durable(void *arg, uint64_t lsn)
+{
+    (void)lsn;
+    clog *l = arg;
+    int rc = pthread_create(&l->ckpt_thread, NULL, ckpt_thread_main, l);
+    if (rc != 0) {
+        log_warn("checkpoint: could not start a thread to remove segments: %s", strerror(rc));
+        l->ckpt_running = false;
+        return;
+    }
+    l->ckpt_thread_up = true;
+}
+
+static void
+ckpt_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    clog *l = arg;
+    uint64_t v;
+    if (read(fd, &v, sizeof(v)) < 0)
+        return;
+    if (!l->ckpt_thread_up)
+        return;
+    pthread_join(l->ckpt_thread, NULL);
+    l->ckpt_thread_up = false;
+    l->ckpt_running = false;
+    char a[32], b[32];
+    if (!l->ckpt_ok)
+        log_error("checkpoint: could not remove old segments of the commit log: %s "
+                  "(%" PRIu64 " removed; retried at the next checkpoint)",
+                  l->ckpt_err, l->ckpt_removed);
+    else
+        log_log("checkpoint at %s: removed %" PRIu64 " segment(s); log kept from %s (%s)",
+                wal_lsn_str(l->ckpt_end_lsn, a, sizeof(a)), l->ckpt_removed,
+                wal_lsn_str(l->ckpt_keep, b, sizeof(b)), l->ckpt_why);
+}
+
+/* Append and force a CHECKPOINT, then remove what lies below keep_lsn. */
+static void
+clog_checkpoint(clog *l)
+{
+    if (l->ckpt_running)
+        return;
+    omap_prune(l, coord_now_ms());
+    if (wal_insert_lsn(l->wal) == l->ckpt_end_lsn) {
+        /* nothing appended since the last one: only worth it if more
+         * segments can go now (outcomes have aged, commits have ended) */
+        uint64_t keep = l->ckpt_end_lsn;
+        for (clog_pending *p = l->pending; p; p = p->next)
+            keep = p->lsn < keep ? p->lsn : keep;
+        if (l->qhead && l->qhead->lsn < keep)
+            keep = l->qhead->lsn;
+        uint32_t seg = wal_segment_size(l->wal);
+        if (keep / seg <= wal_oldest_lsn(l->wal) / seg)
+            return;
+    }
+    wbuf_put_u64(&l->scratch, l->last_epoch);
+    wbuf_put_u64(&l->scratch, l->floor_epoch);
+    wbuf_put_u64(&l->scratch, l->floor_seq);
+    wbuf_put_u64(&l->scratch, coord_now_ms());
+    l->ckpt_running = true; /* before the append: it must not schedule another */
+    uint64_t start;
+    uint64_t lsn = clog_append_at(l, REC_CHECKPOINT, &start);
+    l->ckpt_end_lsn = lsn;
+    uint64_t keep = start;
+    snprintf(l->ckpt_why, sizeof(l->ckpt_why), "nothing older is needed");
+    for (clog_pending *p = l->pending; p; p = p->next) {
+        if (p->lsn < keep) {
+            keep = p->lsn;
+            snprintf(l->ckpt_why, sizeof(l->ckpt_why), "unfinished commit %s", p->gid);
+        }
+    }
+    if (l->qhead && l->qhead->lsn < keep) {
+        keep = l->qhead->lsn;
+        snprintf(l->ckpt_why, sizeof(l->ckpt_why), "outcome of %s, within outcome_retention",
+                 l->qhead->gid);
+    }
+    l->ckpt_keep = keep;
+    wal_notify_durable(l->wal, lsn, ckpt_record_durable, l);
+}
+
+static void
+ckpt_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    clog_checkpoint(arg);
+}
+
+void
+clog_checkpoint_start(clog *l)
+{
+    int64_t ms = l->co->conf.checkpoint_interval_ms;
+    l->ckpt_soon = evtimer_new(l->co->base, ckpt_timer_cb, l);
+    if (l->ckpt_soon == NULL)
+        log_fatal("out of memory");
+    if (ms > 0) {
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        l->ckpt_timer = event_new(l->co->base, -1, EV_PERSIST, ckpt_timer_cb, l);
+        if (l->ckpt_timer == NULL || event_add(l->ckpt_timer, &tv) != 0)
+            log_fatal("could not start the checkpoint timer");
+    }
 }

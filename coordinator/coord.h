@@ -58,6 +58,8 @@ typedef struct coord_conf {
     int64_t max_frame;
     int64_t wal_segment_size;
     int64_t outcome_retention_ms;
+    int64_t checkpoint_interval_ms;
+    int checkpoint_segments;
     int max_clients;
     char *log_level;
     char *log_file;
@@ -89,7 +91,7 @@ struct coord {
     struct event *sigterm_ev, *sigint_ev, *shutdown_timer;
     struct event *sweep_timer;
     /* counters, for logs, admin and benchmarks */
-    uint64_t n_committed, n_aborted, n_unknown;
+    uint64_t n_committed, n_aborted, n_unknown, n_heuristic;
 };
 
 /* ---- participant links (plink.c) ----------------------------------------- */
@@ -155,21 +157,30 @@ void client_close_all(coord *co);
 
 /* ---- commit log (clog.c) ------------------------------------------------- */
 
+/* What became of one branch of a logged commit.  Values are stored in
+ * HEURISTIC_END records: never renumber them. */
+typedef enum clog_branch_result {
+    BRANCH_PENDING = 0,     /* not finished yet (in memory only) */
+    BRANCH_COMMITTED = 1,   /* COMMIT PREPARED done, or proven committed */
+    BRANCH_ROLLED_BACK = 2, /* heuristic: rolled back by someone else */
+    BRANCH_VANISHED = 3,    /* heuristic: gone, and its outcome cannot be proven */
+} clog_branch_result;
+
 typedef struct clog_branch {
     char participant[PART_NAME_MAX];
     uint64_t xid;
-    bool done;     /* in memory only: COMMIT PREPARED acknowledged */
-    bool inflight; /* in memory only: the resolver has a FINISH out */
+    uint8_t result; /* clog_branch_result; in memory, until END */
+    bool inflight;  /* in memory only: the resolver has a FINISH out */
 } clog_branch;
 
 /* A COMMIT without END: still to be finished on every branch. */
 typedef struct clog_pending {
     char gid[GID_MAX];
     uint64_t commit_ms;
+    uint64_t lsn; /* where its COMMIT record starts: checkpoints keep it */
     int nbranches;
     clog_branch *branches;
     struct clog_pending *next;
-    bool heuristic; /* some branch was rolled back by someone else */
 } clog_pending;
 
 typedef void (*clog_durable_fn)(void *arg);
@@ -183,8 +194,21 @@ void clog_begin_epoch(clog *l, uint64_t epoch, clog_durable_fn cb, void *arg);
 /* COMMIT{gid, branches}: cb runs on the loop once durable */
 void clog_commit(clog *l, const char *gid, const clog_branch *br, int n, clog_durable_fn cb,
                  void *arg);
-/* END{gid}: not forced */
+/* Every branch of a pending commit is finished: log END{gid} (not forced),
+ * or HEURISTIC_END when some branch has a heuristic result, and forget the
+ * pending commit.  Branches still BRANCH_PENDING count as committed (the
+ * caller saw them commit). */
 void clog_end(clog *l, const char *gid);
+/* Record what became of one branch of a pending commit (no log write: END
+ * or HEURISTIC_END carries it).  Unknown gid or participant: no-op. */
+void clog_set_branch_result(clog *l, const char *gid, const char *participant,
+                            clog_branch_result r);
+/* true when every branch of p has a result */
+bool clog_pending_finished(const clog_pending *p);
+/* true when some branch of p has a heuristic result */
+bool clog_pending_heuristic(const clog_pending *p);
+/* "committed on a; rolled back by hand on b" into buf; returns buf */
+const char *clog_pending_describe(const clog_pending *p, char *buf, size_t len);
 /* ONEPHASE{gid}: marks a gid whose outcome was decided by a one-phase
  * commit; cb once durable */
 void clog_onephase(clog *l, const char *gid, clog_durable_fn cb, void *arg);
@@ -195,6 +219,15 @@ clog_pending *clog_find_pending(clog *l, const char *gid);
 proto_outcome clog_outcome_of(clog *l, const char *gid, const char **detail);
 /* remember the outcome of a finished transaction for STATUS */
 void clog_remember(clog *l, const char *gid, proto_outcome o);
+/* Transactions with a heuristic outcome whose END is logged, still within
+ * outcome_retention: fn is called for each, oldest first.  The strings are
+ * the clog's, valid during the call. */
+typedef void (*clog_heuristic_fn)(void *arg, const char *gid, uint64_t ended_ms,
+                                  const char *participants);
+void clog_foreach_heuristic(clog *l, clog_heuristic_fn fn, void *arg);
+/* Start periodic checkpoints (checkpoint_interval, checkpoint_segments);
+ * call once the epoch is durable. */
+void clog_checkpoint_start(clog *l);
 
 /* ---- resolver (resolver.c) ----------------------------------------------- */
 

@@ -8,8 +8,9 @@
  *   3. log EPOCH(last + 1) and wait until it is durable: no gid of the new
  *      epoch exists before that, so no gid is ever reused;
  *   4. connect to the participants, start the resolver (which finishes the
- *      replayed commits and rolls back orphaned branches in the background),
- *      and accept clients at once ("ready").
+ *      replayed commits and rolls back orphaned branches in the background)
+ *      and the commit log's checkpoints, and accept clients at once
+ *      ("ready").
  *
  * Shutdown: SIGTERM stops accepting, rolls back transactions that are not in
  * the middle of a request, lets decided ones finish (bounded by
@@ -132,6 +133,11 @@ static const config_key coord_keys[] = {
      .default_value = "10s", .unit = "s", .min = 100, .max = 86400000},
     {.name = "outcome_retention", .type = CONFIG_DURATION, .offset = OFF(outcome_retention_ms),
      .default_value = "24h", .unit = "s", .min = 1000, .max = 365LL * 86400000},
+    {.name = "checkpoint_interval", .type = CONFIG_DURATION,
+     .offset = OFF(checkpoint_interval_ms), .default_value = "5min", .unit = "s", .min = 0,
+     .max = 86400000},
+    {.name = "checkpoint_segments", .type = CONFIG_INT, .offset = OFF(checkpoint_segments),
+     .default_value = "8", .min = 0, .max = 1000000},
     {.name = "max_frame", .type = CONFIG_SIZE, .offset = OFF(max_frame), .default_value = "16MB",
      .min = 1024, .max = 1LL << 30},
     {.name = "wal_segment_size", .type = CONFIG_SIZE, .offset = OFF(wal_segment_size),
@@ -264,6 +270,7 @@ epoch_durable(void *arg)
     for (int i = 0; i < co->nlinks; i++)
         plink_start(co->links[i]);
     resolver_start(co);
+    clog_checkpoint_start(co->log);
     log_log("dtx-coordinator \"%s\" ready: epoch %llu, listening on %s, %d participant(s)",
             co->conf.name, (unsigned long long)co->epoch, addr, co->nlinks);
 }

@@ -10,8 +10,11 @@
  *     each branch not yet acknowledged.  "Does not exist" is success only if
  *     pg_xact_status says the branch committed; if it says aborted, someone
  *     resolved it by hand against the decision: a heuristic outcome, logged
- *     as an error and never counted as a success.  When every branch is
- *     done, END is logged.
+ *     as an error and never counted as a success (likewise a branch that is
+ *     gone with no provable outcome).  When every branch is finished, END is
+ *     logged — HEURISTIC_END, naming what became of each branch, when any
+ *     had a heuristic outcome, so that STATUS and INDOUBT keep reporting it
+ *     (clog.c).
  *
  *  2. Sweep.  LIST the participant's prepared transactions with our prefix
  *     "dtx:<name>:".  For each, judged against the table *when the reply is
@@ -85,14 +88,15 @@ live_in_table(coord *co, const char *gid)
 static void
 maybe_end(coord *co, clog_pending *p)
 {
-    for (int i = 0; i < p->nbranches; i++)
-        if (!p->branches[i].done)
-            return;
-    if (p->heuristic)
-        log_error("transaction %s: finished with a heuristic outcome (see earlier messages)",
-                  p->gid);
-    else
+    if (!clog_pending_finished(p))
+        return;
+    if (clog_pending_heuristic(p)) {
+        char what[512];
+        log_error("transaction %s: finished with a heuristic outcome: %s", p->gid,
+                  clog_pending_describe(p, what, sizeof(what)));
+    } else {
         log_log("transaction %s: committed on every participant", p->gid);
+    }
     if (++n_resolved && FAILPOINT("coord-recovery-partial") == FP_ERROR)
         return;
     clog_end(co->log, p->gid);
@@ -112,29 +116,27 @@ commit_reply(void *arg, const frame_view *f, bool final)
     proto_done d;
     if (b) {
         b->inflight = false;
-        if (f && f->type == MSG_DONE && proto_get_done(f, &d)) {
+        if (f && f->type == MSG_DONE && proto_get_done(f, &d) && b->result == BRANCH_PENDING) {
             if (d.status == DONE_OK) {
-                b->done = true;
+                b->result = BRANCH_COMMITTED;
             } else if (d.status == DONE_NOT_FOUND && d.xact_status == XACT_COMMITTED) {
-                b->done = true;
+                b->result = BRANCH_COMMITTED;
             } else if (d.status == DONE_NOT_FOUND && d.xact_status == XACT_ABORTED) {
                 log_error("heuristic outcome: branch %s:%s was rolled back by someone else, but "
                           "the decision was COMMIT",
                           r->gid, b->participant);
-                b->done = true;
-                p->heuristic = true;
+                b->result = BRANCH_ROLLED_BACK;
             } else if (d.status == DONE_NOT_FOUND) {
-                log_error("transaction %s: branch on \"%s\" does not exist and its outcome "
-                          "cannot be proven (transaction id %llu)",
+                log_error("heuristic outcome: transaction %s: branch on \"%s\" does not exist and "
+                          "its outcome cannot be proven (transaction id %llu)",
                           r->gid, b->participant, (unsigned long long)b->xid);
-                b->done = true;
-                p->heuristic = true;
+                b->result = BRANCH_VANISHED;
             } else if (d.status != DONE_BUSY) {
                 log_warn("transaction %s: COMMIT PREPARED on \"%s\" failed: %s", r->gid,
                          b->participant, d.message ? d.message : proto_done_status_name(d.status));
             }
         }
-        if (b->done)
+        if (b->result != BRANCH_PENDING)
             maybe_end(r->co, p);
     }
     free(r);
@@ -214,7 +216,8 @@ resolve_link(coord *co, plink *l)
             continue;
         for (int i = 0; i < p->nbranches; i++) {
             clog_branch *b = &p->branches[i];
-            if (b->done || b->inflight || strcmp(b->participant, plink_name(l)) != 0)
+            if (b->result != BRANCH_PENDING || b->inflight ||
+                strcmp(b->participant, plink_name(l)) != 0)
                 continue;
             char name[BRANCH_MAX];
             coord_branch_name(name, sizeof(name), p->gid, b->participant);
@@ -229,7 +232,8 @@ resolve_link(coord *co, plink *l)
      * cannot be finished here: say so once per pass */
     for (clog_pending *p = clog_pending_list(co->log); p; p = p->next)
         for (int i = 0; i < p->nbranches; i++)
-            if (!p->branches[i].done && coord_find_link(co, p->branches[i].participant) == NULL)
+            if (p->branches[i].result == BRANCH_PENDING &&
+                coord_find_link(co, p->branches[i].participant) == NULL)
                 log_warn("transaction %s: participant \"%s\" is not configured; its branch "
                          "cannot be committed",
                          p->gid, p->branches[i].participant);

@@ -87,6 +87,7 @@ typedef struct branch {
     uint64_t xid;
     bool committed; /* COMMIT PREPARED acknowledged */
     bool abandoned; /* its EXEC timed out: the client was answered already */
+    bool heuristic; /* phase two found it rolled back by someone else */
     wbuf results;   /* ONESHOT: RESULT frames, in order */
     size_t res_pos;
 } branch;
@@ -298,7 +299,7 @@ txn_reply(txn *t, proto_outcome o)
         t->co->n_committed++;
     else if (o == OUTCOME_ABORTED)
         t->co->n_aborted++;
-    else
+    else if (o != OUTCOME_HEURISTIC) /* counted when its END is logged */
         t->co->n_unknown++;
     clog_remember(t->co->log, t->gid, o);
     if (t->cl == NULL)
@@ -376,7 +377,8 @@ end_reply(void *arg, const frame_view *f, bool final)
             log_error("heuristic outcome: branch %s:%s was rolled back by someone else, "
                       "but the decision was COMMIT",
                       t->gid, plink_name(b->link));
-            b->state = BR_UNKNOWN;
+            b->heuristic = true;
+            b->state = BR_GONE;
         } else {
             log_warn("transaction %s: %s on participant \"%s\" answered %s%s%s; the resolver "
                      "will retry",
@@ -392,9 +394,20 @@ end_reply(void *arg, const frame_view *f, bool final)
         return;
     if (t->state == TXN_COMMITTING) {
         bool all = true;
-        for (int i = 0; i < t->nbr; i++)
-            if (t->br[i].state == BR_UNKNOWN || t->br[i].state == BR_PREPARED)
+        const char *heuristic = NULL;
+        for (int i = 0; i < t->nbr; i++) {
+            branch *bi = &t->br[i];
+            if (bi->state == BR_UNKNOWN || bi->state == BR_PREPARED)
                 all = false;
+            /* what the resolver need not do again (and END must say) */
+            if (bi->committed)
+                clog_set_branch_result(t->co->log, t->gid, plink_name(bi->link), BRANCH_COMMITTED);
+            if (bi->heuristic) {
+                clog_set_branch_result(t->co->log, t->gid, plink_name(bi->link),
+                                       BRANCH_ROLLED_BACK);
+                heuristic = plink_name(bi->link);
+            }
+        }
         if (all) {
             if (FAILPOINT("coord-before-end") == FP_ERROR)
                 log_log("failpoint: END record not written for %s", t->gid);
@@ -403,7 +416,26 @@ end_reply(void *arg, const frame_view *f, bool final)
         } else {
             resolver_kick(t->co);
         }
-        txn_reply(t, OUTCOME_COMMITTED);
+        if (heuristic) {
+            /* never reported as a success: the client learns of it, and
+             * STATUS answers HEURISTIC OUTCOME from now on */
+            char msg[256];
+            snprintf(msg, sizeof(msg),
+                     "heuristic outcome: the branch on participant \"%s\" was rolled back by "
+                     "someone else, but the decision was COMMIT",
+                     heuristic);
+            proto_error e = {.sqlstate = "40003",
+                             .message = msg,
+                             .detail = "Other branches of the transaction committed.",
+                             .hint = "Ask \"dtx status\" for the outcome of every branch.",
+                             .participant = heuristic};
+            wbuf_reset(&t->err);
+            if (!proto_put_error(&t->err, &e))
+                wbuf_reset(&t->err);
+            txn_reply(t, OUTCOME_HEURISTIC);
+        } else {
+            txn_reply(t, OUTCOME_COMMITTED);
+        }
     }
     txn_set_state(t, TXN_FINISHED);
     txn_maybe_free(t);

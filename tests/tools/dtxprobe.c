@@ -215,8 +215,8 @@ cmd_transfers(int n, int k, const char *p1, const char *p2)
 static int
 cmd_status(const char *gid)
 {
-    static const char *const words[] = {"COMMITTED", "ABORTED", "UNKNOWN", "IN_PROGRESS",
-                                        "NO_LONGER_KNOWN"};
+    static const char *const words[] = {"COMMITTED",   "ABORTED",         "UNKNOWN",
+                                        "IN_PROGRESS", "NO_LONGER_KNOWN", "HEURISTIC"};
     dtx_conn *c = connect_or_die();
     char *detail = NULL;
     dtx_gid_status s = dtx_outcome_of(c, gid, &detail);
