@@ -4,8 +4,11 @@
 # a coordinator, then for 1, 4, 16 and 64 clients runs every mode on the same
 # clusters, and one extra run with 1,000 idle TLS connections held open while
 # 16 clients work.  One JSON line per run on stdout, then a ratio summary.
+# The whole set is run BENCH_RUNS times (default 3) in this invocation; the
+# summary gives, per client count, the median of each run's ratios.
 #   BENCH_SECONDS (default 5), BENCH_CLIENTS (default "1 4 16 64"),
-#   BENCH_MODES (default all), BENCH_IDLE (default 1000; 0 = skip)
+#   BENCH_MODES (default all), BENCH_IDLE (default 1000; 0 = skip),
+#   BENCH_RUNS (default 3), BENCH_POOL (participant pool_size, default 16)
 set -u
 export DTX_BUILD=release
 . "$(dirname "$0")/../tests/lib/harness.sh"
@@ -15,6 +18,8 @@ secs=${BENCH_SECONDS:-5}
 clients=${BENCH_CLIENTS:-"1 4 16 64"}
 modes=${BENCH_MODES:-"direct_2pc direct_2pc_min single_phase dtx dtx_oneshot"}
 idle=${BENCH_IDLE:-1000}
+runs=${BENCH_RUNS:-3}
+pool=${BENCH_POOL:-16}
 
 h_init
 h_dtx_certs pg >/dev/null
@@ -27,8 +32,8 @@ for db in pa pb; do
                 insert into accounts select g, 1000000000 from generate_series(1, $((maxc + 16))) g" || exit 1
 done
 H_PG_VIA_SOCKET=1
-h_part_start a pa postgres "pool_size = 16" >/dev/null || exit 1
-h_part_start b pb postgres "pool_size = 16" >/dev/null || exit 1
+h_part_start a pa postgres "pool_size = $pool" >/dev/null || exit 1
+h_part_start b pb postgres "pool_size = $pool" >/dev/null || exit 1
 h_coord_start "max_clients = 5000" >/dev/null || exit 1
 h_wait_log coord 'participant "a" .* is ready' 20 && h_wait_log coord 'participant "b" .* is ready' 20 || exit 1
 
@@ -39,35 +44,59 @@ B="$H_BIN/bench-bank"
 common=(--seconds "$secs" --pg-a "$(pgci pa)" --pg-b "$(pgci pb)")
 pids=(--coord-pid "$(h_pid coord)" --part-pids "$(h_pid part-a),$(h_pid part-b)")
 out="$H_TMP/bench.jsonl"
-for c in $clients; do
-    for m in $modes; do
-        rm -rf "$H_TMP/decision-log"
-        extra=()
-        case $m in dtx*) extra=("${pids[@]}") ;; *) extra=(--log-dir "$H_TMP/decision-log") ;; esac
-        "$B" --mode "$m" --clients "$c" "${common[@]}" "${extra[@]}" | tee -a "$out"
-        for db in pa pb; do h_psql $db "checkpoint" >/dev/null; done
+for run in $(seq 1 "$runs"); do
+    for c in $clients; do
+        for m in $modes; do
+            rm -rf "$H_TMP/decision-log"
+            extra=()
+            case $m in dtx*) extra=("${pids[@]}") ;; *) extra=(--log-dir "$H_TMP/decision-log") ;; esac
+            "$B" --mode "$m" --clients "$c" "${common[@]}" "${extra[@]}" |
+                sed "s/^{/{\"run\":$run,/" | tee -a "$out"
+            for db in pa pb; do h_psql $db "checkpoint" >/dev/null; done
+        done
     done
+    if [ "$idle" -gt 0 ]; then
+        "$B" --mode dtx_oneshot --clients 16 --idle "$idle" "${common[@]}" "${pids[@]}" |
+            sed "s/^{/{\"run\":$run,/" | tee -a "$out"
+    fi
 done
-if [ "$idle" -gt 0 ]; then
-    "$B" --mode dtx_oneshot --clients 16 --idle "$idle" "${common[@]}" "${pids[@]}" | tee -a "$out"
-fi
 
-# ratios from this invocation
+# ratios from this invocation: per run, then the median over the runs
 python3 - "$out" <<'PY' || true
-import json, sys
+import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-get = lambda m, c, k="tps": next((r[k] for r in rows if r["mode"] == m and r["clients"] == c and r.get("idle_clients", 0) == 0), None)
-print("# ratios (same invocation, same clusters):")
+runs = sorted({r["run"] for r in rows})
+def get(run, m, c, k="tps", idle=False):
+    for r in rows:
+        if r["run"] == run and r["mode"] == m and r["clients"] == c and (r.get("idle_clients", 0) > 0) == idle:
+            return r.get(k)
+    return None
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else float("nan")
+print(f"# medians over {len(runs)} run(s) (same invocation, same clusters):")
 for c in sorted({r["clients"] for r in rows}):
-    d, dm, o, i = get("direct_2pc", c), get("direct_2pc_min", c), get("dtx_oneshot", c), get("dtx", c)
-    if d and dm and o and i:
-        print(f"#  clients={c}: dtx_oneshot/direct_2pc={o/d:.2f} dtx_oneshot/direct_2pc_min={o/dm:.2f} dtx/direct_2pc={i/d:.2f} "
-              f"p99 oneshot={get('dtx_oneshot', c, 'p99_ms')}ms direct_2pc={get('direct_2pc', c, 'p99_ms')}ms")
+    def ratio(a, b, k="tps"):
+        return med([(get(r, a, c, k) or 0) / get(r, b, c, k) for r in runs if get(r, b, c, k)])
+    print(f"#  clients={c}: tps dtx_oneshot={med([get(r, 'dtx_oneshot', c) for r in runs]):.0f} "
+          f"direct_2pc={med([get(r, 'direct_2pc', c) for r in runs]):.0f} "
+          f"direct_2pc_min={med([get(r, 'direct_2pc_min', c) for r in runs]):.0f} "
+          f"dtx={med([get(r, 'dtx', c) for r in runs]):.0f}; "
+          f"dtx_oneshot/direct_2pc={ratio('dtx_oneshot', 'direct_2pc'):.2f} "
+          f"dtx_oneshot/direct_2pc_min={ratio('dtx_oneshot', 'direct_2pc_min'):.2f} "
+          f"dtx/direct_2pc={ratio('dtx', 'direct_2pc'):.2f}; "
+          f"p99 dtx_oneshot={med([get(r, 'dtx_oneshot', c, 'p99_ms') for r in runs]):.1f}ms "
+          f"direct_2pc={med([get(r, 'direct_2pc', c, 'p99_ms') for r in runs]):.1f}ms; "
+          f"coordinator_cpu_ms oneshot={med([get(r, 'dtx_oneshot', c, 'coordinator_cpu_ms') for r in runs]):.3f} "
+          f"dtx={med([get(r, 'dtx', c, 'coordinator_cpu_ms') for r in runs]):.3f}")
 idle = [r for r in rows if r.get("idle_clients", 0) > 0]
-base = get("dtx_oneshot", 16)
-if idle and base:
-    r = idle[0]
-    print(f"#  with {r['idle_clients']} idle connections: tps {r['tps']} vs {base} ({r['tps']/base:.2f}x), coordinator_rss_mb={r.get('coordinator_rss_mb')}")
+if idle:
+    n = idle[0]["idle_clients"]
+    rat = med([get(r, "dtx_oneshot", 16, idle=True) / get(r, "dtx_oneshot", 16) for r in runs
+               if get(r, "dtx_oneshot", 16, idle=True) and get(r, "dtx_oneshot", 16)])
+    rss = max(r.get("coordinator_rss_mb", 0) for r in idle)
+    print(f"#  with {n} idle connections: dtx_oneshot tps {rat:.2f}x the run without them (median), "
+          f"coordinator peak RSS {rss} MiB")
 PY
 h_stop coord >/dev/null
 exit 0
