@@ -263,7 +263,7 @@ handle_indoubt(client *cl)
     proto_indoubt_entry *live = NULL;
     uint32_t nlive = 0;
     indoubt_list il = {.now = coord_now_ms()};
-    txn_collect_indoubt(cl->co, &live, &nlive, NULL);
+    txn_collect_indoubt(cl->co, &live, &nlive);
     bool ok = true;
     for (uint32_t i = 0; ok && i < nlive; i++) {
         ok = indoubt_add(&il, live[i].gid, 0, NULL, live[i].state);

@@ -90,6 +90,7 @@ struct coord {
     bool fast_shutdown;
     struct event *sigterm_ev, *sigint_ev, *shutdown_timer;
     struct event *sweep_timer;
+    struct event *kick_timer; /* resolver_kick(): a pass soon */
     /* counters, for logs, admin and benchmarks */
     uint64_t n_committed, n_aborted, n_unknown, n_heuristic;
 };
@@ -140,7 +141,7 @@ bool txn_is_finished(const txn *t);
 bool txn_told_aborted(const txn *t);
 void txn_table_init(coord *co);
 /* fill an INDOUBT reply with live transactions past their decision */
-void txn_collect_indoubt(coord *co, proto_indoubt_entry **out, uint32_t *n, wbuf *strings);
+void txn_collect_indoubt(coord *co, proto_indoubt_entry **out, uint32_t *n);
 
 /* ---- clients (client.c) -------------------------------------------------- */
 

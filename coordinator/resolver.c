@@ -61,8 +61,6 @@ typedef struct rctx {
     char gid[GID_MAX];
 } rctx;
 
-static struct event *kick_ev;
-static int n_resolved;
 
 static rctx *
 rctx_new(coord *co, plink *l, rjob job, const char *gid)
@@ -97,7 +95,7 @@ maybe_end(coord *co, clog_pending *p)
     } else {
         log_log("transaction %s: committed on every participant", p->gid);
     }
-    if (++n_resolved && FAILPOINT("coord-recovery-partial") == FP_ERROR)
+    if (FAILPOINT("coord-recovery-partial") == FP_ERROR)
         return;
     clog_end(co->log, p->gid);
 }
@@ -274,7 +272,7 @@ resolver_start(coord *co)
                          (co->conf.sweep_interval_ms % 1000) * 1000};
     co->sweep_timer = event_new(co->base, -1, EV_PERSIST, sweep_cb, co);
     event_add(co->sweep_timer, &tv);
-    kick_ev = evtimer_new(co->base, sweep_cb, co);
+    co->kick_timer = evtimer_new(co->base, sweep_cb, co);
 }
 
 void
@@ -283,17 +281,16 @@ resolver_stop(coord *co)
     if (co->sweep_timer)
         event_free(co->sweep_timer);
     co->sweep_timer = NULL;
-    if (kick_ev)
-        event_free(kick_ev);
-    kick_ev = NULL;
+    if (co->kick_timer)
+        event_free(co->kick_timer);
+    co->kick_timer = NULL;
 }
 
 void
 resolver_kick(coord *co)
 {
-    (void)co;
-    if (kick_ev && !evtimer_pending(kick_ev, NULL)) {
+    if (co->kick_timer && !evtimer_pending(co->kick_timer, NULL)) {
         struct timeval tv = {0, 200 * 1000};
-        evtimer_add(kick_ev, &tv);
+        evtimer_add(co->kick_timer, &tv);
     }
 }

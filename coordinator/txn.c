@@ -1083,9 +1083,8 @@ txn_detach_client(txn *t)
 }
 
 void
-txn_collect_indoubt(coord *co, proto_indoubt_entry **out, uint32_t *n, wbuf *strings)
+txn_collect_indoubt(coord *co, proto_indoubt_entry **out, uint32_t *n)
 {
-    (void)strings;
     uint64_t now = coord_now_ms();
     uint32_t cap = 16, k = 0;
     proto_indoubt_entry *e = malloc(cap * sizeof(*e));
