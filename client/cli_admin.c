@@ -72,28 +72,6 @@ parse_conn_args(const char *cmd, const char *help, int argc, char **argv, cli_co
     return -1;
 }
 
-static const char *
-gid_status_name(dtx_gid_status st)
-{
-    switch (st) {
-    case DTX_GID_COMMITTED:
-        return "COMMITTED";
-    case DTX_GID_ABORTED:
-        return "ABORTED";
-    case DTX_GID_UNKNOWN:
-        return "UNKNOWN";
-    case DTX_GID_IN_PROGRESS:
-        return "IN PROGRESS";
-    case DTX_GID_NO_LONGER_KNOWN:
-        return "NO LONGER KNOWN";
-    case DTX_GID_HEURISTIC:
-        return "HEURISTIC OUTCOME";
-    case DTX_GID_ERROR:
-        return "ERROR";
-    }
-    return "ERROR";
-}
-
 int
 cli_status(int argc, char **argv)
 {
@@ -118,7 +96,7 @@ cli_status(int argc, char **argv)
         cli_print_conn_error(stderr, c);
         rc = dtx_status(c) == DTX_CONNECTION_OK ? CLI_EXIT_ABORTED : CLI_EXIT_UNKNOWN;
     } else {
-        printf("%s %s\n", gid_status_name(st), gid[0]);
+        printf("%s %s\n", dtx_gid_status_name(st), gid[0]);
         if (detail && detail[0])
             printf("%s\n", detail);
         if (st == DTX_GID_COMMITTED || st == DTX_GID_ABORTED)

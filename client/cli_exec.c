@@ -156,31 +156,17 @@ oom:
     return CLI_EXIT_UNKNOWN;
 }
 
-static const char *
-outcome_name(dtx_outcome o)
-{
-    switch (o) {
-    case DTX_COMMITTED:
-        return "COMMITTED";
-    case DTX_ABORTED:
-        return "ABORTED";
-    case DTX_UNKNOWN:
-        return "UNKNOWN";
-    }
-    return "UNKNOWN";
-}
-
 /* Print the outcome line and map it to the exit status. */
 static int
 report_outcome(dtx_conn *c, dtx_outcome o)
 {
     const char *gid = dtx_gid(c);
     if (gid)
-        printf("%s %s\n", outcome_name(o), gid);
+        printf("%s %s\n", dtx_outcome_name(o), gid);
     else
         printf("%s (the transaction id is not known: the connection was lost before the "
                "coordinator named the transaction)\n",
-               outcome_name(o));
+               dtx_outcome_name(o));
     fflush(stdout);
     switch (o) {
     case DTX_COMMITTED:

@@ -410,6 +410,12 @@ DTX_API const char *dtx_result_participant(const dtx_result *res);
 DTX_API int dtx_result_outcome(const dtx_result *res);
 /* STATUS results: the answer; DTX_GID_ERROR for other kinds. */
 DTX_API dtx_gid_status dtx_result_gid_status(const dtx_result *res);
+
+/* The words dtx uses for an outcome and for a gid's status ("COMMITTED",
+ * "NO LONGER KNOWN", "HEURISTIC OUTCOME", ...), as the dtx tool prints
+ * them; static strings, never NULL (like libpq's PQresStatus). */
+DTX_API const char *dtx_outcome_name(dtx_outcome o);
+DTX_API const char *dtx_gid_status_name(dtx_gid_status st);
 /* BEGIN, OUTCOME and STATUS results: the gid; NULL otherwise.  Owned by res. */
 DTX_API const char *dtx_result_gid(const dtx_result *res);
 /* STATUS results: the coordinator's explanation ("" when none); NULL

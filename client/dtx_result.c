@@ -425,3 +425,39 @@ dtx_freemem(void *p)
 {
     free(p);
 }
+
+const char *
+dtx_outcome_name(dtx_outcome o)
+{
+    switch (o) {
+    case DTX_COMMITTED:
+        return "COMMITTED";
+    case DTX_ABORTED:
+        return "ABORTED";
+    case DTX_UNKNOWN:
+        return "UNKNOWN";
+    }
+    return "UNKNOWN";
+}
+
+const char *
+dtx_gid_status_name(dtx_gid_status st)
+{
+    switch (st) {
+    case DTX_GID_COMMITTED:
+        return "COMMITTED";
+    case DTX_GID_ABORTED:
+        return "ABORTED";
+    case DTX_GID_UNKNOWN:
+        return "UNKNOWN";
+    case DTX_GID_IN_PROGRESS:
+        return "IN PROGRESS";
+    case DTX_GID_NO_LONGER_KNOWN:
+        return "NO LONGER KNOWN";
+    case DTX_GID_HEURISTIC:
+        return "HEURISTIC OUTCOME";
+    case DTX_GID_ERROR:
+        return "ERROR";
+    }
+    return "ERROR";
+}

@@ -61,8 +61,6 @@
 
 #define MAX_PARTS 8
 
-static const char *const outcome_words[] = {"COMMITTED", "ABORTED", "UNKNOWN"};
-
 static void
 die(const char *fmt, ...)
 {
@@ -217,7 +215,7 @@ transfer(dtx_conn *c, int acct_id, unsigned *rs)
         return !conn_lost(c);
     }
     dtx_outcome o = dtx_commit(c);
-    journal_line("R %s %s\n", g, outcome_words[o]);
+    journal_line("R %s %s\n", g, dtx_outcome_name(o));
     count(o);
     return !conn_lost(c);
 }
@@ -433,25 +431,6 @@ read_journal(const char *path)
     fclose(f);
 }
 
-static const char *
-status_word(dtx_gid_status s)
-{
-    switch (s) {
-    case DTX_GID_COMMITTED:
-        return "COMMITTED";
-    case DTX_GID_ABORTED:
-        return "ABORTED";
-    case DTX_GID_UNKNOWN:
-        return "UNKNOWN";
-    case DTX_GID_IN_PROGRESS:
-        return "IN PROGRESS";
-    case DTX_GID_NO_LONGER_KNOWN:
-        return "NO LONGER KNOWN";
-    default:
-        return "ERROR";
-    }
-}
-
 static int
 cmd_check(int argc, char **argv)
 {
@@ -587,7 +566,8 @@ cmd_check(int argc, char **argv)
                 else if (s == DTX_GID_ABORTED && !none)
                     violation("I4 %s: the outcome query says ABORTED, yet it has rows", g->gid);
                 else if (s != DTX_GID_COMMITTED && s != DTX_GID_ABORTED)
-                    violation("I4 %s: the outcome query answers %s%s%s", g->gid, status_word(s),
+                    violation("I4 %s: the outcome query answers %s%s%s", g->gid,
+                              dtx_gid_status_name(s),
                               detail ? ": " : "", detail ? detail : "");
                 dtx_freemem(detail);
             }

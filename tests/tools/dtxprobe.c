@@ -36,8 +36,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const outcome_words[] = {"COMMITTED", "ABORTED", "UNKNOWN"};
-
 static dtx_conn *
 connect_or_die(void)
 {
@@ -75,7 +73,7 @@ cmd_params(const char *p, const char *table)
         bad = 1;
     dtx_clear(r);
     dtx_outcome o = dtx_commit(c);
-    printf("%s %s\n", outcome_words[o], dtx_gid(c) ? dtx_gid(c) : "-");
+    printf("%s %s\n", dtx_outcome_name(o), dtx_gid(c) ? dtx_gid(c) : "-");
     dtx_finish(c);
     if (bad)
         fprintf(stderr, "dtxprobe: values did not round-trip\n");
@@ -115,7 +113,7 @@ cmd_hook(const char *p1, const char *s1, const char *p2, const char *s2)
     if (hook && system(hook) != 0)
         fprintf(stderr, "dtxprobe: hook failed\n");
     dtx_outcome o = dtx_commit(c);
-    printf("%s %s\n", outcome_words[o], dtx_gid(c));
+    printf("%s %s\n", dtx_outcome_name(o), dtx_gid(c));
     if (o != DTX_COMMITTED)
         fprintf(stderr, "reason: %s\n", dtx_error_message(c));
     dtx_finish(c);
@@ -215,8 +213,6 @@ cmd_transfers(int n, int k, const char *p1, const char *p2)
 static int
 cmd_status(const char *gid)
 {
-    static const char *const words[] = {"COMMITTED",   "ABORTED",         "UNKNOWN",
-                                        "IN_PROGRESS", "NO_LONGER_KNOWN", "HEURISTIC"};
     dtx_conn *c = connect_or_die();
     char *detail = NULL;
     dtx_gid_status s = dtx_outcome_of(c, gid, &detail);
@@ -224,7 +220,7 @@ cmd_status(const char *gid)
         fprintf(stderr, "status: %s\n", dtx_error_message(c));
         return 1;
     }
-    printf("%s\n", words[s]);
+    printf("%s\n", dtx_gid_status_name(s));
     dtx_freemem(detail);
     dtx_finish(c);
     return 0;
@@ -270,7 +266,7 @@ cmd_steps(int n, char **args)
         dtx_clear(r);
     }
     dtx_outcome o = failed ? dtx_rollback(c) : dtx_commit(c);
-    printf("%s %s %ld\n", outcome_words[o], dtx_gid(c) ? dtx_gid(c) : "-", elapsed_ms(&t0));
+    printf("%s %s %ld\n", dtx_outcome_name(o), dtx_gid(c) ? dtx_gid(c) : "-", elapsed_ms(&t0));
     if (o != DTX_COMMITTED && !failed)
         fprintf(stderr, "reason: %s\n", dtx_error_message(c));
     dtx_finish(c);
@@ -283,7 +279,7 @@ cmd_oneshot(const char *p1, const char *s1, const char *p2, const char *s2)
     dtx_conn *c = connect_or_die();
     dtx_stmt st[2] = {{p1, s1, 0, NULL}, {p2, s2, 0, NULL}};
     dtx_outcome o = dtx_oneshot(c, st, 2, NULL, NULL);
-    printf("%s %s\n", outcome_words[o], dtx_gid(c) ? dtx_gid(c) : "-");
+    printf("%s %s\n", dtx_outcome_name(o), dtx_gid(c) ? dtx_gid(c) : "-");
     if (o != DTX_COMMITTED)
         fprintf(stderr, "reason: %s\n", dtx_error_message(c));
     dtx_finish(c);
