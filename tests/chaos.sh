@@ -86,19 +86,8 @@ echo "$out" | grep '^check:'
 v=$((v + $(grep -c '^VIOLATION' <<<"$out")))
 
 # I5: a second recovery resolves nothing and changes nothing
-d1=$(bank_digest)
-h_kill coord
-h_coord_start >/dev/null || { echo "chaos: the coordinator did not restart"; exit 1; }
-h_wait_until 30 bank_resolved
-sleep 1.5
-d2=$(bank_digest)
-from=${H_LOG_FROM[coord]}
-if [ "$d1" != "$d2" ] ||
-    tail -c +$((from + 1)) "$H_TMP/coord.log" | grep -Eq 'committed on every|rolled back orphaned'; then
-    echo "VIOLATION I5 the second recovery changed something"
-    v=$((v + 1))
-fi
-if awk '$1 == "B" {print $2}' "$BANK_JOURNAL" | sort | uniq -d | grep -q .; then
+bank_i5 || v=$((v + 1))
+if ! bank_gids_unique; then
     echo "VIOLATION a gid was used twice"
     v=$((v + 1))
 fi

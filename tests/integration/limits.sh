@@ -128,7 +128,7 @@ h_log "oneshot: $(tr '\n' ' ' <"$H_TMP/os.out")"
 h_check "oneshot, coordinator killed mid-commit: UNKNOWN with a gid" \
     grep -qE '^UNKNOWN dtx:c1:[0-9]+:[0-9]+$' "$H_TMP/os.out"
 gid=$(sed -nE 's/^UNKNOWN (dtx:c1:[0-9]+:[0-9]+)$/\1/p' "$H_TMP/os.out")
-h_check "oneshot: the coordinator really died at the failpoint" h_wait_until 10 bash -c "! kill -0 $(h_pid coord)"
+h_check "oneshot: the coordinator really died at the failpoint" h_wait_exit coord 10
 h_kill coord
 mv "$H_TMP/coord.log" "$H_TMP/coord-3.log"
 h_coord_start

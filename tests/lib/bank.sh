@@ -14,6 +14,11 @@
 #   bank_digest                 a digest of all data and prepared transactions
 #   bank_resolved               true when nothing of ours is prepared and the
 #                               coordinator has nothing in doubt
+#   bank_i5                     I5: restart the coordinator (SIGKILL), wait
+#                               for recovery and a sweep; prints a VIOLATION
+#                               line and fails if anything was resolved or
+#                               changed
+#   bank_gids_unique            no gid was handed out twice
 #
 # The workload and the invariants are described in tests/tools/bank.c.
 
@@ -100,4 +105,23 @@ bank_resolved() {
         [ "$n" = 0 ] || return 1
     done
     h_dtx indoubt 2>/dev/null | grep -q '(0 rows)'
+}
+
+bank_i5() {
+    local d1 d2 acted
+    d1=$(bank_digest)
+    h_kill coord
+    h_coord_start >/dev/null || { echo "VIOLATION I5 the coordinator did not restart"; return 1; }
+    h_wait_until 40 bank_resolved
+    sleep 1.5 # a periodic sweep (sweep_interval = 1s) comes and goes
+    d2=$(bank_digest)
+    acted=$(h_newlog coord | grep -E 'committed on every participant|rolled back orphaned')
+    if [ "$d1" != "$d2" ] || [ -n "$acted" ]; then
+        echo "VIOLATION I5 the second recovery resolved or changed something${acted:+: $acted}"
+        return 1
+    fi
+}
+
+bank_gids_unique() {
+    ! awk '$1 == "B" {print $2}' "$BANK_JOURNAL" | sort | uniq -d | grep -q .
 }

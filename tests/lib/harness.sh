@@ -203,28 +203,18 @@ h_stop() {
 
 h_alive() { kill -0 "${H_PIDS[$1]}" 2>/dev/null; }
 
-# h_wait_log NAME REGEX [TIMEOUT_S] — wait until the process log matches
-h_wait_log() {
-    local name=$1 re=$2 t=${3:-15} i=0
-    while [ $i -lt $((t * 10)) ]; do
-        grep -Eq -- "$re" "$H_TMP/$name.log" 2>/dev/null && return 0
-        if [ -n "${H_PIDS[$name]}" ] && ! kill -0 "${H_PIDS[$name]}" 2>/dev/null; then
-            h_log "$name exited while waiting for /$re/:"
-            tail -n 20 "$H_TMP/$name.log" >&2
-            return 1
-        fi
-        sleep 0.1
-        i=$((i + 1))
-    done
-    h_log "timeout waiting for /$re/ in $name.log:"
-    tail -n 20 "$H_TMP/$name.log" >&2
-    return 1
-}
+# h_newlog NAME — what the process printed since its last h_start (logs are
+# appended across restarts)
+h_newlog() { tail -c +$((${H_LOG_FROM[$1]:-0} + 1)) "$H_TMP/$1.log" 2>/dev/null; }
 
-# h_wait_newlog NAME REGEX [TIMEOUT_S] — like h_wait_log, but only what the
-# process printed since its last h_start (logs are appended across restarts)
-h_wait_newlog() {
-    local name=$1 re=$2 t=${3:-15} i=0 from=${H_LOG_FROM[$1]:-0}
+# h_wait_log NAME REGEX [TIMEOUT_S] — wait until the process log matches
+h_wait_log() { h__wait_log_from 0 "$@"; }
+
+# h_wait_newlog NAME REGEX [TIMEOUT_S] — the same, in h_newlog NAME only
+h_wait_newlog() { h__wait_log_from "${H_LOG_FROM[$1]:-0}" "$@"; }
+
+h__wait_log_from() {
+    local from=$1 name=$2 re=$3 t=${4:-15} i=0
     while [ $i -lt $((t * 10)) ]; do
         tail -c +$((from + 1)) "$H_TMP/$name.log" 2>/dev/null | grep -Eq -- "$re" && return 0
         if [ -n "${H_PIDS[$name]}" ] && ! kill -0 "${H_PIDS[$name]}" 2>/dev/null; then
@@ -239,6 +229,9 @@ h_wait_newlog() {
     tail -n 20 "$H_TMP/$name.log" >&2
     return 1
 }
+
+# h_wait_exit NAME [TIMEOUT_S] — wait until the process has exited
+h_wait_exit() { h_wait_until "${2:-20}" bash -c "! kill -0 ${H_PIDS[$1]:-0} 2>/dev/null"; }
 
 # h_wait_until TIMEOUT_S CMD... — poll a command until it succeeds
 h_wait_until() {
