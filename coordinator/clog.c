@@ -133,6 +133,8 @@ struct clog {
     bool ckpt_thread_up; /* ckpt_thread must be joined */
     pthread_t ckpt_thread;
     uint64_t ckpt_end_lsn; /* end of the last CHECKPOINT record */
+    uint64_t last_lsn;     /* end of the last record we appended (only the
+                            * event loop appends: no need to ask wal/) */
     uint64_t ckpt_keep;    /* keep_lsn of the running checkpoint */
     char ckpt_why[GID_MAX + 64];
     /* written by the thread, read after the join */
@@ -595,7 +597,7 @@ clog_open(coord *co, const char *dir, char *err, size_t errlen)
             n, wal_lsn_str(info.oldest_lsn, b, sizeof(b)), l->last_epoch, np);
     if (!wal_attach_event_base(l->wal, co->base, err, errlen))
         goto fail;
-    l->ckpt_end_lsn = wal_insert_lsn(l->wal);
+    l->ckpt_end_lsn = l->last_lsn = wal_insert_lsn(l->wal);
     l->ckpt_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->ckpt_efd < 0) {
         snprintf(err, errlen, "could not create eventfd: %s", strerror(errno));
@@ -673,11 +675,14 @@ clog_append_at(clog *l, uint8_t type, uint64_t *start)
 {
     if (!wbuf_ok(&l->scratch))
         log_fatal("out of memory");
+    /* where this record starts: the end of our previous one (or earlier,
+     * when the log switches segment in between: keeping more is safe) */
     if (start)
-        *start = wal_insert_lsn(l->wal);
+        *start = l->last_lsn;
     uint64_t lsn = wal_append(l->wal, type, l->scratch.data, (uint32_t)l->scratch.len);
     if (lsn == 0)
         log_panic("could not append a record of %zu bytes to the commit log", l->scratch.len);
+    l->last_lsn = lsn;
     wbuf_reset(&l->scratch);
     int nseg = l->co->conf.checkpoint_segments;
     if (nseg > 0 && l->ckpt_soon && !l->ckpt_running &&
@@ -913,7 +918,7 @@ clog_checkpoint(clog *l)
     if (l->ckpt_running)
         return;
     omap_prune(l, coord_now_ms());
-    if (wal_insert_lsn(l->wal) == l->ckpt_end_lsn) {
+    if (l->last_lsn == l->ckpt_end_lsn) {
         /* nothing appended since the last one: only worth it if more
          * segments can go now (outcomes have aged, commits have ended) */
         uint64_t keep = l->ckpt_end_lsn;
