@@ -997,12 +997,8 @@ branch_on_work(coord_conn *cc, branch_set *set, const frame_view *f)
                             "WORK may carry only one of PREPARE, COMMIT and ROLLBACK");
         goto out;
     }
-    if (!server_check_request(cc, w.tag, w.epoch))
+    if (!server_check_branch_request(cc, w.tag, w.epoch, w.branch))
         goto out;
-    if (!server_check_branch_name(cc, w.branch, err, sizeof(err))) {
-        server_reply_status(cc, w.tag, DONE_ERROR, 0, "22023", "%s", err);
-        goto out;
-    }
     b = br_find(set, w.branch);
     if (server_shutting_down() && !(end == WORK_ROLLBACK && !(w.flags & WORK_OPEN))) {
         server_reply_status(cc, w.tag, DONE_ERROR, 0, "57P01",
@@ -1094,13 +1090,8 @@ branch_on_cancel(coord_conn *cc, branch_set *set, const frame_view *f)
         server_protocol_error(cc, "malformed CANCEL message");
         return;
     }
-    if (!server_check_request(cc, m.tag, m.epoch))
+    if (!server_check_branch_request(cc, m.tag, m.epoch, m.branch))
         return;
-    char err[512];
-    if (!server_check_branch_name(cc, m.branch, err, sizeof(err))) {
-        server_reply_status(cc, m.tag, DONE_ERROR, 0, "22023", "%s", err);
-        return;
-    }
     branch *b = br_find(set, m.branch);
     const char *what = "nothing in flight";
     if (b != NULL) {

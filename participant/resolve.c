@@ -557,13 +557,8 @@ resolve_on_finish(coord_conn *cc, resolve_set *set, const frame_view *f)
         server_protocol_error(cc, "malformed FINISH message");
         return;
     }
-    if (!server_check_request(cc, m.tag, m.epoch))
+    if (!server_check_branch_request(cc, m.tag, m.epoch, m.branch))
         return;
-    char err[512];
-    if (!server_check_branch_name(cc, m.branch, err, sizeof(err))) {
-        server_reply_status(cc, m.tag, DONE_ERROR, 0, "22023", "%s", err);
-        return;
-    }
     resolve_req *rq = rq_create(cc, set, RQ_FINISH, m.tag);
     if (rq == NULL) {
         server_reply_status(cc, m.tag, DONE_ERROR, 0, "53200", "out of memory");

@@ -446,6 +446,19 @@ server_check_request(coord_conn *cc, uint32_t tag, uint64_t epoch)
 }
 
 bool
+server_check_branch_request(coord_conn *cc, uint32_t tag, uint64_t epoch, const char *name)
+{
+    if (!server_check_request(cc, tag, epoch))
+        return false;
+    char err[512];
+    if (!server_check_branch_name(cc, name, err, sizeof(err))) {
+        server_reply_status(cc, tag, DONE_ERROR, 0, "22023", "%s", err);
+        return false;
+    }
+    return true;
+}
+
+bool
 server_check_branch_name(const coord_conn *cc, const char *name, char *err, size_t errlen)
 {
     size_t n = strlen(name);
