@@ -2,10 +2,18 @@
  * slots.c — see slots.h.
  *
  * NOTES
- *  What this file owns: two counters and one FIFO queue of waiters, each
+ *  What this file owns: three counters and one FIFO queue of waiters, each
  *  with its own time-out timer.  Invariants:
- *    - 0 <= reserved; 0 <= prepared (a finish never drives it negative:
- *      another session may have prepared what we finish);
+ *    - 0 <= reserved; 0 <= ours <= prepared (a finish never drives them
+ *      negative: another session may have prepared what we finish);
+ *    - `ours` counts the branches this process prepared and has not seen
+ *      finished: exact.  A resync (a count of pg_prepared_xacts, taken while
+ *      prepares wait) never sets `prepared` below it: the count may be older
+ *      than a COMMIT PREPARED whose end we have already subtracted, and
+ *      subtracting it twice would let more PREPAREs through than the server
+ *      has slots for.  Counting one of ours twice for a moment (a PREPARE
+ *      the count saw but whose reply we had not yet handled) only errs on
+ *      the safe side, until the next resync;
  *    - a waiter is on the queue exactly while its timer is pending;
  *    - grants happen from a zero-timeout event (slots_wake), never inside
  *      the call that freed a slot, so callers are not re-entered.
@@ -25,6 +33,7 @@ struct slots {
     struct event_base *base;
     int max;
     int prepared;
+    int ours; /* of `prepared`, those this process prepared */
     int reserved;
     int64_t wait_ms;
     slot_waiter *head, *tail;
@@ -204,6 +213,7 @@ slots_prepared(slots *s)
     if (s->reserved > 0)
         s->reserved--;
     s->prepared++;
+    s->ours++;
 }
 
 void
@@ -219,12 +229,18 @@ slots_finished(slots *s)
 {
     if (s->prepared > 0)
         s->prepared--;
+    if (s->ours > 0)
+        s->ours--;
+    if (s->ours > s->prepared)
+        s->ours = s->prepared;
     slots_wake(s);
 }
 
 void
 slots_resync(slots *s, int prepared)
 {
+    if (prepared < s->ours)
+        prepared = s->ours;
     if (prepared != s->prepared)
         log_debug("prepared transactions in the cluster: %d (counted %d)", prepared, s->prepared);
     s->prepared = prepared;

@@ -75,7 +75,7 @@ fired() { logged "$1" "failpoint $2 fired"; }
 coord_case() { # WHAT SPEC [REGEX expected in the log of the restart]
     local what=$1 spec=$2 fp=${2%%=*} expect=${3:-}
     restart_coord "$spec" || { h_fail "$what: start with $spec"; return; }
-    bank_run --threads 1 --txns 8 --seed "$RANDOM" >/dev/null 2>&1
+    bank_run --threads 1 --txns 12 --seed "$RANDOM" >/dev/null 2>&1
     h_wait_exit coord 20
     if h_alive coord; then
         h_fail "$what: $spec killed the coordinator"
@@ -93,7 +93,7 @@ part_case() {
     local what=$1 spec=$2 fp=${2%%=*}
     restart_part b "$spec" || { h_fail "$what: start b with $spec"; return; }
     h_wait_newlog coord 'participant "b" .* is ready' 20 >/dev/null 2>&1
-    bank_run --threads 1 --txns 10 --seed 7 >/dev/null 2>&1 &
+    bank_run --threads 1 --txns 30 --seed 7 >/dev/null 2>&1 &
     local client=$!
     h_wait_exit part-b 30
     if h_alive part-b; then
@@ -139,7 +139,7 @@ case11() {
     local pass=$1 what="11 PostgreSQL immediate stop after PREPARE (pass $1)" client
     restart_part b "participant-after-prepare=sleep:1500@$pass"
     h_wait_newlog coord 'participant "b" .* is ready' 20 >/dev/null 2>&1
-    bank_run --threads 1 --txns 10 --seed 7 >/dev/null 2>&1 &
+    bank_run --threads 1 --txns 30 --seed 7 >/dev/null 2>&1 &
     client=$!
     if h_wait_newlog part-b "failpoint participant-after-prepare fired" 30; then
         h_pg_stop pb immediate

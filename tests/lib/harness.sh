@@ -265,6 +265,7 @@ h_eq() {
         h_ok "$1"
     else
         h_fail "$1 (expected '$2', got '$3')"
+        return 1
     fi
 }
 # h_done — exit status of the test script
