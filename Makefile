@@ -18,7 +18,7 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 O         := build/$(BUILD)
 
-PKGS      := libpq libevent libevent_openssl libevent_pthreads openssl
+PKGS      := libpq libevent libevent_pthreads openssl
 CC        ?= cc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

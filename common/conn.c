@@ -2,16 +2,40 @@
  * conn.c — see conn.h.
  *
  * NOTES
- *  State: HANDSHAKE -> OPEN -> CLOSING (draining output before close) ->
- *  CLOSED.  Only conn_set_state() changes it.  CLOSED conns are put on a
- *  per-process free list drained by a zero-timeout event, so that the memory
- *  of a conn outlives every callback that might still hold its pointer.
+ *  State: CONNECTING (TCP connect in progress, client side only) ->
+ *  HANDSHAKE -> OPEN -> CLOSING (draining output before close) -> CLOSED.
+ *  Only conn_set_state() changes it.  CLOSED conns are put on a per-process
+ *  free list drained by a zero-timeout event, so that the memory of a conn
+ *  outlives every callback that might still hold its pointer.
  *
- *  Reading: all complete frames in the input buffer are handed to on_frame in
- *  one go; evbuffer_pullup() makes a frame contiguous only when it spans
- *  chains.  A header announcing more than max_frame closes the connection
- *  at once (an ERROR frame 08P01 is sent first), before anything of the
- *  payload is buffered beyond what the socket already delivered.
+ *  I/O.  Each conn owns its socket, an SSL object reading and writing it
+ *  directly, and two events: `rev` (read, persistent, carries the idle
+ *  timeout) and `wev` (write, added only while something waits for the
+ *  socket to become writable: a TCP connect, a handshake step, an output
+ *  backlog the kernel did not take, or the bounded wait of CLOSING).
+ *
+ *  Reading: SSL read-ahead is on, so one read(2) takes everything the
+ *  socket holds into OpenSSL's buffer; records are decrypted into `in`
+ *  until OpenSSL holds nothing more, without a trailing EAGAIN read.  Data
+ *  can stay inside OpenSSL only when a read callback stops early (a budget
+ *  per turn); it then re-activates its own event, since the socket will not
+ *  report that data as readable again.  All complete frames in `in` are
+ *  handed to on_frame in one go; evbuffer_pullup() makes a frame contiguous
+ *  only when it spans chains.  A header announcing more than max_frame
+ *  closes the connection at once (an ERROR frame 08P01 is sent first),
+ *  before anything of the payload is buffered beyond what was read.
+ *
+ *  Writing: conn_send() only appends to `out` and puts the conn on the
+ *  pending-flush list; one flush event, activated at the first append of a
+ *  loop turn, writes every pending conn after the callbacks of that turn
+ *  have run.  So all frames a turn produces for one peer — replies to
+ *  several clients' requests multiplexed on one participant link, say —
+ *  leave in one TLS record and one write(2), and no event is added or
+ *  removed unless the kernel refuses part of the output (then `wev` waits
+ *  for room).  This is the loop shape of Redis's beforeSleep().
+ *
+ *  Backpressure: more than CONN_OUT_HIGH bytes in `out` stops reading from
+ *  the peer until the backlog falls under CONN_OUT_LOW.
  */
 #include "conn.h"
 #include "log.h"
@@ -21,13 +45,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
-#include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,24 +56,144 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-typedef enum conn_state { CS_HANDSHAKE, CS_OPEN, CS_CLOSING, CS_CLOSED } conn_state;
+/* most bytes decrypted from one peer in one loop turn (fairness) */
+#define CONN_READ_BUDGET (256u * 1024)
+/* largest contiguous piece handed to one SSL_write */
+#define CONN_WRITE_CHUNK (64u * 1024)
+/* bounded wait for a peer that does not read our last frames */
+#define CONN_CLOSING_TIMEOUT_S 5
+
+typedef enum conn_state {
+    CS_CONNECTING,
+    CS_HANDSHAKE,
+    CS_OPEN,
+    CS_CLOSING,
+    CS_CLOSED
+} conn_state;
 
 struct conn {
     conn_state state;
     struct event_base *base;
-    struct bufferevent *bev;
     const conn_ops *ops;
     void *arg;
     uint32_t max_frame;
-    bool read_paused; /* backpressure: output backlog too large */
-    bool held;        /* owner asked for no more frames for now */
+    int fd;
+    SSL *ssl;
+    struct event *rev;        /* EV_READ|EV_PERSIST */
+    struct event *wev;        /* EV_WRITE|EV_PERSIST, added only while waiting */
+    struct evbuffer *in;      /* decrypted, not yet handed over */
+    struct evbuffer *out;     /* queued, not yet taken by SSL_write */
+    struct timeval read_tv;   /* idle timeout of rev; {0,0}: none */
+    bool reading;             /* rev is added */
+    bool wev_added;
+    bool read_paused;         /* backpressure: output backlog too large */
+    bool held;                /* owner asked for no more frames for now */
+    bool write_blocked;       /* SSL_write wants the socket writable/readable */
+    bool write_wants_read;    /* ... readable (TLS needs a record from the peer) */
+    bool read_wants_write;    /* SSL_read wants the socket writable */
+    int connect_errno;        /* connect failed at once (-1: name not resolved);
+                               * reported from wev */
     struct event *resume_ev;
     char peer[64];
+    conn *flush_prev, *flush_next; /* pending-flush list; prev == NULL && head != c: off */
+    bool on_flush_list;
     conn *next_free;
 };
 
 static conn *free_list;
 static struct event *free_ev;
+static conn *flush_head;
+static struct event *flush_ev;
+
+static void conn_flush(conn *c);
+static void conn_deliver(conn *c);
+static bool conn_read_socket(conn *c);
+
+/* ------------------------------------------------------------------------
+ * Events and lists
+ */
+
+static void
+conn_read_start(conn *c)
+{
+    if (c->reading)
+        return;
+    bool tmo = c->read_tv.tv_sec != 0 || c->read_tv.tv_usec != 0;
+    if (event_add(c->rev, tmo ? &c->read_tv : NULL) == 0)
+        c->reading = true;
+}
+
+static void
+conn_read_stop(conn *c)
+{
+    if (!c->reading)
+        return;
+    event_del(c->rev);
+    c->reading = false;
+}
+
+static void
+conn_wev_add(conn *c, const struct timeval *tv)
+{
+    if (event_add(c->wev, tv) == 0)
+        c->wev_added = true;
+}
+
+static void
+conn_wev_del(conn *c)
+{
+    if (!c->wev_added)
+        return;
+    event_del(c->wev);
+    c->wev_added = false;
+}
+
+static void
+flush_list_remove(conn *c)
+{
+    if (!c->on_flush_list)
+        return;
+    if (c->flush_prev)
+        c->flush_prev->flush_next = c->flush_next;
+    else
+        flush_head = c->flush_next;
+    if (c->flush_next)
+        c->flush_next->flush_prev = c->flush_prev;
+    c->flush_prev = c->flush_next = NULL;
+    c->on_flush_list = false;
+}
+
+static void
+flush_all_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    while (flush_head) {
+        conn *c = flush_head;
+        flush_list_remove(c);
+        conn_flush(c);
+    }
+}
+
+static void
+flush_list_add(conn *c)
+{
+    if (c->on_flush_list)
+        return;
+    c->flush_prev = NULL;
+    c->flush_next = flush_head;
+    if (flush_head)
+        flush_head->flush_prev = c;
+    flush_head = c;
+    c->on_flush_list = true;
+    if (flush_ev == NULL)
+        flush_ev = event_new(c->base, -1, 0, flush_all_cb, NULL);
+    if (flush_ev)
+        event_active(flush_ev, 0, 0);
+    else
+        flush_all_cb(-1, 0, NULL); /* out of memory: write at once */
+}
 
 static void
 conn_reap(evutil_socket_t fd, short what, void *arg)
@@ -63,10 +204,20 @@ conn_reap(evutil_socket_t fd, short what, void *arg)
     while (free_list) {
         conn *c = free_list;
         free_list = c->next_free;
-        if (c->bev)
-            bufferevent_free(c->bev);
+        if (c->rev)
+            event_free(c->rev);
+        if (c->wev)
+            event_free(c->wev);
         if (c->resume_ev)
             event_free(c->resume_ev);
+        if (c->ssl)
+            SSL_free(c->ssl);
+        if (c->fd >= 0)
+            close(c->fd);
+        if (c->in)
+            evbuffer_free(c->in);
+        if (c->out)
+            evbuffer_free(c->out);
         free(c);
     }
 }
@@ -75,6 +226,7 @@ static void
 conn_set_state(conn *c, conn_state st)
 {
     switch (st) {
+    case CS_CONNECTING:
     case CS_HANDSHAKE:
     case CS_OPEN:
     case CS_CLOSING:
@@ -84,13 +236,12 @@ conn_set_state(conn *c, conn_state st)
         if (c->state == CS_CLOSED)
             return;
         c->state = CS_CLOSED;
-        if (c->bev) {
-            bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-            bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-            SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-            if (ssl)
-                SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN); /* no blocking close_notify */
-        }
+        conn_read_stop(c);
+        conn_wev_del(c);
+        if (c->resume_ev)
+            event_del(c->resume_ev);
+        flush_list_remove(c);
+        /* no close_notify: the socket is closed without waiting on the peer */
         c->next_free = free_list;
         free_list = c;
         if (free_ev == NULL)
@@ -114,11 +265,70 @@ conn_lost(conn *c, const char *reason)
         c->ops->on_close(c, reason, c->arg);
 }
 
+/* An SSL_* call on c failed with ret: close with the reason. */
 static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+conn_io_failed(conn *c, int ret)
 {
-    conn *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    char why[512];
+    tls_io_error_text(c->ssl, ret, why, sizeof(why));
+    conn_lost(c, why);
+}
+
+/* ------------------------------------------------------------------------
+ * Handshake
+ */
+
+static void
+conn_opened(conn *c)
+{
+    char name[256] = "";
+    X509 *cert = SSL_get1_peer_certificate(c->ssl);
+    if (cert) {
+        X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, name,
+                                  sizeof(name));
+        X509_free(cert);
+    }
+    conn_set_state(c, CS_OPEN);
+    if (c->ops->on_open)
+        c->ops->on_open(c, name, c->arg);
+    /* the peer's first records may have arrived with its last handshake
+     * message: read-ahead holds them in OpenSSL, and the socket will not
+     * report them again */
+    if (c->state == CS_OPEN && conn_read_socket(c))
+        conn_deliver(c);
+}
+
+static void
+conn_handshake(conn *c)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        conn_wev_del(c);
+        conn_opened(c);
+        return;
+    }
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        conn_wev_del(c);
+        return;
+    case SSL_ERROR_WANT_WRITE:
+        conn_wev_add(c, NULL);
+        return;
+    default:
+        conn_io_failed(c, r);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Reading
+ */
+
+/* Hand every complete frame in `in` to on_frame, unless held. */
+static void
+conn_deliver(conn *c)
+{
+    struct evbuffer *in = c->in;
     while (c->state == CS_OPEN && !c->held) {
         size_t avail = evbuffer_get_length(in);
         if (avail < FRAME_HEADER_SIZE)
@@ -157,71 +367,199 @@ conn_read_cb(struct bufferevent *bev, void *arg)
     }
 }
 
-static void
-conn_write_cb(struct bufferevent *bev, void *arg)
+/* Decrypt what the socket and OpenSSL hold into `in`.  False when the
+ * connection ended (on_close has run). */
+static bool
+conn_read_socket(conn *c)
 {
-    conn *c = arg;
-    size_t out = evbuffer_get_length(bufferevent_get_output(bev));
-    if (c->state == CS_CLOSING && out == 0) {
-        conn_set_state(c, CS_CLOSED);
-        return;
-    }
-    if (c->read_paused && out < CONN_OUT_LOW) {
-        c->read_paused = false;
-        bufferevent_enable(bev, EV_READ);
-        conn_read_cb(bev, c);
+    size_t got = 0;
+    for (;;) {
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(c->in, 16384, &v, 1) < 1) {
+            conn_lost(c, "out of memory");
+            return false;
+        }
+        ERR_clear_error();
+        int n = SSL_read(c->ssl, v.iov_base, (int)v.iov_len);
+        if (n > 0) {
+            v.iov_len = (size_t)n;
+            evbuffer_commit_space(c->in, &v, 1);
+            got += (size_t)n;
+            if (!SSL_has_pending(c->ssl))
+                return true;
+            if (got >= CONN_READ_BUDGET) {
+                /* the rest is inside OpenSSL, invisible to epoll: come back */
+                event_active(c->rev, EV_READ, 0);
+                return true;
+            }
+            continue;
+        }
+        evbuffer_commit_space(c->in, &v, 0);
+        switch (SSL_get_error(c->ssl, n)) {
+        case SSL_ERROR_WANT_READ:
+            return true;
+        case SSL_ERROR_WANT_WRITE:
+            c->read_wants_write = true;
+            conn_wev_add(c, NULL);
+            return true;
+        case SSL_ERROR_ZERO_RETURN:
+            conn_lost(c, "connection closed by peer");
+            return false;
+        default:
+            conn_io_failed(c, n);
+            return false;
+        }
     }
 }
 
 static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
+conn_rev_cb(evutil_socket_t fd, short what, void *arg)
 {
     conn *c = arg;
-    char buf[512];
-    if (what & BEV_EVENT_CONNECTED) {
-        char name[256] = "";
-        SSL *ssl = bufferevent_openssl_get_ssl(bev);
-        X509 *cert = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
-        if (cert) {
-            X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, name,
-                                      sizeof(name));
-            X509_free(cert);
-        }
-        conn_set_state(c, CS_OPEN);
-        int fd = bufferevent_getfd(bev);
-        int one = 1;
-        if (fd >= 0)
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (c->ops->on_open)
-            c->ops->on_open(c, name, c->arg);
-        if (c->state == CS_OPEN)
-            conn_read_cb(bev, c);
-        return;
-    }
-    if (what & BEV_EVENT_TIMEOUT) {
+    (void)fd;
+    if (what & EV_TIMEOUT) {
         conn_lost(c, "timeout");
         return;
     }
-    if (what & BEV_EVENT_EOF) {
-        if (c->state == CS_CLOSING) {
-            conn_set_state(c, CS_CLOSED);
-            return;
-        }
-        conn_lost(c, "connection closed by peer");
+    switch (c->state) {
+    case CS_HANDSHAKE:
+        conn_handshake(c);
         return;
-    }
-    if (what & BEV_EVENT_ERROR) {
-        tls_bev_error_text(c->bev, buf, sizeof(buf));
-        if (c->state == CS_CLOSING) {
-            conn_set_state(c, CS_CLOSED);
-            return;
+    case CS_OPEN:
+        if (c->write_wants_read) {
+            c->write_wants_read = false;
+            c->write_blocked = false;
+            conn_flush(c);
+            if (c->state != CS_OPEN)
+                return;
         }
-        conn_lost(c, buf);
+        if (c->read_paused || !conn_read_socket(c))
+            return;
+        conn_deliver(c);
+        return;
+    case CS_CONNECTING:
+    case CS_CLOSING:
+    case CS_CLOSED:
+        return;
+    default:
+        abort();
     }
 }
 
+/* ------------------------------------------------------------------------
+ * Writing
+ */
+
+static void
+conn_write_done(conn *c)
+{
+    size_t left = evbuffer_get_length(c->out);
+    if (c->state == CS_CLOSING && left == 0) {
+        conn_set_state(c, CS_CLOSED);
+        return;
+    }
+    if (c->read_paused && left < CONN_OUT_LOW && c->state == CS_OPEN) {
+        c->read_paused = false;
+        conn_read_start(c);
+        /* frames may wait in `in`, and bytes inside OpenSSL */
+        event_active(c->rev, EV_READ, 0);
+    }
+}
+
+/* Hand `out` to OpenSSL until it is empty or the socket is full. */
+static void
+conn_flush(conn *c)
+{
+    if ((c->state != CS_OPEN && c->state != CS_CLOSING) || c->write_blocked)
+        return;
+    size_t len;
+    while ((len = evbuffer_get_length(c->out)) > 0) {
+        size_t chunk = len < CONN_WRITE_CHUNK ? len : CONN_WRITE_CHUNK;
+        const unsigned char *p = evbuffer_pullup(c->out, (ev_ssize_t)chunk);
+        if (p == NULL) {
+            conn_lost(c, "out of memory");
+            return;
+        }
+        ERR_clear_error();
+        int n = SSL_write(c->ssl, p, (int)chunk);
+        if (n > 0) {
+            evbuffer_drain(c->out, (size_t)n);
+            continue;
+        }
+        switch (SSL_get_error(c->ssl, n)) {
+        case SSL_ERROR_WANT_WRITE:
+            c->write_blocked = true;
+            if (!c->wev_added)
+                conn_wev_add(c, NULL);
+            return;
+        case SSL_ERROR_WANT_READ:
+            c->write_blocked = true;
+            c->write_wants_read = true;
+            return;
+        default:
+            if (c->state == CS_CLOSING) {
+                conn_set_state(c, CS_CLOSED);
+                return;
+            }
+            conn_io_failed(c, n);
+            return;
+        }
+    }
+    if (c->state == CS_OPEN)
+        conn_wev_del(c);
+    conn_write_done(c);
+}
+
+static void
+conn_wev_cb(evutil_socket_t fd, short what, void *arg)
+{
+    conn *c = arg;
+    if (what & EV_TIMEOUT) {
+        /* only CLOSING waits with a timeout: the peer does not read */
+        conn_set_state(c, CS_CLOSED);
+        return;
+    }
+    switch (c->state) {
+    case CS_CONNECTING: {
+        int err = c->connect_errno;
+        socklen_t sl = sizeof(err);
+        if (err == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) != 0)
+            err = errno;
+        if (err != 0) {
+            conn_lost(c, err < 0 ? "could not resolve the host name" : strerror(err));
+            return;
+        }
+        conn_wev_del(c);
+        conn_set_state(c, CS_HANDSHAKE);
+        conn_read_start(c);
+        conn_handshake(c);
+        return;
+    }
+    case CS_HANDSHAKE:
+        conn_handshake(c);
+        return;
+    case CS_OPEN:
+    case CS_CLOSING:
+        if (c->read_wants_write) {
+            c->read_wants_write = false;
+            event_active(c->rev, EV_READ, 0);
+        }
+        c->write_blocked = false;
+        conn_flush(c);
+        return;
+    case CS_CLOSED:
+        return;
+    default:
+        abort();
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Creation
+ */
+
 static conn *
-conn_new(struct event_base *base, uint32_t max_frame, const conn_ops *ops, void *arg)
+conn_new(struct event_base *base, int fd, uint32_t max_frame, const conn_ops *ops, void *arg)
 {
     conn *c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -230,8 +568,37 @@ conn_new(struct event_base *base, uint32_t max_frame, const conn_ops *ops, void 
     c->ops = ops;
     c->arg = arg;
     c->max_frame = max_frame;
-    c->state = CS_HANDSHAKE;
+    c->fd = fd;
+    c->in = evbuffer_new();
+    c->out = evbuffer_new();
+    c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_rev_cb, c);
+    c->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, conn_wev_cb, c);
+    if (c->in == NULL || c->out == NULL || c->rev == NULL || c->wev == NULL) {
+        /* nothing has seen this conn yet: free it at once; the caller
+         * closes fd */
+        if (c->rev)
+            event_free(c->rev);
+        if (c->wev)
+            event_free(c->wev);
+        if (c->in)
+            evbuffer_free(c->in);
+        if (c->out)
+            evbuffer_free(c->out);
+        free(c);
+        return NULL;
+    }
     return c;
+}
+
+static void
+conn_setup_socket(conn *c, SSL *ssl)
+{
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->ssl = ssl;
+    SSL_set_fd(ssl, c->fd);
+    SSL_set_read_ahead(ssl, 1);
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 }
 
 conn *
@@ -239,22 +606,18 @@ conn_accept(struct event_base *base, SSL_CTX *ctx, int fd, uint32_t max_frame,
             const conn_ops *ops, void *arg)
 {
     char err[256];
-    conn *c = conn_new(base, max_frame, ops, arg);
+    evutil_make_socket_nonblocking(fd);
+    conn *c = conn_new(base, fd, max_frame, ops, arg);
     SSL *ssl = c ? tls_server_ssl_create(ctx, err, sizeof(err)) : NULL;
     if (ssl == NULL) {
-        free(c);
-        close(fd);
+        if (c)
+            conn_set_state(c, CS_CLOSED); /* closes fd */
+        else
+            close(fd);
         return NULL;
     }
-    evutil_make_socket_nonblocking(fd);
-    c->bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                            BEV_OPT_CLOSE_ON_FREE);
-    if (c->bev == NULL) {
-        SSL_free(ssl);
-        free(c);
-        close(fd);
-        return NULL;
-    }
+    conn_setup_socket(c, ssl);
+    SSL_set_accept_state(ssl);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
@@ -263,8 +626,8 @@ conn_accept(struct event_base *base, SSL_CTX *ctx, int fd, uint32_t max_frame,
                     NI_NUMERICHOST | NI_NUMERICSERV);
         snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
     }
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    conn_set_state(c, CS_HANDSHAKE);
+    conn_read_start(c);
     return c;
 }
 
@@ -273,24 +636,6 @@ conn_connect(struct event_base *base, SSL_CTX *ctx, const char *host, int port,
              const char *verify_host, uint32_t max_frame, const conn_ops *ops, void *arg)
 {
     char err[256];
-    conn *c = conn_new(base, max_frame, ops, arg);
-    SSL *ssl = c ? tls_client_ssl_create(ctx, verify_host, err, sizeof(err)) : NULL;
-    if (ssl == NULL) {
-        if (c)
-            log_warn("could not set up TLS for %s:%d: %s", host, port, err);
-        free(c);
-        return NULL;
-    }
-    c->bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                            BEV_OPT_CLOSE_ON_FREE);
-    if (c->bev == NULL) {
-        SSL_free(ssl);
-        free(c);
-        return NULL;
-    }
-    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     struct addrinfo hints = {0}, *res = NULL;
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%d", port);
@@ -300,28 +645,61 @@ conn_connect(struct event_base *base, SSL_CTX *ctx, const char *host, int port,
     /* Host names are resolved synchronously: connections are made at start-up
      * and on reconnect, and addresses in the configuration are normally IPs. */
     int rc = getaddrinfo(host, portstr, &hints, &res);
-    if (rc != 0 || res == NULL ||
-        bufferevent_socket_connect(c->bev, res->ai_addr, (int)res->ai_addrlen) != 0) {
-        if (res)
-            freeaddrinfo(res);
-        /* report asynchronously so the caller never sees a callback re-enter */
-        bufferevent_trigger_event(c->bev, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
-        return c;
+    int fd = -1, connect_errno = 0;
+    if (rc != 0 || res == NULL) {
+        connect_errno = -1;
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    } else {
+        fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            connect_errno = errno;
+        else if (connect(fd, res->ai_addr, res->ai_addrlen) != 0 && errno != EINPROGRESS)
+            connect_errno = errno;
     }
-    freeaddrinfo(res);
+    if (res)
+        freeaddrinfo(res);
+    if (fd < 0) {
+        log_warn("could not create a socket for %s:%d: %s", host, port, strerror(errno));
+        return NULL;
+    }
+    conn *c = conn_new(base, fd, max_frame, ops, arg);
+    if (c == NULL) {
+        close(fd);
+        return NULL;
+    }
+    SSL *ssl = tls_client_ssl_create(ctx, verify_host, err, sizeof(err));
+    if (ssl == NULL) {
+        log_warn("could not set up TLS for %s:%d: %s", host, port, err);
+        conn_set_state(c, CS_CLOSED);
+        return NULL;
+    }
+    conn_setup_socket(c, ssl);
+    SSL_set_connect_state(ssl);
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    conn_set_state(c, CS_CONNECTING);
+    /* the outcome, failure included, always arrives from the loop, so the
+     * caller never sees a callback re-enter */
+    c->connect_errno = connect_errno;
+    conn_wev_add(c, NULL);
+    if (connect_errno != 0)
+        event_active(c->wev, EV_WRITE, 0);
     return c;
 }
+
+/* ------------------------------------------------------------------------
+ * Owner's interface
+ */
 
 void
 conn_send_bytes(conn *c, const void *p, size_t n)
 {
     if (c->state != CS_OPEN || n == 0)
         return;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add(out, p, n);
-    if (!c->read_paused && evbuffer_get_length(out) > CONN_OUT_HIGH) {
+    evbuffer_add(c->out, p, n);
+    flush_list_add(c);
+    if (!c->read_paused && evbuffer_get_length(c->out) > CONN_OUT_HIGH) {
         c->read_paused = true;
-        bufferevent_disable(c->bev, EV_READ);
+        conn_read_stop(c);
     }
 }
 
@@ -361,16 +739,15 @@ conn_close_after_flush(conn *c)
 {
     if (c->state == CS_CLOSED)
         return;
-    if (c->state != CS_OPEN ||
-        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+    if (c->state != CS_OPEN || evbuffer_get_length(c->out) == 0) {
         conn_set_state(c, CS_CLOSED);
         return;
     }
     conn_set_state(c, CS_CLOSING);
-    bufferevent_disable(c->bev, EV_READ);
-    /* bound the wait for a peer that does not read */
-    struct timeval tv = {5, 0};
-    bufferevent_set_timeouts(c->bev, NULL, &tv);
+    conn_read_stop(c);
+    /* the flush list writes what it can; wev bounds the wait for the rest */
+    struct timeval tv = {CONN_CLOSING_TIMEOUT_S, 0};
+    conn_wev_add(c, &tv);
 }
 
 bool
@@ -388,7 +765,7 @@ conn_peer_addr(const conn *c)
 size_t
 conn_pending_output(const conn *c)
 {
-    return c->bev ? evbuffer_get_length(bufferevent_get_output(c->bev)) : 0;
+    return c->out ? evbuffer_get_length(c->out) : 0;
 }
 
 void
@@ -410,7 +787,7 @@ conn_resume_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (c->state == CS_OPEN && !c->held)
-        conn_read_cb(c->bev, c);
+        conn_deliver(c);
 }
 
 void
@@ -433,9 +810,15 @@ void
 conn_set_read_timeout(conn *c, int ms)
 {
     if (ms <= 0) {
-        bufferevent_set_timeouts(c->bev, NULL, NULL);
-        return;
+        c->read_tv.tv_sec = 0;
+        c->read_tv.tv_usec = 0;
+    } else {
+        c->read_tv.tv_sec = ms / 1000;
+        c->read_tv.tv_usec = (ms % 1000) * 1000;
     }
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    if (c->reading) {
+        /* event_add() with no timeout would keep the old one: re-add */
+        conn_read_stop(c);
+        conn_read_start(c);
+    }
 }

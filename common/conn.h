@@ -1,7 +1,7 @@
 /*
  * conn.h — one framed, TLS-protected connection on a libevent loop.
  *
- * A conn owns a bufferevent (OpenSSL-filtered) and turns its byte stream into
+ * A conn owns a socket and its OpenSSL connection and turns the byte stream into
  * frames (frame.h).  It is used by both daemons for every peer: the
  * coordinator's clients and participants, the participant's coordinators.
  *
@@ -18,6 +18,11 @@
  * A closed conn is freed later, from a zero-timeout event, never inside one
  * of its own callbacks: an owner may call conn_close() from on_frame and
  * keep using the pointer until that callback returns.
+ *
+ * Output is written once per loop turn: conn_send() queues, and one event
+ * per process writes every conn that has something queued after the other
+ * callbacks of the turn.  That event and the free-list event belong to the
+ * event_base of the first conn: all conns of a process share one base.
  *
  * Backpressure: when more than CONN_OUT_HIGH bytes wait to be written to a
  * slow peer, the conn stops reading from it until the backlog drops under

@@ -33,9 +33,7 @@
  *  and the details of a certificate failure separately, in the SSL's verify
  *  result.  format_errors() turns both into one line: the queue's reason
  *  strings in order, de-duplicated, with "certificate verify failed"
- *  followed by the verify result (or by our own reason for it).  libevent
- *  drains that queue into the bufferevent, so tls_bev_error_text() feeds
- *  the same formatter from there.
+ *  followed by the verify result (or by our own reason for it).
  */
 #include "tls.h"
 
@@ -51,8 +49,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -369,46 +365,6 @@ tls_io_error_text(SSL *ssl, int ret, char *err, size_t errlen)
         tls_error_text(ssl, err, errlen);
         return;
     }
-}
-
-typedef struct code_list {
-    unsigned long codes[16];
-    size_t n;
-} code_list;
-
-/* libevent hands its saved codes back newest first; give them oldest first. */
-static unsigned long
-next_from_list(void *arg)
-{
-    code_list *l = arg;
-    return l->n > 0 ? l->codes[--l->n] : 0;
-}
-
-/* libevent also saves the SSL_get_error() value (SSL_ERROR_SSL = 1, ...)
- * among the error codes; those are not OpenSSL error codes (library 0). */
-static bool
-is_openssl_code(unsigned long code)
-{
-    return ERR_GET_LIB(code) != 0;
-}
-
-void
-tls_bev_error_text(struct bufferevent *bev, char *err, size_t errlen)
-{
-    int saved_errno = errno;
-    code_list l = {.n = 0};
-    unsigned long code;
-
-    while ((code = bufferevent_get_openssl_error(bev)) != 0) {
-        if (is_openssl_code(code) && l.n < sizeof(l.codes) / sizeof(l.codes[0]))
-            l.codes[l.n++] = code;
-    }
-    if (format_errors(bufferevent_openssl_get_ssl(bev), next_from_list, &l, err, errlen))
-        return;
-    if (saved_errno != 0)
-        snprintf(err, errlen, "%s", strerror(saved_errno));
-    else
-        snprintf(err, errlen, "connection closed by peer");
 }
 
 static void setup_error(char *err, size_t errlen, const char *fmt, ...)

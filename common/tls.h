@@ -16,13 +16,12 @@
  *     SSL_CTX *ctx = tls_server_ctx_create(&cfg, err, sizeof(err));
  *     ...
  *     SSL *ssl = tls_server_ssl_create(ctx, err, sizeof(err));
- *     bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
- *                                          BEV_OPT_CLOSE_ON_FREE);
- *     ... on BEV_EVENT_ERROR: tls_bev_error_text(bev, err, sizeof(err));
+ *     SSL_set_fd(ssl, fd);  ... SSL_accept() / SSL_read() / SSL_write() ...
+ *     ... on failure: tls_io_error_text(ssl, ret, err, sizeof(err));
  *
  * Typical client: tls_client_ctx_create() once, then per connection
- * tls_client_ssl_create(ctx, "participant-host", ...) and
- * BUFFEREVENT_SSL_CONNECTING.
+ * tls_client_ssl_create(ctx, "participant-host", ...).  conn.c drives both
+ * on an event loop.
  *
  * Peer names.  The "name" of a certificate is its subject CN and each of its
  * DNS subjectAltNames.  An allow-list holds names; a peer is allowed when any
@@ -49,8 +48,6 @@
 #include <stddef.h>
 
 #include <openssl/ssl.h>
-
-struct bufferevent;
 
 typedef struct tls_config {
     const char *cert_file; /* PEM certificate chain presented to the peer (server: required) */
@@ -96,7 +93,7 @@ SSL_CTX *tls_client_ctx_create(const tls_config *cfg, char *err, size_t errlen)
 /*
  * One server-side connection on ctx, in accept state.  Returns NULL with a
  * message in err on failure.  Caller owns it: SSL_free(), or hand it to
- * bufferevent_openssl_socket_new() with BEV_OPT_CLOSE_ON_FREE.
+ * a connection object that frees it.
  */
 SSL *tls_server_ssl_create(SSL_CTX *ctx, char *err, size_t errlen)
     __attribute__((warn_unused_result));
@@ -148,18 +145,10 @@ void tls_error_text(SSL *ssl, char *err, size_t errlen);
 void tls_io_error_text(SSL *ssl, int ret, char *err, size_t errlen);
 
 /*
- * The same for a bufferevent_openssl that reported BEV_EVENT_ERROR: libevent
- * moves OpenSSL's errors off the thread's queue into the bufferevent; this
- * pops them all and adds the verification result of its SSL, or the socket
- * error when there was no TLS error.
- */
-void tls_bev_error_text(struct bufferevent *bev, char *err, size_t errlen);
-
-/*
  * Run the handshake of ssl, which must already have its socket (SSL_set_fd),
  * to completion, waiting with poll() up to timeout_ms in total (< 0: no
  * limit).  Works on blocking and non-blocking sockets.  For tools and tests;
- * the event loop uses bufferevents instead.  False with a message in err on
+ * the daemons' event loops use conn.c instead.  False with a message in err on
  * failure or time-out.
  */
 bool tls_handshake_fd(SSL *ssl, int timeout_ms, char *err, size_t errlen)

@@ -10,7 +10,7 @@
  *
  * One process, one libevent loop, one thread (plus the WAL writer thread
  * inside wal/).  Nothing here blocks: disk waits go through the WAL's
- * durability callbacks, peers through bufferevents.
+ * durability callbacks, peers through conns (conn.h).
  */
 #ifndef DTX_COORD_H
 #define DTX_COORD_H

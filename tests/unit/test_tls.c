@@ -15,10 +15,11 @@
  * records its error text and shuts its socket so the other side sees the
  * alert or an EOF.  In TLS 1.3 a client finishes its handshake before the
  * server has judged the client's certificate, so when the server refused,
- * the client's verdict is learned by one more read.  One test drives the
- * handshake through bufferevent_openssl, as the daemons will, and one
- * through tls_handshake_fd() with the server in a thread over loopback TCP.
+ * the client's verdict is learned by one more read.  One test runs two
+ * conns (conn.c) on an event loop over loopback TCP, as the daemons do, and
+ * one drives tls_handshake_fd() with the server in a thread.
  */
+#include "conn.h"
 #include "tls.h"
 
 #include <check.h>
@@ -35,8 +36,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 
@@ -703,103 +702,185 @@ START_TEST(test_setup_errors)
 END_TEST
 
 /* ------------------------------------------------------------------------
- * Through bufferevent_openssl, as the daemons use it
+ * Through conn (conn.c), as the daemons use it: handshake, frames both ways,
+ * a close that still delivers its last frame, and a refused certificate.
  */
 
-typedef struct bev_side {
-    bool connected;
-    bool failed;
-    bool eof;
-    char err[1024];
+#define CONN_T_FRAMES 40
+#define CONN_T_BIG (300u * 1024) /* several TLS records, beyond one read budget */
+
+typedef struct conn_side {
+    bool opened;
+    bool closed;
+    char reason[1024];
     char peer[128];
-} bev_side;
+    int frames;       /* frames received */
+    int errors;       /* MSG_ERROR frames received */
+    size_t bytes;     /* payload bytes received */
+    bool bad_payload; /* a payload was not what was sent */
+    bool echo;        /* server: send each frame back */
+    bool said_bye;    /* closed by its owner (conn_fail): the conn is gone */
+    conn *c;
+} conn_side;
+
+static uint8_t conn_t_big[CONN_T_BIG];
+
+static int listen_loopback(uint16_t *port);
 
 static void
-bev_event_cb(struct bufferevent *bev, short what, void *arg)
+conn_t_send(conn *c, uint8_t type, const void *p, uint32_t len)
 {
-    bev_side *s = arg;
-    if (what & BEV_EVENT_CONNECTED) {
-        s->connected = true;
-        if (!tls_peer_name(bufferevent_openssl_get_ssl(bev), s->peer, sizeof(s->peer)))
-            s->peer[0] = '\0';
-    }
-    if (what & BEV_EVENT_ERROR) {
-        s->failed = true;
-        tls_bev_error_text(bev, s->err, sizeof(s->err));
-    } else if (what & BEV_EVENT_EOF) {
-        s->eof = true;
+    wbuf w;
+    wbuf_init(&w);
+    ck_assert(frame_put(&w, type, p, len));
+    conn_send(c, &w);
+    wbuf_free(&w);
+}
+
+static void
+conn_t_open(conn *c, const char *peer_name, void *arg)
+{
+    conn_side *s = arg;
+    s->opened = true;
+    (void)c;
+    snprintf(s->peer, sizeof(s->peer), "%s", peer_name);
+}
+
+/* client: as soon as TLS is up, pipeline the small frames.  They reach the
+ * server together with the end of its handshake, so the server's OpenSSL
+ * reads them ahead while the socket has nothing more to report: a conn that
+ * waited for the socket here would never see them (a regression test). */
+static void
+conn_t_client_open(conn *c, const char *peer_name, void *arg)
+{
+    conn_t_open(c, peer_name, arg);
+    for (int i = 0; i < CONN_T_FRAMES; i++) {
+        char msg[32];
+        int n = snprintf(msg, sizeof(msg), "frame %d", i);
+        conn_t_send(c, 'T', msg, (uint32_t)n);
     }
 }
 
 static void
-bev_read_cb(struct bufferevent *bev, void *arg)
+conn_t_frame(conn *c, const frame_view *f, void *arg)
 {
-    (void)arg;
-    evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+    conn_side *s = arg;
+    s->frames++;
+    s->bytes += f->len;
+    if (f->type == 'E') {
+        s->errors++;
+        return;
+    }
+    if (f->type == 'T') {
+        char want[32];
+        int n = snprintf(want, sizeof(want), "frame %d", s->frames - 1);
+        if (f->len != (uint32_t)n || memcmp(f->payload, want, (size_t)n) != 0)
+            s->bad_payload = true;
+        if (s->echo)
+            conn_t_send(c, 'T', f->payload, f->len);
+        else if (s->frames == CONN_T_FRAMES) {
+            /* client: all echoes back; now a frame of several records */
+            conn_t_send(c, 'B', conn_t_big, CONN_T_BIG);
+            conn_t_send(c, 'Q', "bye", 3);
+        }
+    } else if (f->type == 'B') {
+        if (f->len != CONN_T_BIG || memcmp(f->payload, conn_t_big, CONN_T_BIG) != 0)
+            s->bad_payload = true;
+        if (s->echo)
+            conn_t_send(c, 'B', f->payload, f->len);
+    } else if (f->type == 'Q') {
+        /* the last word, then close once it has left */
+        conn_fail(c, "08P01", "goodbye");
+        s->said_bye = true;
+    }
 }
 
-/* Handshake through two bufferevents; expect_ok decides when to stop. */
 static void
-bev_handshake(SSL_CTX *sctx, SSL_CTX *cctx, bool expect_ok, bev_side *srv, bev_side *cli)
+conn_t_close(conn *c, const char *reason, void *arg)
 {
-    struct event_base *base = event_base_new();
-    int fds[2];
-    char err[512];
+    conn_side *s = arg;
+    (void)c;
+    s->closed = true;
+    snprintf(s->reason, sizeof(s->reason), "%s", reason);
+}
+
+static const conn_ops conn_t_server_ops = {conn_t_open, conn_t_frame, conn_t_close};
+static const conn_ops conn_t_client_ops = {conn_t_client_open, conn_t_frame, conn_t_close};
+
+/* Connect a client conn to a server conn over loopback TCP and run the loop
+ * until both sides are closed (or 5 s pass). */
+static void
+conn_exchange(SSL_CTX *sctx, SSL_CTX *cctx, conn_side *srv, conn_side *cli)
+{
+    /* conn.c keeps its flush and free events per process, on the base of
+     * the first conn: every conn of this test shares one base */
+    static struct event_base *base;
+    if (base == NULL)
+        base = event_base_new();
+    uint16_t port;
     ck_assert_ptr_nonnull(base);
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    set_nonblocking(fds[0]);
-    set_nonblocking(fds[1]);
-    SSL *sssl = tls_server_ssl_create(sctx, err, sizeof(err));
-    ck_assert_msg(sssl != NULL, "%s", err);
-    SSL *cssl = tls_client_ssl_create(cctx, "server", err, sizeof(err));
-    ck_assert_msg(cssl != NULL, "%s", err);
-    struct bufferevent *sb = bufferevent_openssl_socket_new(
-        base, fds[0], sssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    struct bufferevent *cb = bufferevent_openssl_socket_new(
-        base, fds[1], cssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-    ck_assert_ptr_nonnull(sb);
-    ck_assert_ptr_nonnull(cb);
+    int lfd = listen_loopback(&port);
     memset(srv, 0, sizeof(*srv));
     memset(cli, 0, sizeof(*cli));
-    bufferevent_setcb(sb, bev_read_cb, NULL, bev_event_cb, srv);
-    bufferevent_setcb(cb, bev_read_cb, NULL, bev_event_cb, cli);
-    bufferevent_enable(sb, EV_READ | EV_WRITE);
-    bufferevent_enable(cb, EV_READ | EV_WRITE);
+    srv->echo = true;
+    cli->c = conn_connect(base, cctx, "127.0.0.1", port, "server", 1u << 20, &conn_t_client_ops,
+                          cli);
+    ck_assert_ptr_nonnull(cli->c);
+    int fd = accept(lfd, NULL, NULL); /* the kernel completed the TCP handshake */
+    ck_assert_int_ge(fd, 0);
+    srv->c = conn_accept(base, sctx, fd, 1u << 20, &conn_t_server_ops, srv);
+    ck_assert_ptr_nonnull(srv->c);
 
     struct timeval tick = {.tv_sec = 0, .tv_usec = 20000};
-    for (int i = 0; i < 250; i++) {
-        bool done = expect_ok ? srv->connected && cli->connected
-                              : (srv->failed || srv->eof) && (cli->failed || cli->eof);
-        if (done)
-            break;
+    for (int i = 0; i < 250 && !(cli->closed && (srv->closed || srv->frames > 0)); i++) {
         event_base_loopexit(base, &tick);
         event_base_dispatch(base);
     }
-    bufferevent_free(sb);
-    bufferevent_free(cb);
-    event_base_free(base);
+    if (!srv->closed && !srv->said_bye)
+        conn_close(srv->c);
+    if (!cli->closed && !cli->said_bye)
+        conn_close(cli->c);
+    /* one more turn frees both (conns are reaped from the loop) */
+    event_base_loopexit(base, &tick);
+    event_base_dispatch(base);
+    close(lfd);
 }
 
-START_TEST(test_bufferevent_handshake)
+START_TEST(test_conn_frames)
 {
     SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
     SSL_CTX *cctx = make_client_ctx("ca1/client-a", "ca1/ca.crt");
-    bev_side srv, cli;
+    conn_side srv, cli;
+    for (size_t i = 0; i < CONN_T_BIG; i++)
+        conn_t_big[i] = (uint8_t)(i * 7 + i / 251);
 
-    bev_handshake(sctx, cctx, true, &srv, &cli);
-    ck_assert_msg(srv.connected && cli.connected, "server: %s / client: %s", srv.err, cli.err);
+    conn_exchange(sctx, cctx, &srv, &cli);
+    ck_assert_msg(srv.opened && cli.opened, "server: %s / client: %s", srv.reason, cli.reason);
     ck_assert_str_eq(srv.peer, "client-a");
     ck_assert_str_eq(cli.peer, "server");
+    /* every frame arrived, in order, and every echo came back */
+    ck_assert_int_eq(srv.frames, CONN_T_FRAMES + 2);
+    ck_assert(!srv.bad_payload);
+    ck_assert(!cli.bad_payload);
+    /* the client saw the echoes and then the server's last frame before
+     * the close: conn_fail() flushes before it closes */
+    ck_assert_int_eq(cli.frames, CONN_T_FRAMES + 2);
+    ck_assert_int_eq(cli.errors, 1);
+    ck_assert(cli.closed);
+    ck_assert(srv.said_bye);
+    ck_assert(!srv.closed); /* the owner closed it: no on_close */
     SSL_CTX_free(cctx);
 
+    /* a certificate name the server's allow-list refuses */
     cctx = make_client_ctx("ca1/intruder", "ca1/ca.crt");
-    bev_handshake(sctx, cctx, false, &srv, &cli);
-    ck_assert(srv.failed);
+    conn_exchange(sctx, cctx, &srv, &cli);
+    ck_assert(srv.closed && !srv.opened);
     ck_assert_str_eq(
-        srv.err, "certificate verify failed: peer certificate name \"intruder\" is not allowed");
-    ck_assert_msg(cli.failed || cli.eof, "client saw neither error nor EOF");
-    if (cli.failed)
-        ck_assert_contains(cli.err, "bad certificate");
+        srv.reason, "certificate verify failed: peer certificate name \"intruder\" is not allowed");
+    ck_assert(cli.closed);
+    /* TLS 1.3: the client's handshake completes before the server's
+     * verdict; the alert then ends its first read */
+    ck_assert_contains(cli.reason, "bad certificate");
     SSL_CTX_free(cctx);
     SSL_CTX_free(sctx);
 }
@@ -982,7 +1063,7 @@ tls_suite(void)
 
     TCase *io = tcase_create("io");
     tcase_set_timeout(io, 20);
-    tcase_add_test(io, test_bufferevent_handshake);
+    tcase_add_test(io, test_conn_frames);
     tcase_add_test(io, test_handshake_fd_tcp);
     suite_add_tcase(s, io);
     return s;
