@@ -598,7 +598,8 @@ conn_setup_socket(conn *c, SSL *ssl)
     c->ssl = ssl;
     SSL_set_fd(ssl, c->fd);
     SSL_set_read_ahead(ssl, 1);
-    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                          SSL_MODE_RELEASE_BUFFERS);
 }
 
 conn *
