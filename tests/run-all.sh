@@ -82,7 +82,7 @@ fi
 if [ "${TESTS_ONLY:-integration}" = integration ] || [ -z "${TESTS_ONLY:-}" ]; then
     for script in tests/integration/*.sh; do
         [ -f "$script" ] || continue
-        [ -n "${TESTS_MATCH:-}" ] && ! [[ $(basename "$script") =~ $TESTS_MATCH ]] && continue
+        [ -n "${TESTS_MATCH:-}" ] && ! [[ $(basename "$script" .sh) =~ $TESTS_MATCH ]] && continue
         run_integration "$script"
     done
 fi
@@ -90,4 +90,8 @@ if [ ${#failed_names[@]} -gt 0 ]; then
     echo "failed: ${failed_names[*]}"
 fi
 echo "$passed passed, $failed failed"
+if [ $((passed + failed)) -eq 0 ]; then
+    echo "no test ran (TESTS_ONLY=${TESTS_ONLY:-} TESTS_MATCH=${TESTS_MATCH:-})" >&2
+    exit 1
+fi
 [ "$failed" -eq 0 ]

@@ -216,11 +216,20 @@ crash_round(const char *dir, uint32_t round, const char *spec, unsigned delay_ms
     }
     close(p[1]);
     uint8_t part[sizeof(crash_report)];
-    size_t npart = 0;
+    size_t npart = 0, before = rv->n;
     bool eof = false;
-    uint64_t deadline = now_ms() + delay_ms;
+    /* The delay runs from the child's first durable report, not from the
+     * fork: a slow start (valgrind, a loaded machine) must not turn the
+     * round into a kill before anything was written.  A child that reports
+     * nothing for 60 s is killed anyway. */
+    bool started = false;
+    uint64_t deadline = now_ms() + 60000;
     while (!eof) {
         uint64_t now = now_ms();
+        if (!started && rv->n > before) {
+            started = true;
+            deadline = now + delay_ms;
+        }
         if (now >= deadline)
             break;
         struct pollfd pfd = {.fd = p[0], .events = POLLIN};
