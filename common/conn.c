@@ -113,14 +113,36 @@ static bool conn_read_socket(conn *c);
  * Events and lists
  */
 
+static bool
+conn_has_read_timeout(const conn *c)
+{
+    return c->read_tv.tv_sec != 0 || c->read_tv.tv_usec != 0;
+}
+
+/* Add rev with the current idle timeout.  libevent remembers the timeout
+ * of a persistent event across event_del() and re-arms it whenever the
+ * event fires; only event_remove_timer() forgets it. */
 static void
 conn_read_start(conn *c)
 {
     if (c->reading)
         return;
-    bool tmo = c->read_tv.tv_sec != 0 || c->read_tv.tv_usec != 0;
-    if (event_add(c->rev, tmo ? &c->read_tv : NULL) == 0)
-        c->reading = true;
+    bool tmo = conn_has_read_timeout(c);
+    if (event_add(c->rev, tmo ? &c->read_tv : NULL) != 0)
+        return;
+    if (!tmo)
+        event_remove_timer(c->rev);
+    c->reading = true;
+}
+
+/* Run the read callback from a fresh loop turn: for bytes OpenSSL already
+ * holds, which the socket will not report.  Only while rev is added: an
+ * activated persistent event with a timeout would re-add itself. */
+static void
+conn_read_kick(conn *c)
+{
+    if (c->reading)
+        event_active(c->rev, EV_READ, 0);
 }
 
 static void
@@ -389,7 +411,7 @@ conn_read_socket(conn *c)
                 return true;
             if (got >= CONN_READ_BUDGET) {
                 /* the rest is inside OpenSSL, invisible to epoll: come back */
-                event_active(c->rev, EV_READ, 0);
+                conn_read_kick(c);
                 return true;
             }
             continue;
@@ -427,8 +449,12 @@ conn_rev_cb(evutil_socket_t fd, short what, void *arg)
         return;
     case CS_OPEN:
         if (c->write_wants_read) {
+            /* the output waited for a record from the peer (rev was added
+             * for it even under backpressure) */
             c->write_wants_read = false;
             c->write_blocked = false;
+            if (c->read_paused)
+                conn_read_stop(c);
             conn_flush(c);
             if (c->state != CS_OPEN)
                 return;
@@ -462,7 +488,7 @@ conn_write_done(conn *c)
         c->read_paused = false;
         conn_read_start(c);
         /* frames may wait in `in`, and bytes inside OpenSSL */
-        event_active(c->rev, EV_READ, 0);
+        conn_read_kick(c);
     }
 }
 
@@ -491,10 +517,18 @@ conn_flush(conn *c)
             c->write_blocked = true;
             if (!c->wev_added)
                 conn_wev_add(c, NULL);
+            conn_write_done(c); /* the backlog may be under the low mark */
             return;
         case SSL_ERROR_WANT_READ:
+            if (c->state == CS_CLOSING) {
+                /* TLS wants a record from a peer we are leaving: give up */
+                conn_set_state(c, CS_CLOSED);
+                return;
+            }
             c->write_blocked = true;
             c->write_wants_read = true;
+            conn_wev_del(c);
+            conn_read_start(c); /* even under backpressure: the write needs it */
             return;
         default:
             if (c->state == CS_CLOSING) {
@@ -507,6 +541,11 @@ conn_flush(conn *c)
     }
     if (c->state == CS_OPEN)
         conn_wev_del(c);
+    if (c->read_wants_write) {
+        /* a read that waited for the socket to take our output */
+        c->read_wants_write = false;
+        conn_read_kick(c);
+    }
     conn_write_done(c);
 }
 
@@ -542,7 +581,7 @@ conn_wev_cb(evutil_socket_t fd, short what, void *arg)
     case CS_CLOSING:
         if (c->read_wants_write) {
             c->read_wants_write = false;
-            event_active(c->rev, EV_READ, 0);
+            conn_read_kick(c);
         }
         c->write_blocked = false;
         conn_flush(c);
@@ -817,9 +856,12 @@ conn_set_read_timeout(conn *c, int ms)
         c->read_tv.tv_sec = ms / 1000;
         c->read_tv.tv_usec = (ms % 1000) * 1000;
     }
-    if (c->reading) {
-        /* event_add() with no timeout would keep the old one: re-add */
-        conn_read_stop(c);
-        conn_read_start(c);
-    }
+    if (!c->reading)
+        return;
+    /* change the timer in place: a del/add would also drop a pending
+     * conn_read_kick() */
+    if (conn_has_read_timeout(c))
+        event_add(c->rev, &c->read_tv);
+    else
+        event_remove_timer(c->rev);
 }

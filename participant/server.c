@@ -304,6 +304,11 @@ cc_on_close(conn *c, const char *reason, void *arg)
     case CC_READY:
         log_log("connection of coordinator \"%s\" from %s closed: %s", cc->name, cc->addr, reason);
         break;
+    case CC_CLOSING:
+        /* shutting down: the coordinator hung up after our 57P01 */
+        log_debug("connection of coordinator \"%s\" from %s closed during shutdown: %s", cc->name,
+                  cc->addr, reason);
+        break;
     case CC_CLOSED:
     default:
         abort();

@@ -77,6 +77,22 @@ ABORTED) h_eq "SIGINT: status ABORTED and the rows are nowhere" 0 "$n" ;;
 *) h_fail "SIGINT: status of $gid is $st" ;;
 esac
 
+# --- participant SIGTERM while a statement outlives the grace period -------
+# a runs pg_sleep(9): after the 5 s grace the participant sends 57P01 and
+# closes; the coordinator hangs up on it while it waits for the statement,
+# and it still exits cleanly (that hang-up once hit an abort())
+h_dtx exec -P a "select pg_sleep(9)" >"$H_TMP/sleep.out" 2>&1 &
+sleep_pid=$!
+h_check "participant SIGTERM: the long statement runs" \
+    h_wait_until 10 bash -c "[ \"\$(psql -X -At -h 127.0.0.1 -p $(h_pg_port pa) -U postgres -c \"select count(*) from pg_stat_activity where query like 'select pg_sleep(9)%'\")\" = 1 ]"
+h_kill part-a TERM
+h_eq "participant SIGTERM: exits 0 after closing its coordinator connection" 0 $?
+h_check "participant SIGTERM: it waited, then closed the connections" \
+    grep -q 'still busy; closing connections' "$H_TMP/part-a.log"
+wait $sleep_pid
+h_check "participant SIGTERM: the client is not told COMMITTED" \
+    bash -c "! grep -q '^COMMITTED' '$H_TMP/sleep.out'"
+
 h_stop coord >/dev/null
 h_eq "coordinator exits 0 on SIGTERM when idle" 0 $?
 h_done

@@ -807,16 +807,31 @@ conn_t_close(conn *c, const char *reason, void *arg)
 static const conn_ops conn_t_server_ops = {conn_t_open, conn_t_frame, conn_t_close};
 static const conn_ops conn_t_client_ops = {conn_t_client_open, conn_t_frame, conn_t_close};
 
+/* conn.c keeps its flush and free events per process, on the base of the
+ * first conn: every conn of these tests shares one base. */
+static struct event_base *
+conn_t_base(void)
+{
+    static struct event_base *base;
+    if (base == NULL)
+        base = event_base_new();
+    return base;
+}
+
+static void
+conn_t_run_ms(int ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    event_base_loopexit(conn_t_base(), &tv);
+    event_base_dispatch(conn_t_base());
+}
+
 /* Connect a client conn to a server conn over loopback TCP and run the loop
  * until both sides are closed (or 5 s pass). */
 static void
 conn_exchange(SSL_CTX *sctx, SSL_CTX *cctx, conn_side *srv, conn_side *cli)
 {
-    /* conn.c keeps its flush and free events per process, on the base of
-     * the first conn: every conn of this test shares one base */
-    static struct event_base *base;
-    if (base == NULL)
-        base = event_base_new();
+    struct event_base *base = conn_t_base();
     uint16_t port;
     ck_assert_ptr_nonnull(base);
     int lfd = listen_loopback(&port);
@@ -845,6 +860,51 @@ conn_exchange(SSL_CTX *sctx, SSL_CTX *cctx, conn_side *srv, conn_side *cli)
     event_base_dispatch(base);
     close(lfd);
 }
+
+static const conn_ops conn_t_quiet_ops = {conn_t_open, conn_t_frame, conn_t_close};
+
+/* An idle timeout that was set and then removed stays removed after the
+ * conn has read (libevent re-arms a persistent event's remembered timeout
+ * each time it fires); a timeout set later does fire. */
+START_TEST(test_conn_read_timeout)
+{
+    SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
+    SSL_CTX *cctx = make_client_ctx("ca1/client-a", "ca1/ca.crt");
+    conn_side srv = {0}, cli = {0};
+    uint16_t port;
+    int lfd = listen_loopback(&port);
+    cli.c = conn_connect(conn_t_base(), cctx, "127.0.0.1", port, "server", 1u << 20,
+                         &conn_t_quiet_ops, &cli);
+    ck_assert_ptr_nonnull(cli.c);
+    int fd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    srv.c = conn_accept(conn_t_base(), sctx, fd, 1u << 20, &conn_t_quiet_ops, &srv);
+    ck_assert_ptr_nonnull(srv.c);
+    conn_set_read_timeout(srv.c, 200); /* as for a HELLO, then lifted */
+    for (int i = 0; i < 100 && !(srv.opened && cli.opened); i++)
+        conn_t_run_ms(20);
+    ck_assert(srv.opened && cli.opened);
+    conn_set_read_timeout(srv.c, 0);
+    conn_t_send(cli.c, 'T', "frame 0", 7);
+    conn_t_run_ms(100);
+    ck_assert_int_eq(srv.frames, 1);
+    conn_t_run_ms(600); /* three times the old timeout, idle */
+    ck_assert_msg(!srv.closed, "closed: %s", srv.reason);
+
+    conn_set_read_timeout(srv.c, 100);
+    for (int i = 0; i < 50 && !srv.closed; i++)
+        conn_t_run_ms(20);
+    ck_assert(srv.closed);
+    ck_assert_str_eq(srv.reason, "timeout");
+    for (int i = 0; i < 50 && !cli.closed; i++)
+        conn_t_run_ms(20);
+    ck_assert(cli.closed); /* the client sees the server hang up */
+    conn_t_run_ms(10);    /* reap */
+    close(lfd);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
 
 START_TEST(test_conn_frames)
 {
@@ -1064,6 +1124,7 @@ tls_suite(void)
     TCase *io = tcase_create("io");
     tcase_set_timeout(io, 20);
     tcase_add_test(io, test_conn_frames);
+    tcase_add_test(io, test_conn_read_timeout);
     tcase_add_test(io, test_handshake_fd_tcp);
     suite_add_tcase(s, io);
     return s;
