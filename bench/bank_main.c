@@ -27,7 +27,8 @@
  * contend for a row and the numbers measure the commit path.
  *
  * With --coord-pid/--part-pids the dtx rows also carry CPU milliseconds per
- * transaction and peak RSS (VmHWM) of those processes, read from /proc.
+ * transaction and peak RSS (VmHWM) of those processes during the run, read
+ * from /proc (the peak is reset at the start of each run).
  * --idle N holds N extra idle dtx connections open during the run.
  */
 #include "dtx.h"
@@ -314,6 +315,21 @@ proc_usage(int pid, double *cpu_ms, double *hwm_mb)
     return true;
 }
 
+/* Start a new peak-RSS window for a process: writing 5 to clear_refs sets
+ * VmHWM to the current RSS (Linux 4.0+), so each run reports its own peak
+ * rather than the highest since the process started.  Best effort. */
+static void
+proc_reset_peak(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/clear_refs", pid);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -382,6 +398,10 @@ main(int argc, char **argv)
         }
     }
     dtx_conn **idlers = calloc((size_t)idle + 1, sizeof(dtx_conn *));
+    if (coord_pid)
+        proc_reset_peak(coord_pid);
+    for (int i = 0; i < nparts; i++)
+        proc_reset_peak(part_pids[i]);
     for (int i = 0; i < idle; i++) {
         idlers[i] = dtx_connect("application_name=idle");
         if (dtx_status(idlers[i]) != DTX_CONNECTION_OK) {

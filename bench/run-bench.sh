@@ -89,6 +89,23 @@ for c in sorted({r["clients"] for r in rows}):
           f"direct_2pc={med([get(r, 'direct_2pc', c, 'p99_ms') for r in runs]):.1f}ms; "
           f"coordinator_cpu_ms oneshot={med([get(r, 'dtx_oneshot', c, 'coordinator_cpu_ms') for r in runs]):.3f} "
           f"dtx={med([get(r, 'dtx', c, 'coordinator_cpu_ms') for r in runs]):.3f}")
+# the whole table: per mode and client count, the median of each column
+cols = ["tps", "p50_ms", "p99_ms", "coordinator_cpu_ms", "participant_cpu_ms",
+        "coordinator_rss_mb", "participant_rss_mb"]
+print("# | mode | clients | idle | " + " | ".join(cols) + " |")
+print("# |---|---|---|" + "---|" * len(cols))
+keys = []
+for r in rows:
+    k = (r["mode"], r["clients"], r.get("idle_clients", 0))
+    if k not in keys:
+        keys.append(k)
+for m, c, i in sorted(keys, key=lambda k: (k[2], k[1], k[0])):
+    sel = [r for r in rows if (r["mode"], r["clients"], r.get("idle_clients", 0)) == (m, c, i)]
+    cells = []
+    for k in cols:
+        v = med([r.get(k) for r in sel])
+        cells.append("-" if v != v else (f"{v:.0f}" if k == "tps" else f"{v:.3f}" if "cpu" in k else f"{v:.1f}"))
+    print(f"# | {m} | {c} | {i} | " + " | ".join(cells) + " |")
 idle = [r for r in rows if r.get("idle_clients", 0) > 0]
 if idle:
     n = idle[0]["idle_clients"]
