@@ -88,6 +88,8 @@ struct conn {
     bool wev_added;
     bool read_paused;         /* backpressure: output backlog too large */
     bool held;                /* owner asked for no more frames for now */
+    bool held_full;           /* ... and `in` grew past CONN_OUT_HIGH: not reading */
+    bool graceful;            /* closed after its output drained: FIN, not RST */
     bool write_blocked;       /* SSL_write wants the socket writable/readable */
     bool write_wants_read;    /* ... readable (TLS needs a record from the peer) */
     bool read_wants_write;    /* SSL_read wants the socket writable */
@@ -119,20 +121,30 @@ conn_has_read_timeout(const conn *c)
     return c->read_tv.tv_sec != 0 || c->read_tv.tv_usec != 0;
 }
 
-/* Add rev with the current idle timeout.  libevent remembers the timeout
- * of a persistent event across event_del() and re-arms it whenever the
- * event fires; only event_remove_timer() forgets it. */
+/* Add a persistent event with timeout tv, or with none.  libevent
+ * remembers a persistent event's timeout across event_del() and re-arms it
+ * whenever the event fires; event_add(ev, NULL) keeps it.  Only
+ * event_remove_timer() on a pending timer forgets it, so "none" is a
+ * placeholder timer removed at once. */
+static int
+conn_event_add(struct event *ev, const struct timeval *tv)
+{
+    static const struct timeval placeholder = {3600, 0};
+    if (event_add(ev, tv ? tv : &placeholder) != 0)
+        return -1;
+    if (tv == NULL)
+        event_remove_timer(ev);
+    return 0;
+}
+
+/* Add rev with the current idle timeout. */
 static void
 conn_read_start(conn *c)
 {
     if (c->reading)
         return;
-    bool tmo = conn_has_read_timeout(c);
-    if (event_add(c->rev, tmo ? &c->read_tv : NULL) != 0)
-        return;
-    if (!tmo)
-        event_remove_timer(c->rev);
-    c->reading = true;
+    if (conn_event_add(c->rev, conn_has_read_timeout(c) ? &c->read_tv : NULL) == 0)
+        c->reading = true;
 }
 
 /* Run the read callback from a fresh loop turn: for bytes OpenSSL already
@@ -157,7 +169,7 @@ conn_read_stop(conn *c)
 static void
 conn_wev_add(conn *c, const struct timeval *tv)
 {
-    if (event_add(c->wev, tv) == 0)
+    if (conn_event_add(c->wev, tv) == 0)
         c->wev_added = true;
 }
 
@@ -217,6 +229,20 @@ flush_list_add(conn *c)
         flush_all_cb(-1, 0, NULL); /* out of memory: write at once */
 }
 
+/* Close a socket whose last output was handed to the kernel.  Closing with
+ * unread input makes the kernel answer with a reset, which may destroy that
+ * output before the peer has read it (an ERROR frame, say, while the peer
+ * was still sending): discard what has arrived, send FIN, then close. */
+static void
+conn_close_gracefully(int fd)
+{
+    char sink[4096];
+    for (int i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+        ;
+    shutdown(fd, SHUT_WR);
+    close(fd);
+}
+
 static void
 conn_reap(evutil_socket_t fd, short what, void *arg)
 {
@@ -234,7 +260,9 @@ conn_reap(evutil_socket_t fd, short what, void *arg)
             event_free(c->resume_ev);
         if (c->ssl)
             SSL_free(c->ssl);
-        if (c->fd >= 0)
+        if (c->fd >= 0 && c->graceful)
+            conn_close_gracefully(c->fd);
+        else if (c->fd >= 0)
             close(c->fd);
         if (c->in)
             evbuffer_free(c->in);
@@ -462,6 +490,11 @@ conn_rev_cb(evutil_socket_t fd, short what, void *arg)
         if (c->read_paused || !conn_read_socket(c))
             return;
         conn_deliver(c);
+        if (c->state == CS_OPEN && c->held && evbuffer_get_length(c->in) > CONN_OUT_HIGH) {
+            /* the owner holds frames back and the peer keeps sending */
+            conn_read_stop(c);
+            c->held_full = true;
+        }
         return;
     case CS_CONNECTING:
     case CS_CLOSING:
@@ -481,6 +514,7 @@ conn_write_done(conn *c)
 {
     size_t left = evbuffer_get_length(c->out);
     if (c->state == CS_CLOSING && left == 0) {
+        c->graceful = true;
         conn_set_state(c, CS_CLOSED);
         return;
     }
@@ -515,8 +549,11 @@ conn_flush(conn *c)
         switch (SSL_get_error(c->ssl, n)) {
         case SSL_ERROR_WANT_WRITE:
             c->write_blocked = true;
+            /* a peer that takes none of our output for the idle timeout
+             * is as gone as one that sends nothing (CLOSING has its own
+             * bound) */
             if (!c->wev_added)
-                conn_wev_add(c, NULL);
+                conn_wev_add(c, conn_has_read_timeout(c) ? &c->read_tv : NULL);
             conn_write_done(c); /* the backlog may be under the low mark */
             return;
         case SSL_ERROR_WANT_READ:
@@ -554,8 +591,12 @@ conn_wev_cb(evutil_socket_t fd, short what, void *arg)
 {
     conn *c = arg;
     if (what & EV_TIMEOUT) {
-        /* only CLOSING waits with a timeout: the peer does not read */
-        conn_set_state(c, CS_CLOSED);
+        /* the peer took no output for the idle timeout, or for the
+         * bounded wait of CLOSING */
+        if (c->state == CS_CLOSING)
+            conn_set_state(c, CS_CLOSED);
+        else
+            conn_lost(c, "timeout");
         return;
     }
     switch (c->state) {
@@ -826,8 +867,16 @@ conn_resume_cb(evutil_socket_t fd, short what, void *arg)
     conn *c = arg;
     (void)fd;
     (void)what;
-    if (c->state == CS_OPEN && !c->held)
-        conn_deliver(c);
+    if (c->state != CS_OPEN || c->held)
+        return;
+    conn_deliver(c);
+    if (c->state == CS_OPEN && !c->held && c->held_full) {
+        c->held_full = false;
+        if (!c->read_paused) {
+            conn_read_start(c);
+            conn_read_kick(c); /* bytes may wait inside OpenSSL */
+        }
+    }
 }
 
 void

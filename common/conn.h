@@ -26,7 +26,9 @@
  *
  * Backpressure: when more than CONN_OUT_HIGH bytes wait to be written to a
  * slow peer, the conn stops reading from it until the backlog drops under
- * CONN_OUT_LOW, so one peer cannot make the process buffer without bound.
+ * CONN_OUT_LOW; while its owner holds frames back (conn_pause), it stops
+ * reading once more than CONN_OUT_HIGH bytes of input wait.  So one peer
+ * cannot make the process buffer without bound.
  */
 #ifndef DTX_CONN_H
 #define DTX_CONN_H
@@ -78,10 +80,12 @@ const char *conn_peer_addr(const conn *c);
 size_t conn_pending_output(const conn *c);
 void conn_set_arg(conn *c, void *arg);
 /* Stop handing frames to on_frame (they stay buffered; the socket is still
- * read up to the backpressure limit) until conn_resume(). */
+ * read until CONN_OUT_HIGH bytes wait) until conn_resume(). */
 void conn_pause(conn *c);
 void conn_resume(conn *c);
-/* Apply an idle timeout to reads (ms; 0 = none): on expiry on_close runs. */
+/* Apply an idle timeout (ms; 0 = none): when the peer sends nothing for
+ * that long, or takes none of our pending output for that long, on_close
+ * runs with "timeout". */
 void conn_set_read_timeout(conn *c, int ms);
 
 #endif

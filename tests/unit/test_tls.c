@@ -906,6 +906,72 @@ START_TEST(test_conn_read_timeout)
 }
 END_TEST
 
+/* A paused conn stops reading once a few MiB of input wait, so the sender
+ * backs up; conn_resume() then delivers everything, including what OpenSSL
+ * had already read ahead. */
+#define CONN_T_HELD_FRAMES 24
+#define CONN_T_HELD_SIZE (1u << 20)
+
+static void
+conn_t_paused_open(conn *c, const char *peer_name, void *arg)
+{
+    conn_t_open(c, peer_name, arg);
+    conn_pause(c);
+}
+
+static void
+conn_t_count(conn *c, const frame_view *f, void *arg)
+{
+    conn_side *s = arg;
+    (void)c;
+    s->frames++;
+    s->bytes += f->len;
+}
+
+static const conn_ops conn_t_paused_ops = {conn_t_paused_open, conn_t_count, conn_t_close};
+
+START_TEST(test_conn_pause_bounds_input)
+{
+    SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
+    SSL_CTX *cctx = make_client_ctx("ca1/client-a", "ca1/ca.crt");
+    conn_side srv = {0}, cli = {0};
+    uint16_t port;
+    int lfd = listen_loopback(&port);
+    cli.c = conn_connect(conn_t_base(), cctx, "127.0.0.1", port, "server", 2u << 20,
+                         &conn_t_quiet_ops, &cli);
+    ck_assert_ptr_nonnull(cli.c);
+    int fd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    srv.c = conn_accept(conn_t_base(), sctx, fd, 2u << 20, &conn_t_paused_ops, &srv);
+    ck_assert_ptr_nonnull(srv.c);
+    for (int i = 0; i < 100 && !(srv.opened && cli.opened); i++)
+        conn_t_run_ms(20);
+    ck_assert(srv.opened && cli.opened);
+    static uint8_t chunk[CONN_T_HELD_SIZE];
+    memset(chunk, 'x', sizeof(chunk));
+    for (int i = 0; i < CONN_T_HELD_FRAMES; i++)
+        conn_t_send(cli.c, 'B', chunk, CONN_T_HELD_SIZE);
+    conn_t_run_ms(500);
+    ck_assert_int_eq(srv.frames, 0);
+    /* the server stopped reading: part of the 24 MiB is still queued at
+     * the sender, beyond what the kernel's socket buffers hold */
+    ck_assert_uint_gt(conn_pending_output(cli.c), 0);
+    conn_resume(srv.c);
+    for (int i = 0; i < 250 && srv.frames < CONN_T_HELD_FRAMES; i++)
+        conn_t_run_ms(20);
+    ck_assert_int_eq(srv.frames, CONN_T_HELD_FRAMES);
+    ck_assert_uint_eq(srv.bytes, (size_t)CONN_T_HELD_FRAMES * CONN_T_HELD_SIZE);
+    ck_assert_uint_eq(conn_pending_output(cli.c), 0);
+    ck_assert(!srv.closed && !cli.closed);
+    conn_close(srv.c);
+    conn_close(cli.c);
+    conn_t_run_ms(10); /* reap */
+    close(lfd);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
 START_TEST(test_conn_frames)
 {
     SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
@@ -1125,6 +1191,7 @@ tls_suite(void)
     tcase_set_timeout(io, 20);
     tcase_add_test(io, test_conn_frames);
     tcase_add_test(io, test_conn_read_timeout);
+    tcase_add_test(io, test_conn_pause_bounds_input);
     tcase_add_test(io, test_handshake_fd_tcp);
     suite_add_tcase(s, io);
     return s;
