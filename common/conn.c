@@ -63,13 +63,7 @@
 /* bounded wait for a peer that does not read our last frames */
 #define CONN_CLOSING_TIMEOUT_S 5
 
-typedef enum conn_state {
-    CS_CONNECTING,
-    CS_HANDSHAKE,
-    CS_OPEN,
-    CS_CLOSING,
-    CS_CLOSED
-} conn_state;
+typedef enum conn_state { CS_CONNECTING, CS_HANDSHAKE, CS_OPEN, CS_CLOSING, CS_CLOSED } conn_state;
 
 struct conn {
     conn_state state;
@@ -79,22 +73,22 @@ struct conn {
     uint32_t max_frame;
     int fd;
     SSL *ssl;
-    struct event *rev;        /* EV_READ|EV_PERSIST */
-    struct event *wev;        /* EV_WRITE|EV_PERSIST, added only while waiting */
-    struct evbuffer *in;      /* decrypted, not yet handed over */
-    struct evbuffer *out;     /* queued, not yet taken by SSL_write */
-    struct timeval read_tv;   /* idle timeout of rev; {0,0}: none */
-    bool reading;             /* rev is added */
+    struct event *rev;      /* EV_READ|EV_PERSIST */
+    struct event *wev;      /* EV_WRITE|EV_PERSIST, added only while waiting */
+    struct evbuffer *in;    /* decrypted, not yet handed over */
+    struct evbuffer *out;   /* queued, not yet taken by SSL_write */
+    struct timeval read_tv; /* idle timeout of rev; {0,0}: none */
+    bool reading;           /* rev is added */
     bool wev_added;
-    bool read_paused;         /* backpressure: output backlog too large */
-    bool held;                /* owner asked for no more frames for now */
-    bool held_full;           /* ... and `in` grew past CONN_OUT_HIGH: not reading */
-    bool graceful;            /* closed after its output drained: FIN, not RST */
-    bool write_blocked;       /* SSL_write wants the socket writable/readable */
-    bool write_wants_read;    /* ... readable (TLS needs a record from the peer) */
-    bool read_wants_write;    /* SSL_read wants the socket writable */
-    int connect_errno;        /* connect failed at once (-1: name not resolved);
-                               * reported from wev */
+    bool read_paused;      /* backpressure: output backlog too large */
+    bool held;             /* owner asked for no more frames for now */
+    bool held_full;        /* ... and `in` grew past CONN_OUT_HIGH: not reading */
+    bool graceful;         /* closed after its output drained: FIN, not RST */
+    bool write_blocked;    /* SSL_write wants the socket writable/readable */
+    bool write_wants_read; /* ... readable (TLS needs a record from the peer) */
+    bool read_wants_write; /* SSL_read wants the socket writable */
+    int connect_errno;     /* connect failed at once (-1: name not resolved);
+                            * reported from wev */
     struct event *resume_ev;
     char peer[64];
     conn *flush_prev, *flush_next; /* pending-flush list; prev == NULL && head != c: off */
@@ -334,8 +328,7 @@ conn_opened(conn *c)
     char name[256] = "";
     X509 *cert = SSL_get1_peer_certificate(c->ssl);
     if (cert) {
-        X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, name,
-                                  sizeof(name));
+        X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, name, sizeof(name));
         X509_free(cert);
     }
     conn_set_state(c, CS_OPEN);
@@ -683,8 +676,8 @@ conn_setup_socket(conn *c, SSL *ssl)
 }
 
 conn *
-conn_accept(struct event_base *base, SSL_CTX *ctx, int fd, uint32_t max_frame,
-            const conn_ops *ops, void *arg)
+conn_accept(struct event_base *base, SSL_CTX *ctx, int fd, uint32_t max_frame, const conn_ops *ops,
+            void *arg)
 {
     char err[256];
     evutil_make_socket_nonblocking(fd);

@@ -707,7 +707,7 @@ END_TEST
  */
 
 #define CONN_T_FRAMES 40
-#define CONN_T_BIG (300u * 1024) /* several TLS records, beyond one read budget */
+#define CONN_T_BIG    (300u * 1024) /* several TLS records, beyond one read budget */
 
 typedef struct conn_side {
     bool opened;
@@ -804,7 +804,7 @@ conn_t_close(conn *c, const char *reason, void *arg)
     snprintf(s->reason, sizeof(s->reason), "%s", reason);
 }
 
-static const conn_ops conn_t_server_ops = {conn_t_open, conn_t_frame, conn_t_close};
+static const conn_ops conn_t_plain_ops = {conn_t_open, conn_t_frame, conn_t_close};
 static const conn_ops conn_t_client_ops = {conn_t_client_open, conn_t_frame, conn_t_close};
 
 /* conn.c keeps its flush and free events per process, on the base of the
@@ -826,25 +826,41 @@ conn_t_run_ms(int ms)
     event_base_dispatch(conn_t_base());
 }
 
+/* A client conn connected to a server conn over loopback TCP (not yet
+ * through the handshake).  Returns the listening socket; close it after. */
+static int
+conn_t_pair(SSL_CTX *sctx, SSL_CTX *cctx, uint32_t max_frame, const conn_ops *sops, conn_side *srv,
+            const conn_ops *cops, conn_side *cli)
+{
+    uint16_t port;
+    int lfd = listen_loopback(&port);
+    cli->c = conn_connect(conn_t_base(), cctx, "127.0.0.1", port, "server", max_frame, cops, cli);
+    ck_assert_ptr_nonnull(cli->c);
+    int fd = accept(lfd, NULL, NULL); /* the kernel completed the TCP handshake */
+    ck_assert_int_ge(fd, 0);
+    srv->c = conn_accept(conn_t_base(), sctx, fd, max_frame, sops, srv);
+    ck_assert_ptr_nonnull(srv->c);
+    return lfd;
+}
+
+static void
+conn_t_wait_open(conn_side *srv, conn_side *cli)
+{
+    for (int i = 0; i < 100 && !(srv->opened && cli->opened); i++)
+        conn_t_run_ms(20);
+    ck_assert_msg(srv->opened && cli->opened, "server: %s / client: %s", srv->reason, cli->reason);
+}
+
 /* Connect a client conn to a server conn over loopback TCP and run the loop
  * until both sides are closed (or 5 s pass). */
 static void
 conn_exchange(SSL_CTX *sctx, SSL_CTX *cctx, conn_side *srv, conn_side *cli)
 {
     struct event_base *base = conn_t_base();
-    uint16_t port;
-    ck_assert_ptr_nonnull(base);
-    int lfd = listen_loopback(&port);
     memset(srv, 0, sizeof(*srv));
     memset(cli, 0, sizeof(*cli));
     srv->echo = true;
-    cli->c = conn_connect(base, cctx, "127.0.0.1", port, "server", 1u << 20, &conn_t_client_ops,
-                          cli);
-    ck_assert_ptr_nonnull(cli->c);
-    int fd = accept(lfd, NULL, NULL); /* the kernel completed the TCP handshake */
-    ck_assert_int_ge(fd, 0);
-    srv->c = conn_accept(base, sctx, fd, 1u << 20, &conn_t_server_ops, srv);
-    ck_assert_ptr_nonnull(srv->c);
+    int lfd = conn_t_pair(sctx, cctx, 1u << 20, &conn_t_plain_ops, srv, &conn_t_client_ops, cli);
 
     struct timeval tick = {.tv_sec = 0, .tv_usec = 20000};
     for (int i = 0; i < 250 && !(cli->closed && (srv->closed || srv->frames > 0)); i++) {
@@ -861,8 +877,6 @@ conn_exchange(SSL_CTX *sctx, SSL_CTX *cctx, conn_side *srv, conn_side *cli)
     close(lfd);
 }
 
-static const conn_ops conn_t_quiet_ops = {conn_t_open, conn_t_frame, conn_t_close};
-
 /* An idle timeout that was set and then removed stays removed after the
  * conn has read (libevent re-arms a persistent event's remembered timeout
  * each time it fires); a timeout set later does fire. */
@@ -871,19 +885,9 @@ START_TEST(test_conn_read_timeout)
     SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
     SSL_CTX *cctx = make_client_ctx("ca1/client-a", "ca1/ca.crt");
     conn_side srv = {0}, cli = {0};
-    uint16_t port;
-    int lfd = listen_loopback(&port);
-    cli.c = conn_connect(conn_t_base(), cctx, "127.0.0.1", port, "server", 1u << 20,
-                         &conn_t_quiet_ops, &cli);
-    ck_assert_ptr_nonnull(cli.c);
-    int fd = accept(lfd, NULL, NULL);
-    ck_assert_int_ge(fd, 0);
-    srv.c = conn_accept(conn_t_base(), sctx, fd, 1u << 20, &conn_t_quiet_ops, &srv);
-    ck_assert_ptr_nonnull(srv.c);
+    int lfd = conn_t_pair(sctx, cctx, 1u << 20, &conn_t_plain_ops, &srv, &conn_t_plain_ops, &cli);
     conn_set_read_timeout(srv.c, 200); /* as for a HELLO, then lifted */
-    for (int i = 0; i < 100 && !(srv.opened && cli.opened); i++)
-        conn_t_run_ms(20);
-    ck_assert(srv.opened && cli.opened);
+    conn_t_wait_open(&srv, &cli);
     conn_set_read_timeout(srv.c, 0);
     conn_t_send(cli.c, 'T', "frame 0", 7);
     conn_t_run_ms(100);
@@ -899,7 +903,7 @@ START_TEST(test_conn_read_timeout)
     for (int i = 0; i < 50 && !cli.closed; i++)
         conn_t_run_ms(20);
     ck_assert(cli.closed); /* the client sees the server hang up */
-    conn_t_run_ms(10);    /* reap */
+    conn_t_run_ms(10);     /* reap */
     close(lfd);
     SSL_CTX_free(cctx);
     SSL_CTX_free(sctx);
@@ -910,7 +914,7 @@ END_TEST
  * backs up; conn_resume() then delivers everything, including what OpenSSL
  * had already read ahead. */
 #define CONN_T_HELD_FRAMES 24
-#define CONN_T_HELD_SIZE (1u << 20)
+#define CONN_T_HELD_SIZE   (1u << 20)
 
 static void
 conn_t_paused_open(conn *c, const char *peer_name, void *arg)
@@ -935,18 +939,8 @@ START_TEST(test_conn_pause_bounds_input)
     SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
     SSL_CTX *cctx = make_client_ctx("ca1/client-a", "ca1/ca.crt");
     conn_side srv = {0}, cli = {0};
-    uint16_t port;
-    int lfd = listen_loopback(&port);
-    cli.c = conn_connect(conn_t_base(), cctx, "127.0.0.1", port, "server", 2u << 20,
-                         &conn_t_quiet_ops, &cli);
-    ck_assert_ptr_nonnull(cli.c);
-    int fd = accept(lfd, NULL, NULL);
-    ck_assert_int_ge(fd, 0);
-    srv.c = conn_accept(conn_t_base(), sctx, fd, 2u << 20, &conn_t_paused_ops, &srv);
-    ck_assert_ptr_nonnull(srv.c);
-    for (int i = 0; i < 100 && !(srv.opened && cli.opened); i++)
-        conn_t_run_ms(20);
-    ck_assert(srv.opened && cli.opened);
+    int lfd = conn_t_pair(sctx, cctx, 2u << 20, &conn_t_paused_ops, &srv, &conn_t_plain_ops, &cli);
+    conn_t_wait_open(&srv, &cli);
     static uint8_t chunk[CONN_T_HELD_SIZE];
     memset(chunk, 'x', sizeof(chunk));
     for (int i = 0; i < CONN_T_HELD_FRAMES; i++)
