@@ -453,9 +453,10 @@ main(int argc, char **argv)
                 p1 += x;
                 ph = hwm > ph ? hwm : ph;
             }
-        printf(",\"coordinator_cpu_ms\":%.3f,\"participant_cpu_ms\":%.3f,\"coordinator_rss_mb\":%.1f,"
-               "\"participant_rss_mb\":%.1f",
-               (c1 - c0) / (double)txns, nparts ? (p1 - p0) / (double)txns / nparts : 0, ch, ph);
+        printf(
+            ",\"coordinator_cpu_ms\":%.3f,\"participant_cpu_ms\":%.3f,\"coordinator_rss_mb\":%.1f,"
+            "\"participant_rss_mb\":%.1f",
+            (c1 - c0) / (double)txns, nparts ? (p1 - p0) / (double)txns / nparts : 0, ch, ph);
     }
     printf("}\n");
     if (err && fails)

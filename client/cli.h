@@ -12,10 +12,10 @@
 #include <stdio.h>
 
 /* Exit status (docs/man/dtx.1, EXIT STATUS) */
-#define CLI_EXIT_OK      0 /* committed; or the command succeeded */
-#define CLI_EXIT_ABORTED 1 /* aborted; or the coordinator answered with an error */
-#define CLI_EXIT_UNKNOWN 2 /* outcome unknown, or no usable connection */
-#define CLI_EXIT_USAGE   3 /* bad command line or script */
+#define CLI_EXIT_OK        0 /* committed; or the command succeeded */
+#define CLI_EXIT_ABORTED   1 /* aborted; or the coordinator answered with an error */
+#define CLI_EXIT_UNKNOWN   2 /* outcome unknown, or no usable connection */
+#define CLI_EXIT_USAGE     3 /* bad command line or script */
 #define CLI_EXIT_HEURISTIC 4 /* status: a heuristic outcome (some branch rolled back by hand) */
 
 /* ---- connection options (cli_conn.c) ------------------------------------- */

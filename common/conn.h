@@ -42,7 +42,7 @@
 #include <stdint.h>
 
 #define CONN_OUT_HIGH (4u * 1024 * 1024)
-#define CONN_OUT_LOW (1u * 1024 * 1024)
+#define CONN_OUT_LOW  (1u * 1024 * 1024)
 
 typedef struct conn conn;
 

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FP_MAX 32
+#define FP_MAX      32
 #define FP_NAME_MAX 64
 
 typedef enum fp_kind { FPK_OFF, FPK_KILL, FPK_ERROR, FPK_TORN, FPK_SLEEP } fp_kind;

@@ -41,8 +41,8 @@ typedef struct frame_view {
  * *consumed to the frame's total size (header + payload).  On
  * FRAME_NEED_MORE, *consumed is the total number of bytes needed when the
  * header is complete, else FRAME_HEADER_SIZE. */
-frame_status frame_decode(const uint8_t *buf, size_t avail, uint32_t max_payload,
-                          frame_view *out, size_t *consumed) __attribute__((warn_unused_result));
+frame_status frame_decode(const uint8_t *buf, size_t avail, uint32_t max_payload, frame_view *out,
+                          size_t *consumed) __attribute__((warn_unused_result));
 
 /* Writing: frame_begin() appends a header with a zero length and returns its
  * offset; frame_end() patches the length of everything written since.

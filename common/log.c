@@ -86,10 +86,10 @@ log_vmsg(log_level lvl, const char *fmt, va_list ap)
     struct tm tm;
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d.%03d UTC %s[%d] %s:  ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(tv.tv_usec / 1000), log_progname, (int)getpid(),
-                     level_names[lvl]);
+    int n = snprintf(line, sizeof(line),
+                     "%04d-%02d-%02d %02d:%02d:%02d.%03d UTC %s[%d] %s:  ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(tv.tv_usec / 1000), log_progname, (int)getpid(), level_names[lvl]);
     if (n < 0)
         n = 0;
     errno = saved_errno; /* so that %m in fmt names the caller's errno */

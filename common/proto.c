@@ -237,8 +237,7 @@ proto_result_end(wbuf *w, size_t start)
 bool
 proto_put_result(wbuf *w, const proto_result *m)
 {
-    size_t s =
-        proto_result_begin(w, m->tag, m->participant, m->command_tag, m->affected, m->ncols);
+    size_t s = proto_result_begin(w, m->tag, m->participant, m->command_tag, m->affected, m->ncols);
     for (uint16_t c = 0; c < m->ncols; c++)
         proto_result_column(w, m->col_names[c], m->col_types[c]);
     proto_result_rows(w, m->nrows);

@@ -51,11 +51,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PROTO_MAGIC 0x44545831u /* "DTX1" */
-#define PROTO_MAJOR 1
-#define PROTO_MINOR 1
+#define PROTO_MAGIC      0x44545831u /* "DTX1" */
+#define PROTO_MAJOR      1
+#define PROTO_MINOR      1
 #define PROTO_MAX_PARAMS 65535
-#define PROTO_MAX_STMTS 65535
+#define PROTO_MAX_STMTS  65535
 
 enum proto_msg {
     MSG_HELLO = 'H',
@@ -98,9 +98,9 @@ typedef enum proto_outcome {
 } proto_outcome;
 
 /* WORK flags */
-#define WORK_OPEN 0x01     /* first statements of the branch: BEGIN first */
-#define WORK_PREPARE 0x02  /* end: PREPARE TRANSACTION (vote) */
-#define WORK_COMMIT 0x04   /* end: one-phase COMMIT */
+#define WORK_OPEN     0x01 /* first statements of the branch: BEGIN first */
+#define WORK_PREPARE  0x02 /* end: PREPARE TRANSACTION (vote) */
+#define WORK_COMMIT   0x04 /* end: one-phase COMMIT */
 #define WORK_ROLLBACK 0x08 /* end: ROLLBACK of an unprepared branch */
 
 /* DONE status (participant -> coordinator) */
@@ -303,8 +303,7 @@ bool proto_result_end(wbuf *w, size_t start) __attribute__((warn_unused_result))
  * counts beyond the payload).  Decoded pointers alias the payload. */
 
 bool proto_get_hello(const frame_view *f, proto_hello *m) __attribute__((warn_unused_result));
-bool proto_get_hello_ok(const frame_view *f, proto_hello_ok *m)
-    __attribute__((warn_unused_result));
+bool proto_get_hello_ok(const frame_view *f, proto_hello_ok *m) __attribute__((warn_unused_result));
 bool proto_get_error(const frame_view *f, proto_error *m) __attribute__((warn_unused_result));
 bool proto_get_begin_ok(const frame_view *f, const char **gid) __attribute__((warn_unused_result));
 bool proto_get_exec(const frame_view *f, proto_stmt *s) __attribute__((warn_unused_result));

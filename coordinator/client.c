@@ -78,8 +78,7 @@ client_send_bytes(client *cl, const void *p, size_t n)
 }
 
 void
-client_send_error(client *cl, const char *sqlstate, const char *participant, const char *fmt,
-                  ...)
+client_send_error(client *cl, const char *sqlstate, const char *participant, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -160,9 +159,10 @@ handle_hello(client *cl, const frame_view *f)
     snprintf(cl->app, sizeof(cl->app), "%s", h.name);
     cl->minor = h.minor;
     cl->state = CL_READY;
-    proto_hello_ok ok = {
-        .major = PROTO_MAJOR, .minor = PROTO_MINOR, .server_name = cl->co->conf.name,
-        .epoch = cl->co->epoch};
+    proto_hello_ok ok = {.major = PROTO_MAJOR,
+                         .minor = PROTO_MINOR,
+                         .server_name = cl->co->conf.name,
+                         .epoch = cl->co->epoch};
     wbuf_reset(&cl->out);
     if (proto_put_hello_ok(&cl->out, &ok))
         conn_send(cl->c, &cl->out);
@@ -427,8 +427,8 @@ client_accept(coord *co, int fd)
     }
     cl->co = co;
     wbuf_init(&cl->out);
-    cl->c = conn_accept(co->base, co->server_ctx, fd, (uint32_t)co->conf.max_frame, &client_ops,
-                        cl);
+    cl->c =
+        conn_accept(co->base, co->server_ctx, fd, (uint32_t)co->conf.max_frame, &client_ops, cl);
     if (cl->c == NULL) {
         wbuf_free(&cl->out);
         free(cl);

@@ -25,9 +25,9 @@
 #include <stdint.h>
 
 #define COORD_NAME_MAX 32
-#define GID_MAX 96
-#define BRANCH_MAX 200 /* PostgreSQL's limit on prepared transaction names */
-#define PART_NAME_MAX 48
+#define GID_MAX        96
+#define BRANCH_MAX     200 /* PostgreSQL's limit on prepared transaction names */
+#define PART_NAME_MAX  48
 
 typedef struct coord coord;
 typedef struct txn txn;
@@ -149,8 +149,8 @@ void client_accept(coord *co, int fd);
 /* txn -> client: reply frames, and the end of a transaction */
 void client_send(client *cl, const wbuf *w);
 void client_send_bytes(client *cl, const void *p, size_t n);
-void client_send_error(client *cl, const char *sqlstate, const char *participant,
-                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void client_send_error(client *cl, const char *sqlstate, const char *participant, const char *fmt,
+                       ...) __attribute__((format(printf, 4, 5)));
 void client_txn_over(client *cl, txn *t, proto_outcome outcome);
 /* the current request is complete: process the next frame */
 void client_request_done(client *cl);

@@ -109,6 +109,8 @@ add_participant(void *ctx, const char *key, const char *value, char *err, size_t
 }
 
 #define OFF(f) offsetof(coord_conf, f)
+/* one key per line reads as a table */
+/* clang-format off */
 static const config_key coord_keys[] = {
     {.name = "name", .type = CONFIG_STRING, .offset = OFF(name), .required = true},
     {.name = "listen_addr", .type = CONFIG_STRING, .offset = OFF(listen_addr),
@@ -148,6 +150,7 @@ static const config_key coord_keys[] = {
     {.name = "log_file", .type = CONFIG_STRING, .offset = OFF(log_file)},
     {0},
 };
+/* clang-format on */
 static const config_section coord_sections[] = {
     {.name = "coordinator", .keys = coord_keys, .required = true},
     {.name = "participants", .on_entry = add_participant, .required = true},
@@ -182,8 +185,7 @@ free_names(char **v, size_t n)
 /* ---- listener and signals ------------------------------------------------ */
 
 static void
-accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, int len,
-          void *arg)
+accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
 {
     (void)lst;
     (void)sa;

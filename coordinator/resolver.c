@@ -61,7 +61,6 @@ typedef struct rctx {
     char gid[GID_MAX];
 } rctx;
 
-
 static rctx *
 rctx_new(coord *co, plink *l, rjob job, const char *gid)
 {

@@ -66,8 +66,7 @@ typedef enum txn_state {
 } txn_state;
 
 static const char *const txn_state_names[] = {
-    "active",     "failed",   "preparing", "logging",
-    "committing", "onephase", "aborting",  "finished",
+    "active", "failed", "preparing", "logging", "committing", "onephase", "aborting", "finished",
 };
 
 typedef enum br_state {
@@ -111,8 +110,8 @@ struct txn {
     struct event *stmt_timer; /* statement_timeout of the EXEC in flight */
     branch *exec_br;          /* the branch of the EXEC in flight */
     bool exec_result_sent;    /* its RESULT went to the client already */
-    bool marker_pending; /* ONEPHASE record not yet durable */
-    int op_outcome;      /* one-phase outcome waiting for the marker, or -1 */
+    bool marker_pending;      /* ONEPHASE record not yet durable */
+    int op_outcome;           /* one-phase outcome waiting for the marker, or -1 */
     txn *hnext;
 };
 
@@ -314,8 +313,8 @@ txn_reply(txn *t, proto_outcome o)
                 continue;
             frame_view f;
             size_t used;
-            if (frame_decode(b->results.data + b->res_pos, b->results.len - b->res_pos,
-                             UINT32_MAX, &f, &used) != FRAME_OK)
+            if (frame_decode(b->results.data + b->res_pos, b->results.len - b->res_pos, UINT32_MAX,
+                             &f, &used) != FRAME_OK)
                 continue;
             client_send_bytes(cl, b->results.data + b->res_pos, used);
             b->res_pos += used;
@@ -383,8 +382,8 @@ end_reply(void *arg, const frame_view *f, bool final)
             log_warn("transaction %s: %s on participant \"%s\" answered %s%s%s; the resolver "
                      "will retry",
                      t->gid, t->state == TXN_COMMITTING ? "COMMIT PREPARED" : "rollback",
-                     plink_name(b->link), proto_done_status_name(d.status),
-                     d.message ? ": " : "", d.message ? d.message : "");
+                     plink_name(b->link), proto_done_status_name(d.status), d.message ? ": " : "",
+                     d.message ? d.message : "");
             b->state = BR_UNKNOWN;
         }
     } else {
@@ -579,8 +578,7 @@ prepare_reply(void *arg, const frame_view *f, bool final)
     if (f && f->type == MSG_RESULT) {
         if (t->oneshot) {
             size_t start = b->results.len;
-            wbuf_put_bytes(&b->results, f->payload - FRAME_HEADER_SIZE,
-                           FRAME_HEADER_SIZE + f->len);
+            wbuf_put_bytes(&b->results, f->payload - FRAME_HEADER_SIZE, FRAME_HEADER_SIZE + f->len);
             if (wbuf_ok(&b->results))
                 proto_patch_tag(b->results.data + start, 0);
         }
@@ -765,9 +763,8 @@ exec_reply(void *arg, const frame_view *f, bool final)
             txn_set_state(t, TXN_FAILED);
         if (t->cl) {
             if (f && f->type == MSG_DONE && proto_get_done(f, &d))
-                client_send_error(t->cl, d.sqlstate ? d.sqlstate : "XX000",
-                                  plink_name(b->link), "%s",
-                                  d.message ? d.message : "statement failed");
+                client_send_error(t->cl, d.sqlstate ? d.sqlstate : "XX000", plink_name(b->link),
+                                  "%s", d.message ? d.message : "statement failed");
             else
                 client_send_error(t->cl, "08006", plink_name(b->link),
                                   "connection to participant \"%s\" lost", plink_name(b->link));
@@ -1043,8 +1040,7 @@ txn_oneshot(txn *t, const proto_stmts *body)
         } else {
             b->state = BR_GONE;
             char msg[128];
-            snprintf(msg, sizeof(msg), "participant \"%s\" is not reachable",
-                     plink_name(b->link));
+            snprintf(msg, sizeof(msg), "participant \"%s\" is not reachable", plink_name(b->link));
             proto_done d = {.sqlstate = "08006", .message = msg};
             txn_note_error(t, plink_name(b->link), &d);
         }
@@ -1090,8 +1086,7 @@ txn_collect_indoubt(coord *co, proto_indoubt_entry **out, uint32_t *n)
     proto_indoubt_entry *e = malloc(cap * sizeof(*e));
     for (size_t h = 0; e && h < co->tab_size; h++) {
         for (txn *t = co->tab[h]; t; t = t->hnext) {
-            if (t->state != TXN_LOGGING && t->state != TXN_COMMITTING &&
-                t->state != TXN_PREPARING)
+            if (t->state != TXN_LOGGING && t->state != TXN_COMMITTING && t->state != TXN_PREPARING)
                 continue;
             if (k == cap) {
                 proto_indoubt_entry *ne = realloc(e, (cap *= 2) * sizeof(*e));

@@ -82,7 +82,7 @@ bool server_check_branch_name(const coord_conn *cc, const char *name, char *err,
     __attribute__((warn_unused_result));
 /* Both checks for a request naming a branch (WORK, FINISH, CANCEL); on
  * refusal a DONE_ERROR was sent (the fence's SQLSTATE, or 22023). */
-bool server_check_branch_request(coord_conn *cc, uint32_t tag, uint64_t epoch,
-                                 const char *name) __attribute__((warn_unused_result));
+bool server_check_branch_request(coord_conn *cc, uint32_t tag, uint64_t epoch, const char *name)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -195,11 +195,11 @@ transfer(dtx_conn *c, int acct_id, unsigned *rs)
         snprintf(dv, sizeof(dv), "%ld", delta[i]);
         snprintf(acct, sizeof(acct), "%d", acct_id);
         const char *params[3] = {g, dv, acct};
-        dtx_result *r = dtx_exec_params(
-            c, parts[order[i]],
-            "with l as (insert into ledger (gid, delta) values ($1, $2)) "
-            "update accounts set balance = balance + $2 where id = $3",
-            3, params);
+        dtx_result *r =
+            dtx_exec_params(c, parts[order[i]],
+                            "with l as (insert into ledger (gid, delta) values ($1, $2)) "
+                            "update accounts set balance = balance + $2 where id = $3",
+                            3, params);
         if (r == NULL || dtx_result_status(r) != DTX_RES_OK)
             failed = true;
         dtx_clear(r);
@@ -301,8 +301,7 @@ cmd_run(int argc, char **argv)
     free(w);
     fclose(journal);
     long c = n_committed, a = n_aborted, u = n_unknown;
-    printf("bank: %ld transactions: %ld committed, %ld aborted, %ld unknown\n", c + a + u, c, a,
-           u);
+    printf("bank: %ld transactions: %ld committed, %ld aborted, %ld unknown\n", c + a + u, c, a, u);
     return 0;
 }
 
@@ -567,8 +566,7 @@ cmd_check(int argc, char **argv)
                     violation("I4 %s: the outcome query says ABORTED, yet it has rows", g->gid);
                 else if (s != DTX_GID_COMMITTED && s != DTX_GID_ABORTED)
                     violation("I4 %s: the outcome query answers %s%s%s", g->gid,
-                              dtx_gid_status_name(s),
-                              detail ? ": " : "", detail ? detail : "");
+                              dtx_gid_status_name(s), detail ? ": " : "", detail ? detail : "");
                 dtx_freemem(detail);
             }
         }

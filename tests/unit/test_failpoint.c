@@ -70,7 +70,6 @@ START_TEST(fp_sleep)
 }
 END_TEST
 
-
 static Suite *
 fp_suite(void)
 {
