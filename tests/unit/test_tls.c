@@ -966,6 +966,43 @@ START_TEST(test_conn_pause_bounds_input)
 }
 END_TEST
 
+/* A peer that takes none of our output for the idle timeout is dropped,
+ * even though reading from it has stopped (backpressure): here the client
+ * holds its frames back, so it stops reading once its input is full. */
+static void
+conn_t_flood_open(conn *c, const char *peer_name, void *arg)
+{
+    static uint8_t chunk[CONN_T_HELD_SIZE];
+    conn_t_open(c, peer_name, arg);
+    for (int i = 0; i < 3 * CONN_T_HELD_FRAMES; i++)
+        conn_t_send(c, 'B', chunk, CONN_T_HELD_SIZE);
+}
+
+static const conn_ops conn_t_flood_ops = {conn_t_flood_open, conn_t_count, conn_t_close};
+
+START_TEST(test_conn_output_timeout)
+{
+    SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
+    SSL_CTX *cctx = make_client_ctx("ca1/client-a", "ca1/ca.crt");
+    conn_side srv = {0}, cli = {0};
+    int lfd = conn_t_pair(sctx, cctx, 2u << 20, &conn_t_flood_ops, &srv, &conn_t_paused_ops, &cli);
+    conn_set_read_timeout(srv.c, 200);
+    for (int i = 0; i < 150 && !srv.closed; i++)
+        conn_t_run_ms(20);
+    ck_assert(srv.opened && cli.opened);
+    ck_assert_msg(srv.closed, "the server still waits for a client that reads nothing");
+    ck_assert_str_eq(srv.reason, "timeout");
+    for (int i = 0; i < 50 && !cli.closed; i++)
+        conn_t_run_ms(20);
+    if (!cli.closed)
+        conn_close(cli.c);
+    conn_t_run_ms(10); /* reap */
+    close(lfd);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+END_TEST
+
 START_TEST(test_conn_frames)
 {
     SSL_CTX *sctx = make_server_ctx(allowed_a, 2);
@@ -1186,6 +1223,7 @@ tls_suite(void)
     tcase_add_test(io, test_conn_frames);
     tcase_add_test(io, test_conn_read_timeout);
     tcase_add_test(io, test_conn_pause_bounds_input);
+    tcase_add_test(io, test_conn_output_timeout);
     tcase_add_test(io, test_handshake_fd_tcp);
     suite_add_tcase(s, io);
     return s;
