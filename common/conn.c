@@ -17,8 +17,9 @@
  *  Reading: SSL read-ahead is on, so one read(2) takes everything the
  *  socket holds into OpenSSL's buffer; records are decrypted into `in`
  *  until OpenSSL holds nothing more, without a trailing EAGAIN read.  Data
- *  can stay inside OpenSSL only when a read callback stops early (a budget
- *  per turn); it then re-activates its own event, since the socket will not
+ *  can stay inside OpenSSL only where reading stops early — the end of the
+ *  handshake, the per-turn budget, backpressure, a paused owner — and each
+ *  of those reads again itself (conn_read_kick), since the socket will not
  *  report that data as readable again.  All complete frames in `in` are
  *  handed to on_frame in one go; evbuffer_pullup() makes a frame contiguous
  *  only when it spans chains.  A header announcing more than max_frame
@@ -35,7 +36,20 @@
  *  for room).  This is the loop shape of Redis's beforeSleep().
  *
  *  Backpressure: more than CONN_OUT_HIGH bytes in `out` stops reading from
- *  the peer until the backlog falls under CONN_OUT_LOW.
+ *  the peer until the backlog falls under CONN_OUT_LOW; more than
+ *  CONN_OUT_HIGH bytes in `in` while the owner holds frames back stops it
+ *  until conn_resume().
+ *
+ *  Timeouts: the idle timeout rides on `rev` (nothing received) and on
+ *  `wev` while output is refused (nothing taken).  libevent remembers a
+ *  persistent event's timeout across event_del() and re-arms it when the
+ *  event fires, so "no timeout" is set with a placeholder timer that is
+ *  removed at once (conn_event_add).
+ *
+ *  Closing: CLOSING writes what is queued (bounded by 5 s), then the socket
+ *  is closed gracefully: unread input is discarded and FIN sent first, or
+ *  the kernel would answer the close with a reset that can destroy the
+ *  last frame in flight.
  */
 #include "conn.h"
 #include "log.h"
