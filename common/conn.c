@@ -828,6 +828,8 @@ conn_close_after_flush(conn *c)
     if (c->state == CS_CLOSED)
         return;
     if (c->state != CS_OPEN || evbuffer_get_length(c->out) == 0) {
+        /* what was sent before may still be in the kernel's queue */
+        c->graceful = c->state == CS_OPEN;
         conn_set_state(c, CS_CLOSED);
         return;
     }
