@@ -168,6 +168,7 @@ $(O)/obj/tests/unit/%.o: tests/unit/%.c
 # The runner prints one summary line: "N passed, N failed".
 
 check: deps
+	@$(MAKE) --no-print-directory fmt-check
 	@$(MAKE) --no-print-directory build unit-bins BUILD=test
 	@$(MAKE) --no-print-directory build BUILD=release
 	@tests/run-all.sh
@@ -234,7 +235,8 @@ fmt:
 	clang-format -i $(FMT_FILES)
 
 fmt-check:
-	clang-format --dry-run --Werror $(FMT_FILES)
+	@clang-format --dry-run --Werror $(FMT_FILES) || \
+	  { echo "fmt-check: run 'make fmt' (clang-format, .clang-format)" >&2; exit 1; }
 
 clean:
 	rm -rf build
