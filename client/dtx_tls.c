@@ -298,6 +298,10 @@ dtx_tls_ssl_create(SSL_CTX *ctx, int fd, const char *host, dtx_sslmode mode, cha
     }
     BIO_set_data(bio, (void *)(intptr_t)fd);
     SSL_set_bio(ssl, bio, bio); /* ssl owns bio now */
+    /* One recv() takes whatever has arrived, not a record header and then
+     * its body.  Safe because every read path reads until WANT_READ, so
+     * no whole record is left inside OpenSSL unseen by poll(). */
+    SSL_set_read_ahead(ssl, 1);
 
     bool ok = true;
     if (is_ip_literal(host)) {
