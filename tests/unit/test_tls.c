@@ -851,6 +851,21 @@ conn_t_wait_open(conn_side *srv, conn_side *cli)
     ck_assert_msg(srv->opened && cli->opened, "server: %s / client: %s", srv->reason, cli->reason);
 }
 
+/* End a conn test: close what is still open, let the loop reap it, free
+ * the contexts. */
+static void
+conn_t_finish(conn_side *srv, conn_side *cli, int lfd, SSL_CTX *sctx, SSL_CTX *cctx)
+{
+    if (!srv->closed && !srv->said_bye)
+        conn_close(srv->c);
+    if (!cli->closed && !cli->said_bye)
+        conn_close(cli->c);
+    conn_t_run_ms(10); /* reap */
+    close(lfd);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+
 /* Connect a client conn to a server conn over loopback TCP and run the loop
  * until both sides are closed (or 5 s pass). */
 static void
@@ -903,10 +918,7 @@ START_TEST(test_conn_read_timeout)
     for (int i = 0; i < 50 && !cli.closed; i++)
         conn_t_run_ms(20);
     ck_assert(cli.closed); /* the client sees the server hang up */
-    conn_t_run_ms(10);     /* reap */
-    close(lfd);
-    SSL_CTX_free(cctx);
-    SSL_CTX_free(sctx);
+    conn_t_finish(&srv, &cli, lfd, sctx, cctx);
 }
 END_TEST
 
@@ -915,6 +927,8 @@ END_TEST
  * had already read ahead. */
 #define CONN_T_HELD_FRAMES 24
 #define CONN_T_HELD_SIZE   (1u << 20)
+
+static uint8_t conn_t_chunk[CONN_T_HELD_SIZE]; /* a big frame's payload */
 
 static void
 conn_t_paused_open(conn *c, const char *peer_name, void *arg)
@@ -941,10 +955,8 @@ START_TEST(test_conn_pause_bounds_input)
     conn_side srv = {0}, cli = {0};
     int lfd = conn_t_pair(sctx, cctx, 2u << 20, &conn_t_paused_ops, &srv, &conn_t_plain_ops, &cli);
     conn_t_wait_open(&srv, &cli);
-    static uint8_t chunk[CONN_T_HELD_SIZE];
-    memset(chunk, 'x', sizeof(chunk));
     for (int i = 0; i < CONN_T_HELD_FRAMES; i++)
-        conn_t_send(cli.c, 'B', chunk, CONN_T_HELD_SIZE);
+        conn_t_send(cli.c, 'B', conn_t_chunk, CONN_T_HELD_SIZE);
     conn_t_run_ms(500);
     ck_assert_int_eq(srv.frames, 0);
     /* the server stopped reading: part of the 24 MiB is still queued at
@@ -957,12 +969,7 @@ START_TEST(test_conn_pause_bounds_input)
     ck_assert_uint_eq(srv.bytes, (size_t)CONN_T_HELD_FRAMES * CONN_T_HELD_SIZE);
     ck_assert_uint_eq(conn_pending_output(cli.c), 0);
     ck_assert(!srv.closed && !cli.closed);
-    conn_close(srv.c);
-    conn_close(cli.c);
-    conn_t_run_ms(10); /* reap */
-    close(lfd);
-    SSL_CTX_free(cctx);
-    SSL_CTX_free(sctx);
+    conn_t_finish(&srv, &cli, lfd, sctx, cctx);
 }
 END_TEST
 
@@ -972,10 +979,9 @@ END_TEST
 static void
 conn_t_flood_open(conn *c, const char *peer_name, void *arg)
 {
-    static uint8_t chunk[CONN_T_HELD_SIZE];
     conn_t_open(c, peer_name, arg);
     for (int i = 0; i < 3 * CONN_T_HELD_FRAMES; i++)
-        conn_t_send(c, 'B', chunk, CONN_T_HELD_SIZE);
+        conn_t_send(c, 'B', conn_t_chunk, CONN_T_HELD_SIZE);
 }
 
 static const conn_ops conn_t_flood_ops = {conn_t_flood_open, conn_t_count, conn_t_close};
@@ -994,12 +1000,7 @@ START_TEST(test_conn_output_timeout)
     ck_assert_str_eq(srv.reason, "timeout");
     for (int i = 0; i < 50 && !cli.closed; i++)
         conn_t_run_ms(20);
-    if (!cli.closed)
-        conn_close(cli.c);
-    conn_t_run_ms(10); /* reap */
-    close(lfd);
-    SSL_CTX_free(cctx);
-    SSL_CTX_free(sctx);
+    conn_t_finish(&srv, &cli, lfd, sctx, cctx);
 }
 END_TEST
 
