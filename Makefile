@@ -152,8 +152,10 @@ $(O)/bin/tool-%: $(O)/obj/tests/tools/%.o $(LINK_LIBS)
 	$(CC) $(LDFLAGS_X) -o $@ $< $(LINK_LIBS) $(LIBS)
 
 # Unit tests may reach into coordinator/participant internals (not their main.o).
-$(O)/tests/test_coord%: $(COORD_OBJ_NOMAIN)
-$(O)/tests/test_part%: $(PART_OBJ_NOMAIN)
+# (explicit rules, so that these add prerequisites: a pattern rule without a
+# recipe would not)
+$(filter $(O)/tests/test_coord%,$(UNIT_BINS)): $(COORD_OBJ_NOMAIN)
+$(filter $(O)/tests/test_part%,$(UNIT_BINS)): $(PART_OBJ_NOMAIN)
 $(O)/tests/%: $(O)/obj/tests/unit/%.o $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_X) -o $@ $< $(if $(filter test_coord%,$*),$(COORD_OBJ_NOMAIN)) \
