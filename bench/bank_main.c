@@ -34,6 +34,7 @@
 #include "dtx.h"
 #include "wal.h"
 
+#include <dirent.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -315,6 +316,47 @@ proc_usage(int pid, double *cpu_ms, double *hwm_mb)
     return true;
 }
 
+/* System calls (read-like plus write-like, /proc/PID/io, all threads) and
+ * context switches (voluntary and not, summed over the threads) of a
+ * process so far.  Unlike CPU time these do not move with the load of the
+ * machine, so they show what a change to the protocol or the I/O layer did. */
+static bool
+proc_counts(int pid, double *syscalls, double *switches)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof(path), "/proc/%d/io", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    *syscalls = 0;
+    while (fgets(buf, sizeof(buf), f))
+        if (strncmp(buf, "syscr:", 6) == 0 || strncmp(buf, "syscw:", 6) == 0)
+            *syscalls += strtod(buf + 6, NULL);
+    fclose(f);
+    *switches = 0;
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return false;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char tpath[320];
+        snprintf(tpath, sizeof(tpath), "/proc/%d/task/%s/status", pid, e->d_name);
+        if ((f = fopen(tpath, "r")) == NULL)
+            continue;
+        while (fgets(buf, sizeof(buf), f))
+            if (strncmp(buf, "voluntary_ctxt_switches:", 24) == 0)
+                *switches += strtod(buf + 24, NULL);
+            else if (strncmp(buf, "nonvoluntary_ctxt_switches:", 27) == 0)
+                *switches += strtod(buf + 27, NULL);
+        fclose(f);
+    }
+    closedir(d);
+    return true;
+}
+
 /* Start a new peak-RSS window for a process: writing 5 to clear_refs sets
  * VmHWM to the current RSS (Linux 4.0+), so each run reports its own peak
  * rather than the highest since the process started.  Best effort. */
@@ -410,9 +452,11 @@ main(int argc, char **argv)
             return 1;
         }
     }
-    double c0 = 0, p0 = 0, x, hwm;
-    if (coord_pid)
+    double c0 = 0, p0 = 0, x, hwm, sc0 = 0, sw0 = 0;
+    if (coord_pid) {
         proc_usage(coord_pid, &c0, &hwm);
+        proc_counts(coord_pid, &sc0, &sw0);
+    }
     for (int i = 0; i < nparts; i++)
         if (proc_usage(part_pids[i], &x, &hwm))
             p0 += x;
@@ -446,8 +490,9 @@ main(int argc, char **argv)
            "\"tps\":%.1f,\"p50_ms\":%.2f,\"p99_ms\":%.2f",
            mode_names[run_mode], nclients, idle, txns, fails, (double)txns / elapsed, p50, p99);
     if (coord_pid && txns) {
-        double c1, ch = 0, p1 = 0, ph = 0;
+        double c1, ch = 0, p1 = 0, ph = 0, sc1 = 0, sw1 = 0;
         proc_usage(coord_pid, &c1, &ch);
+        bool counted = proc_counts(coord_pid, &sc1, &sw1);
         for (int i = 0; i < nparts; i++)
             if (proc_usage(part_pids[i], &x, &hwm)) {
                 p1 += x;
@@ -457,6 +502,9 @@ main(int argc, char **argv)
             ",\"coordinator_cpu_ms\":%.3f,\"participant_cpu_ms\":%.3f,\"coordinator_rss_mb\":%.1f,"
             "\"participant_rss_mb\":%.1f",
             (c1 - c0) / (double)txns, nparts ? (p1 - p0) / (double)txns / nparts : 0, ch, ph);
+        if (counted)
+            printf(",\"coordinator_syscalls\":%.2f,\"coordinator_switches\":%.2f",
+                   (sc1 - sc0) / (double)txns, (sw1 - sw0) / (double)txns);
     }
     printf("}\n");
     if (err && fails)

@@ -91,7 +91,7 @@ for c in sorted({r["clients"] for r in rows}):
           f"dtx={med([get(r, 'dtx', c, 'coordinator_cpu_ms') for r in runs]):.3f}")
 # the whole table: per mode and client count, the median of each column
 cols = ["tps", "p50_ms", "p99_ms", "coordinator_cpu_ms", "participant_cpu_ms",
-        "coordinator_rss_mb", "participant_rss_mb"]
+        "coordinator_rss_mb", "participant_rss_mb", "coordinator_syscalls", "coordinator_switches"]
 print("# | mode | clients | idle | " + " | ".join(cols) + " |")
 print("# |---|---|---|" + "---|" * len(cols))
 keys = []
