@@ -39,20 +39,37 @@
  *
  * Memory:
  *   pending  COMMIT records without END, rebuilt by replay at start-up and
- *            kept until END; the resolver works through them.
- *   omap     gid -> outcome for every COMMIT, ONEPHASE and HEURISTIC_END
- *            within the outcome retention window, in log order (a FIFO
- *            list: an entry moves to the tail when its HEURISTIC_END is
- *            logged, so a heuristic outcome is retained from the time it
- *            became known), so STATUS can answer for a gid:
+ *            kept until END; the resolver works through them.  A list
+ *            (newest first) and an index by gid that grows with it, so a
+ *            participant that stays down while thousands of commits pile up
+ *            costs no more per transaction than one that is up.
+ *   outcomes what every COMMIT and ONEPHASE(_DONE) within the outcome
+ *            retention window said, for STATUS.  Our own gids are numbered
+ *            (epoch, seq), so their outcomes are two bits per seq in chunks
+ *            of OCHUNK_SEQS seqs of one epoch (an array sorted by (epoch,
+ *            first seq)): a day of 1,000 commits a second is about 25 MB,
+ *            where an entry per gid would be gigabytes.  Each chunk keeps
+ *            the time of its newest record, where its oldest record starts
+ *            (lsn) and how many of its commits are still pending; it is
+ *            pruned, oldest first, once its newest record is older than
+ *            outcome_retention and none of its commits is pending — so an
+ *            outcome may be remembered a little longer than the retention,
+ *            never shorter.
+ *   omap     gid -> outcome for the rest, which is rare: heuristic outcomes
+ *            (with their description) and gids not of the form
+ *            dtx:<our name>:<epoch>:<seq>.  In log order (a FIFO list: an
+ *            entry moves to the tail when its HEURISTIC_END is logged, so a
+ *            heuristic outcome is retained from the time it became known).
+ *   STATUS of a gid:
  *              in omap                  -> that outcome
+ *              a value in its chunk     -> that outcome
  *              (epoch, seq) <= floor    -> NO LONGER KNOWN (pruned)
  *              otherwise                -> ABORTED (presumed abort: no
  *                                          COMMIT record was ever written)
- *            `floor` is the (epoch, seq) of the newest pruned entry: gids are
- *            ordered by (epoch, seq) in time, so everything at or below the
- *            floor may have had a record that is no longer remembered.
- *            Each entry remembers where its record starts (lsn).
+ *            `floor` is the (epoch, seq) of the newest pruned entry or chunk
+ *            end: gids are ordered by (epoch, seq) in time, so everything at
+ *            or below the floor may have had a record that is no longer
+ *            remembered.
  *
  * Checkpoints.  Every checkpoint_interval, or sooner once the log has grown
  * by checkpoint_segments segments since the last one, a CHECKPOINT record
@@ -99,6 +116,21 @@ enum {
     REC_HEURISTIC_END = 7,
 };
 
+/* Outcome values of our own gids, two bits per seq.  OV_NONE: no record
+ * (presumed abort, or pruned if at or below the floor). */
+enum { OV_NONE = 0, OV_COMMITTED = 1, OV_UNKNOWN = 2, OV_ABORTED = 3 };
+#define OCHUNK_SEQS 1024u
+
+typedef struct ochunk {
+    uint64_t epoch;
+    uint64_t base;       /* first seq: a multiple of OCHUNK_SEQS */
+    uint64_t newest_ms;  /* time of the newest record that set a value here */
+    uint64_t oldest_lsn; /* start of the oldest such record... */
+    uint64_t oldest_seq; /* ...and its seq (checkpoint messages name it) */
+    uint32_t npending;   /* commits of this chunk still without END */
+    uint8_t v[OCHUNK_SEQS / 4];
+} ochunk;
+
 typedef struct oentry {
     char gid[GID_MAX];
     uint8_t outcome;
@@ -115,13 +147,18 @@ struct clog {
     coord *co;
     wal_t *wal;
     uint64_t last_epoch;
-    clog_pending *pending;
+    clog_pending *pending; /* newest first */
+    clog_pending **ptab;   /* index of pending by gid, ptab_size buckets */
+    size_t ptab_size, npending;
+    ochunk *ch; /* chunks ch[ch_head .. ch_head + ch_n), sorted */
+    size_t ch_head, ch_n, ch_cap;
     oentry **omap;
     size_t omap_size;
     oentry *qhead, *qtail;
     size_t nentries;
     size_t nheuristic; /* omap entries with OUTCOME_HEURISTIC */
     uint64_t floor_epoch, floor_seq;
+    uint64_t prune_next_ms; /* omap_prune: not again before */
     wbuf scratch;
     char detail[512]; /* STATUS detail built on demand */
     /* checkpoints */
@@ -215,10 +252,149 @@ oentry_free(clog *l, oentry *e)
     free(e);
 }
 
+/* ---- outcome chunks ------------------------------------------------------ */
+
+static int
+chunk_cmp(const ochunk *c, uint64_t epoch, uint64_t base)
+{
+    if (c->epoch != epoch)
+        return c->epoch < epoch ? -1 : 1;
+    return c->base == base ? 0 : c->base < base ? -1 : 1;
+}
+
+/* Index (from ch_head) of the chunk for (epoch, seq), or where it would be
+ * inserted; *found tells which.  Most calls are for the newest chunk. */
+static size_t
+chunk_pos(const clog *l, uint64_t epoch, uint64_t seq, bool *found)
+{
+    uint64_t base = seq - seq % OCHUNK_SEQS;
+    const ochunk *c = l->ch + l->ch_head;
+    size_t lo = 0, hi = l->ch_n;
+    if (hi > 0) {
+        int r = chunk_cmp(&c[hi - 1], epoch, base);
+        *found = r == 0;
+        if (r <= 0)
+            return r == 0 ? hi - 1 : hi;
+        hi--; /* before the newest: search the others */
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = chunk_cmp(&c[mid], epoch, base);
+        if (r == 0) {
+            *found = true;
+            return mid;
+        }
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static ochunk *
+chunk_find(clog *l, uint64_t epoch, uint64_t seq)
+{
+    bool found;
+    size_t i = chunk_pos(l, epoch, seq, &found);
+    return found ? &l->ch[l->ch_head + i] : NULL;
+}
+
+/* The chunk for (epoch, seq), created if need be.  Pointers into the array
+ * are valid only until the next call. */
+static ochunk *
+chunk_get(clog *l, uint64_t epoch, uint64_t seq)
+{
+    bool found;
+    size_t i = chunk_pos(l, epoch, seq, &found);
+    if (found)
+        return &l->ch[l->ch_head + i];
+    if (l->ch_head + l->ch_n == l->ch_cap) {
+        if (l->ch_head > l->ch_cap / 2) {
+            memmove(l->ch, l->ch + l->ch_head, l->ch_n * sizeof(ochunk));
+            l->ch_head = 0;
+        } else {
+            size_t cap = l->ch_cap ? l->ch_cap * 2 : 64;
+            ochunk *n = realloc(l->ch, cap * sizeof(ochunk));
+            if (n == NULL)
+                log_fatal("out of memory");
+            l->ch = n;
+            l->ch_cap = cap;
+        }
+    }
+    ochunk *c = l->ch + l->ch_head;
+    memmove(&c[i + 1], &c[i], (l->ch_n - i) * sizeof(ochunk));
+    l->ch_n++;
+    memset(&c[i], 0, sizeof(ochunk));
+    c[i].epoch = epoch;
+    c[i].base = seq - seq % OCHUNK_SEQS;
+    c[i].oldest_lsn = UINT64_MAX;
+    return &c[i];
+}
+
+static unsigned
+ov_get(const ochunk *c, uint64_t seq)
+{
+    uint64_t k = seq - c->base;
+    return (c->v[k / 4] >> (2 * (k % 4))) & 3u;
+}
+
+static void
+ov_set(ochunk *c, uint64_t seq, unsigned v)
+{
+    uint64_t k = seq - c->base;
+    c->v[k / 4] = (uint8_t)((c->v[k / 4] & ~(3u << (2 * (k % 4)))) | (v << (2 * (k % 4))));
+}
+
+/* The value of one of our gids, OV_NONE when no chunk holds it. */
+static unsigned
+outcome_value(clog *l, uint64_t epoch, uint64_t seq)
+{
+    ochunk *c = chunk_find(l, epoch, seq);
+    return c ? ov_get(c, seq) : OV_NONE;
+}
+
+static void
+floor_raise(clog *l, uint64_t epoch, uint64_t seq)
+{
+    if (epoch > l->floor_epoch || (epoch == l->floor_epoch && seq > l->floor_seq)) {
+        l->floor_epoch = epoch;
+        l->floor_seq = seq;
+    }
+}
+
 static void
 omap_prune(clog *l, uint64_t now)
 {
     uint64_t keep = (uint64_t)l->co->conf.outcome_retention_ms;
+    if (now < l->prune_next_ms)
+        return; /* called per transaction: a tenth of a second is precise enough */
+    l->prune_next_ms = now + 100;
+    /* The leading chunks past the retention go, except those with a commit
+     * still pending, which stay at the front (in order). */
+    ochunk *c = l->ch + l->ch_head;
+    size_t m = 0;
+    while (m < l->ch_n && c[m].newest_ms + keep < now)
+        m++;
+    size_t dst = m;
+    for (size_t j = m; j-- > 0;) {
+        if (c[j].npending > 0) {
+            if (--dst != j)
+                c[dst] = c[j];
+            continue;
+        }
+        /* seqs of the current epoch past the last one handed out are not
+         * pruned: they are still to come */
+        uint64_t last = c[j].base + OCHUNK_SEQS - 1;
+        if (c[j].epoch == l->co->epoch && last > l->co->next_seq)
+            last = l->co->next_seq;
+        floor_raise(l, c[j].epoch, last);
+    }
+    l->ch_head += dst;
+    l->ch_n -= dst;
+    if (l->ch_n == 0)
+        l->ch_head = 0;
     while (l->qhead && l->qhead->ms + keep < now) {
         oentry *e = l->qhead;
         if (clog_find_pending(l, e->gid))
@@ -228,10 +404,7 @@ omap_prune(clog *l, uint64_t now)
         while (*pp != e)
             pp = &(*pp)->hnext;
         *pp = e->hnext;
-        if (e->epoch > l->floor_epoch || (e->epoch == l->floor_epoch && e->seq > l->floor_seq)) {
-            l->floor_epoch = e->epoch;
-            l->floor_seq = e->seq;
-        }
+        floor_raise(l, e->epoch, e->seq);
         oentry_free(l, e);
         l->nentries--;
     }
@@ -260,6 +433,48 @@ omap_set(clog *l, const char *gid, uint8_t outcome, uint64_t ms, uint64_t lsn)
     queue_append(l, e);
     l->nentries++;
     return e;
+}
+
+/* Remember what a record said of gid: in its chunk if it is one of ours and
+ * the outcome has a value there, in the omap otherwise. */
+static void
+outcome_set(clog *l, const char *gid, uint8_t outcome, uint64_t ms, uint64_t lsn)
+{
+    uint64_t epoch, seq;
+    unsigned v = outcome == OUTCOME_COMMITTED ? OV_COMMITTED
+                 : outcome == OUTCOME_UNKNOWN ? OV_UNKNOWN
+                 : outcome == OUTCOME_ABORTED ? OV_ABORTED
+                                              : OV_NONE;
+    if (v == OV_NONE || !gid_parse(gid, l->co->conf.name, &epoch, &seq) || seq == 0 ||
+        omap_find(l, gid) != NULL) {
+        (void)omap_set(l, gid, outcome, ms, lsn);
+        return;
+    }
+    ochunk *c = chunk_get(l, epoch, seq);
+    ov_set(c, seq, v);
+    if (ms > c->newest_ms)
+        c->newest_ms = ms;
+    if (lsn < c->oldest_lsn) {
+        c->oldest_lsn = lsn;
+        c->oldest_seq = seq;
+    }
+}
+
+/* A one-phase commit's outcome became known (ONEPHASE_DONE). */
+static void
+onephase_learned(clog *l, const char *gid, uint8_t o)
+{
+    uint64_t epoch, seq;
+    oentry *e = omap_find(l, gid);
+    if (e) {
+        e->outcome = o;
+        return;
+    }
+    if (o == OUTCOME_UNKNOWN || !gid_parse(gid, l->co->conf.name, &epoch, &seq))
+        return;
+    ochunk *c = chunk_find(l, epoch, seq);
+    if (c && ov_get(c, seq) == OV_UNKNOWN)
+        ov_set(c, seq, o == OUTCOME_COMMITTED ? OV_COMMITTED : OV_ABORTED);
 }
 
 static const char *
@@ -351,6 +566,27 @@ omap_set_heuristic(clog *l, const char *gid, uint64_t ms, uint64_t lsn, const cl
         log_fatal("out of memory");
 }
 
+/* Double the pending index once it holds more entries than buckets. */
+static void
+pending_index_grow(clog *l)
+{
+    size_t size = l->ptab_size ? l->ptab_size * 2 : 256;
+    clog_pending **tab = calloc(size, sizeof(*tab));
+    if (tab == NULL)
+        log_fatal("out of memory");
+    for (clog_pending *p = l->pending; p; p = p->next) {
+        size_t h = hash_gid(p->gid, size);
+        p->hnext = tab[h];
+        tab[h] = p;
+    }
+    free(l->ptab);
+    l->ptab = tab;
+    l->ptab_size = size;
+}
+
+/* A COMMIT without END.  Call after outcome_set for the same gid: the
+ * chunk that holds its outcome counts it, and is kept while it is
+ * pending. */
 static clog_pending *
 pending_add(clog *l, const char *gid, uint64_t ms, uint64_t lsn, const clog_branch *br, int n)
 {
@@ -366,32 +602,60 @@ pending_add(clog *l, const char *gid, uint64_t ms, uint64_t lsn, const clog_bran
         p->branches[i].result = BRANCH_PENDING;
         p->branches[i].inflight = false;
     }
+    ochunk *c = NULL;
+    if (gid_parse(gid, l->co->conf.name, &p->epoch, &p->seq) &&
+        (c = chunk_find(l, p->epoch, p->seq)) != NULL)
+        c->npending++;
+    else
+        p->epoch = p->seq = 0;
+    if (l->npending >= l->ptab_size)
+        pending_index_grow(l);
     p->next = l->pending;
+    if (l->pending)
+        l->pending->prev = p;
     l->pending = p;
+    size_t h = hash_gid(gid, l->ptab_size);
+    p->hnext = l->ptab[h];
+    l->ptab[h] = p;
+    l->npending++;
     return p;
-}
-
-static void
-pending_remove(clog *l, const char *gid)
-{
-    for (clog_pending **pp = &l->pending; *pp; pp = &(*pp)->next) {
-        if (strcmp((*pp)->gid, gid) == 0) {
-            clog_pending *p = *pp;
-            *pp = p->next;
-            free(p->branches);
-            free(p);
-            return;
-        }
-    }
 }
 
 clog_pending *
 clog_find_pending(clog *l, const char *gid)
 {
-    for (clog_pending *p = l->pending; p; p = p->next)
+    if (l->npending == 0)
+        return NULL;
+    for (clog_pending *p = l->ptab[hash_gid(gid, l->ptab_size)]; p; p = p->hnext)
         if (strcmp(p->gid, gid) == 0)
             return p;
     return NULL;
+}
+
+static void
+pending_remove(clog *l, const char *gid)
+{
+    clog_pending *p = clog_find_pending(l, gid);
+    if (p == NULL)
+        return;
+    clog_pending **pp = &l->ptab[hash_gid(gid, l->ptab_size)];
+    while (*pp != p)
+        pp = &(*pp)->hnext;
+    *pp = p->hnext;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        l->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    l->npending--;
+    if (p->seq != 0) {
+        ochunk *c = chunk_find(l, p->epoch, p->seq);
+        if (c && c->npending > 0)
+            c->npending--;
+    }
+    free(p->branches);
+    free(p);
 }
 
 clog_pending *
@@ -471,9 +735,9 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
         clog_branch *br = read_branches(&r, n, false);
         if (br == NULL)
             break;
+        outcome_set(l, gid, OUTCOME_COMMITTED, ms, rec->start_lsn);
         if (!clog_find_pending(l, gid))
             pending_add(l, gid, ms, rec->start_lsn, br, n);
-        omap_set(l, gid, OUTCOME_COMMITTED, ms, rec->start_lsn);
         free(br);
         break;
     }
@@ -488,15 +752,14 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
         const char *gid = rbuf_get_str(&r, NULL);
         uint64_t ms = rbuf_get_u64(&r);
         if (rbuf_done(&r))
-            omap_set(l, gid, OUTCOME_UNKNOWN, ms, rec->start_lsn);
+            outcome_set(l, gid, OUTCOME_UNKNOWN, ms, rec->start_lsn);
         break;
     }
     case REC_ONEPHASE_DONE: {
         const char *gid = rbuf_get_str(&r, NULL);
         uint8_t o = rbuf_get_u8(&r);
-        oentry *e = rbuf_done(&r) ? omap_find(l, gid) : NULL;
-        if (e)
-            e->outcome = o;
+        if (rbuf_done(&r))
+            onephase_learned(l, gid, o);
         break;
     }
     case REC_CHECKPOINT: {
@@ -545,7 +808,7 @@ clog_open(coord *co, const char *dir, char *err, size_t errlen)
     }
     l->co = co;
     l->ckpt_efd = -1;
-    l->omap_size = 65536;
+    l->omap_size = 4096; /* rare entries only: see Memory */
     l->omap = calloc(l->omap_size, sizeof(oentry *));
     wbuf_init(&l->scratch);
     wal_options opts;
@@ -588,13 +851,10 @@ clog_open(coord *co, const char *dir, char *err, size_t errlen)
     if (info.highest_epoch > l->last_epoch)
         l->last_epoch = info.highest_epoch;
     omap_prune(l, coord_now_ms());
-    int np = 0;
-    for (clog_pending *p = l->pending; p; p = p->next)
-        np++;
     char b[32];
     log_log("commit log: replayed %" PRIu64 " records from %s; last epoch %" PRIu64
-            "; %d committed transaction(s) still to finish",
-            n, wal_lsn_str(info.oldest_lsn, b, sizeof(b)), l->last_epoch, np);
+            "; %zu committed transaction(s) still to finish",
+            n, wal_lsn_str(info.oldest_lsn, b, sizeof(b)), l->last_epoch, l->npending);
     if (!wal_attach_event_base(l->wal, co->base, err, errlen))
         goto fail;
     l->ckpt_end_lsn = l->last_lsn = wal_insert_lsn(l->wal);
@@ -632,6 +892,8 @@ clog_close(clog *l)
     wal_close(l->wal);
     while (l->pending)
         pending_remove(l, l->pending->gid);
+    free(l->ptab);
+    free(l->ch);
     while (l->qhead) {
         oentry *e = l->qhead;
         l->qhead = e->qnext;
@@ -736,8 +998,8 @@ clog_commit(clog *l, const char *gid, const clog_branch *br, int n, clog_durable
     }
     uint64_t start;
     uint64_t lsn = clog_append_at(l, REC_COMMIT, &start);
+    outcome_set(l, gid, OUTCOME_COMMITTED, now, start);
     pending_add(l, gid, now, start, br, n);
-    omap_set(l, gid, OUTCOME_COMMITTED, now, start);
     clog_when_durable(l, lsn, cb, arg);
 }
 
@@ -786,18 +1048,41 @@ clog_onephase(clog *l, const char *gid, clog_durable_fn cb, void *arg)
     wbuf_put_u64(&l->scratch, now);
     uint64_t start;
     uint64_t lsn = clog_append_at(l, REC_ONEPHASE, &start);
-    omap_set(l, gid, OUTCOME_UNKNOWN, now, start);
+    outcome_set(l, gid, OUTCOME_UNKNOWN, now, start);
     if (cb)
         clog_when_durable(l, lsn, cb, arg);
+}
+
+/* What the log says of gid: its omap entry (*ep), else the value in its
+ * chunk; -1 when neither knows it. */
+static int
+outcome_known(clog *l, const char *gid, oentry **ep)
+{
+    uint64_t epoch, seq;
+    *ep = omap_find(l, gid);
+    if (*ep)
+        return (*ep)->outcome;
+    if (!gid_parse(gid, l->co->conf.name, &epoch, &seq))
+        return -1;
+    switch (outcome_value(l, epoch, seq)) {
+    case OV_COMMITTED:
+        return OUTCOME_COMMITTED;
+    case OV_UNKNOWN:
+        return OUTCOME_UNKNOWN;
+    case OV_ABORTED:
+        return OUTCOME_ABORTED;
+    default:
+        return -1;
+    }
 }
 
 void
 clog_remember(clog *l, const char *gid, proto_outcome o)
 {
-    oentry *e = omap_find(l, gid);
-    if (e && e->outcome == OUTCOME_UNKNOWN && o != OUTCOME_UNKNOWN) {
+    oentry *e;
+    if (o != OUTCOME_UNKNOWN && outcome_known(l, gid, &e) == OUTCOME_UNKNOWN) {
         /* a one-phase commit whose outcome is now known */
-        e->outcome = (uint8_t)o;
+        onephase_learned(l, gid, (uint8_t)o);
         wbuf_put_str(&l->scratch, gid);
         wbuf_put_u8(&l->scratch, (uint8_t)o);
         (void)clog_append(l, REC_ONEPHASE_DONE);
@@ -809,21 +1094,23 @@ proto_outcome
 clog_outcome_of(clog *l, const char *gid, const char **detail)
 {
     uint64_t epoch, seq;
-    oentry *e = omap_find(l, gid);
-    if (e) {
+    oentry *e;
+    omap_prune(l, coord_now_ms());
+    int known = outcome_known(l, gid, &e);
+    if (known >= 0) {
         clog_pending *p = clog_find_pending(l, gid);
-        if (e->outcome == OUTCOME_HEURISTIC) {
-            *detail = e->detail ? e->detail : "";
+        if (known == OUTCOME_HEURISTIC) {
+            *detail = e && e->detail ? e->detail : "";
         } else if (p && clog_pending_heuristic(p)) {
             /* known already, before every branch is finished */
             *detail = clog_pending_describe(p, l->detail, sizeof(l->detail));
             return OUTCOME_HEURISTIC;
         } else {
-            *detail = e->outcome == OUTCOME_UNKNOWN
+            *detail = known == OUTCOME_UNKNOWN
                           ? "one-phase commit whose result was never learned"
                           : (p ? "committed; phase two still in progress" : "");
         }
-        return (proto_outcome)e->outcome;
+        return (proto_outcome)known;
     }
     if (!gid_parse(gid, l->co->conf.name, &epoch, &seq)) {
         *detail = "not a transaction of this coordinator";
@@ -911,6 +1198,39 @@ ckpt_done_cb(evutil_socket_t fd, short what, void *arg)
                 wal_lsn_str(l->ckpt_keep, b, sizeof(b)), l->ckpt_why);
 }
 
+/* keep_lsn (see Checkpoints): the oldest record still needed, or keep if
+ * none is older; why (if not NULL) says which it is. */
+static uint64_t
+keep_lsn(clog *l, uint64_t keep, char *why, size_t whylen)
+{
+    if (why)
+        snprintf(why, whylen, "nothing older is needed");
+    for (clog_pending *p = l->pending; p; p = p->next) {
+        if (p->lsn < keep) {
+            keep = p->lsn;
+            if (why)
+                snprintf(why, whylen, "unfinished commit %s", p->gid);
+        }
+    }
+    const ochunk *c = l->ch + l->ch_head, *oldest = NULL;
+    for (size_t i = 0; i < l->ch_n; i++)
+        if (c[i].oldest_lsn < keep && (oldest == NULL || c[i].oldest_lsn < oldest->oldest_lsn))
+            oldest = &c[i];
+    if (oldest) {
+        keep = oldest->oldest_lsn;
+        if (why)
+            snprintf(why, whylen,
+                     "outcome of dtx:%s:%" PRIu64 ":%" PRIu64 ", within outcome_retention",
+                     l->co->conf.name, oldest->epoch, oldest->oldest_seq);
+    }
+    if (l->qhead && l->qhead->lsn < keep) {
+        keep = l->qhead->lsn;
+        if (why)
+            snprintf(why, whylen, "outcome of %s, within outcome_retention", l->qhead->gid);
+    }
+    return keep;
+}
+
 /* Append and force a CHECKPOINT, then remove what lies below keep_lsn. */
 static void
 clog_checkpoint(clog *l)
@@ -921,11 +1241,7 @@ clog_checkpoint(clog *l)
     if (l->last_lsn == l->ckpt_end_lsn) {
         /* nothing appended since the last one: only worth it if more
          * segments can go now (outcomes have aged, commits have ended) */
-        uint64_t keep = l->ckpt_end_lsn;
-        for (clog_pending *p = l->pending; p; p = p->next)
-            keep = p->lsn < keep ? p->lsn : keep;
-        if (l->qhead && l->qhead->lsn < keep)
-            keep = l->qhead->lsn;
+        uint64_t keep = keep_lsn(l, l->ckpt_end_lsn, NULL, 0);
         uint32_t seg = wal_segment_size(l->wal);
         if (keep / seg <= wal_oldest_lsn(l->wal) / seg)
             return;
@@ -938,20 +1254,7 @@ clog_checkpoint(clog *l)
     uint64_t start;
     uint64_t lsn = clog_append_at(l, REC_CHECKPOINT, &start);
     l->ckpt_end_lsn = lsn;
-    uint64_t keep = start;
-    snprintf(l->ckpt_why, sizeof(l->ckpt_why), "nothing older is needed");
-    for (clog_pending *p = l->pending; p; p = p->next) {
-        if (p->lsn < keep) {
-            keep = p->lsn;
-            snprintf(l->ckpt_why, sizeof(l->ckpt_why), "unfinished commit %s", p->gid);
-        }
-    }
-    if (l->qhead && l->qhead->lsn < keep) {
-        keep = l->qhead->lsn;
-        snprintf(l->ckpt_why, sizeof(l->ckpt_why), "outcome of %s, within outcome_retention",
-                 l->qhead->gid);
-    }
-    l->ckpt_keep = keep;
+    l->ckpt_keep = keep_lsn(l, start, l->ckpt_why, sizeof(l->ckpt_why));
     wal_notify_durable(l->wal, lsn, ckpt_record_durable, l);
 }
 

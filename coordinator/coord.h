@@ -178,10 +178,12 @@ typedef struct clog_branch {
 typedef struct clog_pending {
     char gid[GID_MAX];
     uint64_t commit_ms;
-    uint64_t lsn; /* where its COMMIT record starts: checkpoints keep it */
+    uint64_t lsn;        /* where its COMMIT record starts: checkpoints keep it */
+    uint64_t epoch, seq; /* parsed from gid; 0, 0 if not one of ours */
     int nbranches;
     clog_branch *branches;
-    struct clog_pending *next;
+    struct clog_pending *next;         /* the list, newest first */
+    struct clog_pending *prev, *hnext; /* the clog's: list and index */
 } clog_pending;
 
 typedef void (*clog_durable_fn)(void *arg);
