@@ -28,7 +28,8 @@
  *
  * With --coord-pid/--part-pids the dtx rows also carry CPU milliseconds per
  * transaction and peak RSS (VmHWM) of those processes during the run, read
- * from /proc (the peak is reset at the start of each run).
+ * from /proc (the peak is reset at the start of each run), and the
+ * coordinator's read/write system calls and context switches per transaction.
  * --idle N holds N extra idle dtx connections open during the run.
  */
 #include "dtx.h"
@@ -284,6 +285,28 @@ client_main(void *arg)
     return NULL;
 }
 
+/* The sum of the numbers after the "key:" lines of a /proc file whose key
+ * is one of keys (NULL-terminated); false if the file cannot be read. */
+static bool
+proc_sum(const char *path, const char *const *keys, double *sum)
+{
+    char buf[256];
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    while (fgets(buf, sizeof(buf), f)) {
+        char *colon = strchr(buf, ':');
+        if (colon == NULL)
+            continue;
+        *colon = '\0';
+        for (const char *const *k = keys; *k; k++)
+            if (strcmp(buf, *k) == 0)
+                *sum += strtod(colon + 1, NULL);
+    }
+    fclose(f);
+    return true;
+}
+
 /* utime+stime in ms, and VmHWM in MiB, of a process */
 static bool
 proc_usage(int pid, double *cpu_ms, double *hwm_mb)
@@ -304,15 +327,11 @@ proc_usage(int pid, double *cpu_ms, double *hwm_mb)
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
         return false;
     *cpu_ms = (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    static const char *const hwm[] = {"VmHWM", NULL};
     snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    f = fopen(path, "r");
     *hwm_mb = 0;
-    if (f) {
-        while (fgets(buf, sizeof(buf), f))
-            if (strncmp(buf, "VmHWM:", 6) == 0)
-                *hwm_mb = strtod(buf + 6, NULL) / 1024.0;
-        fclose(f);
-    }
+    proc_sum(path, hwm, hwm_mb);
+    *hwm_mb /= 1024.0;
     return true;
 }
 
@@ -323,17 +342,13 @@ proc_usage(int pid, double *cpu_ms, double *hwm_mb)
 static bool
 proc_counts(int pid, double *syscalls, double *switches)
 {
-    char path[64], buf[256];
+    static const char *const io[] = {"syscr", "syscw", NULL};
+    static const char *const sw[] = {"voluntary_ctxt_switches", "nonvoluntary_ctxt_switches", NULL};
+    char path[320];
+    *syscalls = *switches = 0;
     snprintf(path, sizeof(path), "/proc/%d/io", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    if (!proc_sum(path, io, syscalls))
         return false;
-    *syscalls = 0;
-    while (fgets(buf, sizeof(buf), f))
-        if (strncmp(buf, "syscr:", 6) == 0 || strncmp(buf, "syscw:", 6) == 0)
-            *syscalls += strtod(buf + 6, NULL);
-    fclose(f);
-    *switches = 0;
     snprintf(path, sizeof(path), "/proc/%d/task", pid);
     DIR *d = opendir(path);
     if (!d)
@@ -342,16 +357,8 @@ proc_counts(int pid, double *syscalls, double *switches)
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        char tpath[320];
-        snprintf(tpath, sizeof(tpath), "/proc/%d/task/%s/status", pid, e->d_name);
-        if ((f = fopen(tpath, "r")) == NULL)
-            continue;
-        while (fgets(buf, sizeof(buf), f))
-            if (strncmp(buf, "voluntary_ctxt_switches:", 24) == 0)
-                *switches += strtod(buf + 24, NULL);
-            else if (strncmp(buf, "nonvoluntary_ctxt_switches:", 27) == 0)
-                *switches += strtod(buf + 27, NULL);
-        fclose(f);
+        snprintf(path, sizeof(path), "/proc/%d/task/%s/status", pid, e->d_name);
+        proc_sum(path, sw, switches);
     }
     closedir(d);
     return true;
