@@ -119,7 +119,7 @@ enum {
 /* Outcome values of our own gids, two bits per seq.  OV_NONE: no record
  * (presumed abort, or pruned if at or below the floor). */
 enum { OV_NONE = 0, OV_COMMITTED = 1, OV_UNKNOWN = 2, OV_ABORTED = 3 };
-#define OCHUNK_SEQS 1024u
+#define OCHUNK_SEQS CLOG_CHUNK_SEQS
 
 typedef struct ochunk {
     uint64_t epoch;
@@ -189,21 +189,31 @@ hash_gid(const char *s, size_t n)
     return (size_t)(h % n);
 }
 
-/* "dtx:name:epoch:seq" -> epoch, seq; false if it is not one of ours */
+/* A number as gids print it (%llu: digits, no leading zero, no sign); *p
+ * moves past it. */
+static bool
+parse_number(const char **p, uint64_t *v)
+{
+    const char *s = *p;
+    if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
+        return false;
+    char *end;
+    errno = 0;
+    *v = strtoull(s, &end, 10);
+    *p = end;
+    return errno == 0;
+}
+
+/* "dtx:name:epoch:seq" -> epoch, seq; false if it is not one of ours
+ * (exactly as txn.c writes them: "dtx:c1:1:07" is not seq 7) */
 static bool
 gid_parse(const char *gid, const char *name, uint64_t *epoch, uint64_t *seq)
 {
     size_t nl = strlen(name);
     if (strncmp(gid, "dtx:", 4) != 0 || strncmp(gid + 4, name, nl) != 0 || gid[4 + nl] != ':')
         return false;
-    char *end;
     const char *p = gid + 5 + nl;
-    *epoch = strtoull(p, &end, 10);
-    if (end == p || *end != ':')
-        return false;
-    p = end + 1;
-    *seq = strtoull(p, &end, 10);
-    return end != p && *end == '\0';
+    return parse_number(&p, epoch) && *p++ == ':' && parse_number(&p, seq) && *p == '\0';
 }
 
 static oentry *
@@ -268,18 +278,19 @@ static size_t
 chunk_pos(const clog *l, uint64_t epoch, uint64_t seq, bool *found)
 {
     uint64_t base = seq - seq % OCHUNK_SEQS;
+    *found = false;
+    if (l->ch_n == 0)
+        return 0;
     const ochunk *c = l->ch + l->ch_head;
     size_t lo = 0, hi = l->ch_n;
-    if (hi > 0) {
-        int r = chunk_cmp(&c[hi - 1], epoch, base);
-        *found = r == 0;
-        if (r <= 0)
-            return r == 0 ? hi - 1 : hi;
-        hi--; /* before the newest: search the others */
-    }
+    int r = chunk_cmp(&c[hi - 1], epoch, base);
+    *found = r == 0;
+    if (r <= 0)
+        return r == 0 ? hi - 1 : hi;
+    hi--; /* before the newest: search the others */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int r = chunk_cmp(&c[mid], epoch, base);
+        r = chunk_cmp(&c[mid], epoch, base);
         if (r == 0) {
             *found = true;
             return mid;
@@ -373,7 +384,7 @@ omap_prune(clog *l, uint64_t now)
     l->prune_next_ms = now + 100;
     /* The leading chunks past the retention go, except those with a commit
      * still pending, which stay at the front (in order). */
-    ochunk *c = l->ch + l->ch_head;
+    ochunk *c = l->ch_n ? l->ch + l->ch_head : NULL;
     size_t m = 0;
     while (m < l->ch_n && c[m].newest_ms + keep < now)
         m++;
@@ -405,6 +416,12 @@ omap_prune(clog *l, uint64_t now)
             pp = &(*pp)->hnext;
         *pp = e->hnext;
         floor_raise(l, e->epoch, e->seq);
+        /* a heuristic outcome's COMMIT also left a value in its chunk: the
+         * gid is forgotten as a whole (NO LONGER KNOWN), not turned back
+         * into a plain COMMITTED */
+        ochunk *ec = e->seq ? chunk_find(l, e->epoch, e->seq) : NULL;
+        if (ec)
+            ov_set(ec, e->seq, OV_NONE);
         oentry_free(l, e);
         l->nentries--;
     }
@@ -1212,10 +1229,12 @@ keep_lsn(clog *l, uint64_t keep, char *why, size_t whylen)
                 snprintf(why, whylen, "unfinished commit %s", p->gid);
         }
     }
-    const ochunk *c = l->ch + l->ch_head, *oldest = NULL;
-    for (size_t i = 0; i < l->ch_n; i++)
-        if (c[i].oldest_lsn < keep && (oldest == NULL || c[i].oldest_lsn < oldest->oldest_lsn))
-            oldest = &c[i];
+    const ochunk *oldest = NULL;
+    for (size_t i = 0; i < l->ch_n; i++) {
+        const ochunk *c = &l->ch[l->ch_head + i];
+        if (c->oldest_lsn < keep && (oldest == NULL || c->oldest_lsn < oldest->oldest_lsn))
+            oldest = c;
+    }
     if (oldest) {
         keep = oldest->oldest_lsn;
         if (why)

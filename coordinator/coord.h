@@ -186,6 +186,9 @@ typedef struct clog_pending {
     struct clog_pending *prev, *hnext; /* the clog's: list and index */
 } clog_pending;
 
+/* Outcomes are kept, and forgotten, in chunks of this many seqs (clog.c). */
+#define CLOG_CHUNK_SEQS 1024u
+
 typedef void (*clog_durable_fn)(void *arg);
 
 clog *clog_open(coord *co, const char *dir, char *err, size_t errlen);

@@ -181,7 +181,7 @@ START_TEST(test_outcomes_and_pending)
     ck_assert_int_eq(status(&t, 1, 4000), OUTCOME_COMMITTED); /* in 4001's chunk */
     ck_assert_int_eq(status(&t, 1, 4001), OUTCOME_COMMITTED);
     ck_assert_int_eq(status(&t, 1, N + 1), OUTCOME_NOT_KNOWN);
-    ck_assert_int_eq(status(&t, 1, N + 3), OUTCOME_NOT_KNOWN); /* not begun */
+    ck_assert_int_eq(status(&t, 1, N + 3), OUTCOME_NOT_KNOWN); /* an older epoch's: forgotten */
 
     /* replay: the same answers, and the same pending commits */
     tc_close(&t);
@@ -232,6 +232,94 @@ START_TEST(test_many_pending)
 }
 END_TEST
 
+/* A heuristic outcome is forgotten as a whole once past the retention: NO
+ * LONGER KNOWN, not the plain COMMITTED its COMMIT record said, even while
+ * its chunk is kept by a pending commit.  Gids are read exactly as they are
+ * written. */
+START_TEST(test_heuristic_forgotten)
+{
+    tc t;
+    tc_open(&t, tw_dir("heuristic"), 1);
+    t.co.next_seq = 11;
+    commit(&t, 1, 10);
+    commit(&t, 1, 11);
+    wait_durable(&t, 3);
+    clog_set_branch_result(t.co.log, gid_of(1, 10), "a", BRANCH_COMMITTED);
+    clog_set_branch_result(t.co.log, gid_of(1, 10), "b", BRANCH_ROLLED_BACK);
+    clog_end(t.co.log, gid_of(1, 10));
+    ck_assert_int_eq(status(&t, 1, 10), OUTCOME_HEURISTIC);
+    ck_assert_int_eq(status(&t, 1, 11), OUTCOME_COMMITTED);
+    const char *detail;
+    ck_assert_int_eq(clog_outcome_of(t.co.log, "dtx:c1:1:011", &detail), OUTCOME_NOT_KNOWN);
+    ck_assert_int_eq(clog_outcome_of(t.co.log, "dtx:c1:1: 11", &detail), OUTCOME_NOT_KNOWN);
+    ck_assert_int_eq(clog_outcome_of(t.co.log, "dtx:c1:+1:11", &detail), OUTCOME_NOT_KNOWN);
+    fake_now_ms += 61000;
+    ck_assert_int_eq(status(&t, 1, 11), OUTCOME_COMMITTED); /* pending: kept */
+    ck_assert_int_eq(status(&t, 1, 10), OUTCOME_NOT_KNOWN);
+    tc_close(&t);
+}
+END_TEST
+
+/* Pruning in the current epoch raises the floor no higher than the last
+ * seq handed out: a transaction begun later that aborts is ABORTED. */
+START_TEST(test_floor_current_epoch)
+{
+    tc t;
+    tc_open(&t, tw_dir("floor"), 1);
+    t.co.next_seq = 5;
+    for (uint64_t s = 1; s <= 5; s += 2)
+        commit(&t, 1, s);
+    wait_durable(&t, 4);
+    for (uint64_t s = 1; s <= 5; s += 2)
+        clog_end(t.co.log, gid_of(1, s));
+    fake_now_ms += 61000;
+    ck_assert_int_eq(status(&t, 1, 3), OUTCOME_NOT_KNOWN);
+    ck_assert_int_eq(status(&t, 1, 4), OUTCOME_NOT_KNOWN);
+    t.co.next_seq = 7;
+    ck_assert_int_eq(status(&t, 1, 6), OUTCOME_ABORTED);
+    ck_assert_int_eq(status(&t, 1, 8), OUTCOME_NOT_KNOWN); /* not begun */
+    commit(&t, 1, 7);
+    wait_durable(&t, 5);
+    ck_assert_int_eq(status(&t, 1, 7), OUTCOME_COMMITTED);
+    tc_close(&t);
+}
+END_TEST
+
+/* Hundreds of chunks: the array grows, the pruned front is reclaimed when
+ * the end is reached, and every answer stays right. */
+START_TEST(test_many_chunks)
+{
+    tc t;
+    tc_open(&t, tw_dir("chunks"), 1);
+    const uint64_t n = 256; /* one commit in each of n chunks */
+    t.co.next_seq = n * CLOG_CHUNK_SEQS;
+    int done = 1;
+    for (uint64_t k = 0; k < n; k++) {
+        if (k == 150)
+            fake_now_ms += 30000; /* the first 150 are older */
+        commit(&t, 1, k * CLOG_CHUNK_SEQS + 5);
+        wait_durable(&t, ++done);
+        clog_end(t.co.log, gid_of(1, k * CLOG_CHUNK_SEQS + 5));
+    }
+    fake_now_ms += 31000 + 1; /* past the retention for the first 150 only */
+    ck_assert_int_eq(status(&t, 1, 149 * CLOG_CHUNK_SEQS + 5), OUTCOME_NOT_KNOWN);
+    ck_assert_int_eq(status(&t, 1, 150 * CLOG_CHUNK_SEQS + 5), OUTCOME_COMMITTED);
+    /* more chunks at the end: the array is compacted rather than grown */
+    t.co.next_seq = (n + 100) * CLOG_CHUNK_SEQS;
+    for (uint64_t k = n; k < n + 100; k++) {
+        commit(&t, 1, k * CLOG_CHUNK_SEQS + 5);
+        wait_durable(&t, ++done);
+    }
+    for (uint64_t k = 0; k < n + 100; k++) {
+        ck_assert_int_eq(status(&t, 1, k * CLOG_CHUNK_SEQS + 5),
+                         k < 150 ? OUTCOME_NOT_KNOWN : OUTCOME_COMMITTED);
+        if (k >= 150)
+            ck_assert_int_eq(status(&t, 1, k * CLOG_CHUNK_SEQS + 6), OUTCOME_ABORTED);
+    }
+    tc_close(&t);
+}
+END_TEST
+
 static Suite *
 clog_suite(void)
 {
@@ -241,6 +329,9 @@ clog_suite(void)
     tcase_set_timeout(tc_, 60);
     tcase_add_test(tc_, test_outcomes_and_pending);
     tcase_add_test(tc_, test_many_pending);
+    tcase_add_test(tc_, test_heuristic_forgotten);
+    tcase_add_test(tc_, test_floor_current_epoch);
+    tcase_add_test(tc_, test_many_chunks);
     suite_add_tcase(s, tc_);
     return s;
 }
