@@ -9,8 +9,8 @@
  * thread does the I/O) or by a blocking wait for other threads
  * (wal_wait_durable: a waiting thread may do the group's write and fdatasync
  * itself, which spares a lone committer two thread switches).  A record
- * nobody waits for is made durable in the background within a few
- * milliseconds.
+ * nobody waits for is made durable with the next flush that someone waits
+ * for, or in the background within a tenth of a second.
  *
  * LSN.  A log sequence number is a byte position in the log's stream:
  * segment n covers positions [n * segment_size, (n + 1) * segment_size), and a
@@ -76,7 +76,13 @@ typedef struct wal_options {
     /* Epoch written into the header of segments created from now on.  The
      * epoch never goes down: the log uses max(epoch, highest epoch found). */
     uint64_t epoch;
+    /* Records nobody waits for are made durable this long after they were
+     * appended at the latest, if no waited-for flush takes them first.
+     * 0 = WAL_DEFAULT_BG_FLUSH_MS. */
+    uint32_t bg_flush_ms;
 } wal_options;
+
+#define WAL_DEFAULT_BG_FLUSH_MS 100
 
 /* What wal_open() found. */
 typedef struct wal_info {

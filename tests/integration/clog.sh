@@ -100,7 +100,10 @@ h_check "the log grows while the commit is pending ($n segments)" test "$n" -ge 
 # ---- 3. SIGKILL + restart: the pending commit is still committed ----------
 coord_kill
 coord_up "${CKPT[@]}"
-h_check "replay found the pending commit" h_wait_log coord '1 committed transaction\(s\) still to finish' 5
+# (the ENDs of the last of the 1000 may not be durable yet: those commits are
+# replayed as unfinished too, and the resolver finds them finished)
+h_check "replay found the pending commit" h_wait_log coord '[0-9]+ committed transaction\(s\) still to finish' 5
+h_check "indoubt lists it after the restart" indoubt_has "$g1 .*committed, finishing"
 h_eq "pending gid after restart: COMMITTED" COMMITTED "$(status_of "$g1")"
 h_part_start b pb postgres
 h_check "resolver finishes it once b is back" h_wait_log coord "transaction $g1: committed on every participant" 30

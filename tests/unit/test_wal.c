@@ -806,6 +806,40 @@ ev_run_until(struct event_base *base, const int *counter, int want)
     }
 }
 
+/* A record waited for from the loop is flushed at once even when an
+ * earlier one is durable and its callback has not run yet (the loop was
+ * busy): the writer must not leave it to the background flush, which is
+ * set to a minute here so that the test fails rather than waits for it. */
+START_TEST(test_event_loop_notify_behind_due_callback)
+{
+    const char *dir = tw_dir("evbehind");
+    char err[256];
+    struct event_base *base = event_base_new();
+    ck_assert_ptr_nonnull(base);
+    wal_options o;
+    wal_options_init(&o);
+    o.segment_size = TW_SEG;
+    o.bg_flush_ms = 60000;
+    wal_t *w = wal_open(dir, &o, err, sizeof(err));
+    ck_assert_msg(w != NULL, "%s", err);
+    ck_assert_msg(wal_attach_event_base(w, base, err, sizeof(err)), "%s", err);
+    ev_ctx c = {.w = w};
+    uint8_t b = 1;
+    uint64_t a = wal_append(w, 7, &b, 1);
+    wal_notify_durable(w, a, ev_cb, &c);
+    for (int i = 0; i < 20000 && wal_flushed_lsn(w) < a; i++)
+        usleep(1000);
+    ck_assert_uint_ge(wal_flushed_lsn(w), a);
+    ck_assert_int_eq(c.fired, 0); /* the loop has not run */
+    wal_notify_durable(w, wal_append(w, 7, &b, 1), ev_cb, &c);
+    ev_run_until(base, &c.fired, 2);
+    ck_assert_int_eq(c.fired, 2);
+    ck_assert_int_eq(c.bad, 0);
+    wal_close(w);
+    event_base_free(base);
+}
+END_TEST
+
 START_TEST(test_event_loop_notify)
 {
     const char *dir = tw_dir("evloop");
@@ -1133,6 +1167,7 @@ wal_suite(void)
     tcase_add_test(tc, test_reopen_keeps_segment_size_and_locks);
     tcase_add_test(tc, test_concurrent_appenders);
     tcase_add_test(tc, test_event_loop_notify);
+    tcase_add_test(tc, test_event_loop_notify_behind_due_callback);
     tcase_add_test(tc, test_unwaited_records_become_durable);
     tcase_add_test(tc, test_epochs);
     suite_add_tcase(s, tc);
