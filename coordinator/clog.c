@@ -180,15 +180,6 @@ struct clog {
     char ckpt_err[512];
 };
 
-static size_t
-hash_gid(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return (size_t)(h % n);
-}
-
 /* A number as gids print it (%llu: digits, no leading zero, no sign); *p
  * moves past it. */
 static bool
@@ -219,7 +210,7 @@ gid_parse(const char *gid, const char *name, uint64_t *epoch, uint64_t *seq)
 static oentry *
 omap_find(clog *l, const char *gid)
 {
-    for (oentry *e = l->omap[hash_gid(gid, l->omap_size)]; e; e = e->hnext)
+    for (oentry *e = l->omap[coord_gid_hash(gid, l->omap_size)]; e; e = e->hnext)
         if (strcmp(e->gid, gid) == 0)
             return e;
     return NULL;
@@ -411,7 +402,7 @@ omap_prune(clog *l, uint64_t now)
         if (clog_find_pending(l, e->gid))
             break; /* never forget an unfinished commit */
         queue_unlink(l, e);
-        oentry **pp = &l->omap[hash_gid(e->gid, l->omap_size)];
+        oentry **pp = &l->omap[coord_gid_hash(e->gid, l->omap_size)];
         while (*pp != e)
             pp = &(*pp)->hnext;
         *pp = e->hnext;
@@ -444,7 +435,7 @@ omap_set(clog *l, const char *gid, uint8_t outcome, uint64_t ms, uint64_t lsn)
     e->lsn = lsn;
     if (!gid_parse(gid, l->co->conf.name, &e->epoch, &e->seq))
         e->epoch = e->seq = 0;
-    size_t h = hash_gid(gid, l->omap_size);
+    size_t h = coord_gid_hash(gid, l->omap_size);
     e->hnext = l->omap[h];
     l->omap[h] = e;
     queue_append(l, e);
@@ -592,7 +583,7 @@ pending_index_grow(clog *l)
     if (tab == NULL)
         log_fatal("out of memory");
     for (clog_pending *p = l->pending; p; p = p->next) {
-        size_t h = hash_gid(p->gid, size);
+        size_t h = coord_gid_hash(p->gid, size);
         p->hnext = tab[h];
         tab[h] = p;
     }
@@ -631,7 +622,7 @@ pending_add(clog *l, const char *gid, uint64_t ms, uint64_t lsn, const clog_bran
     if (l->pending)
         l->pending->prev = p;
     l->pending = p;
-    size_t h = hash_gid(gid, l->ptab_size);
+    size_t h = coord_gid_hash(gid, l->ptab_size);
     p->hnext = l->ptab[h];
     l->ptab[h] = p;
     l->npending++;
@@ -643,7 +634,7 @@ clog_find_pending(clog *l, const char *gid)
 {
     if (l->npending == 0)
         return NULL;
-    for (clog_pending *p = l->ptab[hash_gid(gid, l->ptab_size)]; p; p = p->hnext)
+    for (clog_pending *p = l->ptab[coord_gid_hash(gid, l->ptab_size)]; p; p = p->hnext)
         if (strcmp(p->gid, gid) == 0)
             return p;
     return NULL;
@@ -655,7 +646,7 @@ pending_remove(clog *l, const char *gid)
     clog_pending *p = clog_find_pending(l, gid);
     if (p == NULL)
         return;
-    clog_pending **pp = &l->ptab[hash_gid(gid, l->ptab_size)];
+    clog_pending **pp = &l->ptab[coord_gid_hash(gid, l->ptab_size)];
     while (*pp != p)
         pp = &(*pp)->hnext;
     *pp = p->hnext;

@@ -247,5 +247,7 @@ void resolver_kick(coord *co);
 uint64_t coord_now_ms(void);
 /* gid -> "<gid>:<participant>" */
 void coord_branch_name(char *out, size_t len, const char *gid, const char *participant);
+/* bucket of a gid in a table of n buckets (FNV-1a; txn.c) */
+size_t coord_gid_hash(const char *gid, size_t n);
 
 #endif

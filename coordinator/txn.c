@@ -122,8 +122,8 @@ static void onephase_maybe_finish(txn *t);
 
 /* ---- table --------------------------------------------------------------- */
 
-static size_t
-gid_hash(const char *s, size_t n)
+size_t
+coord_gid_hash(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
     for (; *s; s++)
@@ -143,7 +143,7 @@ txn_table_init(coord *co)
 txn *
 txn_lookup(coord *co, const char *gid)
 {
-    for (txn *t = co->tab[gid_hash(gid, co->tab_size)]; t; t = t->hnext)
+    for (txn *t = co->tab[coord_gid_hash(gid, co->tab_size)]; t; t = t->hnext)
         if (strcmp(t->gid, gid) == 0)
             return t;
     return NULL;
@@ -152,7 +152,7 @@ txn_lookup(coord *co, const char *gid)
 static void
 table_add(txn *t)
 {
-    size_t h = gid_hash(t->gid, t->co->tab_size);
+    size_t h = coord_gid_hash(t->gid, t->co->tab_size);
     t->hnext = t->co->tab[h];
     t->co->tab[h] = t;
     t->co->ntxn++;
@@ -161,7 +161,7 @@ table_add(txn *t)
 static void
 table_remove(txn *t)
 {
-    txn **pp = &t->co->tab[gid_hash(t->gid, t->co->tab_size)];
+    txn **pp = &t->co->tab[coord_gid_hash(t->gid, t->co->tab_size)];
     while (*pp && *pp != t)
         pp = &(*pp)->hnext;
     if (*pp) {
