@@ -30,6 +30,8 @@
  * transaction and peak RSS (VmHWM) of those processes during the run, read
  * from /proc (the peak is reset at the start of each run), and the
  * coordinator's read/write system calls and context switches per transaction.
+ * With --pg-pids (the postmasters) every row carries PostgreSQL's CPU
+ * milliseconds per transaction, both clusters together.
  * --idle N holds N extra idle dtx connections open during the run.
  */
 #include "dtx.h"
@@ -364,6 +366,48 @@ proc_counts(int pid, double *syscalls, double *switches)
     return true;
 }
 
+/* CPU milliseconds so far of PostgreSQL clusters, given their postmasters'
+ * pids: each postmaster with the children it has reaped (backends that
+ * ended), plus every live child (the backends still connected). */
+static double
+pg_cpu_ms(const int *pids, int n)
+{
+    double ticks = 0;
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int pid = atoi(e->d_name);
+        if (pid <= 0)
+            continue;
+        char path[64], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *p = strrchr(buf, ')');
+        int ppid = 0;
+        unsigned long ut = 0, st = 0;
+        long cut = 0, cst = 0;
+        /* after ") ": state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17) */
+        if (p == NULL || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld",
+                                &ppid, &ut, &st, &cut, &cst) != 5)
+            continue;
+        for (int k = 0; k < n; k++) {
+            if (pid == pids[k])
+                ticks += (double)(ut + st) + (double)(cut + cst);
+            else if (ppid == pids[k])
+                ticks += (double)(ut + st);
+        }
+    }
+    closedir(d);
+    return ticks * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* Start a new peak-RSS window for a process: writing 5 to clear_refs sets
  * VmHWM to the current RSS (Linux 4.0+), so each run reports its own peak
  * rather than the highest since the process started.  Best effort. */
@@ -382,7 +426,7 @@ proc_reset_peak(int pid)
 int
 main(int argc, char **argv)
 {
-    int coord_pid = 0, part_pids[8], nparts = 0, idle = 0;
+    int coord_pid = 0, part_pids[8], nparts = 0, idle = 0, pg_pids[8], npg = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL) {
@@ -414,11 +458,16 @@ main(int argc, char **argv)
             coord_pid = atoi(v);
         else if (strcmp(a, "--idle") == 0)
             idle = atoi(v);
-        else if (strcmp(a, "--part-pids") == 0) {
+        else if (strcmp(a, "--part-pids") == 0 || strcmp(a, "--pg-pids") == 0) {
+            bool pg = strcmp(a, "--pg-pids") == 0;
             char *copy = strdup(v), *save = NULL;
-            for (char *t = strtok_r(copy, ",", &save); t && nparts < 8;
-                 t = strtok_r(NULL, ",", &save))
-                part_pids[nparts++] = atoi(t);
+            for (char *t = strtok_r(copy, ",", &save); t && (pg ? npg : nparts) < 8;
+                 t = strtok_r(NULL, ",", &save)) {
+                if (pg)
+                    pg_pids[npg++] = atoi(t);
+                else
+                    part_pids[nparts++] = atoi(t);
+            }
             free(copy);
         } else {
             fprintf(stderr, "bench-bank: unknown option %s\n", a);
@@ -459,7 +508,7 @@ main(int argc, char **argv)
             return 1;
         }
     }
-    double c0 = 0, p0 = 0, x, hwm, sc0 = 0, sw0 = 0;
+    double c0 = 0, p0 = 0, x, hwm, sc0 = 0, sw0 = 0, pg0 = npg ? pg_cpu_ms(pg_pids, npg) : 0;
     if (coord_pid) {
         proc_usage(coord_pid, &c0, &hwm);
         proc_counts(coord_pid, &sc0, &sw0);
@@ -496,6 +545,8 @@ main(int argc, char **argv)
     printf("{\"mode\":\"%s\",\"clients\":%d,\"idle_clients\":%d,\"txns\":%ld,\"failures\":%ld,"
            "\"tps\":%.1f,\"p50_ms\":%.2f,\"p99_ms\":%.2f",
            mode_names[run_mode], nclients, idle, txns, fails, (double)txns / elapsed, p50, p99);
+    if (npg && txns)
+        printf(",\"postgres_cpu_ms\":%.3f", (pg_cpu_ms(pg_pids, npg) - pg0) / (double)txns);
     if (coord_pid && txns) {
         double c1, ch = 0, p1 = 0, ph = 0, sc1 = 0, sw1 = 0;
         proc_usage(coord_pid, &c1, &ch);

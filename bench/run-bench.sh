@@ -43,6 +43,7 @@ pgci() {
 B="$H_BIN/bench-bank"
 common=(--seconds "$secs" --pg-a "$(pgci pa)" --pg-b "$(pgci pb)")
 pids=(--coord-pid "$(h_pid coord)" --part-pids "$(h_pid part-a),$(h_pid part-b)")
+pgpids=(--pg-pids "$(head -n 1 "$H_TMP/pg-pa/data/postmaster.pid"),$(head -n 1 "$H_TMP/pg-pb/data/postmaster.pid")")
 out="$H_TMP/bench.jsonl"
 for run in $(seq 1 "$runs"); do
     for c in $clients; do
@@ -50,13 +51,13 @@ for run in $(seq 1 "$runs"); do
             rm -rf "$H_TMP/decision-log"
             extra=()
             case $m in dtx*) extra=("${pids[@]}") ;; *) extra=(--log-dir "$H_TMP/decision-log") ;; esac
-            "$B" --mode "$m" --clients "$c" "${common[@]}" "${extra[@]}" |
+            "$B" --mode "$m" --clients "$c" "${common[@]}" "${pgpids[@]}" "${extra[@]}" |
                 sed "s/^{/{\"run\":$run,/" | tee -a "$out"
             for db in pa pb; do h_psql $db "checkpoint" >/dev/null; done
         done
     done
     if [ "$idle" -gt 0 ]; then
-        "$B" --mode dtx_oneshot --clients 16 --idle "$idle" "${common[@]}" "${pids[@]}" |
+        "$B" --mode dtx_oneshot --clients 16 --idle "$idle" "${common[@]}" "${pgpids[@]}" "${pids[@]}" |
             sed "s/^{/{\"run\":$run,/" | tee -a "$out"
     fi
 done
@@ -90,7 +91,7 @@ for c in sorted({r["clients"] for r in rows}):
           f"coordinator_cpu_ms oneshot={med([get(r, 'dtx_oneshot', c, 'coordinator_cpu_ms') for r in runs]):.3f} "
           f"dtx={med([get(r, 'dtx', c, 'coordinator_cpu_ms') for r in runs]):.3f}")
 # the whole table: per mode and client count, the median of each column
-cols = ["tps", "p50_ms", "p99_ms", "coordinator_cpu_ms", "participant_cpu_ms",
+cols = ["tps", "p50_ms", "p99_ms", "postgres_cpu_ms", "coordinator_cpu_ms", "participant_cpu_ms",
         "coordinator_rss_mb", "participant_rss_mb", "coordinator_syscalls", "coordinator_switches"]
 print("# | mode | clients | idle | " + " | ".join(cols) + " |")
 print("# |---|---|---|" + "---|" * len(cols))
