@@ -16,10 +16,10 @@
  *
  *  One WORK is one libpq pipeline, one round trip:
  *
- *      [BEGIN]              when WORK_OPEN
+ *      [BEGIN]              when WORK_OPEN (prepared statement, pgpool.h)
  *      statement 1..n       each answered by a RESULT frame as it arrives
- *      end, one of          WORK_PREPARE:  SELECT pg_current_xact_id_if_assigned();
- *                                          PREPARE TRANSACTION '<branch>'
+ *      end, one of          WORK_PREPARE:  SELECT pg_current_xact_id_if_assigned()
+ *                                          (prepared); PREPARE TRANSACTION '<branch>'
  *                           WORK_COMMIT:   COMMIT
  *                           WORK_ROLLBACK: ROLLBACK
  *      Sync
@@ -450,6 +450,12 @@ br_statement_allowed(const char *sql, char *why, size_t whylen)
             return false;
         }
     }
+    if (strcmp(w, "deallocate") == 0) {
+        snprintf(why, whylen,
+                 "DEALLOCATE is not allowed in a dtx branch: it runs on a pooled connection whose "
+                 "prepared statements are the participant's");
+        return false;
+    }
     if (strcmp(w, "copy") == 0 && (strcasestr(s, "stdin") || strcasestr(s, "stdout"))) {
         snprintf(why, whylen, "COPY FROM STDIN and COPY TO STDOUT are not supported by dtx");
         return false;
@@ -606,7 +612,7 @@ br_send(branch *b)
     }
     b->first_stmt = 0;
     if (b->flags & WORK_OPEN) {
-        pgc_query(b->pc, "BEGIN", 0, NULL);
+        pgc_query_prepared(b->pc, PGC_STMT_BEGIN);
         b->first_stmt = 1;
     }
     for (uint16_t i = 0; i < b->work.body.n; i++) {
@@ -615,7 +621,7 @@ br_send(branch *b)
     }
     switch (end) {
     case WORK_PREPARE:
-        pgc_query(b->pc, "SELECT pg_catalog.pg_current_xact_id_if_assigned()::text", 0, NULL);
+        pgc_query_prepared(b->pc, PGC_STMT_XID);
         snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", b->name);
         pgc_query(b->pc, sql, 0, NULL);
         break;

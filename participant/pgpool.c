@@ -101,13 +101,14 @@ struct pgc {
     struct event *ev_defer; /* deferred break after a failed send */
     const pgc_ops *ops;
     void *arg;
-    int index;    /* query of the batch whose results are being read */
-    bool cur_got; /* a result for `index` was delivered */
-    int nulls;    /* consecutive NULLs without a result (sanity check) */
-    int syncs;    /* syncs in flight: 0 or 1 */
-    bool paused;  /* the lessee is backlogged: socket not read */
-    bool failed;  /* a send failed; break pending (ev_defer) */
-    bool ever_up; /* set-up completed at least once */
+    int index;      /* query of the batch whose results are being read */
+    bool cur_got;   /* a result for `index` was delivered */
+    int nulls;      /* consecutive NULLs without a result (sanity check) */
+    int syncs;      /* syncs in flight: 0 or 1 */
+    bool paused;    /* the lessee is backlogged: socket not read */
+    bool failed;    /* a send failed; break pending (ev_defer) */
+    bool lost_stmt; /* a prepared statement of ours was gone: close on release */
+    bool ever_up;   /* set-up completed at least once */
     int backoff_ms;
     char fail_reason[256];
 };
@@ -133,6 +134,28 @@ struct pg_pool {
 static const char *const pgc_state_names[] = {
     "down", "connecting", "setup", "idle", "leased", "busy", "closed",
 };
+
+static const struct {
+    const char *name, *sql;
+} pgc_stmts[] = {
+    [PGC_STMT_BEGIN] = {"dtx_begin", "BEGIN"},
+    [PGC_STMT_XID] = {"dtx_xid", "SELECT pg_catalog.pg_current_xact_id_if_assigned()::text"},
+};
+#define PGC_NSTMTS ((int)(sizeof(pgc_stmts) / sizeof(pgc_stmts[0])))
+
+/* Is res "prepared statement ... does not exist" for one of ours? */
+static bool
+pgc_lost_stmt(const PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    if (state == NULL || strcmp(state, "26000") != 0 || msg == NULL)
+        return false;
+    for (int i = 0; i < PGC_NSTMTS; i++)
+        if (strstr(msg, pgc_stmts[i].name))
+            return true;
+    return false;
+}
 
 static void pgc_connect_start(pgc *pc);
 static void pgc_break(pgc *pc, const char *reason);
@@ -220,6 +243,7 @@ pgc_close_pg(pgc *pc)
     pc->nulls = 0;
     pc->paused = false;
     pc->failed = false;
+    pc->lost_stmt = false;
 }
 
 static void
@@ -489,9 +513,12 @@ pgc_connected(pgc *pc)
     char val[32];
     snprintf(val, sizeof(val), "%" PRId64, pc->pool->stmt_timeout_ms);
     const char *params[1] = {val};
-    if (!PQsendQueryParams(pc->pg, "SELECT pg_catalog.set_config('statement_timeout', $1, false)",
-                           1, NULL, params, NULL, NULL, 0) ||
-        !PQpipelineSync(pc->pg)) {
+    bool ok =
+        PQsendQueryParams(pc->pg, "SELECT pg_catalog.set_config('statement_timeout', $1, false)", 1,
+                          NULL, params, NULL, NULL, 0);
+    for (int i = 0; ok && i < PGC_NSTMTS; i++)
+        ok = PQsendPrepare(pc->pg, pgc_stmts[i].name, pgc_stmts[i].sql, 0, NULL);
+    if (!ok || !PQpipelineSync(pc->pg)) {
         pgc_break(pc, PQerrorMessage(pc->pg));
         return;
     }
@@ -595,10 +622,23 @@ pgc_process(pgc *pc)
             return;
         }
         pc->cur_got = true;
+        if (st == PGRES_FATAL_ERROR && pgc_lost_stmt(r))
+            pc->lost_stmt = true;
         if (pc->ops && pc->ops->on_result)
             pc->ops->on_result(pc, pc->index, r, pc->arg);
         PQclear(r);
     }
+}
+
+void
+pgc_query_prepared(pgc *pc, pgc_stmt stmt)
+{
+    if (pc->state != PGC_LEASED && pc->state != PGC_BUSY)
+        log_panic("pg#%d: query on a connection that is %s", pc->id, pgc_state_names[pc->state]);
+    if (pc->failed)
+        return;
+    if (!PQsendQueryPrepared(pc->pg, pgc_stmts[stmt].name, 0, NULL, NULL, NULL, 0))
+        pgc_fail_later(pc, PQerrorMessage(pc->pg));
 }
 
 void
@@ -984,6 +1024,11 @@ pool_release(pgc *pc)
     }
     if (PQtransactionStatus(pc->pg) != PQTRANS_IDLE) {
         pool_discard(pc, "released inside a transaction");
+        return;
+    }
+    if (pc->lost_stmt) {
+        /* someone ran DEALLOCATE through a function: set it up afresh */
+        pool_discard(pc, "a prepared statement of the participant was deallocated");
         return;
     }
     pgc_set_state(pc, PGC_IDLE);

@@ -114,6 +114,15 @@ int pool_up_count(const pg_pool *p);
  * SQL NULLs.  Data is copied.  Never fails synchronously: if the connection
  * is unusable, on_broken follows from the event loop. */
 void pgc_query(pgc *pc, const char *sql, int nparams, const char *const *params);
+/* Statements every pooled connection prepares when it is set up, so that
+ * PostgreSQL parses and plans them once per connection rather than once per
+ * branch. */
+typedef enum pgc_stmt {
+    PGC_STMT_BEGIN, /* BEGIN */
+    PGC_STMT_XID,   /* SELECT pg_catalog.pg_current_xact_id_if_assigned()::text */
+} pgc_stmt;
+/* Queue one of them, without parameters, like pgc_query(). */
+void pgc_query_prepared(pgc *pc, pgc_stmt stmt);
 /* End the batch: sync and send everything queued. */
 void pgc_sync(pgc *pc);
 /* Ask PostgreSQL to cancel the batch in flight on pc (a BUSY connection),

@@ -275,6 +275,33 @@ h_check "transaction control statements are refused (0A000)" grep -q "^DONE tag=
 h_check "a branch of another coordinator is refused" grep -q "^DONE tag=12 status=error .*sqlstate=22023" <<<"$out"
 h_check "a branch name with a quote is refused" grep -q "^DONE tag=13 status=error .*sqlstate=22023" <<<"$out"
 
+# The pool's connections keep prepared statements of the participant (BEGIN,
+# the xid query).  DEALLOCATE is refused; one run from a function is noticed
+# when the next branch on that connection fails, and the connection is
+# replaced.  (pool_size = 2: branches use one connection, the other is kept
+# for phase two, so 15, 16 and 17 run on the same one.)
+out=$(probe <<'EOF'
+hello coord 1
+work 14 open dtx:coord:1:14:part-a
+sql DEALLOCATE ALL
+send
+work 15 open,commit dtx:coord:1:15:part-a
+sql DO $$BEGIN EXECUTE 'DEALLOCATE ALL'; END$$
+send
+work 16 open,prepare dtx:coord:1:16:part-a
+sql SELECT 16
+send
+work 17 open,prepare dtx:coord:1:17:part-a
+sql SELECT 17
+send
+EOF
+)
+h_check "DEALLOCATE is refused (0A000)" grep -q "^DONE tag=14 status=error .*sqlstate=0A000" <<<"$out"
+h_check "a function may deallocate (one-phase commit)" grep -q "^DONE tag=15 status=ok" <<<"$out"
+h_check "the next branch on that connection fails (26000)" grep -q "^DONE tag=16 status=error .*sqlstate=26000" <<<"$out"
+h_check "the connection is replaced" h_wait_log part1 "closing connection pg#[0-9]+: a prepared statement of the participant was deallocated" 5
+h_check "and the branch after it runs" grep -q "^DONE tag=17 status=read-only" <<<"$out"
+
 # results larger than max_frame (1MB here) cannot be sent
 out=$(probe <<'EOF'
 hello coord 1
