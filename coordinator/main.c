@@ -18,6 +18,7 @@
  * way the commit log is flushed and closed, and whatever is left unfinished
  * is finished by the next start's recovery.
  */
+#include "cmdline.h"
 #include "config.h"
 #include "coord.h"
 #include "failpoint.h"
@@ -27,7 +28,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/listener.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -294,38 +294,13 @@ usage(FILE *f)
 int
 main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"check-config", no_argument, NULL, 't'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {0, 0, 0, 0}};
-    const char *cfgfile = NULL;
-    bool check_only = false;
-    int o;
     log_init("dtx-coordinator");
-    while ((o = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
-        switch (o) {
-        case 'c':
-            cfgfile = optarg;
-            break;
-        case 't':
-            check_only = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("dtx-coordinator %s\n", DTX_VERSION);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (cfgfile == NULL || optind != argc) {
-        usage(stderr);
-        return 2;
-    }
+    daemon_args args;
+    int rc = daemon_args_parse(argc, argv, "dtx-coordinator", DTX_VERSION, usage, &args);
+    if (rc >= 0)
+        return rc;
+    const char *cfgfile = args.config;
+    bool check_only = args.check_only;
     failpoint_init_from_env();
 
     static coord co;

@@ -28,6 +28,7 @@
  *  SIGINT (or a second SIGTERM) skips straight to the end.
  */
 #include "branch.h"
+#include "cmdline.h"
 #include "config.h"
 #include "failpoint.h"
 #include "fence.h"
@@ -42,7 +43,6 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <getopt.h>
 #include <libpq-fe.h>
 #include <netdb.h>
 #include <signal.h>
@@ -325,47 +325,13 @@ main_listen(const part_conf *conf)
 int
 main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check-config", no_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *config_path = NULL;
-    bool check_only = false;
-    int ch;
-
     log_init("dtx-participant");
-    while ((ch = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 't':
-            check_only = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("dtx-participant (dtx) %s\n", DTX_VERSION);
-            return 0;
-        default:
-            fprintf(stderr, "Try \"dtx-participant --help\" for more information.\n");
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "dtx-participant: unexpected argument \"%s\"\n", argv[optind]);
-        fprintf(stderr, "Try \"dtx-participant --help\" for more information.\n");
-        return 2;
-    }
-    if (config_path == NULL) {
-        fprintf(stderr, "dtx-participant: no configuration file given (-c FILE)\n");
-        fprintf(stderr, "Try \"dtx-participant --help\" for more information.\n");
-        return 2;
-    }
+    daemon_args args;
+    int rc = daemon_args_parse(argc, argv, "dtx-participant", DTX_VERSION, usage, &args);
+    if (rc >= 0)
+        return rc;
+    const char *config_path = args.config;
+    bool check_only = args.check_only;
     failpoint_init_from_env();
 
     part_conf conf = {0};

@@ -83,6 +83,21 @@ write_conf "$CONF" "$(h_pg_conninfo a)"
 out=$("$PART" -c "$CONF" -t 2>&1)
 h_check "-t accepts a valid configuration" grep -q "is valid" <<<"$out"
 
+# the command line (common/cmdline.c, shared by both daemons)
+for d in "$PART" "$H_BIN/dtx-coordinator"; do
+    n=$(basename "$d")
+    h_check "$n --version" bash -c "'$d' --version | grep -q '^$n (dtx) [0-9]'"
+    h_check "$n --help exits 0" bash -c "'$d' --help | grep -q -- '-c, --config'"
+    out=$("$d" 2>&1)
+    h_check "$n without -c: exit 2, says so" test $? = 2 -a -n "$(grep 'no configuration file given' <<<"$out")"
+    out=$("$d" -c "$CONF" extra 2>&1)
+    h_check "$n with an extra argument: exit 2, names it" test $? = 2 -a -n "$(grep 'unexpected argument "extra"' <<<"$out")"
+    out=$("$d" --bogus 2>&1)
+    h_check "$n with an unknown option: exit 2, names it" test $? = 2 -a -n "$(grep 'unknown option "--bogus"' <<<"$out")"
+    out=$("$d" -c 2>&1)
+    h_check "$n -c without a value: exit 2" test $? = 2 -a -n "$(grep 'option "-c" needs a value' <<<"$out")"
+done
+
 cp "$CONF" "$H_TMP/bad.ini"
 echo "pool_sise = 3" >>"$H_TMP/bad.ini"
 line=$(grep -n pool_sise "$H_TMP/bad.ini" | cut -d: -f1)
