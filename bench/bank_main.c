@@ -57,6 +57,12 @@ static double seconds = 5;
 static const char *pg_a, *pg_b, *log_dir;
 static wal_t *dlog;
 static atomic_bool stop_flag;
+/* Every client connects before the measured window opens (start) and
+ * closes its connections only after it has been sampled (sampled): the
+ * CPU and the time of connecting and disconnecting — TLS handshakes,
+ * backends forked — are not the transactions'.  Each barrier counts the
+ * clients and the main thread. */
+static pthread_barrier_t start_barrier, end_barrier, sampled_barrier;
 static atomic_long gid_seq;
 
 typedef struct lat {
@@ -239,13 +245,13 @@ client_main(void *arg)
     PGconn *a = NULL, *b = NULL;
     dtx_conn *d = NULL;
     char e[256];
+    bool up = true;
     if (run_mode == M_DTX || run_mode == M_DTX_ONESHOT) {
         d = dtx_connect("application_name=bench");
         if (dtx_status(d) != DTX_CONNECTION_OK) {
             snprintf(c->err, sizeof(c->err), "%s", dtx_error_message(d));
             c->failures++;
-            dtx_finish(d);
-            return NULL;
+            up = false;
         }
     } else {
         a = pg_connect(pg_a, e, sizeof(e));
@@ -253,11 +259,11 @@ client_main(void *arg)
         if (!a || !b) {
             snprintf(c->err, sizeof(c->err), "%s", e);
             c->failures++;
-            PQfinish(a);
-            return NULL;
+            up = false;
         }
     }
-    while (!atomic_load(&stop_flag)) {
+    pthread_barrier_wait(&start_barrier);
+    while (up && !atomic_load(&stop_flag)) {
         double t0 = now_s();
         bool ok;
         switch (run_mode) {
@@ -280,6 +286,8 @@ client_main(void *arg)
             c->failures++;
         }
     }
+    pthread_barrier_wait(&end_barrier);
+    pthread_barrier_wait(&sampled_barrier);
     if (d)
         dtx_finish(d);
     PQfinish(a);
@@ -508,6 +516,16 @@ main(int argc, char **argv)
             return 1;
         }
     }
+    client *cs = calloc((size_t)nclients, sizeof(client));
+    pthread_t *th = calloc((size_t)nclients, sizeof(pthread_t));
+    pthread_barrier_init(&start_barrier, NULL, (unsigned)nclients + 1);
+    pthread_barrier_init(&end_barrier, NULL, (unsigned)nclients + 1);
+    pthread_barrier_init(&sampled_barrier, NULL, (unsigned)nclients + 1);
+    for (int i = 0; i < nclients; i++) {
+        cs[i].id = i + 1;
+        pthread_create(&th[i], NULL, client_main, &cs[i]);
+    }
+    pthread_barrier_wait(&start_barrier); /* every client is connected */
     double c0 = 0, p0 = 0, x, hwm, sc0 = 0, sw0 = 0, pg0 = npg ? pg_cpu_ms(pg_pids, npg) : 0;
     if (coord_pid) {
         proc_usage(coord_pid, &c0, &hwm);
@@ -516,22 +534,16 @@ main(int argc, char **argv)
     for (int i = 0; i < nparts; i++)
         if (proc_usage(part_pids[i], &x, &hwm))
             p0 += x;
-
-    client *cs = calloc((size_t)nclients, sizeof(client));
-    pthread_t *th = calloc((size_t)nclients, sizeof(pthread_t));
     double t0 = now_s();
-    for (int i = 0; i < nclients; i++) {
-        cs[i].id = i + 1;
-        pthread_create(&th[i], NULL, client_main, &cs[i]);
-    }
     struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
     nanosleep(&ts, NULL);
     atomic_store(&stop_flag, true);
+    pthread_barrier_wait(&end_barrier); /* every client is done, still connected */
+    double elapsed = now_s() - t0;
     long txns = 0, fails = 0;
     lat all = {0};
     const char *err = NULL;
     for (int i = 0; i < nclients; i++) {
-        pthread_join(th[i], NULL);
         txns += cs[i].txns;
         fails += cs[i].failures;
         for (size_t k = 0; k < cs[i].l.n; k++)
@@ -539,7 +551,6 @@ main(int argc, char **argv)
         if (!err && cs[i].err[0])
             err = cs[i].err;
     }
-    double elapsed = now_s() - t0;
     qsort(all.v, all.n, sizeof(double), cmp_d);
     double p50 = all.n ? all.v[all.n / 2] : 0, p99 = all.n ? all.v[(all.n * 99) / 100] : 0;
     printf("{\"mode\":\"%s\",\"clients\":%d,\"idle_clients\":%d,\"txns\":%ld,\"failures\":%ld,"
@@ -565,6 +576,9 @@ main(int argc, char **argv)
                    (sc1 - sc0) / (double)txns, (sw1 - sw0) / (double)txns);
     }
     printf("}\n");
+    pthread_barrier_wait(&sampled_barrier); /* now they may disconnect */
+    for (int i = 0; i < nclients; i++)
+        pthread_join(th[i], NULL);
     if (err && fails)
         fprintf(stderr, "bench-bank: %s: %ld failures, first: %s\n", mode_names[run_mode], fails,
                 err);
