@@ -173,7 +173,9 @@ struct wal {
     uint64_t rng;
     bool closing;
     bool flushing;        /* a flush is running; its state is below */
-    bool kick;            /* the event loop waits: the writer must flush */
+    uint64_t kick_lsn;    /* the event loop waits for this LSN: the writer must
+                           * flush up to it (a record flushed meanwhile by a
+                           * flush already running asks for nothing more) */
     uint64_t bg_flush_ns; /* see WAL_BG_FLUSH_BYTES */
     bool writer_sleeping;
     bool writer_idle;       /* ...with nothing pending: wake it on append */
@@ -587,7 +589,8 @@ wal_notify_durable(wal_t *w, uint64_t lsn, wal_durable_cb cb, void *arg)
     /* The loop cannot flush: the writer thread must, now. */
     pthread_mutex_lock(&w->lock);
     if (atomic_load(&w->flushed_lsn) < lsn) {
-        w->kick = true;
+        if (lsn > w->kick_lsn)
+            w->kick_lsn = lsn;
         if (w->writer_sleeping)
             pthread_cond_signal(&w->writer_cv);
     }
@@ -814,8 +817,9 @@ wal_flush_locked(wal_t *w)
 static bool
 wal_writer_due(wal_t *w, uint64_t now)
 {
-    return w->fill.len > 0 && (w->kick || w->closing || w->fill.len >= WAL_BG_FLUSH_BYTES ||
-                               now >= w->fill_since_ns + w->bg_flush_ns);
+    return w->fill.len > 0 &&
+           (w->kick_lsn > atomic_load(&w->flushed_lsn) || w->closing ||
+            w->fill.len >= WAL_BG_FLUSH_BYTES || now >= w->fill_since_ns + w->bg_flush_ns);
 }
 
 static void *
@@ -829,7 +833,6 @@ wal_writer_main(void *arg)
     for (;;) {
         bool due = wal_writer_due(w, wal_now_ns());
         if (due && !w->flushing) {
-            w->kick = false;
             wal_flush_locked(w);
             continue;
         }

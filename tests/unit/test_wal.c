@@ -889,7 +889,13 @@ START_TEST(test_unwaited_records_become_durable)
     /* Nobody waits and no loop is attached: the writer flushes anyway. */
     const char *dir = tw_dir("unwaited");
     uint64_t lsns[50];
-    wal_t *w = tw_open(dir, TW_SEG, 0);
+    char err[256];
+    wal_options o;
+    wal_options_init(&o);
+    o.segment_size = TW_SEG;
+    o.bg_flush_ms = 5; /* idle after 8 quiet periods: 40 ms */
+    wal_t *w = wal_open(dir, &o, err, sizeof(err));
+    ck_assert_msg(w != NULL, "%s", err);
     uint64_t last = tw_append_n(w, 0, 50, lsns);
     for (int i = 0; i < 2000 && wal_flushed_lsn(w) < last; i++)
         usleep(1000);
