@@ -4,6 +4,7 @@
 #include "cmdline.h"
 
 #include <getopt.h>
+#include <string.h>
 
 static int
 usage_error(const char *prog, const char *what)
@@ -46,10 +47,18 @@ daemon_args_parse(int argc, char **argv, const char *prog, const char *version,
             printf("%s (dtx) %s\n", prog, version);
             return 0;
         case ':':
-            snprintf(what, sizeof(what), "option \"%s\" needs a value", argv[optind - 1]);
+            if (optopt && strncmp(argv[optind - 1], "--", 2) != 0)
+                snprintf(what, sizeof(what), "option \"-%c\" needs a value", optopt);
+            else
+                snprintf(what, sizeof(what), "option \"%s\" needs a value", argv[optind - 1]);
             return usage_error(prog, what);
         default:
-            snprintf(what, sizeof(what), "unknown option \"%s\"", argv[optind - 1]);
+            /* optopt is the letter of an unknown short option (getopt moves
+             * optind only past the last letter of a group); 0 for a long one */
+            if (optopt)
+                snprintf(what, sizeof(what), "unknown option \"-%c\"", optopt);
+            else
+                snprintf(what, sizeof(what), "unknown option \"%s\"", argv[optind - 1]);
             return usage_error(prog, what);
         }
     }
