@@ -16,7 +16,7 @@
  *
  *  One WORK is one libpq pipeline, one round trip:
  *
- *      [BEGIN]              when WORK_OPEN (prepared statement, pgpool.h)
+ *      [BEGIN]              when WORK_OPEN
  *      statement 1..n       each answered by a RESULT frame as it arrives
  *      end, one of          WORK_PREPARE:  SELECT pg_current_xact_id_if_assigned()
  *                                          (prepared); PREPARE TRANSACTION '<branch>'
@@ -612,7 +612,7 @@ br_send(branch *b)
     }
     b->first_stmt = 0;
     if (b->flags & WORK_OPEN) {
-        pgc_query_prepared(b->pc, PGC_STMT_BEGIN);
+        pgc_query(b->pc, "BEGIN", 0, NULL);
         b->first_stmt = 1;
     }
     for (uint16_t i = 0; i < b->work.body.n; i++) {

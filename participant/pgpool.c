@@ -138,7 +138,6 @@ static const char *const pgc_state_names[] = {
 static const struct {
     const char *name, *sql;
 } pgc_stmts[] = {
-    [PGC_STMT_BEGIN] = {"dtx_begin", "BEGIN"},
     [PGC_STMT_XID] = {"dtx_xid", "SELECT pg_catalog.pg_current_xact_id_if_assigned()::text"},
 };
 #define PGC_NSTMTS ((int)(sizeof(pgc_stmts) / sizeof(pgc_stmts[0])))

@@ -116,10 +116,13 @@ int pool_up_count(const pg_pool *p);
 void pgc_query(pgc *pc, const char *sql, int nparams, const char *const *params);
 /* Statements every pooled connection prepares when it is set up, so that
  * PostgreSQL parses and plans them once per connection rather than once per
- * branch. */
+ * branch.  Only queries: a prepared BEGIN could be replaced, through a
+ * function that deallocates it and PREPAREs a SELECT under its name, and
+ * the statements pipelined behind it would then run outside any
+ * transaction (SQL PREPARE cannot make a utility statement, so a replaced
+ * query stays inside the branch's transaction). */
 typedef enum pgc_stmt {
-    PGC_STMT_BEGIN, /* BEGIN */
-    PGC_STMT_XID,   /* SELECT pg_catalog.pg_current_xact_id_if_assigned()::text */
+    PGC_STMT_XID, /* SELECT pg_catalog.pg_current_xact_id_if_assigned()::text */
 } pgc_stmt;
 /* Queue one of them, without parameters, like pgc_query(). */
 void pgc_query_prepared(pgc *pc, pgc_stmt stmt);

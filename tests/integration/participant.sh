@@ -290,8 +290,8 @@ h_check "transaction control statements are refused (0A000)" grep -q "^DONE tag=
 h_check "a branch of another coordinator is refused" grep -q "^DONE tag=12 status=error .*sqlstate=22023" <<<"$out"
 h_check "a branch name with a quote is refused" grep -q "^DONE tag=13 status=error .*sqlstate=22023" <<<"$out"
 
-# The pool's connections keep prepared statements of the participant (BEGIN,
-# the xid query).  DEALLOCATE is refused; one run from a function is noticed
+# The pool's connections keep a prepared statement of the participant (the
+# xid query).  DEALLOCATE is refused; one run from a function is noticed
 # when the next branch on that connection fails, and the connection is
 # replaced.  (pool_size = 2: branches use one connection, the other is kept
 # for phase two, so 15, 16 and 17 run on the same one.)
