@@ -207,6 +207,18 @@ gid_parse(const char *gid, const char *name, uint64_t *epoch, uint64_t *seq)
     return parse_number(&p, epoch) && *p++ == ':' && parse_number(&p, seq) && *p == '\0';
 }
 
+/* (epoch, seq) of one of our gids: where its outcome lives in a chunk. */
+typedef struct gkey {
+    uint64_t epoch, seq;
+} gkey;
+
+/* Parse gid once per operation; NULL (k unset) if it is not one of ours. */
+static const gkey *
+gid_key(const clog *l, const char *gid, gkey *k)
+{
+    return gid_parse(gid, l->co->conf.name, &k->epoch, &k->seq) && k->seq != 0 ? k : NULL;
+}
+
 static oentry *
 omap_find(clog *l, const char *gid)
 {
@@ -443,46 +455,68 @@ omap_set(clog *l, const char *gid, uint8_t outcome, uint64_t ms, uint64_t lsn)
     return e;
 }
 
-/* Remember what a record said of gid: in its chunk if it is one of ours and
- * the outcome has a value there, in the omap otherwise. */
-static void
-outcome_set(clog *l, const char *gid, uint8_t outcome, uint64_t ms, uint64_t lsn)
+/* The chunk value of an outcome (OV_NONE: it has none), and back (-1). */
+static unsigned
+ov_of_outcome(uint8_t outcome)
 {
-    uint64_t epoch, seq;
-    unsigned v = outcome == OUTCOME_COMMITTED ? OV_COMMITTED
-                 : outcome == OUTCOME_UNKNOWN ? OV_UNKNOWN
-                 : outcome == OUTCOME_ABORTED ? OV_ABORTED
-                                              : OV_NONE;
-    if (v == OV_NONE || !gid_parse(gid, l->co->conf.name, &epoch, &seq) || seq == 0 ||
-        omap_find(l, gid) != NULL) {
+    return outcome == OUTCOME_COMMITTED ? OV_COMMITTED
+           : outcome == OUTCOME_UNKNOWN ? OV_UNKNOWN
+           : outcome == OUTCOME_ABORTED ? OV_ABORTED
+                                        : OV_NONE;
+}
+
+static int
+outcome_of_ov(unsigned v)
+{
+    return v == OV_COMMITTED ? OUTCOME_COMMITTED
+           : v == OV_UNKNOWN ? OUTCOME_UNKNOWN
+           : v == OV_ABORTED ? OUTCOME_ABORTED
+                             : -1;
+}
+
+/* Remember what a record said of gid (k: its key if it is one of ours): in
+ * its chunk if the outcome has a value there, in the omap otherwise. */
+static void
+outcome_set(clog *l, const char *gid, const gkey *k, uint8_t outcome, uint64_t ms, uint64_t lsn)
+{
+    unsigned v = ov_of_outcome(outcome);
+    if (v == OV_NONE || k == NULL || omap_find(l, gid) != NULL) {
         (void)omap_set(l, gid, outcome, ms, lsn);
         return;
     }
-    ochunk *c = chunk_get(l, epoch, seq);
-    ov_set(c, seq, v);
+    ochunk *c = chunk_get(l, k->epoch, k->seq);
+    ov_set(c, k->seq, v);
     if (ms > c->newest_ms)
         c->newest_ms = ms;
     if (lsn < c->oldest_lsn) {
         c->oldest_lsn = lsn;
-        c->oldest_seq = seq;
+        c->oldest_seq = k->seq;
     }
 }
 
-/* A one-phase commit's outcome became known (ONEPHASE_DONE). */
-static void
-onephase_learned(clog *l, const char *gid, uint8_t o)
+/* What the log says of gid: its omap entry (*ep), else the value in its
+ * chunk; -1 when neither knows it. */
+static int
+outcome_known(clog *l, const char *gid, const gkey *k, oentry **ep)
 {
-    uint64_t epoch, seq;
-    oentry *e = omap_find(l, gid);
+    *ep = omap_find(l, gid);
+    if (*ep)
+        return (*ep)->outcome;
+    return k ? outcome_of_ov(outcome_value(l, k->epoch, k->seq)) : -1;
+}
+
+/* A one-phase commit's outcome o became known (ONEPHASE_DONE): in its omap
+ * entry e if it has one, else in its chunk. */
+static void
+onephase_learned(clog *l, oentry *e, const gkey *k, uint8_t o)
+{
     if (e) {
         e->outcome = o;
         return;
     }
-    if (o == OUTCOME_UNKNOWN || !gid_parse(gid, l->co->conf.name, &epoch, &seq))
-        return;
-    ochunk *c = chunk_find(l, epoch, seq);
-    if (c && ov_get(c, seq) == OV_UNKNOWN)
-        ov_set(c, seq, o == OUTCOME_COMMITTED ? OV_COMMITTED : OV_ABORTED);
+    ochunk *c = k && o != OUTCOME_UNKNOWN ? chunk_find(l, k->epoch, k->seq) : NULL;
+    if (c && ov_get(c, k->seq) == OV_UNKNOWN)
+        ov_set(c, k->seq, ov_of_outcome(o));
 }
 
 static const char *
@@ -592,11 +626,12 @@ pending_index_grow(clog *l)
     l->ptab_size = size;
 }
 
-/* A COMMIT without END.  Call after outcome_set for the same gid: the
- * chunk that holds its outcome counts it, and is kept while it is
- * pending. */
+/* A COMMIT without END (k: the gid's key if it is one of ours).  Call after
+ * outcome_set for the same gid: the chunk that holds its outcome counts it,
+ * and is kept while it is pending. */
 static clog_pending *
-pending_add(clog *l, const char *gid, uint64_t ms, uint64_t lsn, const clog_branch *br, int n)
+pending_add(clog *l, const char *gid, const gkey *k, uint64_t ms, uint64_t lsn,
+            const clog_branch *br, int n)
 {
     clog_pending *p = calloc(1, sizeof(*p));
     if (p == NULL || (n && (p->branches = calloc((size_t)n, sizeof(clog_branch))) == NULL))
@@ -610,12 +645,12 @@ pending_add(clog *l, const char *gid, uint64_t ms, uint64_t lsn, const clog_bran
         p->branches[i].result = BRANCH_PENDING;
         p->branches[i].inflight = false;
     }
-    ochunk *c = NULL;
-    if (gid_parse(gid, l->co->conf.name, &p->epoch, &p->seq) &&
-        (c = chunk_find(l, p->epoch, p->seq)) != NULL)
+    ochunk *c = k ? chunk_find(l, k->epoch, k->seq) : NULL;
+    if (c) {
         c->npending++;
-    else
-        p->epoch = p->seq = 0;
+        p->epoch = k->epoch;
+        p->seq = k->seq;
+    }
     if (l->npending >= l->ptab_size)
         pending_index_grow(l);
     p->next = l->pending;
@@ -640,13 +675,13 @@ clog_find_pending(clog *l, const char *gid)
     return NULL;
 }
 
+/* Forget a pending commit (NULL: nothing to do). */
 static void
-pending_remove(clog *l, const char *gid)
+pending_remove(clog *l, clog_pending *p)
 {
-    clog_pending *p = clog_find_pending(l, gid);
     if (p == NULL)
         return;
-    clog_pending **pp = &l->ptab[coord_gid_hash(gid, l->ptab_size)];
+    clog_pending **pp = &l->ptab[coord_gid_hash(p->gid, l->ptab_size)];
     while (*pp != p)
         pp = &(*pp)->hnext;
     *pp = p->hnext;
@@ -743,9 +778,11 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
         clog_branch *br = read_branches(&r, n, false);
         if (br == NULL)
             break;
-        outcome_set(l, gid, OUTCOME_COMMITTED, ms, rec->start_lsn);
+        gkey k;
+        const gkey *kp = gid_key(l, gid, &k);
+        outcome_set(l, gid, kp, OUTCOME_COMMITTED, ms, rec->start_lsn);
         if (!clog_find_pending(l, gid))
-            pending_add(l, gid, ms, rec->start_lsn, br, n);
+            pending_add(l, gid, kp, ms, rec->start_lsn, br, n);
         free(br);
         break;
     }
@@ -753,21 +790,23 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
         /* its COMMIT may be gone (checkpointed): then there is nothing to do */
         const char *gid = rbuf_get_str(&r, NULL);
         if (rbuf_done(&r))
-            pending_remove(l, gid);
+            pending_remove(l, clog_find_pending(l, gid));
         break;
     }
     case REC_ONEPHASE: {
         const char *gid = rbuf_get_str(&r, NULL);
         uint64_t ms = rbuf_get_u64(&r);
+        gkey k;
         if (rbuf_done(&r))
-            outcome_set(l, gid, OUTCOME_UNKNOWN, ms, rec->start_lsn);
+            outcome_set(l, gid, gid_key(l, gid, &k), OUTCOME_UNKNOWN, ms, rec->start_lsn);
         break;
     }
     case REC_ONEPHASE_DONE: {
         const char *gid = rbuf_get_str(&r, NULL);
         uint8_t o = rbuf_get_u8(&r);
+        gkey k;
         if (rbuf_done(&r))
-            onephase_learned(l, gid, o);
+            onephase_learned(l, omap_find(l, gid), gid_key(l, gid, &k), o);
         break;
     }
     case REC_CHECKPOINT: {
@@ -792,7 +831,7 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
         clog_branch *br = read_branches(&r, n, true);
         if (br == NULL)
             break;
-        pending_remove(l, gid);
+        pending_remove(l, clog_find_pending(l, gid));
         omap_set_heuristic(l, gid, ms, rec->start_lsn, br, n);
         free(br);
         break;
@@ -899,7 +938,7 @@ clog_close(clog *l)
         close(l->ckpt_efd);
     wal_close(l->wal);
     while (l->pending)
-        pending_remove(l, l->pending->gid);
+        pending_remove(l, l->pending);
     free(l->ptab);
     free(l->ch);
     while (l->qhead) {
@@ -1006,8 +1045,10 @@ clog_commit(clog *l, const char *gid, const clog_branch *br, int n, clog_durable
     }
     uint64_t start;
     uint64_t lsn = clog_append_at(l, REC_COMMIT, &start);
-    outcome_set(l, gid, OUTCOME_COMMITTED, now, start);
-    pending_add(l, gid, now, start, br, n);
+    gkey k;
+    const gkey *kp = gid_key(l, gid, &k);
+    outcome_set(l, gid, kp, OUTCOME_COMMITTED, now, start);
+    pending_add(l, gid, kp, now, start, br, n);
     clog_when_durable(l, lsn, cb, arg);
 }
 
@@ -1027,7 +1068,7 @@ clog_end(clog *l, const char *gid)
     if (p == NULL || !clog_pending_heuristic(p)) {
         wbuf_put_str(&l->scratch, gid);
         (void)clog_append(l, REC_END);
-        pending_remove(l, gid);
+        pending_remove(l, p);
         return;
     }
     uint64_t now = coord_now_ms();
@@ -1045,7 +1086,7 @@ clog_end(clog *l, const char *gid)
     (void)clog_append_at(l, REC_HEURISTIC_END, &start);
     omap_set_heuristic(l, gid, now, start, p->branches, p->nbranches);
     l->co->n_heuristic++;
-    pending_remove(l, gid);
+    pending_remove(l, p);
 }
 
 void
@@ -1056,41 +1097,21 @@ clog_onephase(clog *l, const char *gid, clog_durable_fn cb, void *arg)
     wbuf_put_u64(&l->scratch, now);
     uint64_t start;
     uint64_t lsn = clog_append_at(l, REC_ONEPHASE, &start);
-    outcome_set(l, gid, OUTCOME_UNKNOWN, now, start);
+    gkey k;
+    outcome_set(l, gid, gid_key(l, gid, &k), OUTCOME_UNKNOWN, now, start);
     if (cb)
         clog_when_durable(l, lsn, cb, arg);
-}
-
-/* What the log says of gid: its omap entry (*ep), else the value in its
- * chunk; -1 when neither knows it. */
-static int
-outcome_known(clog *l, const char *gid, oentry **ep)
-{
-    uint64_t epoch, seq;
-    *ep = omap_find(l, gid);
-    if (*ep)
-        return (*ep)->outcome;
-    if (!gid_parse(gid, l->co->conf.name, &epoch, &seq))
-        return -1;
-    switch (outcome_value(l, epoch, seq)) {
-    case OV_COMMITTED:
-        return OUTCOME_COMMITTED;
-    case OV_UNKNOWN:
-        return OUTCOME_UNKNOWN;
-    case OV_ABORTED:
-        return OUTCOME_ABORTED;
-    default:
-        return -1;
-    }
 }
 
 void
 clog_remember(clog *l, const char *gid, proto_outcome o)
 {
     oentry *e;
-    if (o != OUTCOME_UNKNOWN && outcome_known(l, gid, &e) == OUTCOME_UNKNOWN) {
+    gkey k;
+    const gkey *kp = gid_key(l, gid, &k);
+    if (o != OUTCOME_UNKNOWN && outcome_known(l, gid, kp, &e) == OUTCOME_UNKNOWN) {
         /* a one-phase commit whose outcome is now known */
-        onephase_learned(l, gid, (uint8_t)o);
+        onephase_learned(l, e, kp, (uint8_t)o);
         wbuf_put_str(&l->scratch, gid);
         wbuf_put_u8(&l->scratch, (uint8_t)o);
         (void)clog_append(l, REC_ONEPHASE_DONE);
@@ -1101,10 +1122,11 @@ clog_remember(clog *l, const char *gid, proto_outcome o)
 proto_outcome
 clog_outcome_of(clog *l, const char *gid, const char **detail)
 {
+    gkey k;
     uint64_t epoch, seq;
     oentry *e;
     omap_prune(l, coord_now_ms());
-    int known = outcome_known(l, gid, &e);
+    int known = outcome_known(l, gid, gid_key(l, gid, &k), &e);
     if (known >= 0) {
         clog_pending *p = clog_find_pending(l, gid);
         if (known == OUTCOME_HEURISTIC) {
