@@ -629,25 +629,28 @@ pgc_process(pgc *pc)
     }
 }
 
-void
-pgc_query_prepared(pgc *pc, pgc_stmt stmt)
+/* May a query be queued on pc now?  False once a send has failed (the
+ * break follows from the loop). */
+static bool
+pgc_may_queue(pgc *pc)
 {
     if (pc->state != PGC_LEASED && pc->state != PGC_BUSY)
         log_panic("pg#%d: query on a connection that is %s", pc->id, pgc_state_names[pc->state]);
-    if (pc->failed)
-        return;
-    if (!PQsendQueryPrepared(pc->pg, pgc_stmts[stmt].name, 0, NULL, NULL, NULL, 0))
+    return !pc->failed;
+}
+
+void
+pgc_query_prepared(pgc *pc, pgc_stmt stmt)
+{
+    if (pgc_may_queue(pc) &&
+        !PQsendQueryPrepared(pc->pg, pgc_stmts[stmt].name, 0, NULL, NULL, NULL, 0))
         pgc_fail_later(pc, PQerrorMessage(pc->pg));
 }
 
 void
 pgc_query(pgc *pc, const char *sql, int nparams, const char *const *params)
 {
-    if (pc->state != PGC_LEASED && pc->state != PGC_BUSY)
-        log_panic("pg#%d: query on a connection that is %s", pc->id, pgc_state_names[pc->state]);
-    if (pc->failed)
-        return;
-    if (!PQsendQueryParams(pc->pg, sql, nparams, NULL, params, NULL, NULL, 0))
+    if (pgc_may_queue(pc) && !PQsendQueryParams(pc->pg, sql, nparams, NULL, params, NULL, NULL, 0))
         pgc_fail_later(pc, PQerrorMessage(pc->pg));
 }
 
