@@ -317,11 +317,12 @@ proc_sum(const char *path, const char *const *keys, double *sum)
     return true;
 }
 
-/* utime+stime in ms, and VmHWM in MiB, of a process */
+/* From /proc/PID/stat: the parent's pid, the process's own CPU (utime +
+ * stime) and that of its reaped children (cutime + cstime), in ms. */
 static bool
-proc_usage(int pid, double *cpu_ms, double *hwm_mb)
+proc_stat(int pid, int *ppid, double *own_ms, double *children_ms)
 {
-    char path[64], buf[4096];
+    char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", pid);
     FILE *f = fopen(path, "r");
     if (!f)
@@ -330,13 +331,27 @@ proc_usage(int pid, double *cpu_ms, double *hwm_mb)
     fclose(f);
     buf[n] = '\0';
     char *p = strrchr(buf, ')');
-    if (!p)
-        return false;
     unsigned long ut = 0, st = 0;
-    /* fields after ") ": state(3) ... utime(14) stime(15) */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+    long cut = 0, cst = 0;
+    /* after ") ": state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17) */
+    if (p == NULL || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld",
+                            ppid, &ut, &st, &cut, &cst) != 5)
         return false;
-    *cpu_ms = (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    double tick_ms = 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    *own_ms = (double)(ut + st) * tick_ms;
+    *children_ms = (double)(cut + cst) * tick_ms;
+    return true;
+}
+
+/* utime+stime in ms, and VmHWM in MiB, of a process */
+static bool
+proc_usage(int pid, double *cpu_ms, double *hwm_mb)
+{
+    char path[64];
+    int ppid;
+    double children;
+    if (!proc_stat(pid, &ppid, cpu_ms, &children))
+        return false;
     static const char *const hwm[] = {"VmHWM", NULL};
     snprintf(path, sizeof(path), "/proc/%d/status", pid);
     *hwm_mb = 0;
@@ -380,40 +395,25 @@ proc_counts(int pid, double *syscalls, double *switches)
 static double
 pg_cpu_ms(const int *pids, int n)
 {
-    double ticks = 0;
+    double ms = 0;
     DIR *d = opendir("/proc");
     if (d == NULL)
         return 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        int pid = atoi(e->d_name);
-        if (pid <= 0)
-            continue;
-        char path[64], buf[1024];
-        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *p = strrchr(buf, ')');
-        int ppid = 0;
-        unsigned long ut = 0, st = 0;
-        long cut = 0, cst = 0;
-        /* after ") ": state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17) */
-        if (p == NULL || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld",
-                                &ppid, &ut, &st, &cut, &cst) != 5)
+        int pid = atoi(e->d_name), ppid;
+        double own, children;
+        if (pid <= 0 || !proc_stat(pid, &ppid, &own, &children))
             continue;
         for (int k = 0; k < n; k++) {
             if (pid == pids[k])
-                ticks += (double)(ut + st) + (double)(cut + cst);
+                ms += own + children;
             else if (ppid == pids[k])
-                ticks += (double)(ut + st);
+                ms += own;
         }
     }
     closedir(d);
-    return ticks * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    return ms;
 }
 
 /* Start a new peak-RSS window for a process: writing 5 to clear_refs sets
