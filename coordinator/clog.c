@@ -155,7 +155,6 @@ struct clog {
     oentry **omap;
     size_t omap_size;
     oentry *qhead, *qtail;
-    size_t nentries;
     size_t nheuristic; /* omap entries with OUTCOME_HEURISTIC */
     uint64_t floor_epoch, floor_seq;
     uint64_t prune_next_ms; /* omap_prune: not again before */
@@ -426,7 +425,6 @@ omap_prune(clog *l, uint64_t now)
         if (ec)
             ov_set(ec, e->seq, OV_NONE);
         oentry_free(l, e);
-        l->nentries--;
     }
 }
 
@@ -451,7 +449,6 @@ omap_set(clog *l, const char *gid, uint8_t outcome, uint64_t ms, uint64_t lsn)
     e->hnext = l->omap[h];
     l->omap[h] = e;
     queue_append(l, e);
-    l->nentries++;
     return e;
 }
 

@@ -112,14 +112,9 @@
 #define WAL_GATHER_CAP_NS 2000000ull
 /* ...and a gap between appends longer than this ends it early (at least). */
 #define WAL_GATHER_GAP_MIN_NS 20000ull
-/* Records nobody waits for are flushed by the writer thread w->bg_flush_ns
- * (wal_options.bg_flush_ms, 100 ms by default) after they were appended at
- * the latest: long enough that, while anyone commits, they ride along with
- * the next waited-for flush.  A background flush that starts just before a
- * commit's record arrives makes that commit wait for two fdatasyncs in a
- * row (at 2 ms, about the period of a lone client, that happened to 7% of
- * the coordinator's one-shot transactions at 1 client)...
- * ...or as soon as this many bytes are pending. */
+/* Records nobody waits for are flushed by the writer thread bg_flush_ns
+ * after they were appended at the latest (see struct wal), or as soon as
+ * this many bytes are pending. */
 #define WAL_BG_FLUSH_BYTES (1u << 20)
 /* After this many bg_flush_ns periods without an append the writer
  * sleeps until the next append wakes it. */
@@ -172,11 +167,17 @@ struct wal {
     bool force_switch;
     uint64_t rng;
     bool closing;
-    bool flushing;        /* a flush is running; its state is below */
-    uint64_t kick_lsn;    /* the event loop waits for this LSN: the writer must
-                           * flush up to it (a record flushed meanwhile by a
-                           * flush already running asks for nothing more) */
-    uint64_t bg_flush_ns; /* see WAL_BG_FLUSH_BYTES */
+    bool flushing;     /* a flush is running; its state is below */
+    uint64_t kick_lsn; /* the event loop waits for this LSN: the writer must
+                        * flush up to it (a record flushed meanwhile by a
+                        * flush already running asks for nothing more) */
+    /* wal_options.bg_flush_ms, 100 ms by default: long enough that, while
+     * anyone commits, records nobody waits for ride along with the next
+     * waited-for flush.  A background flush that starts just before a
+     * commit's record arrives makes that commit wait for two fdatasyncs in
+     * a row (at 2 ms, about the period of a lone client, that happened to
+     * 7% of the coordinator's one-shot transactions at 1 client). */
+    uint64_t bg_flush_ns;
     bool writer_sleeping;
     bool writer_idle;       /* ...with nothing pending: wake it on append */
     bool writer_wait_flush; /* ...until the running flush ends */
