@@ -19,7 +19,7 @@
  *      [BEGIN]              when WORK_OPEN
  *      statement 1..n       each answered by a RESULT frame as it arrives
  *      end, one of          WORK_PREPARE:  SELECT pg_current_xact_id_if_assigned()
- *                                          (prepared); PREPARE TRANSACTION '<branch>'
+ *                                          PREPARE TRANSACTION '<branch>'
  *                           WORK_COMMIT:   COMMIT
  *                           WORK_ROLLBACK: ROLLBACK
  *      Sync
@@ -30,6 +30,14 @@
  *  DONE_ERROR and runs ROLLBACK in a second round trip before its
  *  connection goes back to the pool.  A read-only vote (no xid assigned) is
  *  committed with COMMIT PREPARED in a second round trip.
+ *
+ *  The xid query is plain text, every name in it schema-qualified, and
+ *  never a prepared statement: the pooled session is shared with other
+ *  clients' branches, and a function can DEALLOCATE a prepared statement
+ *  and PREPARE another under its name.  A replaced xid query answering
+ *  NULL would make a branch that wrote vote READ-ONLY and commit at once,
+ *  whatever the other participants vote.  (The statement cache, pgpool.c,
+ *  only takes the client's own INSERT/UPDATE/DELETE/MERGE.)
  *
  *  States (br_set_state() is the only place that changes `state`; the
  *  diagram is also in docs/participant.md):
@@ -621,7 +629,8 @@ br_send(branch *b)
     }
     switch (end) {
     case WORK_PREPARE:
-        pgc_query_prepared(b->pc, PGC_STMT_XID);
+        pgc_query(b->pc, "SELECT pg_catalog.pg_current_xact_id_if_assigned()::pg_catalog.text", 0,
+                  NULL);
         snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", b->name);
         pgc_query(b->pc, sql, 0, NULL);
         break;

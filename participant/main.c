@@ -368,7 +368,7 @@ main(int argc, char **argv)
                  "transactions can hold up COMMIT PREPARED; use 2 or more",
                  conf.pool_size);
     pg_pool *pool = pool_create(m.base, conf.conninfo, conf.pool_size, conf.statement_timeout_ms,
-                                conf.pool_wait_timeout_ms);
+                                conf.pool_wait_timeout_ms, conf.statement_cache_size);
     slots *sl = slots_create(m.base, max_prepared, prepared, conf.prepare_wait_timeout_ms);
     m.ev_term = evsignal_new(m.base, SIGTERM, on_sigterm, NULL);
     m.ev_int = evsignal_new(m.base, SIGINT, on_sigint, NULL);

@@ -24,6 +24,7 @@ typedef struct part_conf {
     char *allowed_coordinators; /* as written */
     char *conninfo;
     int pool_size;
+    int statement_cache_size;
     int64_t max_frame;
     int64_t prepare_wait_timeout_ms;
     int64_t pool_wait_timeout_ms;

@@ -44,6 +44,15 @@
  *  socket and re-checks every 10 ms, so a large result set is throttled
  *  in PostgreSQL rather than buffered here without bound.
  *
+ *  Hidden entries: a statement the connection's statement cache takes
+ *  (stmtcache.h) may bring a DEALLOCATE of the statement it evicts and its
+ *  own Parse into the batch ahead of it.  `entries` records the kind of
+ *  every entry queued since the last Sync, so pgc_process() can report
+ *  hidden results to the cache, count only the lessee's queries in the
+ *  index it passes on (uindex), and pass a hidden entry's error on as the
+ *  error of the query behind it.  Queries are only queued on a LEASED
+ *  connection, so a batch's entries never mix with the next one's.
+ *
  *  Waiters: two FIFO queues (phase two first).  A grant never happens
  *  inside the call that made a connection free: pool_release() only
  *  schedules pool_dispatch() on a zero-timeout event, so callbacks never
@@ -66,6 +75,7 @@
 
 #include "log.h"
 #include "pgcancel.h"
+#include "stmtcache.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -78,6 +88,19 @@
 #define PGC_BACKOFF_MIN_MS     100
 #define PGC_BACKOFF_MAX_MS     5000
 #define PGC_BACKLOG_RECHECK_MS 10
+
+/* What one queued pipeline entry is (pgc.entries). */
+typedef enum pgc_entry_kind {
+    PGC_E_QUERY = 0, /* a lessee's query, unnamed */
+    PGC_E_EXEC,      /* a lessee's query, as a cached statement */
+    PGC_E_PREPARE,   /* Parse of a cached statement (hidden) */
+    PGC_E_DEALLOC,   /* DEALLOCATE of an evicted statement (hidden) */
+} pgc_entry_kind;
+
+typedef struct pgc_entry {
+    pgc_entry_kind kind;
+    int slot; /* of the statement cache, for EXEC and PREPARE */
+} pgc_entry;
 
 typedef enum pgc_state {
     PGC_DOWN = 0,
@@ -101,14 +124,18 @@ struct pgc {
     struct event *ev_defer; /* deferred break after a failed send */
     const pgc_ops *ops;
     void *arg;
-    int index;      /* query of the batch whose results are being read */
-    bool cur_got;   /* a result for `index` was delivered */
-    int nulls;      /* consecutive NULLs without a result (sanity check) */
-    int syncs;      /* syncs in flight: 0 or 1 */
-    bool paused;    /* the lessee is backlogged: socket not read */
-    bool failed;    /* a send failed; break pending (ev_defer) */
-    bool lost_stmt; /* a prepared statement of ours was gone: close on release */
-    bool ever_up;   /* set-up completed at least once */
+    int index;          /* entry of the batch whose results are being read */
+    int uindex;         /* the same, counting the lessee's queries only */
+    bool cur_got;       /* a result for `index` was delivered */
+    int nulls;          /* consecutive NULLs without a result (sanity check) */
+    int syncs;          /* syncs in flight: 0 or 1 */
+    bool paused;        /* the lessee is backlogged: socket not read */
+    bool failed;        /* a send failed; break pending (ev_defer) */
+    bool lost_stmt;     /* a statement of ours was gone or taken: close on release */
+    stmt_cache *cache;  /* statements prepared on this connection */
+    pgc_entry *entries; /* kinds of the batch's entries, in order */
+    int nentries, entries_cap;
+    bool ever_up; /* set-up completed at least once */
     int backoff_ms;
     char fail_reason[256];
 };
@@ -126,6 +153,8 @@ struct pg_pool {
     struct event *ev_wait; /* deadline of the head of the new-work queue */
     pgcancel *canceller;   /* worker thread for cancel requests */
     char wait_error[256];
+    int stmt_cache_size;
+    stmt_seen seen; /* admission filter of the connections' statement caches */
     bool started;
     bool unreachable;
     char last_error[256];
@@ -135,25 +164,14 @@ static const char *const pgc_state_names[] = {
     "down", "connecting", "setup", "idle", "leased", "busy", "closed",
 };
 
-static const struct {
-    const char *name, *sql;
-} pgc_stmts[] = {
-    [PGC_STMT_XID] = {"dtx_xid", "SELECT pg_catalog.pg_current_xact_id_if_assigned()::text"},
-};
-#define PGC_NSTMTS ((int)(sizeof(pgc_stmts) / sizeof(pgc_stmts[0])))
-
 /* Is res "prepared statement ... does not exist" for one of ours? */
 static bool
 pgc_lost_stmt(const PGresult *res)
 {
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    if (state == NULL || strcmp(state, "26000") != 0 || msg == NULL)
-        return false;
-    for (int i = 0; i < PGC_NSTMTS; i++)
-        if (strstr(msg, pgc_stmts[i].name))
-            return true;
-    return false;
+    return state != NULL && strcmp(state, "26000") == 0 && msg != NULL &&
+           strstr(msg, "\"dtx_s") != NULL;
 }
 
 static void pgc_connect_start(pgc *pc);
@@ -243,6 +261,9 @@ pgc_close_pg(pgc *pc)
     pc->paused = false;
     pc->failed = false;
     pc->lost_stmt = false;
+    pc->uindex = 0;
+    pc->nentries = 0;
+    stmt_cache_reset(pc->cache);
 }
 
 static void
@@ -512,12 +533,9 @@ pgc_connected(pgc *pc)
     char val[32];
     snprintf(val, sizeof(val), "%" PRId64, pc->pool->stmt_timeout_ms);
     const char *params[1] = {val};
-    bool ok =
-        PQsendQueryParams(pc->pg, "SELECT pg_catalog.set_config('statement_timeout', $1, false)", 1,
-                          NULL, params, NULL, NULL, 0);
-    for (int i = 0; ok && i < PGC_NSTMTS; i++)
-        ok = PQsendPrepare(pc->pg, pgc_stmts[i].name, pgc_stmts[i].sql, 0, NULL);
-    if (!ok || !PQpipelineSync(pc->pg)) {
+    if (!PQsendQueryParams(pc->pg, "SELECT pg_catalog.set_config('statement_timeout', $1, false)",
+                           1, NULL, params, NULL, NULL, 0) ||
+        !PQpipelineSync(pc->pg)) {
         pgc_break(pc, PQerrorMessage(pc->pg));
         return;
     }
@@ -572,6 +590,62 @@ pgc_connect_start(pgc *pc)
  * Batches
  */
 
+/* The kind of entry i of the batch; entries not recorded (the set-up
+ * batch) are plain queries. */
+static pgc_entry
+pgc_entry_at(const pgc *pc, int i)
+{
+    if (i < pc->nentries)
+        return pc->entries[i];
+    return (pgc_entry){.kind = PGC_E_QUERY, .slot = -1};
+}
+
+static bool
+pgc_entry_push(pgc *pc, pgc_entry_kind kind, int slot)
+{
+    if (pc->nentries == pc->entries_cap) {
+        int cap = pc->entries_cap ? pc->entries_cap * 2 : 16;
+        pgc_entry *e = realloc(pc->entries, (size_t)cap * sizeof(*e));
+        if (e == NULL)
+            return false;
+        pc->entries = e;
+        pc->entries_cap = cap;
+    }
+    pc->entries[pc->nentries++] = (pgc_entry){.kind = kind, .slot = slot};
+    return true;
+}
+
+/* Bookkeeping of the statement cache for one result; true when the lessee
+ * must see it (its own queries' results, and the error of a hidden entry,
+ * which stands for the query behind it). */
+static bool
+pgc_entry_result(pgc *pc, pgc_entry e, const PGresult *r)
+{
+    ExecStatusType st = PQresultStatus(r);
+    bool error = st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE;
+    switch (e.kind) {
+    case PGC_E_QUERY:
+        return true;
+    case PGC_E_EXEC:
+        if (error)
+            stmt_cache_exec_failed(pc->cache, e.slot, PQresultErrorField(r, PG_DIAG_SQLSTATE));
+        return true;
+    case PGC_E_PREPARE: {
+        stmt_cache_prepared(pc->cache, e.slot, st == PGRES_COMMAND_OK);
+        const char *state = error ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        if (state != NULL && strcmp(state, "42P05") == 0)
+            pc->lost_stmt = true; /* a client planted a statement under our name */
+        return error;
+    }
+    case PGC_E_DEALLOC:
+        if (st == PGRES_PIPELINE_ABORTED)
+            stmt_cache_dealloc_skipped(pc->cache);
+        return error;
+    default:
+        abort();
+    }
+}
+
 static void
 pgc_process(pgc *pc)
 {
@@ -589,8 +663,11 @@ pgc_process(pgc *pc)
         if (PQisBusy(pc->pg))
             return;
         PGresult *r = PQgetResult(pc->pg);
+        pgc_entry e = pgc_entry_at(pc, pc->index);
         if (r == NULL) {
             if (pc->cur_got) {
+                if (e.kind == PGC_E_QUERY || e.kind == PGC_E_EXEC)
+                    pc->uindex++;
                 pc->index++;
                 pc->cur_got = false;
                 pc->nulls = 0;
@@ -608,7 +685,10 @@ pgc_process(pgc *pc)
             PQclear(r);
             pc->syncs--;
             pc->index = 0;
+            pc->uindex = 0;
+            pc->nentries = 0;
             pc->cur_got = false;
+            stmt_cache_batch_end(pc->cache);
             if (pc->state == PGC_BUSY)
                 pgc_set_state(pc, PGC_LEASED);
             if (pc->ops && pc->ops->on_sync)
@@ -623,8 +703,8 @@ pgc_process(pgc *pc)
         pc->cur_got = true;
         if (st == PGRES_FATAL_ERROR && pgc_lost_stmt(r))
             pc->lost_stmt = true;
-        if (pc->ops && pc->ops->on_result)
-            pc->ops->on_result(pc, pc->index, r, pc->arg);
+        if (pgc_entry_result(pc, e, r) && pc->ops && pc->ops->on_result)
+            pc->ops->on_result(pc, pc->uindex, r, pc->arg);
         PQclear(r);
     }
 }
@@ -634,23 +714,41 @@ pgc_process(pgc *pc)
 static bool
 pgc_may_queue(pgc *pc)
 {
-    if (pc->state != PGC_LEASED && pc->state != PGC_BUSY)
+    if (pc->state != PGC_LEASED)
         log_panic("pg#%d: query on a connection that is %s", pc->id, pgc_state_names[pc->state]);
     return !pc->failed;
 }
 
-void
-pgc_query_prepared(pgc *pc, pgc_stmt stmt)
+/* Queue sql as the statement cache says: unnamed, or as a named statement,
+ * after the DEALLOCATE of the one it evicts and its own Parse. */
+static bool
+pgc_queue(pgc *pc, const char *sql, int nparams, const char *const *params)
 {
-    if (pgc_may_queue(pc) &&
-        !PQsendQueryPrepared(pc->pg, pgc_stmts[stmt].name, 0, NULL, NULL, NULL, 0))
-        pgc_fail_later(pc, PQerrorMessage(pc->pg));
+    stmt_plan plan;
+    stmt_cache_plan(pc->cache, &pc->pool->seen, sql, nparams, &plan);
+    if (plan.slot < 0)
+        return pgc_entry_push(pc, PGC_E_QUERY, -1) &&
+               PQsendQueryParams(pc->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (plan.dealloc) {
+        char dsql[STMT_NAME_MAX + 16];
+        snprintf(dsql, sizeof(dsql), "DEALLOCATE %s", plan.old_name);
+        if (!pgc_entry_push(pc, PGC_E_DEALLOC, -1) ||
+            !PQsendQueryParams(pc->pg, dsql, 0, NULL, NULL, NULL, NULL, 0))
+            return false;
+    }
+    if (plan.prepare)
+        log_debug("pg#%d: preparing %s: %s", pc->id, plan.name, sql);
+    if (plan.prepare && (!pgc_entry_push(pc, PGC_E_PREPARE, plan.slot) ||
+                         !PQsendPrepare(pc->pg, plan.name, sql, nparams, NULL)))
+        return false;
+    return pgc_entry_push(pc, PGC_E_EXEC, plan.slot) &&
+           PQsendQueryPrepared(pc->pg, plan.name, nparams, params, NULL, NULL, 0);
 }
 
 void
 pgc_query(pgc *pc, const char *sql, int nparams, const char *const *params)
 {
-    if (pgc_may_queue(pc) && !PQsendQueryParams(pc->pg, sql, nparams, NULL, params, NULL, NULL, 0))
+    if (pgc_may_queue(pc) && !pgc_queue(pc, sql, nparams, params))
         pgc_fail_later(pc, PQerrorMessage(pc->pg));
 }
 
@@ -662,6 +760,7 @@ pgc_sync(pgc *pc)
     pgc_set_state(pc, PGC_BUSY);
     pc->syncs++;
     pc->index = 0;
+    pc->uindex = 0;
     pc->cur_got = false;
     if (pc->failed)
         return;
@@ -711,7 +810,7 @@ static void pool_wait_cb(evutil_socket_t fd, short what, void *arg);
 
 pg_pool *
 pool_create(struct event_base *base, const char *conninfo, int size, int64_t statement_timeout_ms,
-            int64_t wait_timeout_ms)
+            int64_t wait_timeout_ms, int stmt_cache_size)
 {
     pg_pool *p = calloc(1, sizeof(*p));
     if (p == NULL)
@@ -739,7 +838,8 @@ pool_create(struct event_base *base, const char *conninfo, int size, int64_t sta
         pc->state = PGC_DOWN;
         pc->ev_timer = evtimer_new(base, pgc_on_timer, pc);
         pc->ev_defer = event_new(base, -1, 0, pgc_on_defer, pc);
-        if (pc->ev_timer == NULL || pc->ev_defer == NULL)
+        pc->cache = stmt_cache_new(stmt_cache_size);
+        if (pc->ev_timer == NULL || pc->ev_defer == NULL || pc->cache == NULL)
             goto fail;
     }
     return p;
@@ -774,6 +874,8 @@ pool_free(pg_pool *p)
             event_free(pc->ev_timer);
         if (pc->ev_defer)
             event_free(pc->ev_defer);
+        stmt_cache_free(pc->cache);
+        free(pc->entries);
         free(pc);
     }
     free(p->conns);
@@ -1029,8 +1131,12 @@ pool_release(pgc *pc)
         return;
     }
     if (pc->lost_stmt) {
-        /* someone ran DEALLOCATE through a function: set it up afresh */
-        pool_discard(pc, "a prepared statement of the participant was deallocated");
+        /* a function ran DEALLOCATE or PREPARE: start afresh */
+        pool_discard(pc, "a prepared statement of the participant was deallocated or replaced");
+        return;
+    }
+    if (stmt_cache_needs_reset(pc->cache)) {
+        pool_discard(pc, "too many prepared statements left over after failed batches");
         return;
     }
     pgc_set_state(pc, PGC_IDLE);

@@ -83,9 +83,10 @@ typedef enum pool_acquire_result {
 /* Create a pool of `size` connections to conninfo; nothing connects before
  * pool_start().  statement_timeout_ms > 0 is set on every connection;
  * wait_timeout_ms > 0 bounds how long new work waits in the queue (0 = no
- * bound).  Returns NULL on out-of-memory.  Free with pool_free(). */
+ * bound); each connection keeps up to stmt_cache_size statements prepared
+ * (0 = none).  Returns NULL on out-of-memory.  Free with pool_free(). */
 pg_pool *pool_create(struct event_base *base, const char *conninfo, int size,
-                     int64_t statement_timeout_ms, int64_t wait_timeout_ms)
+                     int64_t statement_timeout_ms, int64_t wait_timeout_ms, int stmt_cache_size)
     __attribute__((warn_unused_result));
 void pool_start(pg_pool *p);
 /* Close every connection (PostgreSQL rolls back what is open on them). */
@@ -112,20 +113,11 @@ int pool_up_count(const pg_pool *p);
 
 /* Queue one query of the current batch; params are text, NULL entries are
  * SQL NULLs.  Data is copied.  Never fails synchronously: if the connection
- * is unusable, on_broken follows from the event loop. */
+ * is unusable, on_broken follows from the event loop.  A statement the
+ * connection's cache takes (stmtcache.h) runs as a named prepared
+ * statement; the lessee sees the same results either way (index counts its
+ * own queries only). */
 void pgc_query(pgc *pc, const char *sql, int nparams, const char *const *params);
-/* Statements every pooled connection prepares when it is set up, so that
- * PostgreSQL parses and plans them once per connection rather than once per
- * branch.  Only queries: a prepared BEGIN could be replaced, through a
- * function that deallocates it and PREPAREs a SELECT under its name, and
- * the statements pipelined behind it would then run outside any
- * transaction (SQL PREPARE cannot make a utility statement, so a replaced
- * query stays inside the branch's transaction). */
-typedef enum pgc_stmt {
-    PGC_STMT_XID, /* SELECT pg_catalog.pg_current_xact_id_if_assigned()::text */
-} pgc_stmt;
-/* Queue one of them, without parameters, like pgc_query(). */
-void pgc_query_prepared(pgc *pc, pgc_stmt stmt);
 /* End the batch: sync and send everything queued. */
 void pgc_sync(pgc *pc);
 /* Ask PostgreSQL to cancel the batch in flight on pc (a BUSY connection),

@@ -290,32 +290,89 @@ h_check "transaction control statements are refused (0A000)" grep -q "^DONE tag=
 h_check "a branch of another coordinator is refused" grep -q "^DONE tag=12 status=error .*sqlstate=22023" <<<"$out"
 h_check "a branch name with a quote is refused" grep -q "^DONE tag=13 status=error .*sqlstate=22023" <<<"$out"
 
-# The pool's connections keep a prepared statement of the participant (the
-# xid query).  DEALLOCATE is refused; one run from a function is noticed
-# when the next branch on that connection fails, and the connection is
-# replaced.  (pool_size = 2: branches use one connection, the other is kept
-# for phase two, so 15, 16 and 17 run on the same one.)
+# Statement cache.  (pool_size = 2: branches use one connection, the other
+# is kept for phase two, so everything below runs on the same one until it
+# is replaced.)  An UPDATE seen a second time runs as a prepared statement
+# of that connection; the client sees the same results either way.
+H_LOG_FROM[part1]=$(stat -c %s "$H_TMP/part1.log")
+out=$(probe <<'EOF'
+hello coord 1
+work 20 open,commit dtx:coord:1:20:part-a
+sql UPDATE acct SET v = v WHERE id = $1
+param 1
+send
+work 21 open,commit dtx:coord:1:21:part-a
+sql UPDATE acct SET v = v WHERE id = $1
+param 2
+sql UPDATE acct SET v = v WHERE id = $1
+param 3
+send
+work 22 open,commit dtx:coord:1:22:part-a
+sql UPDATE acct SET v = v WHERE id = $1
+param 99
+send
+EOF
+)
+h_eq "a cached UPDATE gives the same results (twice in one batch)" 3 \
+    "$(grep -c '^RESULT tag=2[01] cmd="UPDATE 1" affected=1' <<<"$out")"
+h_check "and none when no row matches" grep -q '^RESULT tag=22 cmd="UPDATE 0" affected=0' <<<"$out"
+h_eq "the second sighting prepared it, once" 1 \
+    "$(h_newlog part1 | grep -c 'pg#[0-9]*: preparing dtx_s1: UPDATE acct SET v = v WHERE id = \$1')"
+
+# A client deallocates or replaces the participant's statements: DEALLOCATE
+# is refused; run from a function it is noticed when the cached statement
+# is next used (that branch fails, 26000) and the connection is replaced.
+# The xid query is never a prepared statement: a function that puts a
+# "dtx_xid" answering NULL in place cannot make a branch that wrote vote
+# READ-ONLY (and so commit at once).
+H_LOG_FROM[part1]=$(stat -c %s "$H_TMP/part1.log")
 out=$(probe <<'EOF'
 hello coord 1
 work 14 open dtx:coord:1:14:part-a
 sql DEALLOCATE ALL
 send
 work 15 open,commit dtx:coord:1:15:part-a
-sql DO $$BEGIN EXECUTE 'DEALLOCATE ALL'; END$$
+sql DO $$BEGIN EXECUTE 'DEALLOCATE ALL'; EXECUTE 'PREPARE dtx_xid AS SELECT NULL::text'; END$$
 send
 work 16 open,prepare dtx:coord:1:16:part-a
-sql SELECT 16
+sql UPDATE acct SET v = v WHERE id = $1
+param 4
 send
 work 17 open,prepare dtx:coord:1:17:part-a
-sql SELECT 17
+sql INSERT INTO acct VALUES (17, 'xid')
 send
+finish 18 rollback dtx:coord:1:17:part-a
 EOF
 )
 h_check "DEALLOCATE is refused (0A000)" grep -q "^DONE tag=14 status=error .*sqlstate=0A000" <<<"$out"
 h_check "a function may deallocate (one-phase commit)" grep -q "^DONE tag=15 status=ok" <<<"$out"
-h_check "the next branch on that connection fails (26000)" grep -q "^DONE tag=16 status=error .*sqlstate=26000" <<<"$out"
-h_check "the connection is replaced" h_wait_log part1 "closing connection pg#[0-9]+: a prepared statement of the participant was deallocated" 5
-h_check "and the branch after it runs" grep -q "^DONE tag=17 status=read-only" <<<"$out"
+h_check "the next use of the cached statement fails (26000)" grep -q "^DONE tag=16 status=error .*sqlstate=26000" <<<"$out"
+h_check "the connection is replaced" h_wait_newlog part1 "closing connection pg#[0-9]+: a prepared statement of the participant was deallocated or replaced" 5
+h_check "a branch that wrote votes PREPARED despite a planted dtx_xid" grep -q "^DONE tag=17 status=prepared" <<<"$out"
+h_check "and is rolled back on request" grep -q "^DONE tag=18 status=ok" <<<"$out"
+h_eq "nothing of it was committed" 0 "$(h_psql a "SELECT count(*) FROM acct WHERE id = 17")"
+
+# A statement planted under the cache's next name makes that Parse fail
+# (42P05): the branch fails and the connection is replaced.
+H_LOG_FROM[part1]=$(stat -c %s "$H_TMP/part1.log")
+out=$(probe <<'EOF'
+hello coord 1
+work 30 open,commit dtx:coord:1:30:part-a
+sql DO $$BEGIN FOR i IN 1..9 LOOP BEGIN EXECUTE format('PREPARE dtx_s%s AS SELECT 1', i); EXCEPTION WHEN duplicate_prepared_statement THEN NULL; END; END LOOP; END$$
+send
+work 31 open,commit dtx:coord:1:31:part-a
+sql UPDATE acct SET v = v WHERE id = $1
+param 5
+send
+work 32 open,commit dtx:coord:1:32:part-a
+sql UPDATE acct SET v = v WHERE id = $1
+param 6
+send
+EOF
+)
+h_check "a Parse over a planted name fails the branch (42P05)" grep -q "^DONE tag=31 status=error .*sqlstate=42P05" <<<"$out"
+h_check "the connection is replaced" h_wait_newlog part1 "closing connection pg#[0-9]+: a prepared statement of the participant was deallocated or replaced" 5
+h_check "and the next branch runs" grep -q "^DONE tag=32 status=ok" <<<"$out"
 
 # results larger than max_frame (1MB here) cannot be sent
 out=$(probe <<'EOF'
