@@ -632,14 +632,16 @@ pgc_entry_result(pgc *pc, pgc_entry e, const PGresult *r)
         return true;
     case PGC_E_PREPARE: {
         stmt_cache_prepared(pc->cache, e.slot, st == PGRES_COMMAND_OK);
+        if (st == PGRES_COMMAND_OK)
+            log_debug("pg#%d: prepared a statement of the cache (slot %d)", pc->id, e.slot);
         const char *state = error ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
         if (state != NULL && strcmp(state, "42P05") == 0)
             pc->lost_stmt = true; /* a client planted a statement under our name */
         return error;
     }
     case PGC_E_DEALLOC:
-        if (st == PGRES_PIPELINE_ABORTED)
-            stmt_cache_dealloc_skipped(pc->cache);
+        if (st != PGRES_COMMAND_OK)
+            stmt_cache_dealloc_failed(pc->cache);
         return error;
     default:
         abort();
@@ -738,6 +740,8 @@ pgc_queue(pgc *pc, const char *sql, int nparams, const char *const *params)
     }
     if (plan.prepare)
         log_debug("pg#%d: preparing %s: %s", pc->id, plan.name, sql);
+    if (plan.dealloc)
+        log_debug("pg#%d: deallocating %s", pc->id, plan.old_name);
     if (plan.prepare && (!pgc_entry_push(pc, PGC_E_PREPARE, plan.slot) ||
                          !PQsendPrepare(pc->pg, plan.name, sql, nparams, NULL)))
         return false;

@@ -221,22 +221,36 @@ stmt_cache_prepared(stmt_cache *c, int slot, bool ok)
 }
 
 void
-stmt_cache_dealloc_skipped(stmt_cache *c)
+stmt_cache_dealloc_failed(stmt_cache *c)
 {
     if (c != NULL)
         c->leftovers++;
 }
 
+/* Errors that say nothing about the statement itself: constraint
+ * violations (23), serialization failures and deadlocks (40), resources
+ * (53), locks (55), cancels and shutdown (57), an aborted transaction
+ * (25). */
+static bool
+error_of_the_data(const char *sqlstate)
+{
+    static const char *const classes[] = {"23", "40", "53", "55", "57", "25"};
+    for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+        if (strncmp(sqlstate, classes[i], 2) == 0)
+            return true;
+    return false;
+}
+
 void
 stmt_cache_exec_failed(stmt_cache *c, int slot, const char *sqlstate)
 {
-    if (c == NULL || slot < 0 || slot >= c->capacity || sqlstate == NULL)
+    if (c == NULL || slot < 0 || slot >= c->capacity)
         return;
-    if (strncmp(sqlstate, "42", 2) == 0 || strncmp(sqlstate, "0A", 2) == 0) {
-        stmt_slot *s = &c->slots[slot];
-        if (s->sql != NULL)
-            stmt_forget(s, true);
-    }
+    if (sqlstate != NULL && error_of_the_data(sqlstate))
+        return;
+    stmt_slot *s = &c->slots[slot];
+    if (s->sql != NULL)
+        stmt_forget(s, true);
 }
 
 void

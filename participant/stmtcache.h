@@ -55,18 +55,20 @@ void stmt_cache_reset(stmt_cache *c);
 
 /* Decide how to send sql (with nparams parameters) in the current batch.
  * Never fails: without memory it answers "not cached". */
-void stmt_cache_plan(stmt_cache *c, stmt_seen *seen, const char *sql, int nparams,
-                     stmt_plan *out);
+void stmt_cache_plan(stmt_cache *c, stmt_seen *seen, const char *sql, int nparams, stmt_plan *out);
 /* The Parse for slot completed (ok) or failed or was skipped after an
  * earlier error in its batch (!ok: the slot is freed). */
 void stmt_cache_prepared(stmt_cache *c, int slot, bool ok);
-/* A DEALLOCATE did not run (an earlier error in its batch): the evicted
- * statement stays in PostgreSQL, unknown to the cache. */
-void stmt_cache_dealloc_skipped(stmt_cache *c);
-/* Executing slot failed with sqlstate.  Errors that may come from the
- * prepared statement itself rather than from the data (the statement
- * no longer matches its tables: classes 42 and 0A) evict it, so that the
- * next use parses the text afresh. */
+/* A DEALLOCATE did not run or failed (an earlier error in its batch, a
+ * cancel): the evicted statement may stay in PostgreSQL, unknown to the
+ * cache. */
+void stmt_cache_dealloc_failed(stmt_cache *c);
+/* Executing slot failed with sqlstate.  Unless the error is plainly one of
+ * the data or of concurrency (classes 23, 25, 40, 53, 55, 57), the
+ * statement is evicted, so that the next use parses the text afresh: a
+ * prepared statement keeps the parameter types it was first given, and a
+ * table altered since (a column now bigint) can make it fail where the
+ * text would not. */
 void stmt_cache_exec_failed(stmt_cache *c, int slot, const char *sqlstate);
 /* The batch's Sync arrived: statements it used may be evicted again. */
 void stmt_cache_batch_end(stmt_cache *c);

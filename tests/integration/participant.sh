@@ -41,6 +41,7 @@ tls_ca = $H_CERTS/ca.crt
 allowed_coordinators = coord, coord2
 conninfo = $2
 pool_size = 2
+statement_cache_size = 2
 prepare_wait_timeout = 1s
 statement_timeout = 20s
 max_frame = 1MB
@@ -290,10 +291,11 @@ h_check "transaction control statements are refused (0A000)" grep -q "^DONE tag=
 h_check "a branch of another coordinator is refused" grep -q "^DONE tag=12 status=error .*sqlstate=22023" <<<"$out"
 h_check "a branch name with a quote is refused" grep -q "^DONE tag=13 status=error .*sqlstate=22023" <<<"$out"
 
-# Statement cache.  (pool_size = 2: branches use one connection, the other
-# is kept for phase two, so everything below runs on the same one until it
-# is replaced.)  An UPDATE seen a second time runs as a prepared statement
-# of that connection; the client sees the same results either way.
+# Statement cache (statement_cache_size = 2 here).  pool_size = 2: branches
+# use one connection, the other is kept for phase two, so everything below
+# runs on the same one until it is replaced.  An UPDATE seen a second time
+# runs as a prepared statement of that connection; the client sees the same
+# results either way.
 H_LOG_FROM[part1]=$(stat -c %s "$H_TMP/part1.log")
 out=$(probe <<'EOF'
 hello coord 1
@@ -318,13 +320,76 @@ h_eq "a cached UPDATE gives the same results (twice in one batch)" 3 \
 h_check "and none when no row matches" grep -q '^RESULT tag=22 cmd="UPDATE 0" affected=0' <<<"$out"
 h_eq "the second sighting prepared it, once" 1 \
     "$(h_newlog part1 | grep -c 'pg#[0-9]*: preparing dtx_s1: UPDATE acct SET v = v WHERE id = \$1')"
+h_eq "and PostgreSQL took it" 1 \
+    "$(h_newlog part1 | grep -c 'pg#[0-9]*: prepared a statement of the cache')"
 
-# A client deallocates or replaces the participant's statements: DEALLOCATE
-# is refused; run from a function it is noticed when the cached statement
-# is next used (that branch fails, 26000) and the connection is replaced.
-# The xid query is never a prepared statement: a function that puts a
-# "dtx_xid" answering NULL in place cannot make a branch that wrote vote
-# READ-ONLY (and so commit at once).
+# A Parse skipped after an earlier error in its batch leaves nothing
+# behind: the next use parses again and runs.  With two slots, a third
+# text evicts the least recently used statement (DEALLOCATE in the same
+# batch), and the evicted text comes back under a new name.
+H_LOG_FROM[part1]=$(stat -c %s "$H_TMP/part1.log")
+out=$(probe <<'EOF'
+hello coord 1
+work 23 open,commit dtx:coord:1:23:part-a
+sql DELETE FROM acct WHERE id = $1
+param 1000
+send
+work 24 open,commit dtx:coord:1:24:part-a
+sql SELECT 1/0
+sql DELETE FROM acct WHERE id = $1
+param 1000
+send
+work 25 open,commit dtx:coord:1:25:part-a
+sql DELETE FROM acct WHERE id = $1
+param 1000
+send
+work 26 open,commit dtx:coord:1:26:part-a
+sql INSERT INTO acct VALUES ($1, 'cache')
+param 26
+send
+work 27 open,commit dtx:coord:1:27:part-a
+sql INSERT INTO acct VALUES ($1, 'cache')
+param 27
+send
+work 28 open,commit dtx:coord:1:28:part-a
+sql UPDATE acct SET v = v WHERE id = $1
+param 1
+send
+EOF
+)
+h_check "a batch whose Parse was skipped fails with its own error" grep -q "^DONE tag=24 status=error .*sqlstate=22012" <<<"$out"
+h_check "the next use prepares again and runs" grep -q "^DONE tag=25 status=ok" <<<"$out"
+h_eq "two Parses of the DELETE" 2 "$(h_newlog part1 | grep -c 'preparing dtx_s[0-9]*: DELETE FROM acct')"
+h_check "a third text evicts the least recently used" h_wait_newlog part1 "deallocating dtx_s1$" 2
+h_check "and the evicted one comes back, deallocating another" h_wait_newlog part1 "preparing dtx_s[0-9]+: UPDATE acct SET v = v WHERE id = \\\$1" 2
+h_eq "every branch of that ran" 4 "$(grep -cE '^DONE tag=2[5-8] status=ok' <<<"$out")"
+h_eq "and the rows are there" 2 "$(h_psql a "SELECT count(*) FROM acct WHERE v = 'cache'")"
+
+# The xid query is never a prepared statement: a "dtx_xid" planted by a
+# function, answering NULL, cannot make a branch that wrote vote READ-ONLY
+# (and so commit at once, whatever the other participants vote).
+H_LOG_FROM[part1]=$(stat -c %s "$H_TMP/part1.log")
+out=$(probe <<'EOF'
+hello coord 1
+work 40 open,commit dtx:coord:1:40:part-a
+sql DO $$BEGIN BEGIN EXECUTE 'DEALLOCATE dtx_xid'; EXCEPTION WHEN invalid_sql_statement_name THEN NULL; END; EXECUTE 'PREPARE dtx_xid AS SELECT NULL::text'; END$$
+send
+work 41 open,prepare dtx:coord:1:41:part-a
+sql INSERT INTO acct VALUES (41, 'xid')
+send
+finish 42 rollback dtx:coord:1:41:part-a
+EOF
+)
+h_check "a planted dtx_xid is in place (the function ran)" grep -q "^DONE tag=40 status=ok" <<<"$out"
+h_check "a branch that wrote still votes PREPARED" grep -q "^DONE tag=41 status=prepared" <<<"$out"
+h_check "and is rolled back on request" grep -q "^DONE tag=42 status=ok" <<<"$out"
+h_eq "nothing of it was committed" 0 "$(h_psql a "SELECT count(*) FROM acct WHERE id = 41")"
+h_eq "on the connection that holds the planted statement" 0 \
+    "$(h_newlog part1 | grep -c 'closing connection pg#')"
+
+# A client deallocates the participant's statements: DEALLOCATE is
+# refused; run from a function it is noticed when the cached statement is
+# next used (that branch fails, 26000) and the connection is replaced.
 H_LOG_FROM[part1]=$(stat -c %s "$H_TMP/part1.log")
 out=$(probe <<'EOF'
 hello coord 1
@@ -332,14 +397,15 @@ work 14 open dtx:coord:1:14:part-a
 sql DEALLOCATE ALL
 send
 work 15 open,commit dtx:coord:1:15:part-a
-sql DO $$BEGIN EXECUTE 'DEALLOCATE ALL'; EXECUTE 'PREPARE dtx_xid AS SELECT NULL::text'; END$$
+sql DO $$BEGIN EXECUTE 'DEALLOCATE ALL'; END$$
 send
 work 16 open,prepare dtx:coord:1:16:part-a
 sql UPDATE acct SET v = v WHERE id = $1
 param 4
 send
 work 17 open,prepare dtx:coord:1:17:part-a
-sql INSERT INTO acct VALUES (17, 'xid')
+sql UPDATE acct SET v = v WHERE id = $1
+param 4
 send
 finish 18 rollback dtx:coord:1:17:part-a
 EOF
@@ -348,9 +414,8 @@ h_check "DEALLOCATE is refused (0A000)" grep -q "^DONE tag=14 status=error .*sql
 h_check "a function may deallocate (one-phase commit)" grep -q "^DONE tag=15 status=ok" <<<"$out"
 h_check "the next use of the cached statement fails (26000)" grep -q "^DONE tag=16 status=error .*sqlstate=26000" <<<"$out"
 h_check "the connection is replaced" h_wait_newlog part1 "closing connection pg#[0-9]+: a prepared statement of the participant was deallocated or replaced" 5
-h_check "a branch that wrote votes PREPARED despite a planted dtx_xid" grep -q "^DONE tag=17 status=prepared" <<<"$out"
-h_check "and is rolled back on request" grep -q "^DONE tag=18 status=ok" <<<"$out"
-h_eq "nothing of it was committed" 0 "$(h_psql a "SELECT count(*) FROM acct WHERE id = 17")"
+h_check "and the statement runs on the next one" grep -q "^DONE tag=17 status=prepared" <<<"$out"
+h_check "(rolled back)" grep -q "^DONE tag=18 status=ok" <<<"$out"
 
 # A statement planted under the cache's next name makes that Parse fail
 # (42P05): the branch fails and the connection is replaced.
@@ -358,21 +423,26 @@ H_LOG_FROM[part1]=$(stat -c %s "$H_TMP/part1.log")
 out=$(probe <<'EOF'
 hello coord 1
 work 30 open,commit dtx:coord:1:30:part-a
-sql DO $$BEGIN FOR i IN 1..9 LOOP BEGIN EXECUTE format('PREPARE dtx_s%s AS SELECT 1', i); EXCEPTION WHEN duplicate_prepared_statement THEN NULL; END; END LOOP; END$$
+sql DO $$BEGIN FOR i IN 1..50 LOOP BEGIN EXECUTE format('PREPARE dtx_s%s AS SELECT 1', i); EXCEPTION WHEN duplicate_prepared_statement THEN NULL; END; END LOOP; END$$
 send
 work 31 open,commit dtx:coord:1:31:part-a
-sql UPDATE acct SET v = v WHERE id = $1
+sql DELETE FROM acct WHERE id = $1 AND v = 'planted'
 param 5
 send
 work 32 open,commit dtx:coord:1:32:part-a
-sql UPDATE acct SET v = v WHERE id = $1
+sql DELETE FROM acct WHERE id = $1 AND v = 'planted'
 param 6
+send
+work 33 open,commit dtx:coord:1:33:part-a
+sql DELETE FROM acct WHERE id = $1 AND v = 'planted'
+param 7
 send
 EOF
 )
-h_check "a Parse over a planted name fails the branch (42P05)" grep -q "^DONE tag=31 status=error .*sqlstate=42P05" <<<"$out"
+h_check "statements planted under the cache's names" grep -q "^DONE tag=30 status=ok" <<<"$out"
+h_check "a Parse over a planted name fails the branch (42P05)" grep -q "^DONE tag=32 status=error .*sqlstate=42P05" <<<"$out"
 h_check "the connection is replaced" h_wait_newlog part1 "closing connection pg#[0-9]+: a prepared statement of the participant was deallocated or replaced" 5
-h_check "and the next branch runs" grep -q "^DONE tag=32 status=ok" <<<"$out"
+h_check "and the next branch runs" grep -q "^DONE tag=33 status=ok" <<<"$out"
 
 # results larger than max_frame (1MB here) cannot be sent
 out=$(probe <<'EOF'

@@ -180,11 +180,16 @@ START_TEST(test_failed_batches)
     ck_assert(p.prepare && !p.dealloc);
     ck_assert_str_eq(p.name, "dtx_s2"); /* a new name every time */
 
-    /* errors of the data keep the statement; errors of the statement
-     * (42xxx, 0Axxx) evict it, and its name is deallocated on reuse */
-    stmt_cache_exec_failed(c, p.slot, "23505");
-    ck_assert(!plan1(c, a, 0).prepare);
-    stmt_cache_exec_failed(c, p.slot, "0A000");
+    /* errors of the data keep the statement; others (a type mismatch, a
+     * value out of range for a parameter type fixed at the first Parse)
+     * evict it, and its name is deallocated on reuse */
+    static const char *const keep[] = {"23505", "40001", "40P01", "53200",
+                                       "55P03", "57014", "25P02"};
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        stmt_cache_exec_failed(c, p.slot, keep[i]);
+        ck_assert_msg(!plan1(c, a, 0).prepare, "%s evicted", keep[i]);
+    }
+    stmt_cache_exec_failed(c, p.slot, "22003");
     ck_assert_int_eq(stmt_cache_count(c), 0);
     stmt_plan p2 = plan1(c, a, 0);
     ck_assert(p2.prepare);
@@ -194,12 +199,18 @@ START_TEST(test_failed_batches)
     ck_assert(p3.prepare && p3.dealloc);
     ck_assert_str_eq(p3.old_name, "dtx_s2");
 
+    /* unknown errors evict too */
+    stmt_cache_exec_failed(c, p2.slot, NULL);
+    ck_assert_int_eq(stmt_cache_count(c), 1);
+    stmt_cache_exec_failed(c, p3.slot, "08P01");
+    ck_assert_int_eq(stmt_cache_count(c), 0);
+
     /* DEALLOCATEs skipped after errors are counted until the connection
      * should be replaced */
     for (int i = 0; i < 2; i++)
-        stmt_cache_dealloc_skipped(c);
+        stmt_cache_dealloc_failed(c);
     ck_assert(!stmt_cache_needs_reset(c));
-    stmt_cache_dealloc_skipped(c);
+    stmt_cache_dealloc_failed(c);
     ck_assert(stmt_cache_needs_reset(c));
     stmt_cache_reset(c);
     ck_assert(!stmt_cache_needs_reset(c));
