@@ -270,7 +270,12 @@ DTX_API const char *dtx_gid(const dtx_conn *conn);
 
 /*
  * Start a transaction.  Returns its gid (as dtx_gid(conn)) or NULL on
- * failure: dtx_error_message() and dtx_error_field() tell why.
+ * failure: dtx_error_message() and dtx_error_field() tell why.  With a
+ * coordinator of protocol 1.2 this normally sends nothing and does not wait:
+ * the coordinator reserved the gid in advance, and the BEGIN leaves with the
+ * next request; if the coordinator then cannot start the transaction, that
+ * request fails (and the connection is closed).  dtx_send_begin() likewise
+ * has its BEGIN result ready at once.
  */
 DTX_API const char *dtx_begin(dtx_conn *conn) DTX_WUR;
 

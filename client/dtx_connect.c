@@ -124,6 +124,8 @@ dtx_conn_close_socket(dtx_conn *c)
     c->write_retry_len = 0;
     c->write_wants_read = c->read_wants_write = false;
     free(c->in);
+    free(c->next_gid); /* a reservation lives as long as its connection */
+    c->next_gid = NULL;
     c->in = NULL;
     c->in_off = c->in_len = c->in_cap = 0;
 }
@@ -337,6 +339,7 @@ hello_reply(dtx_conn *c, const frame_view *f)
         }
         free(c->server_name);
         c->server_name = strdup(ok.server_name);
+        c->server_minor = ok.minor;
         dtx_conn_error_reset(c);
         dtx_conn_set_state(c, DTX_CS_READY);
         return;
@@ -543,6 +546,7 @@ dtx_finish(dtx_conn *conn)
     }
     dtx_clear(conn->last_error);
     free(conn->gid);
+    free(conn->next_gid);
     free(conn->server_name);
     free(conn->break_reason);
     free(conn->errmsg);

@@ -103,6 +103,9 @@ dtx_result *dtx_result_from_frame(const frame_view *f, const char **why)
  * when out of memory. */
 dtx_result *dtx_result_local_error(const char *sqlstate, const char *message)
     __attribute__((warn_unused_result));
+/* A BEGIN result made by the library (a BEGIN_RESERVED, which has no
+ * reply).  NULL only when out of memory. */
+dtx_result *dtx_result_local_begin(const char *gid) __attribute__((warn_unused_result));
 /* An outcome made by the library (the connection failed).  NULL only when
  * out of memory. */
 dtx_result *dtx_result_local_outcome(proto_outcome outcome, const char *gid)
@@ -180,9 +183,11 @@ struct dtx_conn {
     dtx_result *q_head, *q_tail;
     bool txn_commit_sent; /* COMMIT or ONESHOT sent since the last BEGIN_OK */
 
-    char *gid;          /* current/last transaction */
-    char *server_name;  /* from HELLO_OK */
-    char *break_reason; /* why the connection became BAD */
+    char *gid;             /* current/last transaction */
+    char *next_gid;        /* reserved for the next transaction (protocol 1.2); NULL = none */
+    uint16_t server_minor; /* from HELLO_OK */
+    char *server_name;     /* from HELLO_OK */
+    char *break_reason;    /* why the connection became BAD */
 
     char *errmsg; /* "" or lines ending in "\n" */
     size_t errmsg_len, errmsg_cap;

@@ -36,6 +36,18 @@
  *  so that an outcome made UNKNOWN by a lost connection still carries the
  *  gid.  At most one may come, before the OUTCOME.
  *
+ *  Reserved gids (protocol 1.2).  A NEXT_GID frame, after HELLO_OK and
+ *  before each OUTCOME, names the gid the coordinator has set aside for
+ *  this connection's next transaction (next_gid); it is not a result and
+ *  may come at any time.  With one held, a BEGIN is sent as BEGIN_RESERVED,
+ *  which has no reply: the frame is only queued — it leaves with the next
+ *  request — and the BEGIN result is made here, at once.  A ONESHOT then
+ *  knows its gid when it is sent and gets no BEGIN_OK.  Sending BEGIN,
+ *  BEGIN_RESERVED or ONESHOT gives the reservation up (the coordinator
+ *  takes it on receiving any of them); the next one arrives before the
+ *  OUTCOME.  A BEGIN_RESERVED that the coordinator cannot honour closes the
+ *  connection with an ERROR, which the next request reports.
+ *
  *  Anything else is a protocol violation.  An ERROR while no request is in
  *  flight is the coordinator's connection-level error (it closes next): the
  *  connection becomes BAD with that message.  The ERROR's tag is not
@@ -384,10 +396,32 @@ idle_error(dtx_conn *c, const frame_view *f)
                    e.message, e.sqlstate);
 }
 
+/* NEXT_GID: remember the reservation. */
+static void
+next_gid(dtx_conn *c, const frame_view *f)
+{
+    const char *gid;
+    if (c->server_minor < 2 || !proto_get_next_gid(f, &gid)) {
+        protocol_violation(c, c->server_minor < 2 ? "unexpected" : "malformed", f->type);
+        return;
+    }
+    char *copy = strdup(gid);
+    if (copy == NULL) {
+        dtx_conn_break(c, "53200", "out of memory while reading a reply");
+        return;
+    }
+    free(c->next_gid);
+    c->next_gid = copy;
+}
+
 static void
 dispatch(dtx_conn *c, const frame_view *f)
 {
     bool final;
+    if (f->type == MSG_NEXT_GID) {
+        next_gid(c, f);
+        return;
+    }
     if (c->rstate != DTX_RS_BUSY) {
         if (f->type == MSG_ERROR)
             idle_error(c, f);
@@ -574,14 +608,57 @@ send_request(dtx_conn *c, dtx_req_kind k, size_t start, bool enc_ok)
     c->rstate = DTX_RS_BUSY;
     if (k == DTX_REQ_COMMIT || k == DTX_REQ_ONESHOT)
         c->txn_commit_sent = true;
-    if (k == DTX_REQ_ONESHOT) {
-        /* the coordinator names the transaction in a BEGIN_OK before the
-         * results (protocol 1.1), and again in its OUTCOME */
+    if (k == DTX_REQ_BEGIN || k == DTX_REQ_ONESHOT) {
+        /* the transaction has the reserved gid (protocol 1.2); without one
+         * the coordinator names it in a BEGIN_OK, and a ONESHOT again in
+         * its OUTCOME */
         free(c->gid);
-        c->gid = NULL;
+        c->gid = c->next_gid;
+        c->next_gid = NULL;
     }
     int sent = dtx_flush(c); /* a failure is reported through dtx_get_result */
     (void)sent;
+    return 1;
+}
+
+/* Decode what is already in the input buffer (a NEXT_GID that came in the
+ * same read as the last reply), without reading the socket. */
+static void
+dispatch_buffered(dtx_conn *c)
+{
+    char err[DTX_ERRBUF];
+    frame_view f;
+    int fr;
+    while (c->state == DTX_CS_READY && (fr = dtx_io_next_frame(c, &f, err, sizeof(err))) != 0) {
+        if (fr < 0) {
+            dtx_conn_break(c, "08P01", "%s", err);
+            return;
+        }
+        dispatch(c, &f);
+    }
+}
+
+/* BEGIN_RESERVED: queued, not flushed (it leaves with the next request);
+ * the BEGIN result is made here. */
+static int
+send_begin_reserved(dtx_conn *c)
+{
+    dtx_result *r = dtx_result_local_begin(c->next_gid);
+    size_t start = c->out.len;
+    if (r == NULL || !proto_put_empty(&c->out, MSG_BEGIN_RESERVED) || !wbuf_ok(&c->out)) {
+        dtx_clear(r);
+        c->out.len = start;
+        c->out.oom = false;
+        dtx_conn_error_append(c, "out of memory while encoding the BEGIN request\n");
+        return 0;
+    }
+    free(c->gid);
+    c->gid = c->next_gid;
+    c->next_gid = NULL;
+    c->txn_commit_sent = false;
+    c->req = DTX_REQ_BEGIN;
+    c->rstate = DTX_RS_DONE;
+    enqueue(c, r);
     return 1;
 }
 
@@ -590,6 +667,11 @@ dtx_send_begin(dtx_conn *conn)
 {
     if (!send_ready(conn))
         return 0;
+    dispatch_buffered(conn);
+    if (conn->state != DTX_CS_READY)
+        return send_ready(conn);
+    if (conn->next_gid != NULL)
+        return send_begin_reserved(conn);
     size_t start = conn->out.len;
     bool ok = proto_put_empty(&conn->out, MSG_BEGIN);
     return send_request(conn, DTX_REQ_BEGIN, start, ok);
@@ -683,6 +765,11 @@ dtx_send_oneshot(dtx_conn *conn, const dtx_stmt *stmts, int nstmts)
         ps[i].params = (const char **)stmts[i].params;
     }
     proto_stmts body = {.n = (uint16_t)nstmts, .stmts = ps};
+    dispatch_buffered(conn);
+    if (conn->state != DTX_CS_READY) {
+        free(ps);
+        return send_ready(conn);
+    }
     size_t start = conn->out.len;
     bool ok = proto_put_oneshot(&conn->out, &body);
     free(ps);

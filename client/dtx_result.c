@@ -180,6 +180,19 @@ dtx_result_local_error(const char *sqlstate, const char *message)
 }
 
 dtx_result *
+dtx_result_local_begin(const char *gid)
+{
+    wbuf w;
+    wbuf_init(&w);
+    if (!proto_put_begin_ok(&w, gid)) {
+        wbuf_free(&w);
+        return NULL;
+    }
+    const char *why;
+    return result_from_wbuf(&w, false, &why);
+}
+
+dtx_result *
 dtx_result_local_outcome(proto_outcome outcome, const char *gid)
 {
     wbuf w;

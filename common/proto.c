@@ -78,12 +78,25 @@ proto_put_empty(wbuf *w, uint8_t type)
     return frame_end(w, s, ENC_MAX);
 }
 
+/* BEGIN_OK and NEXT_GID: one str, the gid */
+static bool
+put_gid_msg(wbuf *w, uint8_t type, const char *gid)
+{
+    size_t s = frame_begin(w, type);
+    wbuf_put_str(w, gid);
+    return frame_end(w, s, ENC_MAX);
+}
+
 bool
 proto_put_begin_ok(wbuf *w, const char *gid)
 {
-    size_t s = frame_begin(w, MSG_BEGIN_OK);
-    wbuf_put_str(w, gid);
-    return frame_end(w, s, ENC_MAX);
+    return put_gid_msg(w, MSG_BEGIN_OK, gid);
+}
+
+bool
+proto_put_next_gid(wbuf *w, const char *gid)
+{
+    return put_gid_msg(w, MSG_NEXT_GID, gid);
 }
 
 static void
@@ -340,6 +353,12 @@ proto_get_begin_ok(const frame_view *f, const char **gid)
     rbuf_init(&r, f->payload, f->len);
     *gid = rbuf_get_str(&r, NULL);
     return rbuf_done(&r);
+}
+
+bool
+proto_get_next_gid(const frame_view *f, const char **gid)
+{
+    return proto_get_begin_ok(f, gid) && (*gid)[0] != '\0';
 }
 
 static bool

@@ -53,7 +53,7 @@
 
 #define PROTO_MAGIC      0x44545831u /* "DTX1" */
 #define PROTO_MAJOR      1
-#define PROTO_MINOR      1
+#define PROTO_MINOR      2
 #define PROTO_MAX_PARAMS 65535
 #define PROTO_MAX_STMTS  65535
 
@@ -63,6 +63,8 @@ enum proto_msg {
     MSG_ERROR = 'E',
     MSG_BEGIN = 'B',
     MSG_BEGIN_OK = 'b',
+    MSG_BEGIN_RESERVED = 'N', /* minor >= 2: BEGIN with the reserved gid, no reply */
+    MSG_NEXT_GID = 'g',       /* minor >= 2: the gid reserved for the next transaction */
     MSG_EXEC = 'Q',
     MSG_RESULT = 'R',
     MSG_COMMIT = 'C',
@@ -272,6 +274,7 @@ bool proto_put_hello_ok(wbuf *w, const proto_hello_ok *m) __attribute__((warn_un
 bool proto_put_error(wbuf *w, const proto_error *m) __attribute__((warn_unused_result));
 bool proto_put_empty(wbuf *w, uint8_t type) __attribute__((warn_unused_result));
 bool proto_put_begin_ok(wbuf *w, const char *gid) __attribute__((warn_unused_result));
+bool proto_put_next_gid(wbuf *w, const char *gid) __attribute__((warn_unused_result));
 bool proto_put_exec(wbuf *w, const proto_stmt *s) __attribute__((warn_unused_result));
 bool proto_put_oneshot(wbuf *w, const proto_stmts *s) __attribute__((warn_unused_result));
 bool proto_put_work(wbuf *w, const proto_work *m) __attribute__((warn_unused_result));
@@ -306,6 +309,7 @@ bool proto_get_hello(const frame_view *f, proto_hello *m) __attribute__((warn_un
 bool proto_get_hello_ok(const frame_view *f, proto_hello_ok *m) __attribute__((warn_unused_result));
 bool proto_get_error(const frame_view *f, proto_error *m) __attribute__((warn_unused_result));
 bool proto_get_begin_ok(const frame_view *f, const char **gid) __attribute__((warn_unused_result));
+bool proto_get_next_gid(const frame_view *f, const char **gid) __attribute__((warn_unused_result));
 bool proto_get_exec(const frame_view *f, proto_stmt *s) __attribute__((warn_unused_result));
 bool proto_get_oneshot(const frame_view *f, proto_stmts *s) __attribute__((warn_unused_result));
 bool proto_get_work(const frame_view *f, proto_work *m) __attribute__((warn_unused_result));

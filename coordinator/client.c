@@ -12,6 +12,18 @@
  * A client has at most one transaction (`cur`).  When the connection ends,
  * the transaction is detached: one not yet decided is rolled back
  * everywhere; one past its decision goes on without a listener.
+ *
+ * Reserved gids (protocol 1.2, clients whose HELLO said minor >= 2): the
+ * gid of the client's next transaction is handed out in advance, in a
+ * NEXT_GID frame after HELLO_OK and before every OUTCOME (in the same
+ * write).  So a client can BEGIN without waiting (BEGIN_RESERVED, no reply:
+ * the frame travels with its first statement) and knows a ONESHOT's gid
+ * before sending it (no BEGIN_OK).  Every BEGIN, BEGIN_RESERVED and ONESHOT
+ * takes the reservation (`rsv_seq`), whether or not it then succeeds; the
+ * client drops its copy on sending any of them, so both sides always agree
+ * on whether one is held.  A reserved seq counts as handed out (next_seq)
+ * and is answered IN PROGRESS by STATUS while its connection lives; once
+ * the connection is gone it was never started: presumed abort.
  */
 #include "coord.h"
 #include "log.h"
@@ -30,8 +42,9 @@ struct client {
     client_state state;
     txn *cur;
     bool busy;
-    bool closing;   /* shutting down: answer sent, connection draining */
-    uint16_t minor; /* protocol minor version of the client's HELLO */
+    bool closing;     /* shutting down: answer sent, connection draining */
+    uint16_t minor;   /* protocol minor version of the client's HELLO */
+    uint64_t rsv_seq; /* seq reserved for the next transaction; 0 = none */
     char app[64];
     wbuf out;
     client *next, *prev; /* all clients, for shutdown */
@@ -119,12 +132,35 @@ client_request_done(client *cl)
     conn_resume(cl->c);
 }
 
+/* Reserve the next transaction's seq (if the client speaks 1.2 and holds
+ * none) and append its NEXT_GID to cl->out. */
+static bool
+put_reservation(client *cl)
+{
+    if (cl->minor < 2)
+        return true;
+    if (cl->rsv_seq == 0)
+        cl->rsv_seq = ++cl->co->next_seq;
+    char gid[GID_MAX];
+    coord_gid_format(cl->co, cl->rsv_seq, gid, sizeof(gid));
+    return proto_put_next_gid(&cl->out, gid);
+}
+
+/* The reservation, taken by a BEGIN, BEGIN_RESERVED or ONESHOT (0: none). */
+static uint64_t
+take_reservation(client *cl)
+{
+    uint64_t seq = cl->rsv_seq;
+    cl->rsv_seq = 0;
+    return seq;
+}
+
 void
 client_txn_over(client *cl, txn *t, proto_outcome outcome)
 {
     proto_outcome_msg m = {.outcome = (uint8_t)outcome, .gid = txn_gid(t)};
     wbuf_reset(&cl->out);
-    if (proto_put_outcome(&cl->out, &m))
+    if (put_reservation(cl) && proto_put_outcome(&cl->out, &m))
         conn_send(cl->c, &cl->out);
     if (cl->cur == t)
         cl->cur = NULL;
@@ -164,8 +200,23 @@ handle_hello(client *cl, const frame_view *f)
                          .server_name = cl->co->conf.name,
                          .epoch = cl->co->epoch};
     wbuf_reset(&cl->out);
-    if (proto_put_hello_ok(&cl->out, &ok))
+    if (proto_put_hello_ok(&cl->out, &ok) && put_reservation(cl))
         conn_send(cl->c, &cl->out);
+}
+
+/* Is gid reserved by a connected client (not started yet)? */
+static bool
+gid_reserved(const coord *co, const char *gid)
+{
+    char g[GID_MAX];
+    for (const client *cl = all_clients; cl; cl = cl->next) {
+        if (cl->rsv_seq == 0)
+            continue;
+        coord_gid_format(co, cl->rsv_seq, g, sizeof(g));
+        if (strcmp(g, gid) == 0)
+            return true;
+    }
+    return false;
 }
 
 static void
@@ -182,6 +233,9 @@ handle_status(client *cl, const frame_view *f)
     if (t && !txn_is_finished(t) && !txn_told_aborted(t)) {
         r.outcome = OUTCOME_IN_PROGRESS;
         r.detail = "the transaction is still running";
+    } else if (t == NULL && gid_reserved(cl->co, gid)) {
+        r.outcome = OUTCOME_IN_PROGRESS;
+        r.detail = "reserved by a connected client, not started yet";
     } else {
         r.outcome = (uint8_t)clog_outcome_of(cl->co->log, gid, &r.detail);
     }
@@ -300,6 +354,9 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
         handle_hello(cl, f);
         return;
     }
+    uint64_t seq = 0;
+    if (f->type == MSG_BEGIN || f->type == MSG_BEGIN_RESERVED || f->type == MSG_ONESHOT)
+        seq = take_reservation(cl);
     switch (f->type) {
     case MSG_BEGIN:
         if (f->len != 0)
@@ -308,7 +365,7 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
             client_send_error(cl, "25001", NULL, "a transaction is already in progress");
             return;
         }
-        cl->cur = txn_begin(cl->co, cl);
+        cl->cur = txn_begin(cl->co, cl, seq);
         if (cl->cur == NULL) {
             client_send_error(cl, "53200", NULL, "out of memory");
             return;
@@ -316,6 +373,27 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
         wbuf_reset(&cl->out);
         if (proto_put_begin_ok(&cl->out, txn_gid(cl->cur)))
             conn_send(cl->c, &cl->out);
+        return;
+    case MSG_BEGIN_RESERVED:
+        /* no reply: whatever fails here ends the connection, and the
+         * client's next request reports it */
+        if (f->len != 0 || cl->minor < 2)
+            goto malformed;
+        if (cl->cur) {
+            conn_fail(cl->c, "25001", "a transaction is already in progress");
+            client_free(cl);
+            return;
+        }
+        if (seq == 0) {
+            conn_fail(cl->c, "08P01", "BEGIN_RESERVED without a reserved transaction id");
+            client_free(cl);
+            return;
+        }
+        cl->cur = txn_begin(cl->co, cl, seq);
+        if (cl->cur == NULL) {
+            conn_fail(cl->c, "53200", "out of memory");
+            client_free(cl);
+        }
         return;
     case MSG_EXEC: {
         proto_stmt st;
@@ -356,7 +434,7 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
             client_send_error(cl, "25001", NULL, "a transaction is already in progress");
             return;
         }
-        cl->cur = txn_begin(cl->co, cl);
+        cl->cur = txn_begin(cl->co, cl, seq);
         if (cl->cur == NULL) {
             proto_stmts_clear(&body);
             client_send_error(cl, "53200", NULL, "out of memory");
@@ -364,9 +442,10 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
         }
         cl->busy = true;
         conn_pause(cl->c);
-        if (cl->minor >= 1) {
+        if (cl->minor >= 1 && seq == 0) {
             /* name the transaction before anything runs: a client whose
-             * connection drops later can still ask for its outcome */
+             * connection drops later can still ask for its outcome (one
+             * that used its reservation knows the gid already) */
             wbuf_reset(&cl->out);
             if (proto_put_begin_ok(&cl->out, txn_gid(cl->cur)))
                 conn_send(cl->c, &cl->out);

@@ -126,7 +126,9 @@ void resolver_link_ready(coord *co, plink *l);
 
 /* ---- transactions (txn.c) ------------------------------------------------ */
 
-txn *txn_begin(coord *co, client *cl);
+/* A transaction with the gid of seq in the current epoch (a seq reserved
+ * for the client earlier), or of the next seq when seq is 0. */
+txn *txn_begin(coord *co, client *cl, uint64_t seq);
 void txn_exec(txn *t, const proto_stmt *st);
 void txn_commit(txn *t);
 void txn_rollback(txn *t);
@@ -247,6 +249,8 @@ void resolver_kick(coord *co);
 uint64_t coord_now_ms(void);
 /* gid -> "<gid>:<participant>" */
 void coord_branch_name(char *out, size_t len, const char *gid, const char *participant);
+/* the gid of seq in the current epoch (txn.c) */
+void coord_gid_format(const coord *co, uint64_t seq, char *out, size_t len);
 /* bucket of a gid in a table of n buckets (FNV-1a; txn.c) */
 size_t coord_gid_hash(const char *gid, size_t n);
 

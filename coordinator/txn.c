@@ -234,8 +234,15 @@ txn_timeout_cb(evutil_socket_t fd, short what, void *arg)
     txn_abort(t);
 }
 
+void
+coord_gid_format(const coord *co, uint64_t seq, char *out, size_t len)
+{
+    snprintf(out, len, "dtx:%s:%llu:%llu", co->conf.name, (unsigned long long)co->epoch,
+             (unsigned long long)seq);
+}
+
 txn *
-txn_begin(coord *co, client *cl)
+txn_begin(coord *co, client *cl, uint64_t seq)
 {
     txn *t = calloc(1, sizeof(*t));
     if (t == NULL)
@@ -254,8 +261,7 @@ txn_begin(coord *co, client *cl)
         wbuf_init(&t->br[i].results);
     }
     wbuf_init(&t->err);
-    snprintf(t->gid, sizeof(t->gid), "dtx:%s:%llu:%llu", co->conf.name,
-             (unsigned long long)co->epoch, (unsigned long long)++co->next_seq);
+    coord_gid_format(co, seq ? seq : ++co->next_seq, t->gid, sizeof(t->gid));
     t->state = TXN_ACTIVE;
     t->op_outcome = -1;
     t->start_ms = coord_now_ms();

@@ -25,6 +25,14 @@
  *   dtxprobe oneshot P1 SQL1 P2 SQL2   one ONESHOT request; prints
  *                                  "<OUTCOME> <gid or ->": the gid must be
  *                                  known even when the connection is lost
+ *   dtxprobe reserved P SQL        the gid a BEGIN returns before anything is
+ *                                  sent (a reserved one), as STATUS sees it from
+ *                                  a second connection: prints
+ *                                  "reserved <status>", "running <status>" (after
+ *                                  SQL on P), "rolled back <status>",
+ *                                  "next <same|new>", "abandoned <status>" (the
+ *                                  next reserved gid, once its connection closed
+ *                                  without using it)
  */
 #include "dtx.h"
 
@@ -226,6 +234,57 @@ cmd_status(const char *gid)
     return 0;
 }
 
+/* The status word of gid, asked on c; "error" when the request failed. */
+static const char *
+status_word(dtx_conn *c, const char *gid)
+{
+    char *detail = NULL;
+    dtx_gid_status s = dtx_outcome_of(c, gid, &detail);
+    dtx_freemem(detail);
+    return s == DTX_GID_ERROR ? "error" : dtx_gid_status_name(s);
+}
+
+static int
+cmd_reserved(const char *p, const char *sql)
+{
+    dtx_conn *c = connect_or_die(), *q = connect_or_die();
+    char gid[128], next[128];
+    const char *g = dtx_begin(c);
+    if (g == NULL) {
+        fprintf(stderr, "begin: %s\n", dtx_error_message(c));
+        return 1;
+    }
+    snprintf(gid, sizeof(gid), "%s", g);
+    printf("reserved %s\n", status_word(q, gid));
+    dtx_result *r = dtx_exec(c, p, sql);
+    if (dtx_result_status(r) != DTX_RES_OK) {
+        fprintf(stderr, "exec: %s\n", dtx_error_message(c));
+        return 1;
+    }
+    dtx_clear(r);
+    printf("running %s\n", status_word(q, gid));
+    const char *o = dtx_outcome_name(dtx_rollback(c));
+    printf("rolled back %s %s\n", o, status_word(q, gid));
+    g = dtx_begin(c);
+    if (g == NULL) {
+        fprintf(stderr, "begin: %s\n", dtx_error_message(c));
+        return 1;
+    }
+    snprintf(next, sizeof(next), "%s", g);
+    printf("next %s\n", strcmp(gid, next) == 0 ? "same" : "new");
+    dtx_finish(c); /* the BEGIN never leaves */
+    const char *w = "error";
+    for (int i = 0; i < 100; i++) {
+        w = status_word(q, next);
+        if (strcmp(w, "IN PROGRESS") != 0)
+            break;
+        usleep(50 * 1000);
+    }
+    printf("abandoned %s\n", w);
+    dtx_finish(q);
+    return 0;
+}
+
 static long
 elapsed_ms(const struct timespec *t0)
 {
@@ -303,6 +362,8 @@ main(int argc, char **argv)
         return cmd_transfers(atoi(argv[2]), atoi(argv[3]), argv[4], argv[5]);
     if (argc >= 3 && strcmp(argv[1], "status") == 0)
         return cmd_status(argv[2]);
+    if (argc >= 4 && strcmp(argv[1], "reserved") == 0)
+        return cmd_reserved(argv[2], argv[3]);
     fprintf(stderr, "usage: see the comment at the top of tests/tools/dtxprobe.c\n");
     return 2;
 }

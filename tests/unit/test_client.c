@@ -386,9 +386,10 @@ srv_send(SSL *ssl, wbuf *w)
     wbuf_reset(w);
 }
 
-/* Expect HELLO and answer HELLO_OK. */
+/* Expect HELLO and answer HELLO_OK, then NEXT_GID next_gid in the same
+ * write when not NULL (as the coordinator does). */
 static bool
-srv_hello(srv *s, SSL *ssl)
+srv_hello_gid(srv *s, SSL *ssl, const char *next_gid)
 {
     frame_view f;
     proto_hello h;
@@ -406,9 +407,17 @@ srv_hello(srv *s, SSL *ssl)
     proto_hello_ok ok = {
         .major = PROTO_MAJOR, .minor = PROTO_MINOR, .server_name = "coord-x", .epoch = 7};
     ck_assert(proto_put_hello_ok(&w, &ok));
+    if (next_gid)
+        ck_assert(proto_put_next_gid(&w, next_gid));
     srv_send(ssl, &w);
     wbuf_free(&w);
     return true;
+}
+
+static bool
+srv_hello(srv *s, SSL *ssl)
+{
+    return srv_hello_gid(s, ssl, NULL);
 }
 
 /* Wait (up to 10 s) until the client closes. */
@@ -655,6 +664,36 @@ script_txn(srv *s, SSL *ssl)
         srv_fail(s, "server: COMMIT with a payload");
     send_outcome(ssl, OUTCOME_COMMITTED, "dtx:coord-x:7:1");
     srv_wait_eof(ssl);
+}
+
+/* Protocol 1.2: HELLO_OK + NEXT_GID; the client's BEGIN_RESERVED arrives
+ * only with its first statement; the OUTCOME comes after the next NEXT_GID;
+ * a ONESHOT then uses that one (no BEGIN_OK). */
+static void
+script_reserved(srv *s, SSL *ssl)
+{
+    frame_view f;
+    if (!srv_hello_gid(s, ssl, "dtx:coord-x:7:5"))
+        return;
+    if (!srv_expect(s, ssl, MSG_BEGIN_RESERVED, &f))
+        return;
+    if (f.len != 0)
+        srv_fail(s, "server: BEGIN_RESERVED with a payload");
+    if (!srv_expect(s, ssl, MSG_EXEC, &f))
+        return;
+    send_tag(ssl, "a", "UPDATE 1", 1);
+    if (!srv_expect(s, ssl, MSG_COMMIT, &f))
+        return;
+    wbuf w;
+    wbuf_init(&w);
+    proto_outcome_msg m = {.outcome = OUTCOME_COMMITTED, .gid = "dtx:coord-x:7:5"};
+    ck_assert(proto_put_next_gid(&w, "dtx:coord-x:7:9"));
+    ck_assert(proto_put_outcome(&w, &m));
+    srv_send(ssl, &w);
+    if (!srv_expect(s, ssl, MSG_ONESHOT, &f))
+        return;
+    /* the connection breaks before the outcome: the gid is still known */
+    wbuf_free(&w);
 }
 
 /* BEGIN, EXEC -> ERROR, ROLLBACK -> ABORTED; BEGIN, COMMIT -> ERROR + ABORTED */
@@ -1084,6 +1123,29 @@ START_TEST(txn_commit)
 }
 END_TEST
 
+START_TEST(reserved_gids)
+{
+    clear_env();
+    srv s;
+    dtx_conn *c = connect_ok(&s, script_reserved);
+    /* the BEGIN returns the reserved gid before anything is sent (the
+     * server fails if a BEGIN_RESERVED arrives without its EXEC behind it) */
+    const char *gid = dtx_begin(c);
+    ck_assert_msg(gid != NULL, "%s", dtx_error_message(c));
+    ck_assert_str_eq(gid, "dtx:coord-x:7:5");
+    dtx_result *r = dtx_exec(c, "a", "UPDATE t SET x = 1");
+    ck_assert_int_eq(dtx_result_status(r), DTX_RES_OK);
+    dtx_clear(r);
+    ck_assert_int_eq(dtx_commit(c), DTX_COMMITTED);
+    ck_assert_str_eq(dtx_gid(c), "dtx:coord-x:7:5");
+    dtx_stmt st[1] = {{"a", "UPDATE t SET x = 2", 0, NULL}};
+    ck_assert_int_eq(dtx_oneshot(c, st, 1, NULL, NULL), DTX_UNKNOWN);
+    ck_assert_str_eq(dtx_gid(c), "dtx:coord-x:7:9");
+    dtx_finish(c);
+    srv_join(&s);
+}
+END_TEST
+
 START_TEST(txn_errors)
 {
     clear_env();
@@ -1486,6 +1548,7 @@ client_suite(void)
     tcase_add_test(tc, client_certificate);
     tcase_add_test(tc, connect_timeout);
     tcase_add_test(tc, txn_commit);
+    tcase_add_test(tc, reserved_gids);
     tcase_add_test(tc, txn_errors);
     tcase_add_test(tc, commit_connection_lost);
     tcase_add_test(tc, commit_connection_lost_async);
