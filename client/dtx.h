@@ -274,8 +274,8 @@ DTX_API const char *dtx_gid(const dtx_conn *conn);
  * coordinator of protocol 1.2 this normally sends nothing and does not wait:
  * the coordinator reserved the gid in advance, and the BEGIN leaves with the
  * next request; if the coordinator then cannot start the transaction, that
- * request fails (and the connection is closed).  dtx_send_begin() likewise
- * has its BEGIN result ready at once.
+ * request fails (and the connection is closed).  (dtx_send_begin() always
+ * asks the coordinator and waits for its answer on the socket.)
  */
 DTX_API const char *dtx_begin(dtx_conn *conn) DTX_WUR;
 

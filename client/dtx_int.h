@@ -205,6 +205,9 @@ void dtx_conn_attempt_failed(dtx_conn *c, const char *reason);
 void dtx_conn_close_socket(dtx_conn *c);
 
 /* dtx_io.c */
+/* Send a BEGIN; may_reserve: as BEGIN_RESERVED when a reservation is held,
+ * with its result made at once (for the blocking dtx_begin()). */
+int dtx_begin_request(dtx_conn *c, bool may_reserve) __attribute__((warn_unused_result));
 /* Write queued output: 0 all written, 1 would block, -1 failed (err). */
 int dtx_io_flush(dtx_conn *c, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* One SSL_read into the input buffer: 1 read something, 0 would block,

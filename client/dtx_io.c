@@ -39,14 +39,16 @@
  *  Reserved gids (protocol 1.2).  A NEXT_GID frame, after HELLO_OK and
  *  before each OUTCOME, names the gid the coordinator has set aside for
  *  this connection's next transaction (next_gid); it is not a result and
- *  may come at any time.  With one held, a BEGIN is sent as BEGIN_RESERVED,
- *  which has no reply: the frame is only queued — it leaves with the next
- *  request — and the BEGIN result is made here, at once.  A ONESHOT then
- *  knows its gid when it is sent and gets no BEGIN_OK.  Sending BEGIN,
- *  BEGIN_RESERVED or ONESHOT gives the reservation up (the coordinator
- *  takes it on receiving any of them); the next one arrives before the
- *  OUTCOME.  A BEGIN_RESERVED that the coordinator cannot honour closes the
- *  connection with an ERROR, which the next request reports.
+ *  may come at any time.  With one held, the blocking dtx_begin() sends
+ *  BEGIN_RESERVED naming it, which has no reply: the frame is only queued
+ *  — it leaves with the next request — and the BEGIN result is made here,
+ *  at once.  (dtx_send_begin() sends a plain BEGIN, so that its result
+ *  comes from the socket as the asynchronous API promises.)  A ONESHOT is
+ *  sent as ONESHOT_RESERVED naming it, and gets no BEGIN_OK.  A claim
+ *  gives the reservation up; the next one arrives before the OUTCOME.  A
+ *  plain BEGIN or ONESHOT leaves it alone.  A BEGIN_RESERVED that the
+ *  coordinator cannot honour closes the connection with an ERROR, which
+ *  the next request reports.
  *
  *  Anything else is a protocol violation.  An ERROR while no request is in
  *  flight is the coordinator's connection-level error (it closes next): the
@@ -560,6 +562,15 @@ dtx_get_result(dtx_conn *conn)
     return r;
 }
 
+/* Hand the reservation over to the transaction being started. */
+static void
+claim_next_gid(dtx_conn *c)
+{
+    free(c->gid);
+    c->gid = c->next_gid;
+    c->next_gid = NULL;
+}
+
 /* Can a request be sent now?  Sets the error otherwise. */
 static bool
 send_ready(dtx_conn *c)
@@ -589,7 +600,7 @@ send_ready(dtx_conn *c)
  * the request in flight and try to send it.  Returns 1, or 0 when the
  * encoding failed (the bytes are removed again). */
 static int
-send_request(dtx_conn *c, dtx_req_kind k, size_t start, bool enc_ok)
+send_request(dtx_conn *c, dtx_req_kind k, size_t start, bool enc_ok, bool claim)
 {
     if (!enc_ok || !wbuf_ok(&c->out)) {
         c->out.len = start;
@@ -608,13 +619,13 @@ send_request(dtx_conn *c, dtx_req_kind k, size_t start, bool enc_ok)
     c->rstate = DTX_RS_BUSY;
     if (k == DTX_REQ_COMMIT || k == DTX_REQ_ONESHOT)
         c->txn_commit_sent = true;
-    if (k == DTX_REQ_BEGIN || k == DTX_REQ_ONESHOT) {
-        /* the transaction has the reserved gid (protocol 1.2); without one
-         * the coordinator names it in a BEGIN_OK, and a ONESHOT again in
-         * its OUTCOME */
+    if (claim) {
+        claim_next_gid(c); /* ONESHOT_RESERVED: the gid is known */
+    } else if (k == DTX_REQ_ONESHOT) {
+        /* the coordinator names the transaction in a BEGIN_OK before the
+         * results (protocol 1.1), and again in its OUTCOME */
         free(c->gid);
-        c->gid = c->next_gid;
-        c->next_gid = NULL;
+        c->gid = NULL;
     }
     int sent = dtx_flush(c); /* a failure is reported through dtx_get_result */
     (void)sent;
@@ -645,16 +656,14 @@ send_begin_reserved(dtx_conn *c)
 {
     dtx_result *r = dtx_result_local_begin(c->next_gid);
     size_t start = c->out.len;
-    if (r == NULL || !proto_put_empty(&c->out, MSG_BEGIN_RESERVED) || !wbuf_ok(&c->out)) {
+    if (r == NULL || !proto_put_begin_reserved(&c->out, c->next_gid) || !wbuf_ok(&c->out)) {
         dtx_clear(r);
         c->out.len = start;
         c->out.oom = false;
         dtx_conn_error_append(c, "out of memory while encoding the BEGIN request\n");
         return 0;
     }
-    free(c->gid);
-    c->gid = c->next_gid;
-    c->next_gid = NULL;
+    claim_next_gid(c);
     c->txn_commit_sent = false;
     c->req = DTX_REQ_BEGIN;
     c->rstate = DTX_RS_DONE;
@@ -663,18 +672,26 @@ send_begin_reserved(dtx_conn *c)
 }
 
 int
-dtx_send_begin(dtx_conn *conn)
+dtx_begin_request(dtx_conn *conn, bool may_reserve)
 {
     if (!send_ready(conn))
         return 0;
-    dispatch_buffered(conn);
-    if (conn->state != DTX_CS_READY)
-        return send_ready(conn);
-    if (conn->next_gid != NULL)
-        return send_begin_reserved(conn);
+    if (may_reserve) {
+        dispatch_buffered(conn);
+        if (conn->state != DTX_CS_READY)
+            return send_ready(conn);
+        if (conn->next_gid != NULL)
+            return send_begin_reserved(conn);
+    }
     size_t start = conn->out.len;
     bool ok = proto_put_empty(&conn->out, MSG_BEGIN);
-    return send_request(conn, DTX_REQ_BEGIN, start, ok);
+    return send_request(conn, DTX_REQ_BEGIN, start, ok, false);
+}
+
+int
+dtx_send_begin(dtx_conn *conn)
+{
+    return dtx_begin_request(conn, false);
 }
 
 /* Check one statement's arguments; sets the error otherwise. */
@@ -710,7 +727,7 @@ dtx_send_exec_params(dtx_conn *conn, const char *participant, const char *sql, i
                      .params = (const char **)values};
     size_t start = conn->out.len;
     bool ok = proto_put_exec(&conn->out, &st);
-    return send_request(conn, DTX_REQ_EXEC, start, ok);
+    return send_request(conn, DTX_REQ_EXEC, start, ok, false);
 }
 
 int
@@ -726,7 +743,7 @@ dtx_send_commit(dtx_conn *conn)
         return 0;
     size_t start = conn->out.len;
     bool ok = proto_put_empty(&conn->out, MSG_COMMIT);
-    return send_request(conn, DTX_REQ_COMMIT, start, ok);
+    return send_request(conn, DTX_REQ_COMMIT, start, ok, false);
 }
 
 int
@@ -736,7 +753,7 @@ dtx_send_rollback(dtx_conn *conn)
         return 0;
     size_t start = conn->out.len;
     bool ok = proto_put_empty(&conn->out, MSG_ROLLBACK);
-    return send_request(conn, DTX_REQ_ROLLBACK, start, ok);
+    return send_request(conn, DTX_REQ_ROLLBACK, start, ok, false);
 }
 
 int
@@ -771,9 +788,11 @@ dtx_send_oneshot(dtx_conn *conn, const dtx_stmt *stmts, int nstmts)
         return send_ready(conn);
     }
     size_t start = conn->out.len;
-    bool ok = proto_put_oneshot(&conn->out, &body);
+    bool claim = conn->next_gid != NULL;
+    bool ok = claim ? proto_put_oneshot_reserved(&conn->out, conn->next_gid, &body)
+                    : proto_put_oneshot(&conn->out, &body);
     free(ps);
-    return send_request(conn, DTX_REQ_ONESHOT, start, ok);
+    return send_request(conn, DTX_REQ_ONESHOT, start, ok, claim);
 }
 
 int
@@ -787,7 +806,7 @@ dtx_send_status(dtx_conn *conn, const char *gid)
     }
     size_t start = conn->out.len;
     bool ok = proto_put_status(&conn->out, gid);
-    return send_request(conn, DTX_REQ_STATUS, start, ok);
+    return send_request(conn, DTX_REQ_STATUS, start, ok, false);
 }
 
 int
@@ -797,5 +816,5 @@ dtx_send_indoubt(dtx_conn *conn)
         return 0;
     size_t start = conn->out.len;
     bool ok = proto_put_empty(&conn->out, MSG_INDOUBT);
-    return send_request(conn, DTX_REQ_INDOUBT, start, ok);
+    return send_request(conn, DTX_REQ_INDOUBT, start, ok, false);
 }

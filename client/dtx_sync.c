@@ -87,7 +87,7 @@ dtx_begin(dtx_conn *conn)
     if (conn == NULL)
         return NULL;
     sync_start(conn);
-    if (!dtx_send_begin(conn))
+    if (!dtx_begin_request(conn, true))
         return NULL;
     bool ok = false;
     dtx_result *r;

@@ -99,6 +99,12 @@ proto_put_next_gid(wbuf *w, const char *gid)
     return put_gid_msg(w, MSG_NEXT_GID, gid);
 }
 
+bool
+proto_put_begin_reserved(wbuf *w, const char *gid)
+{
+    return put_gid_msg(w, MSG_BEGIN_RESERVED, gid);
+}
+
 static void
 put_stmt(wbuf *w, const proto_stmt *st)
 {
@@ -129,6 +135,15 @@ bool
 proto_put_oneshot(wbuf *w, const proto_stmts *b)
 {
     size_t s = frame_begin(w, MSG_ONESHOT);
+    put_stmts(w, b);
+    return frame_end(w, s, ENC_MAX);
+}
+
+bool
+proto_put_oneshot_reserved(wbuf *w, const char *gid, const proto_stmts *b)
+{
+    size_t s = frame_begin(w, MSG_ONESHOT_RESERVED);
+    wbuf_put_str(w, gid);
     put_stmts(w, b);
     return frame_end(w, s, ENC_MAX);
 }
@@ -361,6 +376,12 @@ proto_get_next_gid(const frame_view *f, const char **gid)
     return proto_get_begin_ok(f, gid) && (*gid)[0] != '\0';
 }
 
+bool
+proto_get_begin_reserved(const frame_view *f, const char **gid)
+{
+    return proto_get_next_gid(f, gid);
+}
+
 static bool
 get_stmt(rbuf *r, proto_stmt *st)
 {
@@ -443,6 +464,20 @@ proto_get_oneshot(const frame_view *f, proto_stmts *b)
     rbuf r;
     rbuf_init(&r, f->payload, f->len);
     if (!get_stmts(&r, b) || !rbuf_done(&r)) {
+        proto_stmts_clear(b);
+        return false;
+    }
+    return true;
+}
+
+bool
+proto_get_oneshot_reserved(const frame_view *f, const char **gid, proto_stmts *b)
+{
+    rbuf r;
+    rbuf_init(&r, f->payload, f->len);
+    memset(b, 0, sizeof(*b));
+    *gid = rbuf_get_str(&r, NULL);
+    if (!rbuf_ok(&r) || (*gid)[0] == '\0' || !get_stmts(&r, b) || !rbuf_done(&r)) {
         proto_stmts_clear(b);
         return false;
     }

@@ -63,8 +63,9 @@ enum proto_msg {
     MSG_ERROR = 'E',
     MSG_BEGIN = 'B',
     MSG_BEGIN_OK = 'b',
-    MSG_BEGIN_RESERVED = 'N', /* minor >= 2: BEGIN with the reserved gid, no reply */
-    MSG_NEXT_GID = 'g',       /* minor >= 2: the gid reserved for the next transaction */
+    MSG_BEGIN_RESERVED = 'N',   /* minor >= 2: BEGIN with the reserved gid, no reply */
+    MSG_ONESHOT_RESERVED = 'Y', /* minor >= 2: ONESHOT with the reserved gid */
+    MSG_NEXT_GID = 'g',         /* minor >= 2: the gid reserved for the next transaction */
     MSG_EXEC = 'Q',
     MSG_RESULT = 'R',
     MSG_COMMIT = 'C',
@@ -275,6 +276,9 @@ bool proto_put_error(wbuf *w, const proto_error *m) __attribute__((warn_unused_r
 bool proto_put_empty(wbuf *w, uint8_t type) __attribute__((warn_unused_result));
 bool proto_put_begin_ok(wbuf *w, const char *gid) __attribute__((warn_unused_result));
 bool proto_put_next_gid(wbuf *w, const char *gid) __attribute__((warn_unused_result));
+bool proto_put_begin_reserved(wbuf *w, const char *gid) __attribute__((warn_unused_result));
+bool proto_put_oneshot_reserved(wbuf *w, const char *gid, const proto_stmts *s)
+    __attribute__((warn_unused_result));
 bool proto_put_exec(wbuf *w, const proto_stmt *s) __attribute__((warn_unused_result));
 bool proto_put_oneshot(wbuf *w, const proto_stmts *s) __attribute__((warn_unused_result));
 bool proto_put_work(wbuf *w, const proto_work *m) __attribute__((warn_unused_result));
@@ -310,6 +314,10 @@ bool proto_get_hello_ok(const frame_view *f, proto_hello_ok *m) __attribute__((w
 bool proto_get_error(const frame_view *f, proto_error *m) __attribute__((warn_unused_result));
 bool proto_get_begin_ok(const frame_view *f, const char **gid) __attribute__((warn_unused_result));
 bool proto_get_next_gid(const frame_view *f, const char **gid) __attribute__((warn_unused_result));
+bool proto_get_begin_reserved(const frame_view *f, const char **gid)
+    __attribute__((warn_unused_result));
+bool proto_get_oneshot_reserved(const frame_view *f, const char **gid, proto_stmts *s)
+    __attribute__((warn_unused_result));
 bool proto_get_exec(const frame_view *f, proto_stmt *s) __attribute__((warn_unused_result));
 bool proto_get_oneshot(const frame_view *f, proto_stmts *s) __attribute__((warn_unused_result));
 bool proto_get_work(const frame_view *f, proto_work *m) __attribute__((warn_unused_result));

@@ -16,14 +16,15 @@
  * Reserved gids (protocol 1.2, clients whose HELLO said minor >= 2): the
  * gid of the client's next transaction is handed out in advance, in a
  * NEXT_GID frame after HELLO_OK and before every OUTCOME (in the same
- * write).  So a client can BEGIN without waiting (BEGIN_RESERVED, no reply:
- * the frame travels with its first statement) and knows a ONESHOT's gid
- * before sending it (no BEGIN_OK).  Every BEGIN, BEGIN_RESERVED and ONESHOT
- * takes the reservation (`rsv_seq`), whether or not it then succeeds; the
- * client drops its copy on sending any of them, so both sides always agree
- * on whether one is held.  A reserved seq counts as handed out (next_seq)
- * and is answered IN PROGRESS by STATUS while its connection lives; once
- * the connection is gone it was never started: presumed abort.
+ * write).  A client that has read it claims it by name: BEGIN_RESERVED
+ * (no reply: the frame travels with its first statement) or
+ * ONESHOT_RESERVED (no BEGIN_OK).  Only a claim naming the reservation
+ * (`rsv_seq`) takes it; BEGIN and ONESHOT leave it alone and get a fresh
+ * seq, so a client that has not read the NEXT_GID yet is served as in 1.1.
+ * A claim that names anything else is a protocol violation.  A reserved
+ * seq counts as handed out (next_seq) and is answered IN PROGRESS by
+ * STATUS while its connection lives; once the connection is gone it was
+ * never started: presumed abort.
  */
 #include "coord.h"
 #include "log.h"
@@ -146,13 +147,32 @@ put_reservation(client *cl)
     return proto_put_next_gid(&cl->out, gid);
 }
 
-/* The reservation, taken by a BEGIN, BEGIN_RESERVED or ONESHOT (0: none). */
+/* A BEGIN_RESERVED or ONESHOT_RESERVED naming gid takes the reservation:
+ * its seq, or 0 when gid is not the one reserved. */
 static uint64_t
-take_reservation(client *cl)
+claim_reservation(client *cl, const char *gid)
 {
+    char g[GID_MAX];
+    if (cl->rsv_seq == 0)
+        return 0;
+    coord_gid_format(cl->co, cl->rsv_seq, g, sizeof(g));
+    if (strcmp(g, gid) != 0)
+        return 0;
     uint64_t seq = cl->rsv_seq;
     cl->rsv_seq = 0;
     return seq;
+}
+
+/* COMMIT, ROLLBACK or ONESHOT that cannot run: ERROR, then the OUTCOME
+ * these requests always end with (ABORTED: nothing was committed). */
+static void
+client_refuse(client *cl, const char *gid, const char *sqlstate, const char *msg)
+{
+    proto_error e = {.sqlstate = sqlstate, .message = msg};
+    proto_outcome_msg m = {.outcome = OUTCOME_ABORTED, .gid = gid};
+    wbuf_reset(&cl->out);
+    if (proto_put_error(&cl->out, &e) && put_reservation(cl) && proto_put_outcome(&cl->out, &m))
+        conn_send(cl->c, &cl->out);
 }
 
 void
@@ -354,9 +374,6 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
         handle_hello(cl, f);
         return;
     }
-    uint64_t seq = 0;
-    if (f->type == MSG_BEGIN || f->type == MSG_BEGIN_RESERVED || f->type == MSG_ONESHOT)
-        seq = take_reservation(cl);
     switch (f->type) {
     case MSG_BEGIN:
         if (f->len != 0)
@@ -365,7 +382,7 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
             client_send_error(cl, "25001", NULL, "a transaction is already in progress");
             return;
         }
-        cl->cur = txn_begin(cl->co, cl, seq);
+        cl->cur = txn_begin(cl->co, cl, 0);
         if (cl->cur == NULL) {
             client_send_error(cl, "53200", NULL, "out of memory");
             return;
@@ -374,18 +391,20 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
         if (proto_put_begin_ok(&cl->out, txn_gid(cl->cur)))
             conn_send(cl->c, &cl->out);
         return;
-    case MSG_BEGIN_RESERVED:
+    case MSG_BEGIN_RESERVED: {
         /* no reply: whatever fails here ends the connection, and the
          * client's next request reports it */
-        if (f->len != 0 || cl->minor < 2)
+        const char *gid;
+        if (cl->minor < 2 || !proto_get_begin_reserved(f, &gid))
             goto malformed;
         if (cl->cur) {
             conn_fail(cl->c, "25001", "a transaction is already in progress");
             client_free(cl);
             return;
         }
+        uint64_t seq = claim_reservation(cl, gid);
         if (seq == 0) {
-            conn_fail(cl->c, "08P01", "BEGIN_RESERVED without a reserved transaction id");
+            conn_fail(cl->c, "08P01", "BEGIN_RESERVED names %s, which is not reserved", gid);
             client_free(cl);
             return;
         }
@@ -395,6 +414,7 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
             client_free(cl);
         }
         return;
+    }
     case MSG_EXEC: {
         proto_stmt st;
         if (!proto_get_exec(f, &st))
@@ -415,7 +435,7 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
         if (f->len != 0)
             goto malformed;
         if (cl->cur == NULL) {
-            client_send_error(cl, "25P01", NULL, "no transaction in progress");
+            client_refuse(cl, "", "25P01", "no transaction in progress");
             return;
         }
         cl->busy = true;
@@ -425,27 +445,37 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
         else
             txn_rollback(cl->cur);
         return;
-    case MSG_ONESHOT: {
+    case MSG_ONESHOT:
+    case MSG_ONESHOT_RESERVED: {
         proto_stmts body;
-        if (!proto_get_oneshot(f, &body))
+        const char *gid = NULL;
+        bool reserved = f->type == MSG_ONESHOT_RESERVED;
+        if (reserved ? cl->minor < 2 || !proto_get_oneshot_reserved(f, &gid, &body)
+                     : !proto_get_oneshot(f, &body))
             goto malformed;
+        uint64_t seq = reserved ? claim_reservation(cl, gid) : 0;
+        if (reserved && seq == 0) {
+            proto_stmts_clear(&body);
+            conn_fail(cl->c, "08P01", "ONESHOT_RESERVED names %s, which is not reserved", gid);
+            client_free(cl);
+            return;
+        }
         if (cl->cur) {
             proto_stmts_clear(&body);
-            client_send_error(cl, "25001", NULL, "a transaction is already in progress");
+            client_refuse(cl, gid ? gid : "", "25001", "a transaction is already in progress");
             return;
         }
         cl->cur = txn_begin(cl->co, cl, seq);
         if (cl->cur == NULL) {
             proto_stmts_clear(&body);
-            client_send_error(cl, "53200", NULL, "out of memory");
+            client_refuse(cl, gid ? gid : "", "53200", "out of memory");
             return;
         }
         cl->busy = true;
         conn_pause(cl->c);
-        if (cl->minor >= 1 && seq == 0) {
+        if (cl->minor >= 1 && !reserved) {
             /* name the transaction before anything runs: a client whose
-             * connection drops later can still ask for its outcome (one
-             * that used its reservation knows the gid already) */
+             * connection drops later can still ask for its outcome */
             wbuf_reset(&cl->out);
             if (proto_put_begin_ok(&cl->out, txn_gid(cl->cur)))
                 conn_send(cl->c, &cl->out);

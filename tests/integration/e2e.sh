@@ -147,27 +147,29 @@ h_check "coordinator still serves others" h_dtx exec -P a "select 1"
 # coordinator set aside for the connection; STATUS answers IN PROGRESS for
 # it while the connection lives, and presumed abort once it is gone unused.
 out=$("$PROBE" reserved a "select 1" 2>&1)
-h_eq "reserved gid: status while reserved, running, rolled back" \
-    "reserved IN PROGRESS|running IN PROGRESS|rolled back ABORTED ABORTED|next new|abandoned ABORTED" \
+h_eq "reserved gid: as STATUS sees it while reserved, running, rolled back, abandoned" \
+    "reserved IN PROGRESS: reserved by a connected client, not started yet|running IN PROGRESS|rolled back ABORTED ABORTED|oneshot inside ABORTED 25001|next new|abandoned ABORTED" \
     "$(tr '\n' '|' <<<"$out" | sed 's/|$//')"
-# The frames themselves (as hex): HELLO of protocol 1.1 and 1.2, then BEGIN
-# or BEGIN_RESERVED and ROLLBACK.  A frame is type, u32 length, payload; a
-# str is u32 length, bytes, NUL.
+# The frames themselves, as hex bytes: HELLO of protocol 1.1 or 1.2, then
+# requests.  A frame is type, u32 length, payload; a str is u32 length,
+# bytes, NUL.
 hello() { printf 'H\x00\x00\x00\x19DTX1\x00\x01\x00'"$1"'\x01\x00\x00\x00\x03raw\x00\x00\x00\x00\x00\x00\x00\x00\x00'; }
-hexof() { tls | od -An -v -tx1 | tr -d ' \n'; }
-gidframe() { echo "$1"'000000[0-9a-f]{2}000000[0-9a-f]{2}6474783a6331'; } # TYPE ... "dtx:c1"
+hexof() { tls | od -An -v -tx1 | tr -s ' \n' '  '; }
+gidframe() { echo " $1 00 00 00 [0-9a-f]{2} 00 00 00 [0-9a-f]{2} 64 74 78 3a 63 31"; } # TYPE len len "dtx:c1"
 old=$( { hello '\x01'; printf 'B\x00\x00\x00\x00A\x00\x00\x00\x00'; sleep 1; } | hexof)
 h_check "a 1.1 client gets BEGIN_OK" grep -qE "$(gidframe 62)" <<<"$old"
 h_check "and no NEXT_GID" bash -c "! grep -qE '$(gidframe 67)' <<<'$old'"
-new=$( { hello '\x02'; printf 'N\x00\x00\x00\x00A\x00\x00\x00\x00'; sleep 1; } | hexof)
+new=$( { hello '\x02'; printf 'B\x00\x00\x00\x00A\x00\x00\x00\x00'; sleep 1; } | hexof)
 h_eq "a 1.2 client gets a NEXT_GID after HELLO_OK and before the OUTCOME" 2 \
     "$(grep -oE "$(gidframe 67)" <<<"$new" | wc -l)"
-h_check "BEGIN_RESERVED has no reply; the ROLLBACK after it ends a transaction" \
-    grep -qE "$(gidframe 67)[0-9a-f]*4f000000[0-9a-f]{2}01" <<<"$new"
-h_check "and no BEGIN_OK" bash -c "! grep -qE '$(gidframe 62)' <<<'$new'"
-two=$( { hello '\x02'; printf 'N\x00\x00\x00\x00N\x00\x00\x00\x00'; sleep 1; } | tls | tr -d '\0')
-h_check "a second BEGIN_RESERVED closes the connection with 25001" grep -qa 'already in progress' <<<"$two"
-one=$( { hello '\x01'; printf 'N\x00\x00\x00\x00'; sleep 1; } | tls | tr -d '\0')
+h_check "a plain BEGIN still gets its BEGIN_OK" grep -qE "$(gidframe 62)" <<<"$new"
+h_check "the OUTCOME (ABORTED) follows the NEXT_GID" grep -qE "$(gidframe 67)[0-9a-f ]* 4f 00 00 00 [0-9a-f]{2} 01 " <<<"$new"
+nc=$( { hello '\x01'; printf 'C\x00\x00\x00\x00'; sleep 1; } | hexof)
+h_check "COMMIT without a transaction: ERROR, then OUTCOME ABORTED" \
+    grep -qE " 45 00 00 00 [0-9a-f]{2} [0-9a-f ]*32 35 50 30 31[0-9a-f ]* 4f 00 00 00 [0-9a-f]{2} 01 " <<<"$nc"
+wrong=$( { hello '\x02'; printf 'N\x00\x00\x00\x12\x00\x00\x00\x0ddtx:c1:99:999\x00'; sleep 1; } | tls | tr -d '\0')
+h_check "BEGIN_RESERVED naming another gid closes the connection (08P01)" grep -qa 'which is not reserved' <<<"$wrong"
+one=$( { hello '\x01'; printf 'N\x00\x00\x00\x12\x00\x00\x00\x0ddtx:c1:99:999\x00'; sleep 1; } | tls | tr -d '\0')
 h_check "BEGIN_RESERVED from a 1.1 client is malformed" grep -qa "malformed message of type 'N'" <<<"$one"
 h_check "coordinator still serves others" h_dtx exec -P a "select 1"
 

@@ -28,11 +28,13 @@
  *   dtxprobe reserved P SQL        the gid a BEGIN returns before anything is
  *                                  sent (a reserved one), as STATUS sees it from
  *                                  a second connection: prints
- *                                  "reserved <status>", "running <status>" (after
- *                                  SQL on P), "rolled back <status>",
- *                                  "next <same|new>", "abandoned <status>" (the
- *                                  next reserved gid, once its connection closed
- *                                  without using it)
+ *                                  "reserved <status>: <detail>", "running
+ *                                  <status>" (after SQL on P), "rolled back
+ *                                  <outcome> <status>", "oneshot inside
+ *                                  <outcome> <sqlstate>" (a ONESHOT while a
+ *                                  transaction is open), "next <same|new>",
+ *                                  "abandoned <status>" (the next reserved gid,
+ *                                  once its connection closed without using it)
  */
 #include "dtx.h"
 
@@ -234,14 +236,23 @@ cmd_status(const char *gid)
     return 0;
 }
 
-/* The status word of gid, asked on c; "error" when the request failed. */
+/* The status word of gid, asked on c ("error" when the request failed),
+ * and its detail in buf when buf is not NULL. */
 static const char *
-status_word(dtx_conn *c, const char *gid)
+status_detail(dtx_conn *c, const char *gid, char *buf, size_t len)
 {
     char *detail = NULL;
     dtx_gid_status s = dtx_outcome_of(c, gid, &detail);
+    if (buf)
+        snprintf(buf, len, "%s", detail ? detail : "");
     dtx_freemem(detail);
     return s == DTX_GID_ERROR ? "error" : dtx_gid_status_name(s);
+}
+
+static const char *
+status_word(dtx_conn *c, const char *gid)
+{
+    return status_detail(c, gid, NULL, 0);
 }
 
 static int
@@ -255,7 +266,9 @@ cmd_reserved(const char *p, const char *sql)
         return 1;
     }
     snprintf(gid, sizeof(gid), "%s", g);
-    printf("reserved %s\n", status_word(q, gid));
+    char detail[256];
+    const char *w = status_detail(q, gid, detail, sizeof(detail));
+    printf("reserved %s: %s\n", w, detail);
     dtx_result *r = dtx_exec(c, p, sql);
     if (dtx_result_status(r) != DTX_RES_OK) {
         fprintf(stderr, "exec: %s\n", dtx_error_message(c));
@@ -265,6 +278,18 @@ cmd_reserved(const char *p, const char *sql)
     printf("running %s\n", status_word(q, gid));
     const char *o = dtx_outcome_name(dtx_rollback(c));
     printf("rolled back %s %s\n", o, status_word(q, gid));
+    if (dtx_begin(c) == NULL) {
+        fprintf(stderr, "begin: %s\n", dtx_error_message(c));
+        return 1;
+    }
+    dtx_stmt st[1] = {{p, sql, 0, NULL}};
+    o = dtx_outcome_name(dtx_oneshot(c, st, 1, NULL, NULL));
+    const char *state = dtx_error_field(c, DTX_DIAG_SQLSTATE);
+    printf("oneshot inside %s %s\n", o, state ? state : "-");
+    if (dtx_rollback(c) != DTX_ABORTED) {
+        fprintf(stderr, "rollback: %s\n", dtx_error_message(c));
+        return 1;
+    }
     g = dtx_begin(c);
     if (g == NULL) {
         fprintf(stderr, "begin: %s\n", dtx_error_message(c));
@@ -273,7 +298,7 @@ cmd_reserved(const char *p, const char *sql)
     snprintf(next, sizeof(next), "%s", g);
     printf("next %s\n", strcmp(gid, next) == 0 ? "same" : "new");
     dtx_finish(c); /* the BEGIN never leaves */
-    const char *w = "error";
+    w = "error";
     for (int i = 0; i < 100; i++) {
         w = status_word(q, next);
         if (strcmp(w, "IN PROGRESS") != 0)

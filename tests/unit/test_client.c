@@ -666,33 +666,56 @@ script_txn(srv *s, SSL *ssl)
     srv_wait_eof(ssl);
 }
 
-/* Protocol 1.2: HELLO_OK + NEXT_GID; the client's BEGIN_RESERVED arrives
- * only with its first statement; the OUTCOME comes after the next NEXT_GID;
- * a ONESHOT then uses that one (no BEGIN_OK). */
+/* Protocol 1.2.  HELLO_OK + NEXT_GID 7:5.  The asynchronous dtx_send_begin
+ * sends a plain BEGIN (answered 7:6; the reservation stays); ROLLBACK ->
+ * NEXT_GID 7:5 + ABORTED.  The blocking dtx_begin's BEGIN_RESERVED {7:5}
+ * arrives only with the EXEC the client sends RESERVED_PAUSE_MS later;
+ * COMMIT -> NEXT_GID 7:9 + COMMITTED; then ONESHOT_RESERVED {7:9}, and the
+ * connection drops. */
+#define RESERVED_PAUSE_MS 300
 static void
 script_reserved(srv *s, SSL *ssl)
 {
     frame_view f;
+    const char *gid;
+    wbuf w;
     if (!srv_hello_gid(s, ssl, "dtx:coord-x:7:5"))
         return;
+    if (!srv_expect(s, ssl, MSG_BEGIN, &f))
+        return;
+    send_begin_ok(ssl, "dtx:coord-x:7:6");
+    if (!srv_expect(s, ssl, MSG_ROLLBACK, &f))
+        return;
+    wbuf_init(&w);
+    proto_outcome_msg m = {.outcome = OUTCOME_ABORTED, .gid = "dtx:coord-x:7:6"};
+    ck_assert(proto_put_next_gid(&w, "dtx:coord-x:7:5"));
+    ck_assert(proto_put_outcome(&w, &m));
+    srv_send(ssl, &w);
+    int64_t t0 = dtx_now_ms();
     if (!srv_expect(s, ssl, MSG_BEGIN_RESERVED, &f))
-        return;
-    if (f.len != 0)
-        srv_fail(s, "server: BEGIN_RESERVED with a payload");
+        goto out;
+    if (dtx_now_ms() - t0 < RESERVED_PAUSE_MS - 50)
+        srv_fail(s, "server: BEGIN_RESERVED was sent before the statement");
+    if (!proto_get_begin_reserved(&f, &gid) || strcmp(gid, "dtx:coord-x:7:5") != 0)
+        srv_fail(s, "server: BEGIN_RESERVED does not name the reservation");
     if (!srv_expect(s, ssl, MSG_EXEC, &f))
-        return;
+        goto out;
     send_tag(ssl, "a", "UPDATE 1", 1);
     if (!srv_expect(s, ssl, MSG_COMMIT, &f))
-        return;
-    wbuf w;
-    wbuf_init(&w);
-    proto_outcome_msg m = {.outcome = OUTCOME_COMMITTED, .gid = "dtx:coord-x:7:5"};
+        goto out;
+    m = (proto_outcome_msg){.outcome = OUTCOME_COMMITTED, .gid = "dtx:coord-x:7:5"};
     ck_assert(proto_put_next_gid(&w, "dtx:coord-x:7:9"));
     ck_assert(proto_put_outcome(&w, &m));
     srv_send(ssl, &w);
-    if (!srv_expect(s, ssl, MSG_ONESHOT, &f))
-        return;
+    if (!srv_expect(s, ssl, MSG_ONESHOT_RESERVED, &f))
+        goto out;
+    proto_stmts body;
+    if (!proto_get_oneshot_reserved(&f, &gid, &body) || strcmp(gid, "dtx:coord-x:7:9") != 0)
+        srv_fail(s, "server: ONESHOT_RESERVED does not name the reservation");
+    else
+        proto_stmts_clear(&body);
     /* the connection breaks before the outcome: the gid is still known */
+out:
     wbuf_free(&w);
 }
 
@@ -1128,12 +1151,21 @@ START_TEST(reserved_gids)
     clear_env();
     srv s;
     dtx_conn *c = connect_ok(&s, script_reserved);
-    /* the BEGIN returns the reserved gid before anything is sent (the
-     * server fails if a BEGIN_RESERVED arrives without its EXEC behind it) */
+    /* asynchronous: a plain BEGIN, its result from the socket */
+    ck_assert(dtx_send_begin(c));
+    dtx_result *r = dtx_get_result(c);
+    ck_assert_int_eq(dtx_result_kind(r), DTX_KIND_BEGIN);
+    ck_assert_str_eq(dtx_result_gid(r), "dtx:coord-x:7:6");
+    dtx_clear(r);
+    ck_assert_ptr_null(dtx_get_result(c));
+    ck_assert_int_eq(dtx_rollback(c), DTX_ABORTED);
+    /* blocking: the reserved gid at once; the BEGIN_RESERVED leaves with
+     * the statement (the server checks it waited for it) */
     const char *gid = dtx_begin(c);
     ck_assert_msg(gid != NULL, "%s", dtx_error_message(c));
     ck_assert_str_eq(gid, "dtx:coord-x:7:5");
-    dtx_result *r = dtx_exec(c, "a", "UPDATE t SET x = 1");
+    usleep(RESERVED_PAUSE_MS * 1000);
+    r = dtx_exec(c, "a", "UPDATE t SET x = 1");
     ck_assert_int_eq(dtx_result_status(r), DTX_RES_OK);
     dtx_clear(r);
     ck_assert_int_eq(dtx_commit(c), DTX_COMMITTED);
