@@ -302,7 +302,7 @@ rq_send(resolve_req *rq)
         break;
     }
     case RQ_COUNT:
-        pgc_query(rq->pc, "SELECT count(*) FROM pg_catalog.pg_prepared_xacts", 0, NULL);
+        pgc_query(rq->pc, "SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_xacts", 0, NULL);
         break;
     default:
         abort();
