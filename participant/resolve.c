@@ -102,20 +102,27 @@ static bool rq_count_running;
 
 static const pgc_ops rq_pg_ops;
 
+/* Every function, operator and type is named with its schema (EXTRACT's
+ * special syntax always means pg_catalog's): the pooled session's
+ * search_path is whatever the clients' branches left it. */
 static const char rq_list_sql[] =
     "SELECT p.gid, "
-    "CASE WHEN p.x = 0 THEN 0 "
-    "WHEN p.c > n.r + 2147483648 THEN p.c - 4294967296 "
-    "WHEN p.c < n.r - 2147483648 THEN p.c + 4294967296 "
+    "CASE WHEN (p.x OPERATOR(pg_catalog.=) 0) THEN 0 "
+    "WHEN (p.c OPERATOR(pg_catalog.>) (n.r OPERATOR(pg_catalog.+) 2147483648)) "
+    "THEN (p.c OPERATOR(pg_catalog.-) 4294967296) "
+    "WHEN (p.c OPERATOR(pg_catalog.<) (n.r OPERATOR(pg_catalog.-) 2147483648)) "
+    "THEN (p.c OPERATOR(pg_catalog.+) 4294967296) "
     "ELSE p.c END, "
-    "(extract(epoch FROM p.prepared) * 1000)::bigint "
-    "FROM (SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::bigint "
-    "AS r) n, "
-    "LATERAL (SELECT g.gid, g.prepared, g.transaction::text::bigint AS x, "
-    "((n.r >> 32) << 32) + g.transaction::text::bigint AS c "
+    "(extract(epoch FROM p.prepared) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8 "
+    "FROM (SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())"
+    "::pg_catalog.text::pg_catalog.int8 AS r) n, "
+    "LATERAL (SELECT g.gid, g.prepared, g.transaction::pg_catalog.text::pg_catalog.int8 AS x, "
+    "(((n.r OPERATOR(pg_catalog.>>) 32) OPERATOR(pg_catalog.<<) 32) OPERATOR(pg_catalog.+) "
+    "g.transaction::pg_catalog.text::pg_catalog.int8) AS c "
     "FROM pg_catalog.pg_prepared_xacts g "
-    "WHERE g.database = pg_catalog.current_database() "
-    "AND pg_catalog.left(g.gid, pg_catalog.length($1::text)) = $1::text) p "
+    "WHERE (g.database OPERATOR(pg_catalog.=) pg_catalog.current_database()) "
+    "AND (pg_catalog.left(g.gid, pg_catalog.length($1::pg_catalog.text)) "
+    "OPERATOR(pg_catalog.=) $1::pg_catalog.text)) p "
     "ORDER BY p.prepared, p.gid";
 
 /* ------------------------------------------------------------------------
@@ -442,7 +449,9 @@ rq_finish_done(resolve_req *rq)
             rq->detail = rq->hint = NULL;
             rq->err = false;
             rq_set_state(rq, RQ_STATUS);
-            pgc_query(rq->pc, "SELECT pg_catalog.pg_xact_status($1::xid8)::text", 1, params);
+            pgc_query(rq->pc,
+                      "SELECT pg_catalog.pg_xact_status($1::pg_catalog.xid8)::pg_catalog.text", 1,
+                      params);
             pgc_sync(rq->pc);
             return;
         }
