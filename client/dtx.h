@@ -322,7 +322,9 @@ DTX_API dtx_outcome dtx_rollback(dtx_conn *conn) DTX_WUR;
  * dtx_gid() is set whenever it got that far (ask dtx_outcome_of() later).
  * It is NULL only when the connection failed before the coordinator's first
  * reply arrived, or with a coordinator older than protocol 1.1: the outcome
- * is then unknown and cannot be looked up.
+ * is then unknown and cannot be looked up.  Inside a transaction begun with
+ * dtx_begin() nothing is sent: DTX_ABORTED, and the open transaction (and
+ * dtx_gid()) stay as they were.
  */
 DTX_API dtx_outcome dtx_oneshot(dtx_conn *conn, const dtx_stmt *stmts, int nstmts,
                                 dtx_result ***results, int *nresults) DTX_WUR;

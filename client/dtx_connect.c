@@ -126,6 +126,7 @@ dtx_conn_close_socket(dtx_conn *c)
     free(c->in);
     free(c->next_gid); /* a reservation lives as long as its connection */
     c->next_gid = NULL;
+    c->in_txn = false;
     c->in = NULL;
     c->in_off = c->in_len = c->in_cap = 0;
 }

@@ -182,6 +182,7 @@ struct dtx_conn {
     dtx_req_state rstate;
     dtx_result *q_head, *q_tail;
     bool txn_commit_sent; /* COMMIT or ONESHOT sent since the last BEGIN_OK */
+    bool in_txn;          /* a BEGIN succeeded and no OUTCOME followed yet */
 
     char *gid;             /* current/last transaction */
     char *next_gid;        /* reserved for the next transaction (protocol 1.2); NULL = none */

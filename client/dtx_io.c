@@ -468,6 +468,10 @@ dispatch(dtx_conn *c, const frame_view *f)
             return;
         }
     }
+    if (r->kind == DTX_KIND_BEGIN)
+        c->in_txn = true;
+    else if (r->kind == DTX_KIND_OUTCOME)
+        c->in_txn = false;
     enqueue(c, r);
     if (final)
         c->rstate = DTX_RS_DONE;
@@ -665,6 +669,7 @@ send_begin_reserved(dtx_conn *c)
     }
     claim_next_gid(c);
     c->txn_commit_sent = false;
+    c->in_txn = true;
     c->req = DTX_REQ_BEGIN;
     c->rstate = DTX_RS_DONE;
     enqueue(c, r);
@@ -676,7 +681,9 @@ dtx_begin_request(dtx_conn *conn, bool may_reserve)
 {
     if (!send_ready(conn))
         return 0;
-    if (may_reserve) {
+    /* inside a transaction, a plain BEGIN: the coordinator refuses it
+     * (25001) and the open transaction goes on */
+    if (may_reserve && !conn->in_txn) {
         dispatch_buffered(conn);
         if (conn->state != DTX_CS_READY)
             return send_ready(conn);
@@ -761,6 +768,14 @@ dtx_send_oneshot(dtx_conn *conn, const dtx_stmt *stmts, int nstmts)
 {
     if (!send_ready(conn))
         return 0;
+    if (conn->in_txn) {
+        /* refused here, so that the open transaction keeps its gid */
+        dtx_conn_error_append(conn,
+                              "a transaction is already in progress (%s): end it with dtx_commit "
+                              "or dtx_rollback first\n",
+                              conn->gid ? conn->gid : "");
+        return 0;
+    }
     if (nstmts < 1 || nstmts > PROTO_MAX_STMTS || stmts == NULL) {
         dtx_conn_error_append(conn, "invalid number of statements: %d (1 to %d)\n", nstmts,
                               PROTO_MAX_STMTS);

@@ -148,7 +148,7 @@ h_check "coordinator still serves others" h_dtx exec -P a "select 1"
 # it while the connection lives, and presumed abort once it is gone unused.
 out=$("$PROBE" reserved a "select 1" 2>&1)
 h_eq "reserved gid: as STATUS sees it while reserved, running, rolled back, abandoned" \
-    "reserved IN PROGRESS: reserved by a connected client, not started yet|running IN PROGRESS|rolled back ABORTED ABORTED|oneshot inside ABORTED 25001|next new|abandoned ABORTED" \
+    "reserved IN PROGRESS: reserved by a connected client, not started yet|running IN PROGRESS|rolled back ABORTED ABORTED|oneshot inside ABORTED, gid kept|begin inside failed 25001|still open yes|next new|abandoned ABORTED" \
     "$(tr '\n' '|' <<<"$out" | sed 's/|$//')"
 # The frames themselves, as hex bytes: HELLO of protocol 1.1 or 1.2, then
 # requests.  A frame is type, u32 length, payload; a str is u32 length,

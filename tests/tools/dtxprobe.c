@@ -31,8 +31,10 @@
  *                                  "reserved <status>: <detail>", "running
  *                                  <status>" (after SQL on P), "rolled back
  *                                  <outcome> <status>", "oneshot inside
- *                                  <outcome> <sqlstate>" (a ONESHOT while a
- *                                  transaction is open), "next <same|new>",
+ *                                  <outcome>, gid <kept|changed>", "begin inside
+ *                                  <ok|failed> <sqlstate>" (while a transaction
+ *                                  is open), "still open <yes|no>", "next
+ *                                  <same|new>",
  *                                  "abandoned <status>" (the next reserved gid,
  *                                  once its connection closed without using it)
  */
@@ -278,14 +280,23 @@ cmd_reserved(const char *p, const char *sql)
     printf("running %s\n", status_word(q, gid));
     const char *o = dtx_outcome_name(dtx_rollback(c));
     printf("rolled back %s %s\n", o, status_word(q, gid));
-    if (dtx_begin(c) == NULL) {
+    if ((g = dtx_begin(c)) == NULL) {
         fprintf(stderr, "begin: %s\n", dtx_error_message(c));
         return 1;
     }
+    char open_gid[128];
+    snprintf(open_gid, sizeof(open_gid), "%s", g);
     dtx_stmt st[1] = {{p, sql, 0, NULL}};
     o = dtx_outcome_name(dtx_oneshot(c, st, 1, NULL, NULL));
+    printf("oneshot inside %s, gid %s\n", o,
+           strcmp(dtx_gid(c), open_gid) == 0 ? "kept" : "changed");
+    g = dtx_begin(c);
     const char *state = dtx_error_field(c, DTX_DIAG_SQLSTATE);
-    printf("oneshot inside %s %s\n", o, state ? state : "-");
+    printf("begin inside %s %s\n", g ? "ok" : "failed", state ? state : "-");
+    r = dtx_exec(c, p, sql);
+    printf("still open %s\n",
+           dtx_result_status(r) == DTX_RES_OK && strcmp(dtx_gid(c), open_gid) == 0 ? "yes" : "no");
+    dtx_clear(r);
     if (dtx_rollback(c) != DTX_ABORTED) {
         fprintf(stderr, "rollback: %s\n", dtx_error_message(c));
         return 1;

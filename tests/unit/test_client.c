@@ -667,7 +667,8 @@ script_txn(srv *s, SSL *ssl)
 }
 
 /* Protocol 1.2.  HELLO_OK + NEXT_GID 7:5.  The asynchronous dtx_send_begin
- * sends a plain BEGIN (answered 7:6; the reservation stays); ROLLBACK ->
+ * sends a plain BEGIN (answered 7:6; the reservation stays); a dtx_begin
+ * inside that transaction sends a plain BEGIN too (refused); ROLLBACK ->
  * NEXT_GID 7:5 + ABORTED.  The blocking dtx_begin's BEGIN_RESERVED {7:5}
  * arrives only with the EXEC the client sends RESERVED_PAUSE_MS later;
  * COMMIT -> NEXT_GID 7:9 + COMMITTED; then ONESHOT_RESERVED {7:9}, and the
@@ -684,6 +685,10 @@ script_reserved(srv *s, SSL *ssl)
     if (!srv_expect(s, ssl, MSG_BEGIN, &f))
         return;
     send_begin_ok(ssl, "dtx:coord-x:7:6");
+    /* a second dtx_begin inside it: a plain BEGIN, though 7:5 is held */
+    if (!srv_expect(s, ssl, MSG_BEGIN, &f))
+        return;
+    send_error(ssl, "25001", "a transaction is already in progress", NULL, NULL, NULL);
     if (!srv_expect(s, ssl, MSG_ROLLBACK, &f))
         return;
     wbuf_init(&w);
@@ -1158,6 +1163,14 @@ START_TEST(reserved_gids)
     ck_assert_str_eq(dtx_result_gid(r), "dtx:coord-x:7:6");
     dtx_clear(r);
     ck_assert_ptr_null(dtx_get_result(c));
+    /* inside a transaction: not the reservation; the refusal keeps the gid,
+     * and a ONESHOT is refused without being sent */
+    ck_assert_ptr_null(dtx_begin(c));
+    ck_assert_str_eq(dtx_error_field(c, DTX_DIAG_SQLSTATE), "25001");
+    ck_assert_str_eq(dtx_gid(c), "dtx:coord-x:7:6");
+    dtx_stmt in[1] = {{"a", "UPDATE t SET x = 0", 0, NULL}};
+    ck_assert_int_eq(dtx_oneshot(c, in, 1, NULL, NULL), DTX_ABORTED);
+    ck_assert_str_eq(dtx_gid(c), "dtx:coord-x:7:6");
     ck_assert_int_eq(dtx_rollback(c), DTX_ABORTED);
     /* blocking: the reserved gid at once; the BEGIN_RESERVED leaves with
      * the statement (the server checks it waited for it) */
