@@ -251,7 +251,7 @@ uint64_t coord_now_ms(void);
 void coord_branch_name(char *out, size_t len, const char *gid, const char *participant);
 /* the gid of seq in the current epoch (txn.c) */
 void coord_gid_format(const coord *co, uint64_t seq, char *out, size_t len);
-/* bucket of a gid in a table of n buckets (FNV-1a; txn.c) */
+/* bucket of a gid in a table of n buckets (hash_str; txn.c) */
 size_t coord_gid_hash(const char *gid, size_t n);
 
 #endif

@@ -48,6 +48,7 @@
  */
 #include "coord.h"
 #include "failpoint.h"
+#include "hash.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -125,10 +126,7 @@ static void onephase_maybe_finish(txn *t);
 size_t
 coord_gid_hash(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return (size_t)(h % n);
+    return (size_t)(hash_str(s) % n);
 }
 
 void

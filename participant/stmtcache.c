@@ -30,6 +30,8 @@
  */
 #include "stmtcache.h"
 
+#include "hash.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,15 +56,11 @@ struct stmt_cache {
     int leftovers;        /* statements in PostgreSQL the cache lost */
 };
 
-/* FNV-1a, 64 bits. */
+/* The key of a text with nparams parameters. */
 static uint64_t
 stmt_hash(const char *s, int nparams)
 {
-    uint64_t h = UINT64_C(14695981039346656037) ^ (uint64_t)(unsigned)nparams;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= UINT64_C(1099511628211);
-    }
+    uint64_t h = hash_str(s) ^ ((uint64_t)(unsigned)nparams * UINT64_C(0x9e3779b97f4a7c15));
     return h == 0 ? 1 : h; /* 0 marks an empty filter slot */
 }
 
