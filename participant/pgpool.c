@@ -164,16 +164,6 @@ static const char *const pgc_state_names[] = {
     "down", "connecting", "setup", "idle", "leased", "busy", "closed",
 };
 
-/* Is res "prepared statement ... does not exist" for one of ours? */
-static bool
-pgc_lost_stmt(const PGresult *res)
-{
-    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    return state != NULL && strcmp(state, "26000") == 0 && msg != NULL &&
-           strstr(msg, "\"dtx_s") != NULL;
-}
-
 static void pgc_connect_start(pgc *pc);
 static void pgc_break(pgc *pc, const char *reason);
 static void pgc_process(pgc *pc);
@@ -623,22 +613,24 @@ pgc_entry_result(pgc *pc, pgc_entry e, const PGresult *r)
 {
     ExecStatusType st = PQresultStatus(r);
     bool error = st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE;
+    const char *state = error ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    /* one of our statements was gone (a function ran DEALLOCATE: 26000),
+     * or a client had planted one under our next name (42P05) */
+    if (state != NULL && e.kind != PGC_E_QUERY &&
+        (strcmp(state, "26000") == 0 || strcmp(state, "42P05") == 0))
+        pc->lost_stmt = true;
     switch (e.kind) {
     case PGC_E_QUERY:
         return true;
     case PGC_E_EXEC:
         if (error)
-            stmt_cache_exec_failed(pc->cache, e.slot, PQresultErrorField(r, PG_DIAG_SQLSTATE));
+            stmt_cache_exec_failed(pc->cache, e.slot, state);
         return true;
-    case PGC_E_PREPARE: {
+    case PGC_E_PREPARE:
         stmt_cache_prepared(pc->cache, e.slot, st == PGRES_COMMAND_OK);
         if (st == PGRES_COMMAND_OK)
             log_debug("pg#%d: prepared a statement of the cache (slot %d)", pc->id, e.slot);
-        const char *state = error ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-        if (state != NULL && strcmp(state, "42P05") == 0)
-            pc->lost_stmt = true; /* a client planted a statement under our name */
         return error;
-    }
     case PGC_E_DEALLOC:
         if (st != PGRES_COMMAND_OK)
             stmt_cache_dealloc_failed(pc->cache);
@@ -703,8 +695,6 @@ pgc_process(pgc *pc)
             return;
         }
         pc->cur_got = true;
-        if (st == PGRES_FATAL_ERROR && pgc_lost_stmt(r))
-            pc->lost_stmt = true;
         if (pgc_entry_result(pc, e, r) && pc->ops && pc->ops->on_result)
             pc->ops->on_result(pc, pc->uindex, r, pc->arg);
         PQclear(r);
@@ -734,17 +724,17 @@ pgc_queue(pgc *pc, const char *sql, int nparams, const char *const *params)
     if (plan.dealloc) {
         char dsql[STMT_NAME_MAX + 16];
         snprintf(dsql, sizeof(dsql), "DEALLOCATE %s", plan.old_name);
+        log_debug("pg#%d: deallocating %s", pc->id, plan.old_name);
         if (!pgc_entry_push(pc, PGC_E_DEALLOC, -1) ||
             !PQsendQueryParams(pc->pg, dsql, 0, NULL, NULL, NULL, NULL, 0))
             return false;
     }
-    if (plan.prepare)
+    if (plan.prepare) {
         log_debug("pg#%d: preparing %s: %s", pc->id, plan.name, sql);
-    if (plan.dealloc)
-        log_debug("pg#%d: deallocating %s", pc->id, plan.old_name);
-    if (plan.prepare && (!pgc_entry_push(pc, PGC_E_PREPARE, plan.slot) ||
-                         !PQsendPrepare(pc->pg, plan.name, sql, nparams, NULL)))
-        return false;
+        if (!pgc_entry_push(pc, PGC_E_PREPARE, plan.slot) ||
+            !PQsendPrepare(pc->pg, plan.name, sql, nparams, NULL))
+            return false;
+    }
     return pgc_entry_push(pc, PGC_E_EXEC, plan.slot) &&
            PQsendQueryPrepared(pc->pg, plan.name, nparams, params, NULL, NULL, 0);
 }

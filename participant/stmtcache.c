@@ -12,7 +12,7 @@
  *
  *    free      sql == NULL, !held      nothing in PostgreSQL
  *    cached    sql != NULL             PostgreSQL holds it, or its Parse is
- *                                      queued (ready says which)
+ *                                      queued
  *    orphan    sql == NULL, held       evicted after an error; PostgreSQL
  *                                      still holds `id`
  *
@@ -161,7 +161,7 @@ stmt_cache_plan(stmt_cache *c, stmt_seen *seen, const char *sql, int nparams, st
 {
     memset(out, 0, sizeof(*out));
     out->slot = -1;
-    if (c == NULL || c->capacity == 0 || !stmt_cacheable(sql))
+    if (c == NULL || c->capacity == 0)
         return;
     uint64_t h = stmt_hash(sql, nparams);
     for (int i = 0; i < c->capacity; i++) {
@@ -173,7 +173,10 @@ stmt_cache_plan(stmt_cache *c, stmt_seen *seen, const char *sql, int nparams, st
             return;
         }
     }
-    /* not cached: admit it only the second time the pool sees it */
+    /* not cached (only cacheable texts ever are): admit it the second time
+     * the pool sees it */
+    if (!stmt_cacheable(sql))
+        return;
     uint64_t *f = &seen->hash[h % STMT_SEEN_SLOTS];
     if (*f != h) {
         *f = h;
