@@ -493,6 +493,25 @@ dtx_flush(dtx_conn *conn)
     return r;
 }
 
+/* Dispatch the whole frames already in the input buffer, without reading
+ * the socket (after a read, or for a NEXT_GID that came in the same read as
+ * the last reply).  False when the connection is no longer READY. */
+static bool
+dispatch_buffered(dtx_conn *c)
+{
+    char err[DTX_ERRBUF];
+    frame_view f;
+    int fr;
+    while (c->state == DTX_CS_READY && (fr = dtx_io_next_frame(c, &f, err, sizeof(err))) != 0) {
+        if (fr < 0) {
+            dtx_conn_break(c, "08P01", "%s", err);
+            return false;
+        }
+        dispatch(c, &f);
+    }
+    return c->state == DTX_CS_READY;
+}
+
 int
 dtx_consume_input(dtx_conn *conn)
 {
@@ -512,17 +531,7 @@ dtx_consume_input(dtx_conn *conn)
             dtx_conn_break(conn, "08006", "lost the connection to the coordinator: %s", err);
             return 0;
         }
-        frame_view f;
-        int fr;
-        while (conn->state == DTX_CS_READY &&
-               (fr = dtx_io_next_frame(conn, &f, err, sizeof(err))) != 0) {
-            if (fr < 0) {
-                dtx_conn_break(conn, "08P01", "%s", err);
-                return 0;
-            }
-            dispatch(conn, &f);
-        }
-        if (conn->state != DTX_CS_READY)
+        if (!dispatch_buffered(conn))
             return 0;
         if (r == 0)
             break;
@@ -636,23 +645,6 @@ send_request(dtx_conn *c, dtx_req_kind k, size_t start, bool enc_ok, bool claim)
     return 1;
 }
 
-/* Decode what is already in the input buffer (a NEXT_GID that came in the
- * same read as the last reply), without reading the socket. */
-static void
-dispatch_buffered(dtx_conn *c)
-{
-    char err[DTX_ERRBUF];
-    frame_view f;
-    int fr;
-    while (c->state == DTX_CS_READY && (fr = dtx_io_next_frame(c, &f, err, sizeof(err))) != 0) {
-        if (fr < 0) {
-            dtx_conn_break(c, "08P01", "%s", err);
-            return;
-        }
-        dispatch(c, &f);
-    }
-}
-
 /* BEGIN_RESERVED: queued, not flushed (it leaves with the next request);
  * the BEGIN result is made here. */
 static int
@@ -684,8 +676,7 @@ dtx_begin_request(dtx_conn *conn, bool may_reserve)
     /* inside a transaction, a plain BEGIN: the coordinator refuses it
      * (25001) and the open transaction goes on */
     if (may_reserve && !conn->in_txn) {
-        dispatch_buffered(conn);
-        if (conn->state != DTX_CS_READY)
+        if (!dispatch_buffered(conn))
             return send_ready(conn);
         if (conn->next_gid != NULL)
             return send_begin_reserved(conn);
@@ -797,8 +788,7 @@ dtx_send_oneshot(dtx_conn *conn, const dtx_stmt *stmts, int nstmts)
         ps[i].params = (const char **)stmts[i].params;
     }
     proto_stmts body = {.n = (uint16_t)nstmts, .stmts = ps};
-    dispatch_buffered(conn);
-    if (conn->state != DTX_CS_READY) {
+    if (!dispatch_buffered(conn)) {
         free(ps);
         return send_ready(conn);
     }

@@ -147,16 +147,23 @@ put_reservation(client *cl)
     return proto_put_next_gid(&cl->out, gid);
 }
 
+/* Is gid the one reserved for cl? */
+static bool
+holds_reservation(const client *cl, const char *gid)
+{
+    char g[GID_MAX];
+    if (cl->rsv_seq == 0)
+        return false;
+    coord_gid_format(cl->co, cl->rsv_seq, g, sizeof(g));
+    return strcmp(g, gid) == 0;
+}
+
 /* A BEGIN_RESERVED or ONESHOT_RESERVED naming gid takes the reservation:
  * its seq, or 0 when gid is not the one reserved. */
 static uint64_t
 claim_reservation(client *cl, const char *gid)
 {
-    char g[GID_MAX];
-    if (cl->rsv_seq == 0)
-        return 0;
-    coord_gid_format(cl->co, cl->rsv_seq, g, sizeof(g));
-    if (strcmp(g, gid) != 0)
+    if (!holds_reservation(cl, gid))
         return 0;
     uint64_t seq = cl->rsv_seq;
     cl->rsv_seq = 0;
@@ -226,16 +233,11 @@ handle_hello(client *cl, const frame_view *f)
 
 /* Is gid reserved by a connected client (not started yet)? */
 static bool
-gid_reserved(const coord *co, const char *gid)
+gid_reserved(const char *gid)
 {
-    char g[GID_MAX];
-    for (const client *cl = all_clients; cl; cl = cl->next) {
-        if (cl->rsv_seq == 0)
-            continue;
-        coord_gid_format(co, cl->rsv_seq, g, sizeof(g));
-        if (strcmp(g, gid) == 0)
+    for (const client *cl = all_clients; cl; cl = cl->next)
+        if (holds_reservation(cl, gid))
             return true;
-    }
     return false;
 }
 
@@ -253,7 +255,7 @@ handle_status(client *cl, const frame_view *f)
     if (t && !txn_is_finished(t) && !txn_told_aborted(t)) {
         r.outcome = OUTCOME_IN_PROGRESS;
         r.detail = "the transaction is still running";
-    } else if (t == NULL && gid_reserved(cl->co, gid)) {
+    } else if (t == NULL && gid_reserved(gid)) {
         r.outcome = OUTCOME_IN_PROGRESS;
         r.detail = "reserved by a connected client, not started yet";
     } else {
