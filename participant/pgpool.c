@@ -153,7 +153,6 @@ struct pg_pool {
     struct event *ev_wait; /* deadline of the head of the new-work queue */
     pgcancel *canceller;   /* worker thread for cancel requests */
     char wait_error[256];
-    int stmt_cache_size;
     stmt_seen seen; /* admission filter of the connections' statement caches */
     bool started;
     bool unreachable;

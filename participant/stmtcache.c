@@ -71,14 +71,25 @@ keyword_at(const char *p, const char *kw)
     return strncasecmp(p, kw, n) == 0 && !isalnum((unsigned char)p[n]) && p[n] != '_';
 }
 
-bool
-stmt_cacheable(const char *sql)
+/* The text after leading white space when it starts with INSERT, UPDATE,
+ * DELETE or MERGE; NULL otherwise (a cheap first test). */
+static const char *
+dml_start(const char *sql)
 {
     const char *p = sql;
     while (isspace((unsigned char)*p))
         p++;
     if (!keyword_at(p, "insert") && !keyword_at(p, "update") && !keyword_at(p, "delete") &&
         !keyword_at(p, "merge"))
+        return NULL;
+    return p;
+}
+
+bool
+stmt_cacheable(const char *sql)
+{
+    const char *p = dml_start(sql);
+    if (p == NULL)
         return false;
     size_t n = strlen(p);
     if (n > STMT_CACHE_MAX_SQL)
@@ -161,7 +172,7 @@ stmt_cache_plan(stmt_cache *c, stmt_seen *seen, const char *sql, int nparams, st
 {
     memset(out, 0, sizeof(*out));
     out->slot = -1;
-    if (c == NULL || c->capacity == 0)
+    if (c == NULL || c->capacity == 0 || dml_start(sql) == NULL)
         return;
     uint64_t h = stmt_hash(sql, nparams);
     for (int i = 0; i < c->capacity; i++) {
@@ -173,8 +184,8 @@ stmt_cache_plan(stmt_cache *c, stmt_seen *seen, const char *sql, int nparams, st
             return;
         }
     }
-    /* not cached (only cacheable texts ever are): admit it the second time
-     * the pool sees it */
+    /* not cached (only cacheable texts ever are; the length and RETURNING
+     * checks are left to a miss): admit it the second time the pool sees it */
     if (!stmt_cacheable(sql))
         return;
     uint64_t *f = &seen->hash[h % STMT_SEEN_SLOTS];
