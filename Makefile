@@ -11,7 +11,7 @@
 #   coordinator/*.c  -> dtx-coordinator
 #   participant/*.c  -> dtx-participant
 #   tests/unit/test_*.c -> one check binary each
-#   bench/*_main.c   -> one benchmark binary each
+#   bench/*_main.c   -> one benchmark binary each (with bench/benchproc.c)
 
 BUILD     ?= release
 PREFIX    ?= /usr/local
@@ -54,6 +54,7 @@ COORD_SRC  := $(wildcard coordinator/*.c)
 PART_SRC   := $(wildcard participant/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 BENCH_SRC  := $(wildcard bench/*_main.c)
+BENCH_LIB  := bench/benchproc.c
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
@@ -93,7 +94,7 @@ ALL_LIBS_A := $(filter %.a,$(LIBS_OUT))
 LINK_LIBS  := $(filter $(LIBDTX_A),$(ALL_LIBS_A)) $(filter $(LIBWAL),$(ALL_LIBS_A)) $(LIBCOMMON)
 
 PHONY_X := unit-bins check-build
-.PHONY: $(PHONY_X) all build check unit integration demo bench bench-wal install clean fmt fmt-check deps \
+.PHONY: $(PHONY_X) all build check unit integration demo bench bench-wal bench-floor install clean fmt fmt-check deps \
         valgrind chaos bench-recovery help
 .DEFAULT_GOAL := all
 
@@ -142,9 +143,11 @@ $(O)/bin/dtx: $(call obj,$(CLI_SRC)) $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_X) -o $@ $(call obj,$(CLI_SRC)) $(LINK_LIBS) $(LIBS)
 
-$(O)/bin/bench-%: $(O)/obj/bench/%_main.o $(LINK_LIBS)
+# shared by every benchmark binary: not an intermediate file to remove
+.SECONDARY: $(call obj,$(BENCH_LIB))
+$(O)/bin/bench-%: $(O)/obj/bench/%_main.o $(call obj,$(BENCH_LIB)) $(LINK_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_X) -o $@ $< $(LINK_LIBS) $(LIBS)
+	$(CC) $(LDFLAGS_X) -o $@ $< $(call obj,$(BENCH_LIB)) $(LINK_LIBS) $(LIBS)
 
 # Small programs used by integration tests (tests/tools/NAME.c -> bin/tool-NAME).
 $(O)/bin/tool-%: $(O)/obj/tests/tools/%.o $(LINK_LIBS)
@@ -207,6 +210,10 @@ bench-wal: deps
 	@$(MAKE) --no-print-directory build BUILD=release
 	@bench/run-bench-wal.sh
 
+bench-floor: deps
+	@$(MAKE) --no-print-directory build BUILD=release
+	@bench/run-bench-floor.sh
+
 # in-doubt recovery time (needs failpoints: the test build)
 bench-recovery: deps
 	@$(MAKE) --no-print-directory build BUILD=test
@@ -244,6 +251,6 @@ clean:
 	rm -rf build
 
 help:
-	@echo "targets: all check demo bench bench-wal bench-recovery chaos install clean fmt deps valgrind"
+	@echo "targets: all check demo bench bench-wal bench-floor bench-recovery chaos install clean fmt deps valgrind"
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# make bench-floor — what the coordinator's messages alone cost on this
+# machine (bench/floor_main.c): a relay with no transaction logic passes a
+# transfer's messages between TLS clients and two TLS backends, at about the
+# transaction rate make bench reaches in the same mode with the same number
+# of clients.  Its CPU per transaction is a floor for coordinator_cpu_ms.
+#
+# The rate is set by the backends' answer delay, which stands for
+# PostgreSQL's (queueing) time: make bench's p50 latency on this machine
+# divided by the participant round trips of a transaction (4 for dtx, 2 for
+# dtx_oneshot).  Each row prints the tps it reached, to compare with make
+# bench's.  Medians of BENCH_RUNS runs (default 3) of BENCH_SECONDS (5).
+#   BENCH_FLOOR_TABLE  "mode:clients:delay_us ..." (default below)
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${BENCH_FLOOR_BIN:-"$root/build/release/bin/bench-floor"}
+[ -x "$bin" ] || { echo "run-bench-floor: $bin is not built; run \"make BUILD=release\" first" >&2; exit 1; }
+runs=${BENCH_RUNS:-3}
+secs=${BENCH_SECONDS:-5}
+table=${BENCH_FLOOR_TABLE:-"dtx:1:400 dtx:4:1200 dtx:16:3800 dtx:64:15000 dtx_oneshot:1:800 dtx_oneshot:4:2000 dtx_oneshot:16:5800 dtx_oneshot:64:17000"}
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/dtx-bench-floor.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+trap 'exit 130' INT TERM
+"$root/tests/lib/gencerts.sh" "$dir" coord app >/dev/null
+
+out="$dir/floor.jsonl"
+for run in $(seq 1 "$runs"); do
+    for e in $table; do
+        IFS=: read -r mode clients delay <<<"$e"
+        "$bin" --certs "$dir" --mode "$mode" --clients "$clients" --seconds "$secs" \
+            --delay-us "$delay" | sed "s/^{/{\"run\":$run,\"delay_us\":$delay,/" | tee -a "$out"
+    done
+done
+
+python3 - "$out" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+print(f"# medians over {len({r['run'] for r in rows})} run(s): the relay's CPU per transaction")
+keys = []
+for r in rows:
+    if (r["mode"], r["clients"]) not in keys:
+        keys.append((r["mode"], r["clients"]))
+for m, c in keys:
+    sel = [r for r in rows if r["mode"] == m and r["clients"] == c]
+    med = lambda k: statistics.median(r[k] for r in sel)
+    print(f"{m:12s} {c:3d} clients: tps {med('tps'):7.1f}  relay_cpu_ms {med('relay_cpu_ms'):.3f}"
+          f"  relay_syscalls {med('relay_syscalls'):5.2f}  relay_switches {med('relay_switches'):5.2f}")
+PY
