@@ -10,27 +10,48 @@
 # divided by the participant round trips of a transaction (4 for dtx, 2 for
 # dtx_oneshot).  Each row prints the tps it reached, to compare with make
 # bench's.  Medians of BENCH_RUNS runs (default 3) of BENCH_SECONDS (5).
+#
+# The whole table runs twice: on an otherwise idle machine, and with two
+# busy loops (yes >/dev/null) competing for the two cores, as PostgreSQL
+# does under make bench.  A process that is woken for a message and has to
+# wait for a core finds more messages waiting when it runs: fewer system
+# calls and wake-ups per transaction.
 #   BENCH_FLOOR_TABLE  "mode:clients:delay_us ..." (default below)
+#   BENCH_FLOOR_LOAD   the numbers of busy loops to run with (default "0 2")
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BENCH_FLOOR_BIN:-"$root/build/release/bin/bench-floor"}
 [ -x "$bin" ] || { echo "run-bench-floor: $bin is not built; run \"make BUILD=release\" first" >&2; exit 1; }
 runs=${BENCH_RUNS:-3}
 secs=${BENCH_SECONDS:-5}
+loads=${BENCH_FLOOR_LOAD:-"0 2"}
 table=${BENCH_FLOOR_TABLE:-"dtx:1:400 dtx:4:1200 dtx:16:3800 dtx:64:15000 dtx_oneshot:1:800 dtx_oneshot:4:2000 dtx_oneshot:16:5800 dtx_oneshot:64:17000"}
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/dtx-bench-floor.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
+busy=()
+stop_busy() {
+    [ ${#busy[@]} -eq 0 ] || kill "${busy[@]}" 2>/dev/null
+    busy=()
+}
+trap 'stop_busy; rm -rf "$dir"' EXIT
 trap 'exit 130' INT TERM
 "$root/tests/lib/gencerts.sh" "$dir" coord app >/dev/null
 
 out="$dir/floor.jsonl"
-for run in $(seq 1 "$runs"); do
-    for e in $table; do
-        IFS=: read -r mode clients delay <<<"$e"
-        "$bin" --certs "$dir" --mode "$mode" --clients "$clients" --seconds "$secs" \
-            --delay-us "$delay" | sed "s/^{/{\"run\":$run,\"delay_us\":$delay,/" | tee -a "$out"
+for load in $loads; do
+    for _ in $(seq 1 "$load"); do
+        yes >/dev/null &
+        busy+=($!)
     done
+    for run in $(seq 1 "$runs"); do
+        for e in $table; do
+            IFS=: read -r mode clients delay <<<"$e"
+            "$bin" --certs "$dir" --mode "$mode" --clients "$clients" --seconds "$secs" \
+                --delay-us "$delay" |
+                sed "s/^{/{\"run\":$run,\"busy_loops\":$load,\"delay_us\":$delay,/" | tee -a "$out"
+        done
+    done
+    stop_busy
 done
 
 python3 - "$out" <<'PY'
@@ -39,11 +60,12 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 print(f"# medians over {len({r['run'] for r in rows})} run(s): the relay's CPU per transaction")
 keys = []
 for r in rows:
-    if (r["mode"], r["clients"]) not in keys:
-        keys.append((r["mode"], r["clients"]))
-for m, c in keys:
-    sel = [r for r in rows if r["mode"] == m and r["clients"] == c]
+    if (r["busy_loops"], r["mode"], r["clients"]) not in keys:
+        keys.append((r["busy_loops"], r["mode"], r["clients"]))
+for b, m, c in keys:
+    sel = [r for r in rows if (r["busy_loops"], r["mode"], r["clients"]) == (b, m, c)]
     med = lambda k: statistics.median(r[k] for r in sel)
-    print(f"{m:12s} {c:3d} clients: tps {med('tps'):7.1f}  relay_cpu_ms {med('relay_cpu_ms'):.3f}"
-          f"  relay_syscalls {med('relay_syscalls'):5.2f}  relay_switches {med('relay_switches'):5.2f}")
+    print(f"busy loops {b}  {m:12s} {c:3d} clients: tps {med('tps'):7.1f}"
+          f"  relay_cpu_ms {med('relay_cpu_ms'):.3f}  relay_syscalls {med('relay_syscalls'):5.2f}"
+          f"  relay_switches {med('relay_switches'):5.2f}")
 PY

@@ -18,7 +18,10 @@
  *
  *   {"appenders":N,"record_size":100,"seconds":S,"records_per_s":R,
  *    "fsyncs_per_s":F,"records_per_fsync":R/F,"p50_us":..,"p99_us":..,
- *    "baseline_records_per_s":B}
+ *    "baseline_records_per_s":B,"baseline_cpu_us":C}
+ *
+ *  C is the CPU time (user + system) the baseline spends per record: what a
+ *  pwrite and an fdatasync cost this machine's kernel, whoever calls them.
  *
  *  Run it through bench/run-bench-wal.sh (make bench-wal), which gives it a
  *  temporary directory on a real disk and removes it afterwards.
@@ -35,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,9 +104,19 @@ cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* One thread, pwrite + fdatasync per record, on a preallocated file. */
 static double
-bench_baseline(const char *dir, uint32_t size, double seconds)
+thread_cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/* One thread, pwrite + fdatasync per record, on a preallocated file; the
+ * rate, and the CPU time (user + system) per record in *cpu_us. */
+static double
+bench_baseline(const char *dir, uint32_t size, double seconds, double *cpu_us)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/baseline.dat", dir);
@@ -126,6 +140,7 @@ bench_baseline(const char *dir, uint32_t size, double seconds)
     uint8_t *buf = malloc(rec);
     memset(buf, 0xA5, rec);
     uint64_t n = 0, off = 0;
+    double c0 = thread_cpu_us();
     uint64_t t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9), t1;
     while ((t1 = now_ns()) < end) {
         if (off + rec > file_size)
@@ -137,6 +152,7 @@ bench_baseline(const char *dir, uint32_t size, double seconds)
         off += rec;
         n++;
     }
+    *cpu_us = n ? (thread_cpu_us() - c0) / (double)n : 0;
     free(buf);
     close(fd);
     unlink(path);
@@ -155,7 +171,8 @@ bench_rm_dir(const char *dir)
 static void
 bench_run(const char *dir, int appenders, uint32_t size, double seconds, double warmup)
 {
-    double baseline = bench_baseline(dir, size, seconds);
+    double baseline_cpu;
+    double baseline = bench_baseline(dir, size, seconds, &baseline_cpu);
 
     char wdir[4096], err[1024];
     snprintf(wdir, sizeof(wdir), "%s/wal-%d", dir, appenders);
@@ -208,8 +225,9 @@ bench_run(const char *dir, int appenders, uint32_t size, double seconds, double 
     free(all);
     printf("{\"appenders\":%d,\"record_size\":%u,\"seconds\":%.1f,\"records_per_s\":%.0f,"
            "\"fsyncs_per_s\":%.0f,\"records_per_fsync\":%.2f,\"p50_us\":%.0f,\"p99_us\":%.0f,"
-           "\"baseline_records_per_s\":%.0f}\n",
-           appenders, size, seconds, rps, fps, fps > 0 ? rps / fps : 0, p50, p99, baseline);
+           "\"baseline_records_per_s\":%.0f,\"baseline_cpu_us\":%.1f}\n",
+           appenders, size, seconds, rps, fps, fps > 0 ? rps / fps : 0, p50, p99, baseline,
+           baseline_cpu);
     fflush(stdout);
 }
 
