@@ -412,11 +412,14 @@ wal_append(wal_t *w, uint8_t type, const void *payload, uint32_t len)
     w->stat_records++;
     w->stat_bytes += size;
     w->last_append_ns = now;
-    if (w->gathering && w->fill.records >= w->gather_target)
-        pthread_cond_signal(&w->gather_cv);
-    if (w->writer_sleeping && (w->writer_idle || w->fill.len >= WAL_BG_FLUSH_BYTES))
-        pthread_cond_signal(&w->writer_cv);
+    bool wake_gatherer = w->gathering && w->fill.records >= w->gather_target;
+    bool wake_writer = w->writer_sleeping && (w->writer_idle || w->fill.len >= WAL_BG_FLUSH_BYTES);
     pthread_mutex_unlock(&w->lock);
+    /* Signalled after the unlock (see wal_notify_durable). */
+    if (wake_gatherer)
+        pthread_cond_signal(&w->gather_cv);
+    if (wake_writer)
+        pthread_cond_signal(&w->writer_cv);
     return lsn;
 }
 
@@ -588,14 +591,21 @@ wal_notify_durable(wal_t *w, uint64_t lsn, wal_durable_cb cb, void *arg)
     if (flushed >= lsn)
         return;
     /* The loop cannot flush: the writer thread must, now. */
+    bool wake = false;
     pthread_mutex_lock(&w->lock);
     if (atomic_load(&w->flushed_lsn) < lsn) {
         if (lsn > w->kick_lsn)
             w->kick_lsn = lsn;
-        if (w->writer_sleeping)
-            pthread_cond_signal(&w->writer_cv);
+        wake = w->writer_sleeping;
     }
     pthread_mutex_unlock(&w->lock);
+    /* Signalled after the unlock: a writer woken while we still held the
+     * lock would block on it at once, and need a second wake-up (two more
+     * futex calls and a context switch per flush).  Nothing is lost: the
+     * writer reads kick_lsn under the lock before it waits again, and a
+     * signal that finds it awake is a spurious wake-up it tolerates. */
+    if (wake)
+        pthread_cond_signal(&w->writer_cv);
 }
 
 /* ---- flushing ------------------------------------------------------------ */
