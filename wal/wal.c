@@ -67,13 +67,18 @@
  * wait, append again) into two half-sized groups that alternate: when an
  * fsync ends, the clients it woke have not appended yet, and the next fsync
  * starts with only the other half.  So after a flush that completed a group
- * of k >= 2 records, the next flush first gathers: it waits until k records
- * are pending, but no longer than one average fsync time from the wake-up,
- * and not once appends stop coming for a quarter of that (the woken clients
- * are evidently not about to append).  Records that arrived during the fsync
- * count, so a steady stream of new clients is not held back.  After a batch
- * of one record (a lone client, the common case at low load) the next flush
- * starts at once: no latency is added when there is no group.  Measured with
+ * of k >= 2 waits, the next flush first gathers: it waits until k waits are
+ * pending, but no longer than one average fsync time from the wake-up, and
+ * not once waits stop coming for a quarter of that (the woken clients are
+ * evidently not about to commit again).  A wait is a wal_wait_durable or
+ * wal_notify_durable call for a record not yet in a running flush; records
+ * nobody waits for (the coordinator's END records) ride along but do not
+ * count, or a lone committer whose batches also carry the previous
+ * transaction's END would gather, and wait, for a second commit that is
+ * not coming.  Waits that arrived during the fsync count, so a steady
+ * stream of new clients is not held back.  After a batch with one wait (a
+ * lone client, the common case at low load) the next flush starts at once:
+ * no latency is added when there is no group.  Measured with
  * bench/wal_main.c: with 64 closed-loop appenders a plain loop makes about
  * 30 records durable per fdatasync, gathering about 55.
  *
@@ -135,6 +140,7 @@ typedef struct wal_buf {
     uint64_t end_pos;  /* stream position just past data[len - 1] */
     uint64_t last_lsn; /* LSN of the last record in the buffer */
     uint64_t records;
+    uint64_t waits; /* durability waits for its records (group commit) */
 } wal_buf;
 
 typedef struct wal_waiter {
@@ -158,6 +164,7 @@ struct wal {
     pthread_cond_t gather_cv; /* a gathering flusher sleeps on it */
     wal_buf fill;
     uint64_t fill_since_ns; /* when the first record of fill was appended */
+    uint64_t fill_base_lsn; /* fill holds the records past this LSN */
     uint64_t insert_lsn;
     uint64_t cur_segno;
     uint32_t cur_salt;
@@ -184,10 +191,10 @@ struct wal {
     unsigned idle_rounds;
     bool gathering;
     uint64_t gather_target;
-    uint64_t last_append_ns;
-    uint64_t wake_ns;            /* when the last flush was published */
-    uint64_t last_batch_records; /* records it made durable */
-    uint64_t stat_records, stat_bytes;
+    uint64_t last_wait_ns;     /* when fill.waits last grew */
+    uint64_t wake_ns;          /* when the last flush was published */
+    uint64_t last_batch_waits; /* the waits it served */
+    uint64_t stat_records, stat_bytes, stat_gathers;
 
     /* The running flush's (w->flushing). */
     wal_buf flush;
@@ -331,6 +338,7 @@ wal_buf_reset(wal_buf *b)
     b->len = 0;
     b->next = 0;
     b->records = 0;
+    b->waits = 0;
     b->last_lsn = 0;
 }
 
@@ -411,13 +419,9 @@ wal_append(wal_t *w, uint8_t type, const void *payload, uint32_t len)
     w->fill.records++;
     w->stat_records++;
     w->stat_bytes += size;
-    w->last_append_ns = now;
-    bool wake_gatherer = w->gathering && w->fill.records >= w->gather_target;
     bool wake_writer = w->writer_sleeping && (w->writer_idle || w->fill.len >= WAL_BG_FLUSH_BYTES);
     pthread_mutex_unlock(&w->lock);
     /* Signalled after the unlock (see wal_notify_durable). */
-    if (wake_gatherer)
-        pthread_cond_signal(&w->gather_cv);
     if (wake_writer)
         pthread_cond_signal(&w->writer_cv);
     return lsn;
@@ -451,13 +455,33 @@ wal_pending_bytes(wal_t *w)
 
 static void wal_flush_locked(wal_t *w);
 
+/* Count a durability wait for the record ending at lsn, for group commit,
+ * if that record is in fill (not in a running flush, not durable).  Lock
+ * held.  True if a gathering flusher now has what it waits for: the caller
+ * signals gather_cv once it has unlocked. */
+static bool
+wal_count_wait_locked(wal_t *w, uint64_t lsn)
+{
+    if (lsn <= w->fill_base_lsn)
+        return false;
+    w->fill.waits++;
+    w->last_wait_ns = wal_now_ns();
+    return w->gathering && w->fill.waits >= w->gather_target;
+}
+
 void
 wal_wait_durable(wal_t *w, uint64_t lsn)
 {
+    bool counted = false;
     for (;;) {
         if (atomic_load(&w->flushed_lsn) >= lsn)
             return;
         pthread_mutex_lock(&w->lock);
+        bool wake_gatherer = false;
+        if (!counted) {
+            counted = true;
+            wake_gatherer = wal_count_wait_locked(w, lsn);
+        }
         if (atomic_load(&w->flushed_lsn) < lsn && !w->flushing && w->fill.len > 0) {
             /* Nobody is flushing and our record is in fill: lead. */
             wal_flush_locked(w);
@@ -469,6 +493,8 @@ wal_wait_durable(wal_t *w, uint64_t lsn)
         uint32_t seq = atomic_load(&w->flush_seq);
         atomic_fetch_add(&w->sync_waiters, 1);
         pthread_mutex_unlock(&w->lock);
+        if (wake_gatherer)
+            pthread_cond_signal(&w->gather_cv);
         if (atomic_load(&w->flushed_lsn) < lsn)
             wal_futex_wait(&w->flush_seq, seq);
         atomic_fetch_sub(&w->sync_waiters, 1);
@@ -591,12 +617,13 @@ wal_notify_durable(wal_t *w, uint64_t lsn, wal_durable_cb cb, void *arg)
     if (flushed >= lsn)
         return;
     /* The loop cannot flush: the writer thread must, now. */
-    bool wake = false;
+    bool wake = false, wake_gatherer = false;
     pthread_mutex_lock(&w->lock);
     if (atomic_load(&w->flushed_lsn) < lsn) {
         if (lsn > w->kick_lsn)
             w->kick_lsn = lsn;
         wake = w->writer_sleeping;
+        wake_gatherer = wal_count_wait_locked(w, lsn);
     }
     pthread_mutex_unlock(&w->lock);
     /* Signalled after the unlock: a writer woken while we still held the
@@ -606,6 +633,8 @@ wal_notify_durable(wal_t *w, uint64_t lsn, wal_durable_cb cb, void *arg)
      * signal that finds it awake is a spurious wake-up it tolerates. */
     if (wake)
         pthread_cond_signal(&w->writer_cv);
+    if (wake_gatherer)
+        pthread_cond_signal(&w->gather_cv);
 }
 
 /* ---- flushing ------------------------------------------------------------ */
@@ -763,8 +792,8 @@ wal_wake_waiters(wal_t *w, uint64_t lsn)
 static void
 wal_gather(wal_t *w)
 {
-    uint64_t target = w->last_batch_records;
-    if (target < 2 || w->closing || w->fill.records >= target)
+    uint64_t target = w->last_batch_waits;
+    if (target < 2 || w->closing || w->fill.waits >= target)
         return;
     uint64_t window = atomic_load_explicit(&w->fsync_ema_ns, memory_order_relaxed);
     if (window > WAL_GATHER_CAP_NS)
@@ -776,13 +805,18 @@ wal_gather(wal_t *w)
 
     w->gathering = true;
     w->gather_target = target;
-    while (w->fill.records < target && !w->closing) {
+    bool waited = false;
+    while (w->fill.waits < target && !w->closing) {
         uint64_t now = wal_now_ns();
-        uint64_t last = w->last_append_ns > w->wake_ns ? w->last_append_ns : w->wake_ns;
+        uint64_t last = w->last_wait_ns > w->wake_ns ? w->last_wait_ns : w->wake_ns;
         if (now >= end || now >= last + gap)
             break;
         uint64_t until = last + gap < end ? last + gap : end;
         struct timespec ts = {(time_t)(until / 1000000000ull), (long)(until % 1000000000ull)};
+        if (!waited) {
+            waited = true;
+            w->stat_gathers++;
+        }
         pthread_cond_timedwait(&w->gather_cv, &w->lock, &ts);
     }
     w->gathering = false;
@@ -800,18 +834,19 @@ wal_flush_locked(wal_t *w)
     w->flush = w->fill;
     w->fill = tmp;
     wal_buf_reset(&w->fill);
+    w->fill_base_lsn = w->insert_lsn;
     pthread_mutex_unlock(&w->lock);
 
     wal_write_batch(w, &w->flush);
     uint64_t lsn = w->flush.last_lsn;
-    uint64_t records = w->flush.records;
+    uint64_t waits = w->flush.waits;
     wal_buf_reset(&w->flush);
     /* Published before the flag is cleared, so flushed_lsn only grows. */
     atomic_store(&w->flushed_lsn, lsn);
 
     pthread_mutex_lock(&w->lock);
     w->wake_ns = wal_now_ns();
-    w->last_batch_records = records;
+    w->last_batch_waits = waits;
     /* A waiter that saw this flush running read flush_seq under the lock
      * before this bump: its futex wait cannot miss the end of the flush. */
     atomic_fetch_add(&w->flush_seq, 1);
@@ -1085,6 +1120,7 @@ wal_init_state(wal_t *w, const wal_scan_result *res, uint64_t epoch)
 
     w->epoch = epoch > res->highest_epoch ? epoch : res->highest_epoch;
     w->insert_lsn = res->end_lsn;
+    w->fill_base_lsn = res->end_lsn;
     w->cur_segno = res->end_segno;
     w->header_pending = !res->end_header_valid;
     w->cur_salt = res->end_salt_known ? res->end_salt : wal_new_salt(w, 0);
@@ -1237,6 +1273,7 @@ wal_get_stats(wal_t *w, wal_stats *out)
     pthread_mutex_lock(&w->lock);
     out->records = w->stat_records;
     out->bytes = w->stat_bytes;
+    out->gathers = w->stat_gathers;
     pthread_mutex_unlock(&w->lock);
     out->fsyncs = atomic_load(&w->stat_fsyncs);
     out->batches = atomic_load(&w->stat_batches);

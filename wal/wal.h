@@ -101,6 +101,7 @@ typedef struct wal_stats {
     uint64_t bytes;   /* bytes written since open */
     uint64_t fsyncs;  /* fdatasync calls that made records durable */
     uint64_t batches; /* write groups */
+    uint64_t gathers; /* flushes that waited for more commits to join the group */
 } wal_stats;
 
 /* One record, as returned by a reader.  payload points into the reader's
