@@ -115,7 +115,8 @@
 #define WAL_FSYNC_GUESS_NS 1000000ull
 /* The gather window never exceeds this, whatever the disk. */
 #define WAL_GATHER_CAP_NS 2000000ull
-/* ...and a gap between appends longer than this ends it early (at least). */
+/* ...and a gap between durability waits longer than this ends it early (at
+ * least). */
 #define WAL_GATHER_GAP_MIN_NS 20000ull
 /* Records nobody waits for are flushed by the writer thread bg_flush_ns
  * after they were appended at the latest (see struct wal), or as soon as
@@ -786,9 +787,9 @@ wal_wake_waiters(wal_t *w, uint64_t lsn)
     }
 }
 
-/* Wait for the appenders that the last flush woke to append again, until
- * the batch is as large as the last one (see the essay).  Lock held,
- * flushing set, fill not empty. */
+/* Wait for the committers that the last flush woke to commit again, until
+ * as many waits are pending as the last batch served (see the essay).  Lock
+ * held, flushing set, fill not empty. */
 static void
 wal_gather(wal_t *w)
 {
