@@ -77,14 +77,6 @@ typedef struct client {
     char err[256];
 } client;
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 lat_add(lat *l, double ms)
 {

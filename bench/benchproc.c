@@ -1,6 +1,7 @@
 /*
- * benchproc.c — what the benchmarks read of other processes in /proc: CPU
- * time, peak resident memory, system calls and context switches.
+ * benchproc.c — what the benchmarks read of other processes in /proc (CPU
+ * time, peak resident memory, system calls and context switches), and
+ * their clock.
  */
 #include "benchproc.h"
 
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The sum of the numbers after the "key:" lines of a /proc file whose key
@@ -144,4 +146,12 @@ proc_reset_peak(int pid)
         fputs("5", f);
         fclose(f);
     }
+}
+
+double
+now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

@@ -1,5 +1,6 @@
 /*
- * benchproc.h — what the benchmarks read of other processes in /proc.
+ * benchproc.h — what the benchmarks read of other processes in /proc, and
+ * their clock.
  * Every function is best effort: false (or 0) when the process or the file
  * is gone.
  */
@@ -20,5 +21,7 @@ bool proc_counts(int pid, double *syscalls, double *switches);
 double pg_cpu_ms(const int *pids, int n);
 /* start a new peak-RSS window (VmHWM) */
 void proc_reset_peak(int pid);
+/* CLOCK_MONOTONIC in seconds */
+double now_s(void);
 
 #endif

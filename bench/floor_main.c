@@ -369,14 +369,6 @@ typedef struct sample {
 } sample;
 static sample s0;
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 take(sample *s)
 {
