@@ -8,7 +8,8 @@
 # The rate is set by the backends' answer delay, which stands for
 # PostgreSQL's (queueing) time: make bench's p50 latency on this machine
 # divided by the participant round trips of a transaction (4 for dtx, 2 for
-# dtx_oneshot).  Each row prints the tps it reached, to compare with make
+# dtx_oneshot; for dtx at 1 client 400 µs rather than about 550, which gave
+# too low a rate).  Each row prints the tps it reached, to compare with make
 # bench's.  Medians of BENCH_RUNS runs (default 3) of BENCH_SECONDS (5).
 #
 # The whole table runs twice: on an otherwise idle machine, and with two
