@@ -24,14 +24,21 @@
  * The relay's CPU time per transaction is therefore a floor for the
  * coordinator's coordinator_cpu_ms in make bench: what the kernel (loopback
  * TCP, wake-ups), OpenSSL and libevent cost for the transaction's messages,
- * before any transaction logic, log write or fdatasync.  One JSON line per
- * run:
+ * before any transaction logic, log write or fdatasync.
+ *
+ * With --log DIR the relay also logs as the coordinator does, through the
+ * same library (wal/): between the commit's two rounds it appends an
+ * 80-byte record and starts the second round only once that record is
+ * durable (wal_notify_durable: group commit, the writer thread, the
+ * event loop's wake-up); after the second round it appends a 32-byte record
+ * nobody waits for (the coordinator's END).  That floor leaves out only the
+ * transaction logic.  One JSON line per run:
  *
  *   {"mode":"dtx","clients":16,"txns":...,"tps":...,"relay_cpu_ms":...,
  *    "relay_syscalls":...,"relay_switches":...,"backend_cpu_ms":...}
  *
  * Usage: bench-floor --certs DIR [--mode dtx|dtx_oneshot] [--clients N]
- *        [--seconds S] [--size BYTES] [--delay-us US]
+ *        [--seconds S] [--size BYTES] [--delay-us US] [--log DIR]
  * DIR holds ca.crt, coord.crt/.key (relay and backends) and app.crt/.key
  * (clients and the relay's connections to the backends), as
  * tests/lib/gencerts.sh makes them.
@@ -42,6 +49,7 @@
 #include "frame.h"
 #include "log.h"
 #include "tls.h"
+#include "wal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,6 +73,7 @@ static int nclients = 16;
 static double seconds = 5;
 static uint32_t msg_size = 100;
 static int delay_us = 0;
+static const char *log_dir = NULL;
 static struct event_base *base;
 static uint8_t *msg; /* msg_size bytes: kind, tag, zero padding */
 static wbuf out;     /* one frame, reused */
@@ -237,6 +246,7 @@ typedef struct rclient {
 } rclient;
 
 static SSL_CTX *relay_server_ctx, *relay_client_ctx;
+static wal_t *relay_log;
 static conn *backend[2];
 static int backends_open, relay_pipe, relay_port, relay_lfd;
 static rclient **rclients;
@@ -277,6 +287,17 @@ static const conn_ops relay_client_ops = {on_open_nop, relay_on_client_frame,
                                           relay_on_client_close};
 
 static void
+relay_round_two(void *arg, uint64_t lsn)
+{
+    rclient *r = arg;
+    (void)lsn;
+    r->round = 2;
+    r->waiting = 2;
+    send_msg(backend[0], r->kind, r->tag);
+    send_msg(backend[1], r->kind, r->tag);
+}
+
+static void
 relay_on_backend_frame(conn *c, const frame_view *f, void *arg)
 {
     uint8_t kind;
@@ -292,12 +313,16 @@ relay_on_backend_frame(conn *c, const frame_view *f, void *arg)
     if (--r->waiting > 0)
         return;
     if (r->round == 1) {
-        r->round = 2;
-        r->waiting = 2;
-        send_msg(backend[0], r->kind, tag);
-        send_msg(backend[1], r->kind, tag);
+        if (relay_log) {
+            /* the decision record, durable before the second round */
+            wal_notify_durable(relay_log, wal_append(relay_log, 1, msg, 80), relay_round_two, r);
+            return;
+        }
+        relay_round_two(r, 0);
         return;
     }
+    if (relay_log)
+        (void)wal_append(relay_log, 2, msg, 32); /* the END, nobody waits */
     send_msg(r->c, 'r', 0);
 }
 
@@ -337,6 +362,12 @@ relay_main(int pipe_fd, const int *backend_ports)
     relay_client_ctx = ctx_make(false, "app");
     relay_pipe = pipe_fd;
     relay_lfd = listen_any(&relay_port);
+    if (log_dir) {
+        char err[512];
+        relay_log = wal_open(log_dir, NULL, err, sizeof(err));
+        if (relay_log == NULL || !wal_attach_event_base(relay_log, base, err, sizeof(err)))
+            die(err);
+    }
     for (int i = 0; i < 2; i++) {
         backend[i] = conn_connect(base, relay_client_ctx, "127.0.0.1", backend_ports[i],
                                   "localhost", MAX_FRAME, &relay_backend_ops, NULL);
@@ -422,10 +453,11 @@ window_end(evutil_socket_t fd, short what, void *arg)
     double n = (double)(s1.txns - s0.txns), dt = s1.t - s0.t;
     if (n <= 0)
         die("no transaction completed");
-    printf("{\"mode\":\"%s\",\"clients\":%d,\"txns\":%ld,\"tps\":%.1f,\"relay_cpu_ms\":%.3f,"
+    printf("{\"mode\":\"%s\",\"log\":%s,\"clients\":%d,\"txns\":%ld,\"tps\":%.1f,\"relay_cpu_ms\":%"
+           ".3f,"
            "\"relay_syscalls\":%.2f,\"relay_switches\":%.2f,\"backend_cpu_ms\":%.3f}\n",
-           oneshot ? "dtx_oneshot" : "dtx", nclients, s1.txns - s0.txns, n / dt,
-           (s1.relay_ms - s0.relay_ms) / n, (s1.syscalls - s0.syscalls) / n,
+           oneshot ? "dtx_oneshot" : "dtx", log_dir ? "true" : "false", nclients, s1.txns - s0.txns,
+           n / dt, (s1.relay_ms - s0.relay_ms) / n, (s1.syscalls - s0.syscalls) / n,
            (s1.switches - s0.switches) / n, (s1.backend_ms - s0.backend_ms) / n);
     fflush(stdout);
     event_base_loopbreak(base);
@@ -474,7 +506,7 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: bench-floor --certs DIR [--mode dtx|dtx_oneshot] [--clients N] "
-                    "[--seconds S] [--size BYTES] [--delay-us US]\n");
+                    "[--seconds S] [--size BYTES] [--delay-us US] [--log DIR]\n");
     exit(3);
 }
 
@@ -497,6 +529,8 @@ main(int argc, char **argv)
             seconds = atof(v);
         else if (strcmp(a, "--delay-us") == 0 && atoi(v) >= 0 && atoi(v) < 1000000)
             delay_us = atoi(v);
+        else if (strcmp(a, "--log") == 0)
+            log_dir = v;
         else if (strcmp(a, "--size") == 0 && atoi(v) >= 5 && atoi(v) <= MAX_FRAME)
             msg_size = (uint32_t)atoi(v);
         else
@@ -505,7 +539,7 @@ main(int argc, char **argv)
     if (certs == NULL)
         usage();
     signal(SIGPIPE, SIG_IGN);
-    msg = calloc(1, msg_size);
+    msg = calloc(1, msg_size < 80 ? 80 : msg_size); /* the log's records come from it too */
     if (msg == NULL)
         die("out of memory");
     wbuf_init(&out);

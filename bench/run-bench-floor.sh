@@ -17,8 +17,14 @@
 # does under make bench.  A process that is woken for a message and has to
 # wait for a core finds more messages waiting when it runs: fewer system
 # calls and wake-ups per transaction.
+#
+# Each cell runs without a log and with one (bench-floor --log: the
+# coordinator's records, group commit and fdatasync, through wal/), in a
+# directory on a real disk: under $BENCH_WAL_DIR if set, else /var/tmp, or
+# the repository's build/ directory if that is a tmpfs.
 #   BENCH_FLOOR_TABLE  "mode:clients:delay_us ..." (default below)
 #   BENCH_FLOOR_LOAD   the numbers of busy loops to run with (default "0 2")
+#   BENCH_FLOOR_LOG    "0 1": without and with the log (default)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BENCH_FLOOR_BIN:-"$root/build/release/bin/bench-floor"}
@@ -26,15 +32,21 @@ bin=${BENCH_FLOOR_BIN:-"$root/build/release/bin/bench-floor"}
 runs=${BENCH_RUNS:-3}
 secs=${BENCH_SECONDS:-5}
 loads=${BENCH_FLOOR_LOAD:-"0 2"}
+logs=${BENCH_FLOOR_LOG:-"0 1"}
 table=${BENCH_FLOOR_TABLE:-"dtx:1:400 dtx:4:1200 dtx:16:3800 dtx:64:15000 dtx_oneshot:1:800 dtx_oneshot:4:2000 dtx_oneshot:16:5800 dtx_oneshot:64:17000"}
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/dtx-bench-floor.XXXXXX")
+disk=${BENCH_WAL_DIR:-/var/tmp}
+if [ "$(stat -f -c %T "$disk" 2>/dev/null || echo unknown)" = tmpfs ]; then
+    disk="$root/build"
+fi
+logdir=$(mktemp -d "$disk/dtx-bench-floor-log.XXXXXX")
 busy=()
 stop_busy() {
     [ ${#busy[@]} -eq 0 ] || kill "${busy[@]}" 2>/dev/null
     busy=()
 }
-trap 'stop_busy; rm -rf "$dir"' EXIT
+trap 'stop_busy; rm -rf "$dir" "$logdir"' EXIT
 trap 'exit 130' INT TERM
 "$root/tests/lib/gencerts.sh" "$dir" coord app >/dev/null
 
@@ -47,9 +59,17 @@ for load in $loads; do
     for run in $(seq 1 "$runs"); do
         for e in $table; do
             IFS=: read -r mode clients delay <<<"$e"
-            "$bin" --certs "$dir" --mode "$mode" --clients "$clients" --seconds "$secs" \
-                --delay-us "$delay" |
-                sed "s/^{/{\"run\":$run,\"busy_loops\":$load,\"delay_us\":$delay,/" | tee -a "$out"
+            for lg in $logs; do
+                log=()
+                if [ "$lg" = 1 ]; then
+                    rm -rf "$logdir/wal"
+                    log=(--log "$logdir/wal")
+                fi
+                "$bin" --certs "$dir" --mode "$mode" --clients "$clients" --seconds "$secs" \
+                    --delay-us "$delay" "${log[@]}" |
+                    sed "s/^{/{\"run\":$run,\"busy_loops\":$load,\"delay_us\":$delay,/" |
+                    tee -a "$out"
+            done
         done
     done
     stop_busy
@@ -61,12 +81,13 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 print(f"# medians over {len({r['run'] for r in rows})} run(s): the relay's CPU per transaction")
 keys = []
 for r in rows:
-    if (r["busy_loops"], r["mode"], r["clients"]) not in keys:
-        keys.append((r["busy_loops"], r["mode"], r["clients"]))
-for b, m, c in keys:
-    sel = [r for r in rows if (r["busy_loops"], r["mode"], r["clients"]) == (b, m, c)]
+    k = (r["busy_loops"], r["log"], r["mode"], r["clients"])
+    if k not in keys:
+        keys.append(k)
+for b, lg, m, c in keys:
+    sel = [r for r in rows if (r["busy_loops"], r["log"], r["mode"], r["clients"]) == (b, lg, m, c)]
     med = lambda k: statistics.median(r[k] for r in sel)
-    print(f"busy loops {b}  {m:12s} {c:3d} clients: tps {med('tps'):7.1f}"
+    print(f"busy loops {b}  log {'yes' if lg else 'no '}  {m:12s} {c:3d} clients: tps {med('tps'):7.1f}"
           f"  relay_cpu_ms {med('relay_cpu_ms'):.3f}  relay_syscalls {med('relay_syscalls'):5.2f}"
           f"  relay_switches {med('relay_switches'):5.2f}")
 PY
