@@ -25,7 +25,7 @@
 #   BENCH_FLOOR_TABLE  "mode:clients:delay_us ..." (default below)
 #   BENCH_FLOOR_LOAD   the numbers of busy loops to run with (default "0 2")
 #   BENCH_FLOOR_LOG    "0 1": without and with the log (default)
-set -eu
+set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BENCH_FLOOR_BIN:-"$root/build/release/bin/bench-floor"}
 [ -x "$bin" ] || { echo "run-bench-floor: $bin is not built; run \"make BUILD=release\" first" >&2; exit 1; }
@@ -35,18 +35,24 @@ loads=${BENCH_FLOOR_LOAD:-"0 2"}
 logs=${BENCH_FLOOR_LOG:-"0 1"}
 table=${BENCH_FLOOR_TABLE:-"dtx:1:400 dtx:4:1200 dtx:16:3800 dtx:64:15000 dtx_oneshot:1:800 dtx_oneshot:4:2000 dtx_oneshot:16:5800 dtx_oneshot:64:17000"}
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/dtx-bench-floor.XXXXXX")
-disk=${BENCH_WAL_DIR:-/var/tmp}
-if [ "$(stat -f -c %T "$disk" 2>/dev/null || echo unknown)" = tmpfs ]; then
-    disk="$root/build"
-fi
-logdir=$(mktemp -d "$disk/dtx-bench-floor-log.XXXXXX")
 busy=()
 stop_busy() {
     [ ${#busy[@]} -eq 0 ] || kill "${busy[@]}" 2>/dev/null
     busy=()
 }
-trap 'stop_busy; rm -rf "$dir" "$logdir"' EXIT
+dir=
+logdir=
+trap 'stop_busy; rm -rf ${dir:+"$dir"} ${logdir:+"$logdir"}' EXIT
+dir=$(mktemp -d "${TMPDIR:-/tmp}/dtx-bench-floor.XXXXXX")
+disk=${BENCH_WAL_DIR:-/var/tmp}
+if [ "$(stat -f -c %T "$disk" 2>/dev/null || echo unknown)" = tmpfs ]; then
+    disk="$root/build"
+fi
+if [ "$(stat -f -c %T "$disk" 2>/dev/null || echo unknown)" = tmpfs ]; then
+    echo "run-bench-floor: $disk is a tmpfs; set BENCH_WAL_DIR to a directory on a disk" >&2
+    exit 1
+fi
+logdir=$(mktemp -d "$disk/dtx-bench-floor-log.XXXXXX")
 trap 'exit 130' INT TERM
 "$root/tests/lib/gencerts.sh" "$dir" coord app >/dev/null
 
@@ -81,13 +87,13 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 print(f"# medians over {len({r['run'] for r in rows})} run(s): the relay's CPU per transaction")
 keys = []
 for r in rows:
-    k = (r["busy_loops"], r["log"], r["mode"], r["clients"])
+    k = (r["busy_loops"], r["log"], r["mode"], r["clients"], r["delay_us"])
     if k not in keys:
         keys.append(k)
-for b, lg, m, c in keys:
-    sel = [r for r in rows if (r["busy_loops"], r["log"], r["mode"], r["clients"]) == (b, lg, m, c)]
+for b, lg, m, c, d in keys:
+    sel = [r for r in rows if (r["busy_loops"], r["log"], r["mode"], r["clients"], r["delay_us"]) == (b, lg, m, c, d)]
     med = lambda k: statistics.median(r[k] for r in sel)
-    print(f"busy loops {b}  log {'yes' if lg else 'no '}  {m:12s} {c:3d} clients: tps {med('tps'):7.1f}"
+    print(f"busy loops {b}  log {'yes' if lg else 'no '}  {m:12s} {c:3d} clients  delay {d:5d} us: tps {med('tps'):7.1f}"
           f"  relay_cpu_ms {med('relay_cpu_ms'):.3f}  relay_syscalls {med('relay_syscalls'):5.2f}"
           f"  relay_switches {med('relay_switches'):5.2f}")
 PY
