@@ -13,8 +13,9 @@
  *                both answers; then the answer to the client)
  *   dtx_oneshot  one client round trip carrying the same two rounds
  *
- * Two backends, in one process of their own, answer every frame at once, as
- * participants answer the coordinator (one connection each from the relay,
+ * Two backends, each a process of its own as each participant is, answer
+ * every frame as participants answer the coordinator (one connection each
+ * from the relay,
  * shared by all transactions).  The clients run in the main process, each
  * on its own TLS connection, each starting its next transaction when the
  * last one is answered.  Every hop is TLS with client certificates, like the
@@ -221,15 +222,20 @@ backend_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa
 }
 
 static void
-backends_main(int pipe_fd)
+backend_main(int pipe_fd)
 {
+    /* libevent's default clock is coarse (a tick of several ms): the answer
+     * delay needs the precise one */
+    struct event_config *cfg = event_config_new();
+    if (cfg == NULL || event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER) != 0)
+        die("out of memory");
+    base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
     backend_ctx = ctx_make(true, "coord");
     backend_delay.tv_usec = delay_us;
-    for (int i = 0; i < 2; i++) {
-        int port, fd = listen_any(&port);
-        serve(fd, backend_accept, NULL);
-        report_port(pipe_fd, port);
-    }
+    int port, fd = listen_any(&port);
+    serve(fd, backend_accept, NULL);
+    report_port(pipe_fd, port);
     event_base_dispatch(base);
     exit(0);
 }
@@ -392,7 +398,7 @@ static client *clients;
 static int opened;
 static long txns;
 static bool stopping;
-static int relay_pid, backends_pid;
+static int relay_pid, backend_pid[2];
 
 typedef struct sample {
     double t, relay_ms, backend_ms, syscalls, switches;
@@ -407,10 +413,13 @@ take(sample *s)
     double children;
     s->t = now_s();
     s->txns = txns;
+    double b0, b1;
     if (!proc_stat(relay_pid, &ppid, &s->relay_ms, &children) ||
-        !proc_stat(backends_pid, &ppid, &s->backend_ms, &children) ||
+        !proc_stat(backend_pid[0], &ppid, &b0, &children) ||
+        !proc_stat(backend_pid[1], &ppid, &b1, &children) ||
         !proc_counts(relay_pid, &s->syscalls, &s->switches))
         die("could not read /proc of the relay or the backends");
+    s->backend_ms = b0 + b1;
 }
 
 static void
@@ -545,20 +554,13 @@ main(int argc, char **argv)
     wbuf_init(&out);
 
     int rd, ports[2];
-    backends_pid = spawn(&rd);
-    if (backends_pid == 0) {
-        /* libevent's default clock is coarse (a tick of several ms): the
-         * backends' answer delay needs the precise one */
-        struct event_config *cfg = event_config_new();
-        if (cfg == NULL || event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER) != 0)
-            die("out of memory");
-        base = event_base_new_with_config(cfg);
-        event_config_free(cfg);
-        backends_main(rd);
+    for (int i = 0; i < 2; i++) {
+        backend_pid[i] = spawn(&rd);
+        if (backend_pid[i] == 0)
+            backend_main(rd);
+        ports[i] = read_port(rd);
+        close(rd);
     }
-    ports[0] = read_port(rd);
-    ports[1] = read_port(rd);
-    close(rd);
     relay_pid = spawn(&rd);
     if (relay_pid == 0) {
         base = event_base_new();
@@ -583,8 +585,10 @@ main(int argc, char **argv)
     event_base_once(base, -1, EV_TIMEOUT, window_start, NULL, &warm);
     event_base_dispatch(base);
     kill(relay_pid, SIGKILL);
-    kill(backends_pid, SIGKILL);
+    kill(backend_pid[0], SIGKILL);
+    kill(backend_pid[1], SIGKILL);
     waitpid(relay_pid, NULL, 0);
-    waitpid(backends_pid, NULL, 0);
+    waitpid(backend_pid[0], NULL, 0);
+    waitpid(backend_pid[1], NULL, 0);
     return 0;
 }
