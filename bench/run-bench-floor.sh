@@ -44,14 +44,8 @@ dir=
 logdir=
 trap 'stop_busy; rm -rf ${dir:+"$dir"} ${logdir:+"$logdir"}' EXIT
 dir=$(mktemp -d "${TMPDIR:-/tmp}/dtx-bench-floor.XXXXXX")
-disk=${BENCH_WAL_DIR:-/var/tmp}
-if [ "$(stat -f -c %T "$disk" 2>/dev/null || echo unknown)" = tmpfs ]; then
-    disk="$root/build"
-fi
-if [ "$(stat -f -c %T "$disk" 2>/dev/null || echo unknown)" = tmpfs ]; then
-    echo "run-bench-floor: $disk is a tmpfs; set BENCH_WAL_DIR to a directory on a disk" >&2
-    exit 1
-fi
+. "$root/bench/disk.sh"
+disk=$(bench_disk_base run-bench-floor "$root")
 logdir=$(mktemp -d "$disk/dtx-bench-floor-log.XXXXXX")
 trap 'exit 130' INT TERM
 "$root/tests/lib/gencerts.sh" "$dir" coord app >/dev/null

@@ -16,14 +16,8 @@ if [ ! -x "$bin" ]; then
     exit 1
 fi
 
-base=${BENCH_WAL_DIR:-/var/tmp}
-if [ "$(stat -f -c %T "$base" 2>/dev/null || echo unknown)" = tmpfs ]; then
-    base="$root/build"
-fi
-if [ "$(stat -f -c %T "$base" 2>/dev/null || echo unknown)" = tmpfs ]; then
-    echo "run-bench-wal: $base is a tmpfs; set BENCH_WAL_DIR to a directory on a disk" >&2
-    exit 1
-fi
+. "$root/bench/disk.sh"
+base=$(bench_disk_base run-bench-wal "$root") || exit 1
 
 dir=$(mktemp -d "$base/dtx-bench-wal.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
