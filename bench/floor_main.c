@@ -263,12 +263,12 @@ relay_on_client_frame(conn *c, const frame_view *f, void *arg)
 {
     rclient *r = arg;
     uint8_t kind;
-    uint32_t tag;
+    uint32_t client_tag; /* the clients send 0; backends get r->tag */
     (void)c;
-    if (!msg_parse(f, &kind, &tag))
+    if (!msg_parse(f, &kind, &client_tag))
         die("malformed frame from a client");
     r->kind = kind;
-    tag = r->tag;
+    uint32_t tag = r->tag;
     switch (kind) {
     case 'a':
     case 'b':

@@ -43,9 +43,10 @@ struct client {
     client_state state;
     txn *cur;
     bool busy;
-    bool closing;     /* shutting down: answer sent, connection draining */
-    uint16_t minor;   /* protocol minor version of the client's HELLO */
-    uint64_t rsv_seq; /* seq reserved for the next transaction; 0 = none */
+    bool closing;          /* shutting down: answer sent, connection draining */
+    uint16_t minor;        /* protocol minor version of the client's HELLO */
+    uint64_t rsv_seq;      /* seq reserved for the next transaction; 0 = none */
+    char rsv_gid[GID_MAX]; /* its gid, formatted once (valid while rsv_seq != 0) */
     char app[64];
     wbuf out;
     client *next, *prev; /* all clients, for shutdown */
@@ -140,22 +141,18 @@ put_reservation(client *cl)
 {
     if (cl->minor < 2)
         return true;
-    if (cl->rsv_seq == 0)
+    if (cl->rsv_seq == 0) {
         cl->rsv_seq = ++cl->co->next_seq;
-    char gid[GID_MAX];
-    coord_gid_format(cl->co, cl->rsv_seq, gid, sizeof(gid));
-    return proto_put_next_gid(&cl->out, gid);
+        coord_gid_format(cl->co, cl->rsv_seq, cl->rsv_gid, sizeof(cl->rsv_gid));
+    }
+    return proto_put_next_gid(&cl->out, cl->rsv_gid);
 }
 
 /* Is gid the one reserved for cl? */
 static bool
 holds_reservation(const client *cl, const char *gid)
 {
-    char g[GID_MAX];
-    if (cl->rsv_seq == 0)
-        return false;
-    coord_gid_format(cl->co, cl->rsv_seq, g, sizeof(g));
-    return strcmp(g, gid) == 0;
+    return cl->rsv_seq != 0 && strcmp(cl->rsv_gid, gid) == 0;
 }
 
 /* A BEGIN_RESERVED or ONESHOT_RESERVED naming gid takes the reservation:

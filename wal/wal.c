@@ -140,8 +140,7 @@ typedef struct wal_buf {
     size_t next, ext_cap;
     uint64_t end_pos;  /* stream position just past data[len - 1] */
     uint64_t last_lsn; /* LSN of the last record in the buffer */
-    uint64_t records;
-    uint64_t waits; /* durability waits for its records (group commit) */
+    uint64_t waits;    /* durability waits for its records (group commit) */
 } wal_buf;
 
 typedef struct wal_waiter {
@@ -338,7 +337,6 @@ wal_buf_reset(wal_buf *b)
 {
     b->len = 0;
     b->next = 0;
-    b->records = 0;
     b->waits = 0;
     b->last_lsn = 0;
 }
@@ -417,7 +415,6 @@ wal_append(wal_t *w, uint8_t type, const void *payload, uint32_t len)
     wal_rec_encode(dst, w->cur_salt, type, lsn, payload, len);
     w->insert_lsn = lsn;
     w->fill.last_lsn = lsn;
-    w->fill.records++;
     w->stat_records++;
     w->stat_bytes += size;
     bool wake_writer = w->writer_sleeping && (w->writer_idle || w->fill.len >= WAL_BG_FLUSH_BYTES);
