@@ -841,6 +841,15 @@ conn_close_after_flush(conn *c)
 }
 
 bool
+conn_peer_allowed(conn *c, const char *const *allowed, size_t n, char *name, size_t namelen)
+{
+    char why[256];
+    if (!tls_peer_name(c->ssl, name, namelen))
+        snprintf(name, namelen, "(none)");
+    return n == 0 || tls_check_peer_allowed(c->ssl, allowed, n, why, sizeof(why));
+}
+
+bool
 conn_is_open(const conn *c)
 {
     return c->state == CS_OPEN;

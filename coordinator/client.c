@@ -101,8 +101,14 @@ client_send_error(client *cl, const char *sqlstate, const char *participant, con
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     proto_error e = {.sqlstate = sqlstate, .message = msg, .participant = participant};
+    client_send_err(cl, &e);
+}
+
+void
+client_send_err(client *cl, const proto_error *e)
+{
     wbuf_reset(&cl->out);
-    if (proto_put_error(&cl->out, &e))
+    if (proto_put_error(&cl->out, e))
         conn_send(cl->c, &cl->out);
 }
 
@@ -503,8 +509,16 @@ static void
 client_on_open(conn *c, const char *peer, void *arg)
 {
     client *cl = arg;
-    (void)c;
-    log_debug("client %s connected (certificate \"%s\")", conn_peer_addr(cl->c), peer);
+    char name[260]; /* a certificate name: at most 256 bytes (tls.c) */
+    if (!conn_peer_allowed(c, (const char *const *)cl->co->allowed, cl->co->nallowed, name,
+                           sizeof(name))) {
+        log_warn("refused client connection from %s: certificate name \"%s\" is not allowed",
+                 conn_peer_addr(c), name);
+        conn_fail(c, "28000", "client certificate name \"%s\" is not allowed", name);
+        client_free(cl);
+        return;
+    }
+    log_debug("client %s connected (certificate \"%s\")", conn_peer_addr(c), peer);
 }
 
 static void

@@ -74,6 +74,8 @@ struct coord {
     coord_conf conf;
     struct event_base *base;
     SSL_CTX *server_ctx; /* for clients */
+    char **allowed;      /* allowed_clients, split; checked once TLS is up */
+    size_t nallowed;
     SSL_CTX *client_ctx; /* towards participants (mutual TLS) */
     struct evconnlistener *listener;
     uint64_t epoch;
@@ -151,6 +153,8 @@ void client_accept(coord *co, int fd);
 /* txn -> client: reply frames, and the end of a transaction */
 void client_send(client *cl, const wbuf *w);
 void client_send_bytes(client *cl, const void *p, size_t n);
+/* Send an ERROR frame as given (all its fields). */
+void client_send_err(client *cl, const proto_error *e);
 void client_send_error(client *cl, const char *sqlstate, const char *participant, const char *fmt,
                        ...) __attribute__((format(printf, 4, 5)));
 void client_txn_over(client *cl, txn *t, proto_outcome outcome);

@@ -320,17 +320,15 @@ main(int argc, char **argv)
     if (co.conf.log_file && !log_open_file(co.conf.log_file))
         log_fatal("could not open log file \"%s\": %m", co.conf.log_file);
 
-    char **allowed;
-    size_t nallowed;
-    split_names(co.conf.allowed_clients, &allowed, &nallowed);
+    /* The allow-list is checked once the handshake is done (client.c), not
+     * inside it, so that a refused client gets an ERROR frame that names the
+     * reason rather than a bare TLS alert. */
+    split_names(co.conf.allowed_clients, &co.allowed, &co.nallowed);
     tls_config stc = {.cert_file = co.conf.tls_cert,
                       .key_file = co.conf.tls_key,
                       .ca_file = co.conf.tls_ca,
-                      .require_peer_cert = true,
-                      .allowed_names = (const char *const *)allowed,
-                      .n_allowed_names = nallowed};
+                      .require_peer_cert = true};
     co.server_ctx = tls_server_ctx_create(&stc, err, sizeof(err));
-    free_names(allowed, nallowed);
     if (co.server_ctx == NULL)
         log_fatal("could not set up TLS for clients: %s", err);
     tls_config ctc = {
@@ -394,6 +392,7 @@ main(int argc, char **argv)
     SSL_CTX_free(co.client_ctx);
     free(co.tab);
     free(co.conf.parts);
+    free_names(co.allowed, co.nallowed);
     config_free(coord_sections, &co.conf);
     event_base_free(co.base);
     log_log("dtx-coordinator stopped");

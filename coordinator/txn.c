@@ -766,10 +766,15 @@ exec_reply(void *arg, const frame_view *f, bool final)
         if (t->state == TXN_ACTIVE)
             txn_set_state(t, TXN_FAILED);
         if (t->cl) {
-            if (f && f->type == MSG_DONE && proto_get_done(f, &d))
-                client_send_error(t->cl, d.sqlstate ? d.sqlstate : "XX000", plink_name(b->link),
-                                  "%s", d.message ? d.message : "statement failed");
-            else
+            if (f && f->type == MSG_DONE && proto_get_done(f, &d)) {
+                /* PostgreSQL's error as it came, detail and hint included */
+                proto_error e = {.sqlstate = d.sqlstate ? d.sqlstate : "XX000",
+                                 .message = d.message ? d.message : "statement failed",
+                                 .detail = d.detail,
+                                 .hint = d.hint,
+                                 .participant = plink_name(b->link)};
+                client_send_err(t->cl, &e);
+            } else
                 client_send_error(t->cl, "08006", plink_name(b->link),
                                   "connection to participant \"%s\" lost", plink_name(b->link));
         }

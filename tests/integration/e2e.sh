@@ -19,10 +19,15 @@ h_psql pa "$schema"
 h_psql pb "$schema"
 h_psql pb "$schema" pb2
 h_dtx_certs mallory
-h_part_start a pa postgres
-h_part_start b pb postgres
+# 14 runs 200 clients against pools of 8 connections (7 for new work), and
+# an interactive transfer holds its connection across the client's round
+# trips: under the sanitizers a client can wait longer for one than the
+# default pool_wait_timeout (5 s) allows, and a one-shot one, whose vote
+# comes after that wait, longer than the tests' prepare_timeout (10 s)
+h_part_start a pa postgres "pool_wait_timeout = 60s"
+h_part_start b pb postgres "pool_wait_timeout = 60s"
 h_part_start c pb pb2
-h_coord_start
+h_coord_start "prepare_timeout = 60s"
 for p in a b c; do h_wait_log coord "participant \"$p\" .* is ready" 20; done
 PROBE="$H_BIN/tool-dtxprobe"
 
@@ -56,11 +61,30 @@ err=$(h_dtx exec -P a "update accounts set balance = balance + 1000 where id = '
     -P b "update accounts set balance = balance - 1000 where id = 'x'" 2>&1 >/dev/null)
 h_eq "error on b: exit 1 (aborted)" 1 $?
 h_check "error on b: SQLSTATE 23514 reported" grep -q 23514 <<<"$err"
-h_check "error on b: participant named" grep -q '"\?b"\?' <<<"$err"
+h_check "error on b: participant named" grep -qx 'PARTICIPANT:  b' <<<"$err"
+h_check "error on b: PostgreSQL's detail passed through" grep -q '^DETAIL:  Failing row contains' <<<"$err"
 h_eq "error on b: a unchanged" 87 "$(bal pa)"
 h_eq "error on b: b unchanged" 111 "$(bal pb)"
 h_eq "error on b: nothing prepared on pa" 0 "$(nprepared pa)"
 h_eq "error on b: nothing prepared on pb" 0 "$(nprepared pb)"
+
+# 3b. PostgreSQL's hint passes through too, with the participant's name
+err=$(h_dtx exec -P c "select balanc from accounts" 2>&1 >/dev/null)
+h_eq "error with a hint: exit 1" 1 $?
+h_check "error with a hint: SQLSTATE 42703" grep -qx 'SQLSTATE:  42703' <<<"$err"
+h_check "error with a hint: PostgreSQL's hint passed through" grep -q '^HINT:  .*accounts\.balance' <<<"$err"
+h_check "error with a hint: participant c named" grep -qx 'PARTICIPANT:  c' <<<"$err"
+
+# 3c. after a failed statement the transaction is aborted, as in PostgreSQL:
+# every later statement fails with 25P02, and COMMIT answers ABORTED
+out=$(PROBE_KEEP_GOING=1 "$PROBE" steps a "update accounts set balance = balance + 1 where id = 'x'" \
+    b "update accounts set balance = -1 where id = 'x'" \
+    a "update accounts set balance = balance + 1 where id = 'x'" c "select 1" 2>/dev/null)
+h_eq "after a failed statement: 25P02 for every later one, then COMMIT answers ABORTED" \
+    "ERROR 23514 b|ERROR 25P02 -|ERROR 25P02 -|ABORTED" \
+    "$(sed -E 's/^(ERROR [^ ]+ [^ ]+) .*/\1/; s/^(COMMITTED|ABORTED|UNKNOWN) .*/\1/' <<<"$out" | tr '\n' '|' | sed 's/|$//')"
+h_eq "after a failed statement: a unchanged" 87 "$(bal pa)"
+h_eq "after a failed statement: nothing prepared" 0 "$(( $(nprepared pa) + $(nprepared pb) ))"
 
 # 4. one participant: one-phase commit, no prepared transaction ever
 out=$(h_dtx exec -P a "insert into marks values ('onephase', 'x')" 2>&1)
@@ -76,8 +100,16 @@ out=$(h_dtx exec -P a "select balance from accounts where id = 'x'" \
     -P b "update accounts set balance = balance + 1 where id = 'x'" \
     -P c "update accounts set balance = balance - 1 where id = 'x'" 2>&1)
 h_eq "read-only branch: exit 0" 0 $?
-h_check "read-only branch: result row printed" grep -q 87 <<<"$out"
+g=$(grep -oE 'dtx:c1:[0-9]+:[0-9]+' <<<"$out" | tail -n 1)
+h_check "read-only branch: result row printed" grep -qw 87 <<<"$out"
 h_eq "read-only branch: b" 112 "$(bal pb)"
+# a's participant ends its branch itself when it finds no xid (PREPARE, then
+# COMMIT PREPARED at once); a coordinator that kept the branch would send a
+# phase two for it, and that would be a third statement naming it
+h_eq "read-only branch: a's branch saw no phase two from the coordinator" \
+    "PREPARE TRANSACTION|COMMIT PREPARED" \
+    "$(grep -oE "(PREPARE TRANSACTION|COMMIT PREPARED|ROLLBACK PREPARED)[^']*'${g:-none}:a'" "$H_TMP/pg-pa/server.log" |
+        sed "s/ *'.*//" | tr '\n' '|' | sed 's/|$//')"
 h_eq "read-only branch: nothing left prepared" 0 "$(( $(nprepared pa) + $(nprepared pb) ))"
 
 # 6. the one-shot request
@@ -132,15 +164,40 @@ h_eq "certificate from another CA: exit 2" 2 $?
 h_check "certificate from another CA: readable error" grep -qiE 'certificate|alert|unknown ca' <<<"$err"
 err=$(DTXSSLCERT=$H_CERTS/mallory.crt DTXSSLKEY=$H_CERTS/mallory.key h_dtx exec -P a "select 1" 2>&1)
 h_eq "name not allowed: exit 2" 2 $?
-h_check "coordinator logged the refused name" h_wait_log coord 'mallory' 5
+h_check "name not allowed: the client is told why" \
+    grep -q 'client certificate name "mallory" is not allowed (SQLSTATE 28000)' <<<"$err" ||
+    h_log "client said: $err"
+h_check "coordinator logged the refused name" \
+    h_wait_log coord 'refused client connection from .*"mallory" is not allowed' 5
 
-# 12. malformed and oversized frames close only that connection
+# 12. malformed and oversized frames close only that connection: a transaction
+# open on another connection meanwhile goes on and commits.  (s_client -quiet
+# keeps reading after its input ends, so it returns only when the coordinator
+# closes the connection; timeout's 124 means it did not.)
+"$PROBE" steps a "update accounts set balance = balance - 1 where id = 'acct200'" sleep 3000 \
+    b "update accounts set balance = balance + 1 where id = 'acct200'" >"$H_TMP/bystander.out" 2>&1 &
+by_pid=$!
+h_wait_until 10 grep -q "acct200" "$H_TMP/pg-pa/server.log"
 tls() { timeout 5 openssl s_client -quiet -connect "127.0.0.1:$H_COORD_PORT" -CAfile "$H_CERTS/ca.crt" \
     -cert "$H_CERTS/app.crt" -key "$H_CERTS/app.key" 2>/dev/null; }
+hello() { printf 'H\x00\x00\x00\x19DTX1\x00\x01\x00'"$1"'\x01\x00\x00\x00\x03raw\x00\x00\x00\x00\x00\x00\x00\x00\x00'; }
 printf 'H\xff\xff\xff\xff' | tls >"$H_TMP/oversized.out"
-h_check "oversized frame: error returned" grep -qa 'exceeds the maximum' "$H_TMP/oversized.out"
+h_check "oversized start-up frame: the coordinator closed the connection" test $? -ne 124
+h_check "oversized start-up frame: error returned" grep -qa 'exceeds the maximum' "$H_TMP/oversized.out"
 printf 'H\x00\x00\x00\x03abc' | tls >"$H_TMP/malformed.out"
-h_check "malformed frame: error returned" grep -qa 'start-up' "$H_TMP/malformed.out"
+h_check "malformed start-up frame: the coordinator closed the connection" test $? -ne 124
+h_check "malformed start-up frame: error returned" grep -qa 'start-up' "$H_TMP/malformed.out"
+{ hello '\x02'; printf 'B\x7f\xff\xff\xff'; } | tls >"$H_TMP/oversized2.out"
+h_check "oversized frame after start-up: the coordinator closed the connection" test $? -ne 124
+h_check "oversized frame after start-up: error returned" grep -qa 'exceeds the maximum' "$H_TMP/oversized2.out"
+{ hello '\x02'; printf 'X\x00\x00\x00\x02ab'; } | tls >"$H_TMP/malformed2.out"
+h_check "unknown frame type after start-up: the coordinator closed the connection" test $? -ne 124
+h_check "unknown frame type after start-up: error returned" grep -qa '08P01' "$H_TMP/malformed2.out"
+wait $by_pid
+h_check "the transaction open meanwhile on another connection committed" \
+    grep -q '^COMMITTED' "$H_TMP/bystander.out"
+h_eq "... and both of its changes are there" "999 1001" \
+    "$(bal pa postgres acct200) $(bal pb postgres acct200)"
 h_check "coordinator still serves others" h_dtx exec -P a "select 1"
 
 # 12b. reserved gids (protocol 1.2).  A BEGIN returns at once with a gid the
@@ -153,7 +210,6 @@ h_eq "reserved gid: as STATUS sees it while reserved, running, rolled back, aban
 # The frames themselves, as hex bytes: HELLO of protocol 1.1 or 1.2, then
 # requests.  A frame is type, u32 length, payload; a str is u32 length,
 # bytes, NUL.
-hello() { printf 'H\x00\x00\x00\x19DTX1\x00\x01\x00'"$1"'\x01\x00\x00\x00\x03raw\x00\x00\x00\x00\x00\x00\x00\x00\x00'; }
 hexof() { tls | od -An -v -tx1 | tr -s ' \n' '  '; }
 gidframe() { echo " $1 00 00 00 [0-9a-f]{2} 00 00 00 [0-9a-f]{2} 64 74 78 3a 63 31"; } # TYPE len len "dtx:c1"
 old=$( { hello '\x01'; printf 'B\x00\x00\x00\x00A\x00\x00\x00\x00'; sleep 1; } | hexof)
@@ -191,12 +247,36 @@ before=$(( $(sum pa) + $(sum pb) ))
 # (under valgrind, every process runs some 30 times slower: 50 clients)
 nc=200
 [ "${DTX_VALGRIND:-0}" = 1 ] && nc=50
-out=$(PROBE_ONESHOT=1 "$PROBE" transfers $nc 3 a b)
-h_eq "$nc clients: all committed" "committed=$((nc * 3)) aborted=0 unknown=0 errors=0" "$(head -n 1 <<<"$out")" ||
+# (each client makes a one-shot transfer, then an interactive one)
+nfd() { ls "/proc/$(h_pid "$1")/fd" | wc -l; }
+fd0=$(nfd coord)
+pgconns() { h_psql "$1" "select count(*) from pg_stat_activity where application_name = 'dtx-participant'"; }
+"$PROBE" transfers $nc 2 a b >"$H_TMP/transfers.out" 2>&1 &
+probe_pid=$!
+maxa=0 maxb=0
+while kill -0 $probe_pid 2>/dev/null; do
+    na=$(pgconns pa) nb=$(pgconns pb)
+    [ "${na:-0}" -gt $maxa ] && maxa=$na
+    [ "${nb:-0}" -gt $maxb ] && maxb=$nb
+    sleep 0.2
+done
+wait $probe_pid
+out=$(cat "$H_TMP/transfers.out")
+h_eq "$nc clients: all committed" "committed=$((nc * 2)) aborted=0 unknown=0 errors=0" "$(head -n 1 <<<"$out")" ||
     sed 's/^/# /' <<<"$out"
 after=$(( $(sum pa) + $(sum pb) ))
 h_eq "$nc clients: sum unchanged" "$before" "$after"
 h_eq "$nc clients: nothing left prepared" 0 "$(( $(nprepared pa) + $(nprepared pb) ))"
+# nothing held on to once they are gone: the coordinator's descriptors are
+# back to what they were; and while they ran, neither participant opened
+# more PostgreSQL connections than its pool_size (8; pb serves b and c)
+fds_back() { [ "$(nfd coord)" = "$fd0" ]; }
+h_check "$nc clients: the coordinator's descriptors back to $fd0" h_wait_until 10 fds_back ||
+    h_log "now: $(nfd coord)"
+h_check "$nc clients: at most 8 PostgreSQL connections from participant a (most seen: $maxa)" \
+    test $maxa -ge 1 -a $maxa -le 8
+h_check "$nc clients: at most 16 from participants b and c on pb (most seen: $maxb)" \
+    test $maxb -ge 1 -a $maxb -le 16
 
 # clean shutdown; ASan (test build) reports leaks at exit as a non-zero status
 h_stop coord

@@ -21,7 +21,10 @@
  *                                  "ERROR <sqlstate> <participant> <ms>: <message>"
  *                                  and the transaction rolled back, else it is
  *                                  committed; last line "<OUTCOME> <gid> <ms>",
- *                                  ms counted from the start
+ *                                  ms counted from the start.  With
+ *                                  PROBE_KEEP_GOING set, every failed statement
+ *                                  is printed, the later steps still run, and
+ *                                  COMMIT is sent all the same
  *   dtxprobe oneshot P1 SQL1 P2 SQL2   one ONESHOT request; prints
  *                                  "<OUTCOME> <gid or ->": the gid must be
  *                                  known even when the connection is lost
@@ -343,8 +346,8 @@ cmd_steps(int n, char **args)
         fprintf(stderr, "begin: %s\n", dtx_error_message(c));
         return 1;
     }
-    bool failed = false;
-    for (int i = 0; i < n && !failed; i += 2) {
+    bool failed = false, keep_going = getenv("PROBE_KEEP_GOING") != NULL;
+    for (int i = 0; i < n && (!failed || keep_going); i += 2) {
         if (strcmp(args[i], "sleep") == 0) {
             usleep((useconds_t)atoi(args[i + 1]) * 1000);
             continue;
@@ -360,9 +363,9 @@ cmd_steps(int n, char **args)
         }
         dtx_clear(r);
     }
-    dtx_outcome o = failed ? dtx_rollback(c) : dtx_commit(c);
+    dtx_outcome o = failed && !keep_going ? dtx_rollback(c) : dtx_commit(c);
     printf("%s %s %ld\n", dtx_outcome_name(o), dtx_gid(c) ? dtx_gid(c) : "-", elapsed_ms(&t0));
-    if (o != DTX_COMMITTED && !failed)
+    if (o != DTX_COMMITTED && (!failed || keep_going))
         fprintf(stderr, "reason: %s\n", dtx_error_message(c));
     dtx_finish(c);
     return 0;
