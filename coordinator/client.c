@@ -120,10 +120,24 @@ client_free_deferred(evutil_socket_t fd, short what, void *arg)
     client_free(arg);
 }
 
+/* A request is in flight: the client waits for us, so its silence is not
+ * idleness.  idle_timeout counts only between requests (a statement may run
+ * longer than it). */
+static void
+client_busy(client *cl)
+{
+    cl->busy = true;
+    conn_pause(cl->c);
+    if (cl->co->conf.idle_timeout_ms > 0)
+        conn_set_read_timeout(cl->c, 0);
+}
+
 void
 client_request_done(client *cl)
 {
     cl->busy = false;
+    if (cl->co->conf.idle_timeout_ms > 0)
+        conn_set_read_timeout(cl->c, (int)cl->co->conf.idle_timeout_ms);
     if (cl->co->shutting_down && cl->cur == NULL) {
         /* shutting down: send the answer, then close.  The connection no
          * longer reports to us once closing, so the client goes too — but
@@ -429,8 +443,7 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
             client_send_error(cl, "25P01", NULL, "no transaction in progress");
             return;
         }
-        cl->busy = true;
-        conn_pause(cl->c);
+        client_busy(cl);
         txn_exec(cl->cur, &st);
         proto_stmt_clear(&st);
         return;
@@ -443,8 +456,7 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
             client_refuse(cl, "", "25P01", "no transaction in progress");
             return;
         }
-        cl->busy = true;
-        conn_pause(cl->c);
+        client_busy(cl);
         if (f->type == MSG_COMMIT)
             txn_commit(cl->cur);
         else
@@ -476,8 +488,7 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
             client_refuse(cl, gid ? gid : "", "53200", "out of memory");
             return;
         }
-        cl->busy = true;
-        conn_pause(cl->c);
+        client_busy(cl);
         if (cl->minor >= 1 && !reserved) {
             /* name the transaction before anything runs: a client whose
              * connection drops later can still ask for its outcome */

@@ -235,8 +235,13 @@ begin_shutdown(coord *co, bool fast)
         return;
     co->shutting_down = true;
     log_log("received %s shutdown request", fast ? "fast" : "smart");
-    if (co->listener)
-        evconnlistener_disable(co->listener);
+    /* close the listening socket, not just stop accepting from it: a new
+     * client is refused at once (and can try another host) instead of
+     * waiting in the backlog until we exit */
+    if (co->listener) {
+        evconnlistener_free(co->listener);
+        co->listener = NULL;
+    }
     if (co->shutdown_timer == NULL) {
         co->shutdown_timer = event_new(co->base, -1, EV_PERSIST, shutdown_tick, co);
         struct timeval tv = {0, 100 * 1000};

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tests/integration/limits.sh — waits that must end: a full participant pool
 # (pool_wait_timeout), a statement that runs too long (the coordinator's
-# statement_timeout, with a cancel forwarded to PostgreSQL), and a one-shot
+# statement_timeout, with a cancel forwarded to PostgreSQL), a one-shot
 # transaction whose coordinator dies mid-commit (the gid is known before the
-# outcome).
+# outcome), a vote that comes too late (prepare_timeout) and a client that
+# says nothing (idle_timeout).
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/dtx.sh"
@@ -139,6 +140,62 @@ none_prepared() { [ "$(( $(nprepared pa) + $(nprepared pb) ))" = 0 ]; }
 h_check "oneshot: recovery finished both branches" h_wait_until 20 both10
 h_eq "oneshot: both rows changed" "10 10" "$(val pa 9) $(val pb 9)"
 h_check "oneshot: nothing left prepared" h_wait_until 20 none_prepared
+
+# ---------------------------------------------------------------------------
+# 4. prepare_timeout: b holds its vote for 3 s, the coordinator waits 1 s.
+# The client is told ABORTED (57014) at the timeout, not when the vote
+# comes; b's branch, prepared after the decision, is rolled back as its
+# vote comes in.
+# 5. idle_timeout (2 s): a client silent that long between requests is
+# disconnected and its open transaction rolled back, lock released; one
+# waiting that long for a statement is not idle.
+h_stop coord
+h_kill part-b
+sed -i -e 's/^prepare_timeout = .*/prepare_timeout = 1s/' -e 's/^statement_timeout = .*/statement_timeout = 10s/' \
+    -e '/^\[coordinator\]/a idle_timeout = 2s' "$H_TMP/coord.ini"
+DTX_FAILPOINTS="participant-before-prepare=sleep:3000@1" h_part_start b pb >/dev/null
+h_coord_start
+for p in a b; do h_wait_newlog coord "participant \"$p\" .* is ready" 20; done
+v8="$(val pa 8) $(val pb 8)"
+"$PROBE" steps a "update t set v = v + 1 where id = 8" b "update t set v = v + 1 where id = 8" \
+    >"$H_TMP/pt.out" 2>&1
+h_log "prepare timeout: $(tr '\n' ' ' <"$H_TMP/pt.out")"
+read -r word gid ms < <(grep -E '^(COMMITTED|ABORTED|UNKNOWN) ' "$H_TMP/pt.out")
+h_eq "prepare_timeout: ABORTED" ABORTED "$word"
+h_check "prepare_timeout: ... answered at the timeout, before the late vote (${ms:-?} ms)" \
+    test "${ms:-9999}" -lt 2900
+h_check "prepare_timeout: the client is told why" grep -q 'prepare timed out' "$H_TMP/pt.out"
+h_check "prepare_timeout: the coordinator logged it" \
+    h_wait_log coord "transaction ${gid:-none}: prepare timed out after 1000 ms" 5
+h_check "prepare_timeout: b's late branch rolled back, nothing prepared" h_wait_until 20 none_prepared
+h_eq "prepare_timeout: neither row changed" "$v8" "$(val pa 8) $(val pb 8)"
+h_eq "prepare_timeout: status" ABORTED "$("$PROBE" status "${gid:-none}")"
+
+v7="$(val pa 7) $(val pb 7)"
+"$PROBE" steps a "update t set v = v + 1 where id = 7" sleep 5000 \
+    b "update t set v = v + 1 where id = 7" >"$H_TMP/idle.out" 2>&1 &
+idle_pid=$!
+lock_free() {
+    psql -X -At -h 127.0.0.1 -p "$(h_pg_port pa)" -U postgres \
+        -c "set lock_timeout = '100ms'; update t set v = v where id = 7" >/dev/null 2>&1
+}
+lock_held() { ! lock_free; }
+h_check "idle_timeout: the client's transaction holds its row lock" h_wait_until 10 lock_held
+t0=$(date +%s%N)
+h_check "idle_timeout: the silent client's transaction rolled back, its lock released" \
+    h_wait_until 4 lock_free
+h_check "idle_timeout: ... while the client still slept ($((($(date +%s%N) - t0) / 1000000)) ms)" \
+    kill -0 $idle_pid
+wait $idle_pid
+h_log "idle: $(tr '\n' ' ' <"$H_TMP/idle.out")"
+h_check "idle_timeout: the client's next statement finds the connection gone" \
+    grep -q '^ERROR ' "$H_TMP/idle.out"
+h_eq "idle_timeout: neither row changed" "$v7" "$(val pa 7) $(val pb 7)"
+"$PROBE" steps a "select pg_sleep(3)" a "update t set v = v + 1 where id = 5" \
+    b "update t set v = v + 1 where id = 5" >"$H_TMP/busy.out" 2>&1
+h_check "idle_timeout: a client waiting 3 s for a statement is not idle: COMMITTED" \
+    grep -q '^COMMITTED' "$H_TMP/busy.out"
+h_eq "idle_timeout: ... both rows changed" "1 1" "$(val pa 5) $(val pb 5)"
 
 h_stop coord
 h_eq "coordinator exits 0 on SIGTERM (no leaks)" 0 $?

@@ -34,8 +34,17 @@ h_dtx exec -P a "insert into t values ('committing')" -P b "insert into t values
     >"$H_TMP/committing.out" 2>&1 &
 commit_pid=$!
 h_wait_newlog part-b "failpoint participant-after-prepare fired" 10
-h_kill coord TERM
+coord_pid=$(h_pid coord)
+kill -TERM "$coord_pid"
+h_wait_newlog coord 'received smart shutdown request' 5
+err=$(h_dtx exec -P a "select 1" 2>&1)
+h_eq "SIGTERM: a new client is not accepted (exit 2)" 2 $?
+h_check "SIGTERM: ... its connection is refused" grep -q "Connection refused" <<<"$err" ||
+    h_log "client said: $err"
+h_check "SIGTERM: ... while the commit under way still waits for b's vote" kill -0 $commit_pid
+wait "$coord_pid"
 coord_rc=$?
+unset "H_PIDS[coord]"
 wait $commit_pid
 h_eq "SIGTERM: the transaction under way is committed (dtx exec exit 0)" 0 $?
 h_eq "SIGTERM: ... on a" 1 "$(rows pa committing)"
