@@ -63,6 +63,9 @@ LIBCOMMON := $(O)/lib/libdtxcommon.a
 LIBWAL    := $(O)/lib/libdtxwal.a
 LIBDTX_A  := $(O)/lib/libdtx.a
 LIBDTX_SO := $(O)/lib/libdtx.so.1
+# the static library as installed (see its rule)
+LIBDTX_DIST_A := $(O)/lib/dist/libdtx.a
+LIBDTX_CODEC  := common/buf.c common/frame.c common/proto.c
 COORD_OBJ_NOMAIN := $(filter-out $(O)/obj/coordinator/main.o,$(call obj,$(COORD_SRC)))
 PART_OBJ_NOMAIN  := $(filter-out $(O)/obj/participant/main.o,$(call obj,$(PART_SRC)))
 
@@ -84,12 +87,12 @@ ifneq ($(WAL_SRC),)
   LIBS_OUT += $(LIBWAL)
 endif
 ifneq ($(LIBDTX_SRC),)
-  LIBS_OUT += $(LIBDTX_A) $(LIBDTX_SO)
+  LIBS_OUT += $(LIBDTX_A) $(LIBDTX_SO) $(LIBDTX_DIST_A)
 endif
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst bench/%_main.c,$(O)/bin/bench-%,$(BENCH_SRC))
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(O)/bin/tool-%,$(TOOL_SRC))
-ALL_LIBS_A := $(filter %.a,$(LIBS_OUT))
+ALL_LIBS_A := $(filter-out $(LIBDTX_DIST_A),$(filter %.a,$(LIBS_OUT)))
 # link order: client lib, wal, common
 LINK_LIBS  := $(filter $(LIBDTX_A),$(ALL_LIBS_A)) $(filter $(LIBWAL),$(ALL_LIBS_A)) $(LIBCOMMON)
 
@@ -124,6 +127,18 @@ $(LIBDTX_SO): $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -Wl,-soname,libdtx.so.1 -Wl,--exclude-libs,ALL $(LDFLAGS_X) -o $@ $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON) $(LIBS)
 	@ln -sf libdtx.so.1 $(O)/lib/libdtx.so
+
+# The static library a user links: libdtx's objects and the codec they use
+# in one relocatable object whose only global symbols are the shared
+# library's exports (the API), so that dtx's internal names (buf_*,
+# proto_*, ...) cannot clash with a program's own.  The build's libdtx.a,
+# which dtx's own programs and tests link, keeps them.
+$(LIBDTX_DIST_A): $(call obj,$(LIBDTX_SRC)) $(call obj,$(LIBDTX_CODEC)) $(LIBDTX_SO)
+	@mkdir -p $(dir $@)
+	@nm -D --defined-only $(LIBDTX_SO) | awk '$$3 ~ /^dtx_/ {print $$3}' > $(@D)/api.syms
+	@ld -r -o $(@D)/libdtx.o $(call obj,$(LIBDTX_SRC)) $(call obj,$(LIBDTX_CODEC))
+	@objcopy --keep-global-symbols=$(@D)/api.syms $(@D)/libdtx.o
+	@rm -f $@; ar rcs $@ $(@D)/libdtx.o
 
 SRV_LIBS := $(filter $(LIBWAL),$(ALL_LIBS_A)) $(LIBCOMMON)
 
@@ -231,7 +246,7 @@ install: all
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	for b in $(notdir $(BINS)); do install -m 755 build/release/bin/$$b $(DESTDIR)$(PREFIX)/bin/; done
 	if [ -f build/release/lib/libdtx.so.1 ]; then \
-	  install -m 644 build/release/lib/libdtx.a $(DESTDIR)$(PREFIX)/lib/; \
+	  install -m 644 build/release/lib/dist/libdtx.a $(DESTDIR)$(PREFIX)/lib/; \
 	  install -m 755 build/release/lib/libdtx.so.1 $(DESTDIR)$(PREFIX)/lib/; \
 	  ln -sf libdtx.so.1 $(DESTDIR)$(PREFIX)/lib/libdtx.so; \
 	  install -m 644 client/dtx.h $(DESTDIR)$(PREFIX)/include/; \

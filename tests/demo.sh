@@ -79,7 +79,7 @@ echo "  prepared transactions left in either database: $prepared"
 
 step "Stopping everything"
 h_stop coord || die "coordinator did not stop cleanly"
-h_stop part-bank_a
-h_stop part-bank_b
+h_stop part-bank_a || die "participant bank_a did not stop cleanly"
+h_stop part-bank_b || die "participant bank_b did not stop cleanly"
 printf '\nDEMO OK: the transfer committed in both databases; the rejected one changed neither.\n'
 exit 0
