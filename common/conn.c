@@ -730,8 +730,9 @@ conn_connect(struct event_base *base, SSL_CTX *ctx, const char *host, int port,
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
-    /* Host names are resolved synchronously: connections are made at start-up
-     * and on reconnect, and addresses in the configuration are normally IPs. */
+    /* host is meant to be an address: a daemon resolves names on its loop
+     * first (the coordinator's participants: plink.c).  A name given here
+     * is resolved synchronously, which only tools and tests do. */
     int rc = getaddrinfo(host, portstr, &hints, &res);
     int fd = -1, connect_errno = 0;
     if (rc != 0 || res == NULL) {

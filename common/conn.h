@@ -62,7 +62,9 @@ conn *conn_accept(struct event_base *base, SSL_CTX *ctx, int fd, uint32_t max_fr
                   const conn_ops *ops, void *arg);
 /* Start connecting to host:port (client side); `verify_host` is the name the
  * server's certificate must carry (NULL: do not check the name).  Errors,
- * including a failed connect, are reported through on_close. */
+ * including a failed connect, are reported through on_close.  host should be
+ * an IPv4 or IPv6 address: a host name is resolved with a blocking
+ * getaddrinfo (resolve it on the loop first, as plink.c does). */
 conn *conn_connect(struct event_base *base, SSL_CTX *ctx, const char *host, int port,
                    const char *verify_host, uint32_t max_frame, const conn_ops *ops, void *arg);
 /* Queue an encoded buffer (one or more frames) for sending. */

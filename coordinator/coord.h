@@ -73,8 +73,9 @@ typedef struct coord_conf {
 struct coord {
     coord_conf conf;
     struct event_base *base;
-    SSL_CTX *server_ctx; /* for clients */
-    char **allowed;      /* allowed_clients, split; checked once TLS is up */
+    struct evdns_base *dns; /* participants' host names (plink.c); NULL: none */
+    SSL_CTX *server_ctx;    /* for clients */
+    char **allowed;         /* allowed_clients, split; checked once TLS is up */
     size_t nallowed;
     SSL_CTX *client_ctx; /* towards participants (mutual TLS) */
     struct evconnlistener *listener;

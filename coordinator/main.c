@@ -27,6 +27,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/dns.h>
 #include <event2/listener.h>
 #include <signal.h>
 #include <stddef.h>
@@ -350,6 +351,19 @@ main(int argc, char **argv)
     co.base = event_base_new();
     if (co.base == NULL)
         log_fatal("could not create the event loop");
+    /* participants given by host name are resolved on the loop (plink.c) */
+    for (int i = 0; i < co.conf.nparts && co.dns == NULL; i++) {
+        struct in6_addr a;
+        const char *h = co.conf.parts[i].host;
+        if (inet_pton(AF_INET, h, &a) == 1 || inet_pton(AF_INET6, h, &a) == 1)
+            continue;
+        co.dns = evdns_base_new(co.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                             EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        if (co.dns == NULL)
+            log_fatal("could not set up name resolution for participant \"%s\" (\"%s\"): "
+                      "see /etc/resolv.conf and /etc/hosts",
+                      co.conf.parts[i].name, h);
+    }
     txn_table_init(&co);
     co.nlinks = co.conf.nparts;
     co.links = calloc((size_t)co.nlinks, sizeof(plink *));
@@ -386,6 +400,8 @@ main(int argc, char **argv)
     for (int i = 0; i < co.nlinks; i++)
         plink_free(co.links[i]);
     free(co.links);
+    if (co.dns)
+        evdns_base_free(co.dns, 0);
     /* let closed connections be reaped */
     event_base_loop(co.base, EVLOOP_NONBLOCK);
     clog_close(co.log);

@@ -24,16 +24,26 @@
  * the branch may be left prepared, which the resolver cleans up; a COMMIT
  * PREPARED in flight is retried by the resolver).  Reconnects back off from
  * 100 ms to 5 s.
+ *
+ * A participant given by host name is resolved on the loop (evdns; the
+ * hosts file first), never with a blocking getaddrinfo: a slow or dead DNS
+ * server must not stall every client.  Its addresses are tried in order,
+ * the next one at once when a connection to one fails before the link is
+ * up; a name is resolved again for each round of reconnects.
  */
 #include "coord.h"
 #include "failpoint.h"
 #include "log.h"
 
+#include <arpa/inet.h>
+#include <event2/dns.h>
+#include <event2/util.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SLOT_BITS 20
-#define SLOT_MASK ((1u << SLOT_BITS) - 1)
+#define SLOT_BITS       20
+#define SLOT_MASK       ((1u << SLOT_BITS) - 1)
+#define PLINK_MAX_ADDRS 8
 
 typedef enum plink_state { PL_DOWN, PL_CONNECTING, PL_HELLO_WAIT, PL_READY } plink_state;
 
@@ -59,11 +69,17 @@ struct plink {
     wbuf out;
     bool warned;
     uint16_t peer_minor; /* protocol minor of the participant's HELLO_OK */
+    /* host name resolution: the request while it runs, then the addresses */
+    struct evdns_getaddrinfo_request *dns_req;
+    bool resolving;
+    char addrs[PLINK_MAX_ADDRS][INET6_ADDRSTRLEN];
+    int naddrs, next_addr; /* next_addr: the next one to try */
 };
 
 static const char *const state_names[] = {"down", "connecting", "hello-wait", "ready"};
 
 static void plink_connect(plink *l);
+static void plink_lost(plink *l, const char *why);
 
 static void
 plink_fail_all(plink *l)
@@ -108,6 +124,7 @@ plink_set_state(plink *l, plink_state st)
     case PL_READY:
         l->state = PL_READY;
         l->backoff_ms = 100;
+        l->naddrs = l->next_addr = 0; /* a later reconnect resolves the name afresh */
         log_log("participant \"%s\" at %s:%u is ready", l->pc.name, l->pc.host, l->pc.port);
         l->warned = false;
         resolver_link_ready(l->co, l);
@@ -162,6 +179,12 @@ plink_on_close(conn *c, const char *reason, void *arg)
     plink *l = arg;
     (void)c;
     l->c = NULL; /* conn frees itself */
+    if (l->state == PL_CONNECTING && l->next_addr < l->naddrs) {
+        log_debug("participant \"%s\" at %s:%u: %s: %s; trying its next address", l->pc.name,
+                  l->pc.host, l->pc.port, l->addrs[l->next_addr - 1], reason);
+        plink_connect(l);
+        return;
+    }
     plink_lost(l, reason);
 }
 
@@ -228,14 +251,76 @@ static const conn_ops plink_ops = {
     .on_close = plink_on_close,
 };
 
+static bool
+ip_literal(const char *host)
+{
+    struct in6_addr a;
+    return inet_pton(AF_INET, host, &a) == 1 || inet_pton(AF_INET6, host, &a) == 1;
+}
+
+/* Connect to one address of the participant; its certificate must still
+ * name the configured host. */
+static void
+plink_connect_to(plink *l, const char *addr)
+{
+    l->c = conn_connect(l->co->base, l->co->client_ctx, addr, l->pc.port, l->pc.host,
+                        (uint32_t)l->co->conf.max_frame, &plink_ops, l);
+    if (l->c == NULL)
+        plink_lost(l, "could not create a connection");
+}
+
+static void
+plink_resolved(int err, struct evutil_addrinfo *res, void *arg)
+{
+    plink *l = arg;
+    l->resolving = false;
+    l->dns_req = NULL;
+    if (err == EVUTIL_EAI_CANCEL)
+        return; /* the link is going away */
+    l->naddrs = l->next_addr = 0;
+    for (struct evutil_addrinfo *a = res; a && l->naddrs < PLINK_MAX_ADDRS; a = a->ai_next) {
+        const void *ip = a->ai_family == AF_INET
+                             ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
+                             : (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
+        if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) &&
+            evutil_inet_ntop(a->ai_family, ip, l->addrs[l->naddrs], sizeof(l->addrs[0])))
+            l->naddrs++;
+    }
+    if (res)
+        evutil_freeaddrinfo(res);
+    if (err != 0 || l->naddrs == 0) {
+        char why[300];
+        snprintf(why, sizeof(why), "could not resolve the host name: %s",
+                 err != 0 ? evutil_gai_strerror(err) : "no IPv4 or IPv6 address");
+        plink_lost(l, why);
+        return;
+    }
+    plink_connect_to(l, l->addrs[l->next_addr++]);
+}
+
 static void
 plink_connect(plink *l)
 {
     plink_set_state(l, PL_CONNECTING);
-    l->c = conn_connect(l->co->base, l->co->client_ctx, l->pc.host, l->pc.port, l->pc.host,
-                        (uint32_t)l->co->conf.max_frame, &plink_ops, l);
-    if (l->c == NULL)
-        plink_lost(l, "could not create a connection");
+    if (l->next_addr < l->naddrs) {
+        plink_connect_to(l, l->addrs[l->next_addr++]); /* the last name's next address */
+        return;
+    }
+    l->naddrs = l->next_addr = 0;
+    if (ip_literal(l->pc.host) || l->co->dns == NULL) {
+        plink_connect_to(l, l->pc.host);
+        return;
+    }
+    struct evutil_addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
+    char port[16];
+    snprintf(port, sizeof(port), "%u", l->pc.port);
+    /* the callback may run before this returns (hosts file, or a failure) */
+    l->resolving = true;
+    struct evdns_getaddrinfo_request *r =
+        evdns_getaddrinfo(l->co->dns, l->pc.host, port, &hints, plink_resolved, l);
+    if (l->resolving)
+        l->dns_req = r;
 }
 
 plink *
@@ -270,6 +355,8 @@ plink_shutdown(plink *l)
         return;
     if (l->retry_ev)
         event_del(l->retry_ev);
+    if (l->dns_req)
+        evdns_getaddrinfo_cancel(l->dns_req); /* plink_resolved: EVUTIL_EAI_CANCEL */
     if (l->c)
         conn_close(l->c);
     l->c = NULL;

@@ -27,7 +27,12 @@ h_dtx_certs mallory
 h_part_start a pa postgres "pool_wait_timeout = 60s"
 h_part_start b pb postgres "pool_wait_timeout = 60s"
 h_part_start c pb pb2
-h_coord_start "prepare_timeout = 60s"
+# c is named by host name, resolved on the coordinator's loop (the hosts
+# file); "nowhere" cannot be resolved at all, and must stall nothing
+H_PART_HOST[c]=localhost
+h_coord_config "prepare_timeout = 60s"
+echo "nowhere = no-such-host.invalid:9" >>"$H_TMP/coord.ini"
+h_coord_start
 for p in a b c; do h_wait_log coord "participant \"$p\" .* is ready" 20; done
 PROBE="$H_BIN/tool-dtxprobe"
 
@@ -277,6 +282,16 @@ h_check "$nc clients: at most 8 PostgreSQL connections from participant a (most 
     test $maxa -ge 1 -a $maxa -le 8
 h_check "$nc clients: at most 16 from participants b and c on pb (most seen: $maxb)" \
     test $maxb -ge 1 -a $maxb -le 16
+
+# 15. participants named by host name
+h_check "participant c, configured as localhost, was reached" \
+    grep -q 'participant "c" at localhost:[0-9]* is ready' "$H_TMP/coord.log"
+h_check "participant \"nowhere\": its name could not be resolved, and the coordinator said so" \
+    h_wait_log coord 'participant "nowhere" at no-such-host.invalid:9: could not resolve the host name' 30
+err=$(h_dtx exec -P nowhere "select 1" 2>&1)
+h_eq "a transaction on \"nowhere\": exit 1 (aborted)" 1 $?
+h_check "... with a clear error" grep -q 'participant "nowhere" is not reachable' <<<"$err" ||
+    h_log "client said: $err"
 
 # clean shutdown; ASan (test build) reports leaks at exit as a non-zero status
 h_stop coord

@@ -14,6 +14,7 @@
 
 H_PARTS=()
 declare -A H_PART_PORT=()
+declare -A H_PART_HOST=() # how the coordinator's config names a participant's host (127.0.0.1)
 H_COORD_PORT=""
 
 h_dtx_certs() {
@@ -92,7 +93,7 @@ INI
     echo "[participants]" >>"$H_TMP/coord.ini"
     local p
     for p in "${H_PARTS[@]}"; do
-        echo "$p = 127.0.0.1:${H_PART_PORT[$p]}" >>"$H_TMP/coord.ini"
+        echo "$p = ${H_PART_HOST[$p]:-127.0.0.1}:${H_PART_PORT[$p]}" >>"$H_TMP/coord.ini"
     done
 }
 
