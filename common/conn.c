@@ -924,6 +924,10 @@ conn_set_read_timeout(conn *c, int ms)
         c->read_tv.tv_sec = ms / 1000;
         c->read_tv.tv_usec = (ms % 1000) * 1000;
     }
+    /* a peer that takes none of our output is timed by the write event
+     * (conn_flush); CLOSING keeps its own bound */
+    if (c->wev_added && c->write_blocked && c->state == CS_OPEN)
+        conn_event_add(c->wev, conn_has_read_timeout(c) ? &c->read_tv : NULL);
     if (!c->reading)
         return;
     /* change the timer in place: a del/add would also drop a pending

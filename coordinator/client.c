@@ -136,8 +136,6 @@ void
 client_request_done(client *cl)
 {
     cl->busy = false;
-    if (cl->co->conf.idle_timeout_ms > 0)
-        conn_set_read_timeout(cl->c, (int)cl->co->conf.idle_timeout_ms);
     if (cl->co->shutting_down && cl->cur == NULL) {
         /* shutting down: send the answer, then close.  The connection no
          * longer reports to us once closing, so the client goes too — but
@@ -151,6 +149,8 @@ client_request_done(client *cl)
             log_warn("could not schedule the release of a client");
         return;
     }
+    if (cl->co->conf.idle_timeout_ms > 0)
+        conn_set_read_timeout(cl->c, (int)cl->co->conf.idle_timeout_ms);
     conn_resume(cl->c);
 }
 

@@ -158,21 +158,31 @@ static const config_section coord_sections[] = {
     {0},
 };
 
-static void
+/* A comma- or blank-separated list; false when it names nothing (or
+ * memory ran out). */
+static bool
 split_names(const char *list, char ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     char *copy = strdup(list);
+    if (copy == NULL)
+        return false;
     char *save = NULL;
     for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
         char **nn = realloc(*out, (*n + 1) * sizeof(char *));
-        if (nn == NULL)
-            break;
-        *out = nn;
-        (*out)[(*n)++] = strdup(tok);
+        char *name = strdup(tok);
+        if (nn != NULL)
+            *out = nn;
+        if (nn == NULL || name == NULL) {
+            free(name);
+            free(copy);
+            return false;
+        }
+        (*out)[(*n)++] = name;
     }
     free(copy);
+    return *n > 0;
 }
 
 static void
@@ -329,7 +339,10 @@ main(int argc, char **argv)
     /* The allow-list is checked once the handshake is done (client.c), not
      * inside it, so that a refused client gets an ERROR frame that names the
      * reason rather than a bare TLS alert. */
-    split_names(co.conf.allowed_clients, &co.allowed, &co.nallowed);
+    if (!split_names(co.conf.allowed_clients, &co.allowed, &co.nallowed))
+        log_fatal("%s: allowed_clients lists no name (\"*\" allows any certificate from "
+                  "tls_ca)",
+                  cfgfile);
     tls_config stc = {.cert_file = co.conf.tls_cert,
                       .key_file = co.conf.tls_key,
                       .ca_file = co.conf.tls_ca,
@@ -344,6 +357,11 @@ main(int argc, char **argv)
         log_fatal("could not set up TLS for participants: %s", err);
     if (check_only) {
         printf("configuration file \"%s\" is valid\n", cfgfile);
+        SSL_CTX_free(co.server_ctx);
+        SSL_CTX_free(co.client_ctx);
+        free_names(co.allowed, co.nallowed);
+        free(co.conf.parts);
+        config_free(coord_sections, &co.conf);
         return 0;
     }
 
@@ -400,10 +418,12 @@ main(int argc, char **argv)
     for (int i = 0; i < co.nlinks; i++)
         plink_free(co.links[i]);
     free(co.links);
+    /* let closed connections be reaped, and cancelled name lookups report
+     * (from the loop, with the resolver still there) */
+    event_base_loop(co.base, EVLOOP_NONBLOCK);
+    event_base_loop(co.base, EVLOOP_NONBLOCK);
     if (co.dns)
         evdns_base_free(co.dns, 0);
-    /* let closed connections be reaped */
-    event_base_loop(co.base, EVLOOP_NONBLOCK);
     clog_close(co.log);
     event_free(co.sigterm_ev);
     event_free(co.sigint_ev);

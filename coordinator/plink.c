@@ -47,6 +47,14 @@
 
 typedef enum plink_state { PL_DOWN, PL_CONNECTING, PL_HELLO_WAIT, PL_READY } plink_state;
 
+/* One host name lookup.  The link points at it while it runs.  libevent
+ * reports a cancelled lookup later, from the loop: a lookup outlives a link
+ * that went away meanwhile (l = NULL) and frees itself in its callback. */
+typedef struct plink_lookup {
+    plink *l;
+    struct evdns_getaddrinfo_request *req;
+} plink_lookup;
+
 typedef struct preq {
     plink_reply_fn cb;
     void *arg;
@@ -69,9 +77,8 @@ struct plink {
     wbuf out;
     bool warned;
     uint16_t peer_minor; /* protocol minor of the participant's HELLO_OK */
-    /* host name resolution: the request while it runs, then the addresses */
-    struct evdns_getaddrinfo_request *dns_req;
-    bool resolving;
+    /* host name resolution: the lookup while it runs, then the addresses */
+    plink_lookup *lookup;
     char addrs[PLINK_MAX_ADDRS][INET6_ADDRSTRLEN];
     int naddrs, next_addr; /* next_addr: the next one to try */
 };
@@ -272,11 +279,21 @@ plink_connect_to(plink *l, const char *addr)
 static void
 plink_resolved(int err, struct evutil_addrinfo *res, void *arg)
 {
-    plink *l = arg;
-    l->resolving = false;
-    l->dns_req = NULL;
-    if (err == EVUTIL_EAI_CANCEL)
-        return; /* the link is going away */
+    plink_lookup *q = arg;
+    plink *l = q->l;
+    free(q);
+    if (l == NULL || err == EVUTIL_EAI_CANCEL) {
+        if (res)
+            evutil_freeaddrinfo(res);
+        return; /* the link went away */
+    }
+    l->lookup = NULL;
+    if (l->co->shutting_down) {
+        if (res)
+            evutil_freeaddrinfo(res);
+        plink_set_state(l, PL_DOWN); /* as plink_retry_cb: no new link now */
+        return;
+    }
     l->naddrs = l->next_addr = 0;
     for (struct evutil_addrinfo *a = res; a && l->naddrs < PLINK_MAX_ADDRS; a = a->ai_next) {
         const void *ip = a->ai_family == AF_INET
@@ -315,12 +332,19 @@ plink_connect(plink *l)
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
     char port[16];
     snprintf(port, sizeof(port), "%u", l->pc.port);
-    /* the callback may run before this returns (hosts file, or a failure) */
-    l->resolving = true;
+    plink_lookup *q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        plink_lost(l, "out of memory");
+        return;
+    }
+    q->l = l;
+    l->lookup = q;
+    /* the callback may run (and free q) before this returns: hosts file,
+     * or a failure */
     struct evdns_getaddrinfo_request *r =
-        evdns_getaddrinfo(l->co->dns, l->pc.host, port, &hints, plink_resolved, l);
-    if (l->resolving)
-        l->dns_req = r;
+        evdns_getaddrinfo(l->co->dns, l->pc.host, port, &hints, plink_resolved, q);
+    if (l->lookup != NULL)
+        l->lookup->req = r;
 }
 
 plink *
@@ -355,8 +379,13 @@ plink_shutdown(plink *l)
         return;
     if (l->retry_ev)
         event_del(l->retry_ev);
-    if (l->dns_req)
-        evdns_getaddrinfo_cancel(l->dns_req); /* plink_resolved: EVUTIL_EAI_CANCEL */
+    if (l->lookup) {
+        /* its callback comes later from the loop, and only frees it */
+        l->lookup->l = NULL;
+        if (l->lookup->req)
+            evdns_getaddrinfo_cancel(l->lookup->req);
+        l->lookup = NULL;
+    }
     if (l->c)
         conn_close(l->c);
     l->c = NULL;

@@ -42,6 +42,7 @@ h_eq "SIGTERM: a new client is not accepted (exit 2)" 2 $?
 h_check "SIGTERM: ... its connection is refused" grep -q "Connection refused" <<<"$err" ||
     h_log "client said: $err"
 h_check "SIGTERM: ... while the commit under way still waits for b's vote" kill -0 $commit_pid
+h_wait_until 20 bash -c "! kill -0 $coord_pid 2>/dev/null" || kill -KILL "$coord_pid"
 wait "$coord_pid"
 coord_rc=$?
 unset "H_PIDS[coord]"
