@@ -203,6 +203,22 @@ h_eq "idle_timeout: neither row changed" "$v7" "$(val pa 7) $(val pb 7)"
 h_check "idle_timeout: a client waiting 3 s for a statement is not idle: COMMITTED" \
     grep -q '^COMMITTED' "$H_TMP/busy.out"
 h_eq "idle_timeout: ... both rows changed" "1 1" "$(val pa 5) $(val pb 5)"
+# a client that stops reading: a one-shot whose first statement returns
+# some 14 MB (under max_frame), more than the sockets hold, and whose second
+# takes a second, so the coordinator's write blocks while the request is
+# still in flight.  Once it is answered the client is as idle as a silent
+# one, and is disconnected.
+# (ss tells whether the coordinator's end of the connection is still
+# established: the client, asleep, cannot read anything to find out.)
+"$PROBE" stall a "select g, repeat('x', 100) from generate_series(1, 120000) g" \
+    "select pg_sleep(1)" 9000 >"$H_TMP/stall.out" 2>&1 &
+stall_pid=$!
+h_wait_until 5 bash -c "[ \$(ss -Htn state established '( sport = :$H_COORD_PORT )' | wc -l) -gt 0 ]"
+h_check "idle_timeout: a client that stops reading is disconnected (while it sleeps)" \
+    h_wait_until 7 bash -c "[ \$(ss -Htn state established '( sport = :$H_COORD_PORT )' | wc -l) = 0 ]"
+h_check "idle_timeout: ... the client was still asleep then" kill -0 $stall_pid
+wait $stall_pid
+h_eq "idle_timeout: ... and finds its connection closed" gone "$(tail -n 1 "$H_TMP/stall.out")"
 
 h_stop coord
 h_eq "coordinator exits 0 on SIGTERM (no leaks)" 0 $?

@@ -25,6 +25,10 @@
  *                                  PROBE_KEEP_GOING set, every failed statement
  *                                  is printed, the later steps still run, and
  *                                  COMMIT is sent all the same
+ *   dtxprobe stall P SQL1 SQL2 MS  send a ONESHOT of SQL1 and SQL2 on P and
+ *                                  read none of the replies for MS ms;
+ *                                  prints "gone" when the connection turns
+ *                                  out closed then, "open" otherwise
  *   dtxprobe oneshot P1 SQL1 P2 SQL2   one ONESHOT request; prints
  *                                  "<OUTCOME> <gid or ->": the gid must be
  *                                  known even when the connection is lost
@@ -372,6 +376,40 @@ cmd_steps(int n, char **args)
 }
 
 static int
+cmd_stall(const char *p, const char *sql1, const char *sql2, int ms)
+{
+    dtx_conn *c = connect_or_die();
+    dtx_stmt st[2] = {{p, sql1, 0, NULL}, {p, sql2, 0, NULL}};
+    if (!dtx_send_oneshot(c, st, 2)) {
+        fprintf(stderr, "send: %s\n", dtx_error_message(c));
+        return 1;
+    }
+    while (dtx_flush(c) == 1)
+        usleep(1000);
+    usleep((useconds_t)ms * 1000);
+    /* read what is there; a closed connection shows once the buffered
+     * replies are consumed */
+    const char *state = "open";
+    for (int i = 0; i < 50000; i++) { /* up to some 5 s of reading */
+        if (!dtx_consume_input(c)) {
+            state = "gone";
+            break;
+        }
+        dtx_result *r;
+        while (!dtx_is_busy(c) && (r = dtx_get_result(c)) != NULL)
+            dtx_clear(r);
+        if (dtx_status(c) != DTX_CONNECTION_OK) {
+            state = "gone";
+            break;
+        }
+        usleep(100);
+    }
+    printf("%s\n", state);
+    dtx_finish(c);
+    return 0;
+}
+
+static int
 cmd_oneshot(const char *p1, const char *s1, const char *p2, const char *s2)
 {
     dtx_conn *c = connect_or_die();
@@ -389,6 +427,8 @@ main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "steps") == 0)
         return cmd_steps(argc - 2, argv + 2);
+    if (argc >= 6 && strcmp(argv[1], "stall") == 0)
+        return cmd_stall(argv[2], argv[3], argv[4], atoi(argv[5]));
     if (argc >= 6 && strcmp(argv[1], "oneshot") == 0)
         return cmd_oneshot(argv[2], argv[3], argv[4], argv[5]);
     if (argc >= 4 && strcmp(argv[1], "params") == 0)
