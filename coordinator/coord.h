@@ -91,6 +91,7 @@ struct coord {
     int nclients;
     bool shutting_down;
     bool fast_shutdown;
+    bool tearing_down; /* the loop has ended: links are going; durable callbacks only release */
     struct event *sigterm_ev, *sigint_ev, *shutdown_timer;
     struct event *sweep_timer;
     struct event *kick_timer; /* resolver_kick(): a pass soon */

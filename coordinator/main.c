@@ -272,6 +272,8 @@ static void
 epoch_durable(void *arg)
 {
     coord *co = arg;
+    if (co->tearing_down)
+        return; /* stopped before it was ready */
     struct sockaddr_storage ss;
     int sl = sizeof(ss);
     char addr[300];
@@ -407,7 +409,10 @@ main(int argc, char **argv)
 
     event_base_dispatch(co.base);
 
-    /* orderly teardown: everything freed so leak checkers stay quiet */
+    /* orderly teardown: everything freed so leak checkers stay quiet.  The
+     * log may still report a record durable from the loop passes below,
+     * after the links are freed: its callbacks check tearing_down. */
+    co.tearing_down = true;
     if (co.listener)
         evconnlistener_free(co.listener);
     co.fast_shutdown = true;
@@ -419,8 +424,8 @@ main(int argc, char **argv)
         plink_free(co.links[i]);
     free(co.links);
     /* let closed connections be reaped, and cancelled name lookups report
-     * (from the loop, with the resolver still there) */
-    event_base_loop(co.base, EVLOOP_NONBLOCK);
+     * (from the loop, with the resolver still there; one pass runs every
+     * callback made active meanwhile) */
     event_base_loop(co.base, EVLOOP_NONBLOCK);
     if (co.dns)
         evdns_base_free(co.dns, 0);

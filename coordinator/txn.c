@@ -497,6 +497,13 @@ static void
 commit_durable(void *arg)
 {
     txn *t = arg;
+    if (t->co->tearing_down) {
+        /* exiting, the links gone: phase two is left to recovery at the
+         * next start, as for any decision not finished at exit */
+        txn_set_state(t, TXN_FINISHED);
+        txn_maybe_free(t);
+        return;
+    }
     /* error: no COMMIT PREPARED at all, phase two is left to the resolver */
     bool skip = FAILPOINT("coord-after-commit-durable") == FP_ERROR;
     txn_set_state(t, TXN_COMMITTING);
