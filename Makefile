@@ -65,7 +65,6 @@ LIBDTX_A  := $(O)/lib/libdtx.a
 LIBDTX_SO := $(O)/lib/libdtx.so.1
 # the static library as installed (see its rule)
 LIBDTX_DIST_A := $(O)/lib/dist/libdtx.a
-LIBDTX_CODEC  := common/buf.c common/frame.c common/proto.c
 COORD_OBJ_NOMAIN := $(filter-out $(O)/obj/coordinator/main.o,$(call obj,$(COORD_SRC)))
 PART_OBJ_NOMAIN  := $(filter-out $(O)/obj/participant/main.o,$(call obj,$(PART_SRC)))
 
@@ -128,15 +127,16 @@ $(LIBDTX_SO): $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON)
 	$(CC) -shared -Wl,-soname,libdtx.so.1 -Wl,--exclude-libs,ALL $(LDFLAGS_X) -o $@ $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON) $(LIBS)
 	@ln -sf libdtx.so.1 $(O)/lib/libdtx.so
 
-# The static library a user links: libdtx's objects and the codec they use
-# in one relocatable object whose only global symbols are the shared
+# The static library a user links: libdtx's objects and what they use of
+# libdtxcommon (the codec; the linker picks the members) in one relocatable
+# object whose only global symbols are the shared
 # library's exports (the API), so that dtx's internal names (buf_*,
 # proto_*, ...) cannot clash with a program's own.  The build's libdtx.a,
 # which dtx's own programs and tests link, keeps them.
-$(LIBDTX_DIST_A): $(call obj,$(LIBDTX_SRC)) $(call obj,$(LIBDTX_CODEC)) $(LIBDTX_SO)
+$(LIBDTX_DIST_A): $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON) $(LIBDTX_SO)
 	@mkdir -p $(dir $@)
 	@nm -D --defined-only $(LIBDTX_SO) | awk '$$3 ~ /^dtx_/ {print $$3}' > $(@D)/api.syms
-	@ld -r -o $(@D)/libdtx.o $(call obj,$(LIBDTX_SRC)) $(call obj,$(LIBDTX_CODEC))
+	@ld -r -o $(@D)/libdtx.o $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON)
 	@objcopy --keep-global-symbols=$(@D)/api.syms $(@D)/libdtx.o
 	@rm -f $@; ar rcs $@ $(@D)/libdtx.o
 

@@ -13,6 +13,7 @@ set -u
 export DTX_BUILD=release
 . "$(dirname "$0")/../tests/lib/harness.sh"
 . "$(dirname "$0")/../tests/lib/dtx.sh"
+. "$(dirname "$0")/disk.sh"
 ulimit -n 8192 2>/dev/null || true
 secs=${BENCH_SECONDS:-5}
 clients=${BENCH_CLIENTS:-"1 4 16 64"}
@@ -25,7 +26,7 @@ h_init
 # PostgreSQL's WAL, the coordinator's log and the baselines' decision log
 # all live under $H_TMP: on a tmpfs their fdatasync costs nothing, and the
 # CPU and rate figures would not be a disk's (the ratios stay like for like)
-if [ "$(stat -f -c %T "$H_TMP")" = tmpfs ]; then
+if bench_is_tmpfs "$H_TMP"; then
     echo "# note: $H_TMP is a tmpfs: fdatasync costs nothing in this invocation" >&2
 fi
 h_dtx_certs pg >/dev/null

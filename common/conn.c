@@ -845,9 +845,11 @@ bool
 conn_peer_allowed(conn *c, const char *const *allowed, size_t n, char *name, size_t namelen)
 {
     char why[256];
+    if (n == 0 || tls_check_peer_allowed(c->ssl, allowed, n, why, sizeof(why)))
+        return true;
     if (!tls_peer_name(c->ssl, name, namelen))
         snprintf(name, namelen, "(none)");
-    return n == 0 || tls_check_peer_allowed(c->ssl, allowed, n, why, sizeof(why));
+    return false;
 }
 
 bool

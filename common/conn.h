@@ -79,8 +79,9 @@ void conn_close(conn *c);
 void conn_close_after_flush(conn *c);
 bool conn_is_open(const conn *c);
 /* From on_open on: whether the peer's verified certificate carries a name on
- * allowed[0..n-1] (tls.h, "Peer names"; n = 0 allows any).  name receives
- * the certificate's name for messages ("(none)" when it has none). */
+ * allowed[0..n-1] (tls.h, "Peer names"; n = 0 allows any).  When it does
+ * not, name receives the certificate's name for messages ("(none)" when it
+ * has none). */
 bool conn_peer_allowed(conn *c, const char *const *allowed, size_t n, char *name, size_t namelen);
 const char *conn_peer_addr(const conn *c);
 size_t conn_pending_output(const conn *c);

@@ -721,8 +721,8 @@ tls_server_ssl_create(SSL_CTX *ctx, char *err, size_t errlen)
     return ssl;
 }
 
-static bool
-is_ip_literal(const char *host)
+bool
+tls_is_ip_literal(const char *host)
 {
     unsigned char buf[16];
     return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
@@ -738,7 +738,7 @@ tls_client_ssl_create(SSL_CTX *ctx, const char *host, char *err, size_t errlen)
     const tls_ctx_info *info = ctx_info(ctx);
     /* A context not made here gets the safe choice: check the host. */
     bool verify_host = info == NULL || info->verify_host;
-    bool ip = host != NULL && is_ip_literal(host);
+    bool ip = host != NULL && tls_is_ip_literal(host);
 
     if (host == NULL && verify_host) {
         snprintf(err, errlen, "a host name is needed to verify the server certificate");

@@ -118,6 +118,9 @@ SSL *tls_client_ssl_create(SSL_CTX *ctx, const char *host, char *err, size_t err
  */
 bool tls_peer_name(SSL *ssl, char *out, size_t outlen) __attribute__((warn_unused_result));
 
+/* Whether host is an IPv4 or IPv6 address (no brackets), not a name. */
+bool tls_is_ip_literal(const char *host);
+
 /*
  * After a handshake: true when the peer presented a certificate that was
  * verified and one of its names is on allowed[0..n-1] (see "Peer names").

@@ -373,9 +373,8 @@ main(int argc, char **argv)
         log_fatal("could not create the event loop");
     /* participants given by host name are resolved on the loop (plink.c) */
     for (int i = 0; i < co.conf.nparts && co.dns == NULL; i++) {
-        struct in6_addr a;
         const char *h = co.conf.parts[i].host;
-        if (inet_pton(AF_INET, h, &a) == 1 || inet_pton(AF_INET6, h, &a) == 1)
+        if (tls_is_ip_literal(h))
             continue;
         co.dns = evdns_base_new(co.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
                                              EVDNS_BASE_DISABLE_WHEN_INACTIVE);

@@ -34,8 +34,9 @@
 #include "coord.h"
 #include "failpoint.h"
 #include "log.h"
+#include "tls.h"
 
-#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <event2/dns.h>
 #include <event2/util.h>
 #include <stdlib.h>
@@ -258,13 +259,6 @@ static const conn_ops plink_ops = {
     .on_close = plink_on_close,
 };
 
-static bool
-ip_literal(const char *host)
-{
-    struct in6_addr a;
-    return inet_pton(AF_INET, host, &a) == 1 || inet_pton(AF_INET6, host, &a) == 1;
-}
-
 /* Connect to one address of the participant; its certificate must still
  * name the configured host. */
 static void
@@ -282,10 +276,10 @@ plink_resolved(int err, struct evutil_addrinfo *res, void *arg)
     plink_lookup *q = arg;
     plink *l = q->l;
     free(q);
-    if (l == NULL || err == EVUTIL_EAI_CANCEL) {
+    if (l == NULL) {
         if (res)
             evutil_freeaddrinfo(res);
-        return; /* the link went away */
+        return; /* the link went away (cancelled by plink_shutdown) */
     }
     l->lookup = NULL;
     if (l->co->shutting_down) {
@@ -294,7 +288,6 @@ plink_resolved(int err, struct evutil_addrinfo *res, void *arg)
         plink_set_state(l, PL_DOWN); /* as plink_retry_cb: no new link now */
         return;
     }
-    l->naddrs = l->next_addr = 0;
     for (struct evutil_addrinfo *a = res; a && l->naddrs < PLINK_MAX_ADDRS; a = a->ai_next) {
         const void *ip = a->ai_family == AF_INET
                              ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
@@ -324,7 +317,7 @@ plink_connect(plink *l)
         return;
     }
     l->naddrs = l->next_addr = 0;
-    if (ip_literal(l->pc.host) || l->co->dns == NULL) {
+    if (tls_is_ip_literal(l->pc.host)) {
         plink_connect_to(l, l->pc.host);
         return;
     }

@@ -182,10 +182,7 @@ v7="$(val pa 7) $(val pb 7)"
 "$PROBE" steps a "update t set v = v + 1 where id = 7" sleep 5000 \
     b "update t set v = v + 1 where id = 7" >"$H_TMP/idle.out" 2>&1 &
 idle_pid=$!
-lock_free() {
-    psql -X -At -h 127.0.0.1 -p "$(h_pg_port pa)" -U postgres \
-        -c "set lock_timeout = '100ms'; update t set v = v where id = 7" >/dev/null 2>&1
-}
+lock_free() { h_psql pa "set lock_timeout = '100ms'; update t set v = v where id = 7" >/dev/null 2>&1; }
 lock_held() { ! lock_free; }
 h_check "idle_timeout: the client's transaction holds its row lock" h_wait_until 10 lock_held
 t0=$(date +%s%N)
