@@ -96,7 +96,7 @@ ALL_LIBS_A := $(filter-out $(LIBDTX_DIST_A),$(filter %.a,$(LIBS_OUT)))
 LINK_LIBS  := $(filter $(LIBDTX_A),$(ALL_LIBS_A)) $(filter $(LIBWAL),$(ALL_LIBS_A)) $(LIBCOMMON)
 
 PHONY_X := unit-bins check-build
-.PHONY: $(PHONY_X) all build check unit integration demo bench bench-wal bench-floor install clean fmt fmt-check deps \
+.PHONY: $(PHONY_X) all build check unit integration demo bench bench-wal bench-floor install clean fmt fmt-check layers deps \
         valgrind chaos bench-recovery help
 .DEFAULT_GOAL := all
 
@@ -189,6 +189,7 @@ $(O)/obj/tests/unit/%.o: tests/unit/%.c
 
 check: deps
 	@$(MAKE) --no-print-directory fmt-check
+	@tests/layers/check.sh
 	@$(MAKE) --no-print-directory build unit-bins BUILD=test
 	@$(MAKE) --no-print-directory build BUILD=release
 	@tests/run-all.sh
@@ -257,6 +258,10 @@ install: all
 FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 fmt:
 	clang-format -i $(FMT_FILES)
+
+# the include order of each directory's modules (tests/layers/layers.conf)
+layers:
+	@tests/layers/check.sh
 
 fmt-check:
 	@clang-format --dry-run --Werror $(FMT_FILES) || \

@@ -75,6 +75,50 @@ log_open_file(const char *path)
     return true;
 }
 
+/* "2026-11-26 16:40:01.123 UTC dtx-coordinator[4242] LEVEL:  " into line;
+ * its length */
+static size_t
+log_prefix(char *line, size_t size, const char *level)
+{
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    int n = snprintf(line, size,
+                     "%04d-%02d-%02d %02d:%02d:%02d.%03d UTC %s[%d] %s:  ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(tv.tv_usec / 1000), log_progname, (int)getpid(), level);
+    return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
+}
+
+/* One line: a prefix naming `level`, then fmt, then '\n', appended at
+ * line + len (room for it: size - len).  Too long: cut with "...".  Returns
+ * the new length. */
+static size_t
+log_append_line(char *line, size_t len, size_t size, const char *level, const char *fmt, va_list ap)
+{
+    len += log_prefix(line + len, size - len, level);
+    size_t room = size - len - 1; /* the newline's place */
+    int m = vsnprintf(line + len, room, fmt, ap);
+    if (m > 0 && (size_t)m >= room) {
+        len += room - 1;
+        memcpy(line + len - 3, "...", 3);
+    } else if (m > 0) {
+        len += (size_t)m;
+    }
+    line[len++] = '\n';
+    return len;
+}
+
+/* A whole report is one write(2), so that lines of several threads never
+ * interleave. */
+static void
+log_write(const char *line, size_t len)
+{
+    ssize_t w = write(log_fd, line, len);
+    (void)w;
+}
+
 void
 log_vmsg(log_level lvl, const char *fmt, va_list ap)
 {
@@ -82,31 +126,49 @@ log_vmsg(log_level lvl, const char *fmt, va_list ap)
         return;
     int saved_errno = errno;
     char line[LOG_LINE_MAX];
-    struct timeval tv;
-    struct tm tm;
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line),
-                     "%04d-%02d-%02d %02d:%02d:%02d.%03d UTC %s[%d] %s:  ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (int)(tv.tv_usec / 1000), log_progname, (int)getpid(), level_names[lvl]);
-    if (n < 0)
-        n = 0;
     errno = saved_errno; /* so that %m in fmt names the caller's errno */
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-    size_t len;
-    if (m < 0) {
-        len = (size_t)n;
-    } else if ((size_t)m >= sizeof(line) - (size_t)n - 1) {
-        len = sizeof(line) - 1;
-        memcpy(line + len - 4, "...", 3);
-        len -= 1;
-    } else {
-        len = (size_t)n + (size_t)m;
-    }
-    line[len++] = '\n';
-    ssize_t w = write(log_fd, line, len);
-    (void)w;
+    size_t len = log_append_line(line, 0, sizeof(line), level_names[lvl], fmt, ap);
+    log_write(line, len);
+    errno = saved_errno;
+}
+
+static size_t log_append_fmt(char *line, size_t len, size_t size, const char *level,
+                             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static size_t
+log_append_fmt(char *line, size_t len, size_t size, const char *level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    len = log_append_line(line, len, size, level, fmt, ap);
+    va_end(ap);
+    return len;
+}
+
+void
+log_report(log_level lvl, const char *sqlstate, const char *detail, const char *hint,
+           const char *fmt, ...)
+{
+    if (lvl < log_min)
+        return;
+    int saved_errno = errno;
+    char line[3 * LOG_LINE_MAX];
+    char msg[LOG_LINE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    errno = saved_errno;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    size_t len = 0;
+    if (sqlstate && *sqlstate)
+        len = log_append_fmt(line, len, LOG_LINE_MAX, level_names[lvl], "%s: %s", sqlstate, msg);
+    else
+        len = log_append_fmt(line, len, LOG_LINE_MAX, level_names[lvl], "%s", msg);
+    if (detail && *detail)
+        len = log_append_fmt(line, len, len + LOG_LINE_MAX, "DETAIL", "%s", detail);
+    if (hint && *hint)
+        len = log_append_fmt(line, len, len + LOG_LINE_MAX, "HINT", "%s", hint);
+    log_write(line, len);
     errno = saved_errno;
 }
 

@@ -38,6 +38,12 @@ bool log_open_file(const char *path) __attribute__((warn_unused_result));
 
 void log_msg(log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(log_level lvl, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* An error as PostgreSQL logs one: "ERROR:  23514: message", then a
+ * "DETAIL:  ..." and a "HINT:  ..." line when given (NULL or "": none), in
+ * one write.  Used wherever a participant's or PostgreSQL's error is logged,
+ * so that the log shows the fields the client is shown. */
+void log_report(log_level lvl, const char *sqlstate, const char *detail, const char *hint,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 _Noreturn void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void log_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

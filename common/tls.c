@@ -36,6 +36,7 @@
  *  followed by the verify result (or by our own reason for it).
  */
 #include "tls.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -835,19 +836,11 @@ tls_check_peer_allowed(SSL *ssl, const char *const *allowed, size_t n, char *err
  * Blocking handshake
  */
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Step the handshake on a non-blocking fd until done, failed or late. */
 static bool
 handshake_loop(SSL *ssl, int fd, int timeout_ms, char *err, size_t errlen)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
 
     for (;;) {
         ERR_clear_error();
@@ -869,7 +862,7 @@ handshake_loop(SSL *ssl, int fd, int timeout_ms, char *err, size_t errlen)
         }
         int wait = -1;
         if (timeout_ms >= 0) {
-            int64_t left = deadline - now_ms();
+            int64_t left = deadline - clock_mono_ms();
             wait = left > 0 ? (int)left : 0;
         }
         int n = poll(&pfd, 1, wait);

@@ -89,6 +89,7 @@
  * and descriptors are closed, pending loop callbacks are dropped.
  */
 #include "wal_int.h"
+#include "clock.h"
 #include "failpoint.h"
 #include "log.h"
 
@@ -231,14 +232,6 @@ struct wal {
     size_t nheap, heap_cap;
     uint64_t heap_seq;
 };
-
-static uint64_t
-wal_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void
 wal_futex_wait(_Atomic uint32_t *addr, uint32_t val)
@@ -395,7 +388,7 @@ wal_append(wal_t *w, uint8_t type, const void *payload, uint32_t len)
         return 0;
     }
     uint32_t size = wal_rec_size(len);
-    uint64_t now = wal_now_ns();
+    uint64_t now = clock_mono_ns();
 
     pthread_mutex_lock(&w->lock);
     if (w->closing)
@@ -463,7 +456,7 @@ wal_count_wait_locked(wal_t *w, uint64_t lsn)
     if (lsn <= w->fill_base_lsn)
         return false;
     w->fill.waits++;
-    w->last_wait_ns = wal_now_ns();
+    w->last_wait_ns = clock_mono_ns();
     return w->gathering && w->fill.waits >= w->gather_target;
 }
 
@@ -640,7 +633,7 @@ wal_notify_durable(wal_t *w, uint64_t lsn, wal_durable_cb cb, void *arg)
 static void
 wal_fdatasync(wal_t *w)
 {
-    uint64_t t0 = wal_now_ns();
+    uint64_t t0 = clock_mono_ns();
     fp_action fp = FAILPOINT("wal-fsync");
     if (fp == FP_ERROR) {
         errno = EIO;
@@ -649,7 +642,7 @@ wal_fdatasync(wal_t *w)
     if (fdatasync(w->seg_fd) != 0)
         log_panic("could not fdatasync file \"%s\": %m", w->seg_path);
     w->seg_dirty = false;
-    uint64_t d = wal_now_ns() - t0;
+    uint64_t d = clock_mono_ns() - t0;
     uint64_t ema = atomic_load_explicit(&w->fsync_ema_ns, memory_order_relaxed);
     atomic_store_explicit(&w->fsync_ema_ns, (ema * 7 + d) / 8, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->stat_fsyncs, 1, memory_order_relaxed);
@@ -805,7 +798,7 @@ wal_gather(wal_t *w)
     w->gather_target = target;
     bool waited = false;
     while (w->fill.waits < target && !w->closing) {
-        uint64_t now = wal_now_ns();
+        uint64_t now = clock_mono_ns();
         uint64_t last = w->last_wait_ns > w->wake_ns ? w->last_wait_ns : w->wake_ns;
         if (now >= end || now >= last + gap)
             break;
@@ -843,7 +836,7 @@ wal_flush_locked(wal_t *w)
     atomic_store(&w->flushed_lsn, lsn);
 
     pthread_mutex_lock(&w->lock);
-    w->wake_ns = wal_now_ns();
+    w->wake_ns = clock_mono_ns();
     w->last_batch_waits = waits;
     /* A waiter that saw this flush running read flush_seq under the lock
      * before this bump: its futex wait cannot miss the end of the flush. */
@@ -875,7 +868,7 @@ wal_writer_main(void *arg)
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        bool due = wal_writer_due(w, wal_now_ns());
+        bool due = wal_writer_due(w, clock_mono_ns());
         if (due && !w->flushing) {
             wal_flush_locked(w);
             continue;
@@ -897,7 +890,7 @@ wal_writer_main(void *arg)
             /* Busy lately: poll, rather than be signalled by every append
              * (which, with a leader flushing, would wake us for nothing). */
             uint64_t seen = w->stat_records;
-            uint64_t until = wal_now_ns() + w->bg_flush_ns;
+            uint64_t until = clock_mono_ns() + w->bg_flush_ns;
             struct timespec ts = {(time_t)(until / 1000000000ull), (long)(until % 1000000000ull)};
             pthread_cond_timedwait(&w->writer_cv, &w->lock, &ts);
             w->idle_rounds = w->stat_records == seen ? w->idle_rounds + 1 : 0;
@@ -1113,7 +1106,7 @@ wal_init_state(wal_t *w, const wal_scan_result *res, uint64_t epoch)
 {
     uint64_t seed = 0;
     if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
-        seed = wal_now_ns() ^ ((uint64_t)getpid() << 32);
+        seed = clock_mono_ns() ^ ((uint64_t)getpid() << 32);
     w->rng = seed ^ (uint64_t)(uintptr_t)w;
 
     w->epoch = epoch > res->highest_epoch ? epoch : res->highest_epoch;
