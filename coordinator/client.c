@@ -26,8 +26,12 @@
  * STATUS while its connection lives; once the connection is gone it was
  * never started: presumed abort.
  */
-#include "coord.h"
+#include "client.h"
+
+#include "clog.h"
+#include "conn.h"
 #include "log.h"
+#include "txn.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,19 +84,20 @@ client_close(client *cl)
     client_free(cl);
 }
 
-void
-client_send(client *cl, const wbuf *w)
+/* txn_owner_ops: owner is the client */
+static void
+client_send_bytes(void *owner, const void *p, size_t n)
 {
-    conn_send(cl->c, w);
-}
-
-void
-client_send_bytes(client *cl, const void *p, size_t n)
-{
+    client *cl = owner;
     conn_send_bytes(cl->c, p, n);
 }
 
-void
+static void client_send_err(void *owner, const proto_error *e);
+
+static void client_send_error(client *cl, const char *sqlstate, const char *participant,
+                              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
 client_send_error(client *cl, const char *sqlstate, const char *participant, const char *fmt, ...)
 {
     char msg[512];
@@ -104,9 +109,10 @@ client_send_error(client *cl, const char *sqlstate, const char *participant, con
     client_send_err(cl, &e);
 }
 
-void
-client_send_err(client *cl, const proto_error *e)
+static void
+client_send_err(void *owner, const proto_error *e)
 {
+    client *cl = owner;
     wbuf_reset(&cl->out);
     if (proto_put_error(&cl->out, e))
         conn_send(cl->c, &cl->out);
@@ -132,9 +138,10 @@ client_busy(client *cl)
         conn_set_read_timeout(cl->c, 0);
 }
 
-void
-client_request_done(client *cl)
+static void
+client_request_done(void *owner)
 {
+    client *cl = owner;
     cl->busy = false;
     if (cl->co->shutting_down && cl->cur == NULL) {
         /* shutting down: send the answer, then close.  The connection no
@@ -199,9 +206,10 @@ client_refuse(client *cl, const char *gid, const char *sqlstate, const char *msg
         conn_send(cl->c, &cl->out);
 }
 
-void
-client_txn_over(client *cl, txn *t, proto_outcome outcome)
+static void
+client_txn_over(void *owner, txn *t, proto_outcome outcome)
 {
+    client *cl = owner;
     proto_outcome_msg m = {.outcome = (uint8_t)outcome, .gid = txn_gid(t)};
     wbuf_reset(&cl->out);
     if (put_reservation(cl) && proto_put_outcome(&cl->out, &m))
@@ -210,6 +218,13 @@ client_txn_over(client *cl, txn *t, proto_outcome outcome)
         cl->cur = NULL;
     client_request_done(cl);
 }
+
+static const txn_owner_ops client_txn_ops = {
+    .send = client_send_bytes,
+    .send_err = client_send_err,
+    .request_done = client_request_done,
+    .over = client_txn_over,
+};
 
 static void
 handle_hello(client *cl, const frame_view *f)
@@ -327,27 +342,6 @@ indoubt_add_heuristic(void *arg, const char *gid, uint64_t ended_ms, const char 
         (void)indoubt_add(il, gid, ended_ms, s, "heuristic outcome");
 }
 
-/* "a(committed),b" — the branches of a pending commit; caller frees */
-static char *
-pending_participants(const clog_pending *p)
-{
-    size_t len = 1;
-    for (int i = 0; i < p->nbranches; i++)
-        len += strlen(p->branches[i].participant) + 24;
-    char *s = calloc(1, len);
-    if (s == NULL)
-        return NULL;
-    size_t used = 0;
-    for (int i = 0; i < p->nbranches; i++) {
-        static const char *const res[] = {"", "(committed)", "(rolled back by hand)",
-                                          "(gone, outcome unknown)"};
-        uint8_t r = p->branches[i].result;
-        used += (size_t)snprintf(s + used, len - used, "%s%s%s", i ? "," : "",
-                                 p->branches[i].participant, r < 4 ? res[r] : "");
-    }
-    return s;
-}
-
 /* Live transactions past their vote, logged commits still finishing, and
  * finished ones with a heuristic outcome (within outcome_retention). */
 static void
@@ -355,7 +349,7 @@ handle_indoubt(client *cl)
 {
     proto_indoubt_entry *live = NULL;
     uint32_t nlive = 0;
-    indoubt_list il = {.now = coord_now_ms()};
+    indoubt_list il = {.now = coord_wall_ms(cl->co)}; /* the log's times */
     txn_collect_indoubt(cl->co, &live, &nlive);
     bool ok = true;
     for (uint32_t i = 0; ok && i < nlive; i++) {
@@ -363,11 +357,12 @@ handle_indoubt(client *cl)
         if (ok)
             il.e[il.n - 1].age_ms = live[i].age_ms;
     }
-    for (clog_pending *p = clog_pending_list(cl->co->log); ok && p; p = p->next) {
-        if (txn_lookup(cl->co, p->gid))
+    for (clog_pending *p = clog_pending_first(cl->co->log); ok && p; p = clog_pending_next(p)) {
+        const char *gid = clog_pending_gid(p);
+        if (txn_lookup(cl->co, gid))
             continue; /* listed as live */
-        char *s = pending_participants(p);
-        ok = s != NULL && indoubt_add(&il, p->gid, p->commit_ms, s,
+        char *s = clog_pending_participants(p);
+        ok = s != NULL && indoubt_add(&il, gid, clog_pending_commit_ms(p), s,
                                       clog_pending_heuristic(p) ? "heuristic outcome, finishing"
                                                                 : "committed, finishing");
     }
@@ -401,7 +396,7 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
             client_send_error(cl, "25001", NULL, "a transaction is already in progress");
             return;
         }
-        cl->cur = txn_begin(cl->co, cl, 0);
+        cl->cur = txn_begin(cl->co, &client_txn_ops, cl, 0);
         if (cl->cur == NULL) {
             client_send_error(cl, "53200", NULL, "out of memory");
             return;
@@ -427,7 +422,7 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
             client_free(cl);
             return;
         }
-        cl->cur = txn_begin(cl->co, cl, seq);
+        cl->cur = txn_begin(cl->co, &client_txn_ops, cl, seq);
         if (cl->cur == NULL) {
             conn_fail(cl->c, "53200", "out of memory");
             client_free(cl);
@@ -482,7 +477,7 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
             client_refuse(cl, gid ? gid : "", "25001", "a transaction is already in progress");
             return;
         }
-        cl->cur = txn_begin(cl->co, cl, seq);
+        cl->cur = txn_begin(cl->co, &client_txn_ops, cl, seq);
         if (cl->cur == NULL) {
             proto_stmts_clear(&body);
             client_refuse(cl, gid ? gid : "", "53200", "out of memory");

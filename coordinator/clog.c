@@ -93,7 +93,8 @@
  *
  * Replay runs before the new epoch is logged; nothing is rewritten.
  */
-#include "coord.h"
+#include "clog.h"
+
 #include "log.h"
 #include "wal.h"
 
@@ -142,6 +143,17 @@ typedef struct oentry {
     struct oentry *hnext;         /* hash chain */
     struct oentry *qnext, *qprev; /* FIFO, oldest first */
 } oentry;
+
+struct clog_pending {
+    char gid[GID_MAX];
+    uint64_t commit_ms;
+    uint64_t lsn;        /* where its COMMIT record starts: checkpoints keep it */
+    uint64_t epoch, seq; /* parsed from gid; 0, 0 if not one of ours */
+    int nbranches;
+    clog_branch *branches;
+    struct clog_pending *next;         /* the list, newest first */
+    struct clog_pending *prev, *hnext; /* the clog's: list and index */
+};
 
 struct clog {
     coord *co;
@@ -557,9 +569,11 @@ describe_branches(const clog_branch *br, int n, char *buf, size_t len)
     }
 }
 
-/* "a(committed),b(rolled back by hand)" — caller frees */
+/* "a(committed),b(rolled back by hand)"; with bare_pending, a branch not
+ * finished yet is its name alone ("a,b(committed)").  The caller frees it
+ * with free(). */
 static char *
-list_branches(const clog_branch *br, int n)
+list_branches(const clog_branch *br, int n, bool bare_pending)
 {
     size_t len = 1;
     for (int i = 0; i < n; i++)
@@ -569,9 +583,12 @@ list_branches(const clog_branch *br, int n)
         log_fatal("out of memory");
     size_t used = 0;
     s[0] = '\0';
-    for (int i = 0; i < n; i++)
-        used += (size_t)snprintf(s + used, len - used, "%s%s(%s)", i ? "," : "", br[i].participant,
-                                 branch_result_text(br[i].result));
+    for (int i = 0; i < n; i++) {
+        bool bare = bare_pending && br[i].result == BRANCH_PENDING;
+        used += (size_t)snprintf(s + used, len - used, "%s%s%s%s%s", i ? "," : "",
+                                 br[i].participant, bare ? "" : "(",
+                                 bare ? "" : branch_result_text(br[i].result), bare ? "" : ")");
+    }
     return s;
 }
 
@@ -600,7 +617,7 @@ omap_set_heuristic(clog *l, const char *gid, uint64_t ms, uint64_t lsn, const cl
     free(e->detail);
     free(e->participants);
     e->detail = strdup(buf);
-    e->participants = list_branches(br, n);
+    e->participants = list_branches(br, n, false);
     if (e->detail == NULL)
         log_fatal("out of memory");
 }
@@ -699,9 +716,66 @@ pending_remove(clog *l, clog_pending *p)
 }
 
 clog_pending *
-clog_pending_list(clog *l)
+clog_pending_first(clog *l)
 {
     return l->pending;
+}
+
+clog_pending *
+clog_pending_next(const clog_pending *p)
+{
+    return p->next;
+}
+
+const char *
+clog_pending_gid(const clog_pending *p)
+{
+    return p->gid;
+}
+
+uint64_t
+clog_pending_commit_ms(const clog_pending *p)
+{
+    return p->commit_ms;
+}
+
+int
+clog_pending_nbranches(const clog_pending *p)
+{
+    return p->nbranches;
+}
+
+const clog_branch *
+clog_pending_branch(const clog_pending *p, int i)
+{
+    return &p->branches[i];
+}
+
+int
+clog_pending_branch_index(const clog_pending *p, const char *participant)
+{
+    for (int i = 0; i < p->nbranches; i++)
+        if (strcmp(p->branches[i].participant, participant) == 0)
+            return i;
+    return -1;
+}
+
+void
+clog_pending_set_result(clog_pending *p, int i, clog_branch_result r)
+{
+    p->branches[i].result = (uint8_t)r;
+}
+
+void
+clog_pending_set_inflight(clog_pending *p, int i, bool inflight)
+{
+    p->branches[i].inflight = inflight;
+}
+
+char *
+clog_pending_participants(const clog_pending *p)
+{
+    return list_branches(p->branches, p->nbranches, true);
 }
 
 bool
@@ -894,7 +968,7 @@ clog_open(coord *co, const char *dir, char *err, size_t errlen)
     wal_reader_close(rd);
     if (info.highest_epoch > l->last_epoch)
         l->last_epoch = info.highest_epoch;
-    omap_prune(l, coord_now_ms());
+    omap_prune(l, coord_wall_ms(l->co));
     char b[32];
     log_log("commit log: replayed %" PRIu64 " records from %s; last epoch %" PRIu64
             "; %zu committed transaction(s) still to finish",
@@ -1023,7 +1097,7 @@ clog_begin_epoch(clog *l, uint64_t epoch, clog_durable_fn cb, void *arg)
     if (!wal_set_epoch(l->wal, epoch))
         log_fatal("cannot lower the epoch of the commit log to %" PRIu64, epoch);
     wbuf_put_u64(&l->scratch, epoch);
-    wbuf_put_u64(&l->scratch, coord_now_ms());
+    wbuf_put_u64(&l->scratch, coord_wall_ms(l->co));
     uint64_t lsn = clog_append(l, REC_EPOCH);
     l->last_epoch = epoch;
     clog_when_durable(l, lsn, cb, arg);
@@ -1032,7 +1106,7 @@ clog_begin_epoch(clog *l, uint64_t epoch, clog_durable_fn cb, void *arg)
 void
 clog_commit(clog *l, const char *gid, const clog_branch *br, int n, clog_durable_fn cb, void *arg)
 {
-    uint64_t now = coord_now_ms();
+    uint64_t now = coord_wall_ms(l->co);
     wbuf_put_str(&l->scratch, gid);
     wbuf_put_u64(&l->scratch, now);
     wbuf_put_u16(&l->scratch, (uint16_t)n);
@@ -1058,6 +1132,31 @@ clog_set_branch_result(clog *l, const char *gid, const char *participant, clog_b
             p->branches[i].result = (uint8_t)r;
 }
 
+clog_branch_result
+clog_commit_answer(const char *gid, const char *participant, uint64_t xid, const proto_done *d)
+{
+    if (d->status == DONE_OK)
+        return BRANCH_COMMITTED;
+    if (d->status != DONE_NOT_FOUND)
+        return BRANCH_PENDING; /* busy, or failed: try again */
+    switch (d->xact_status) {
+    case XACT_COMMITTED:
+        return BRANCH_COMMITTED; /* finished by someone else, as decided */
+    case XACT_IN_PROGRESS:
+        return BRANCH_PENDING; /* another session is finishing it right now */
+    case XACT_ABORTED:
+        log_error("heuristic outcome: branch %s:%s was rolled back by someone else, but the "
+                  "decision was COMMIT",
+                  gid, participant);
+        return BRANCH_ROLLED_BACK;
+    default:
+        log_error("heuristic outcome: transaction %s: branch on \"%s\" does not exist and its "
+                  "outcome cannot be proven (transaction id %llu)",
+                  gid, participant, (unsigned long long)xid);
+        return BRANCH_VANISHED;
+    }
+}
+
 void
 clog_end(clog *l, const char *gid)
 {
@@ -1068,7 +1167,7 @@ clog_end(clog *l, const char *gid)
         pending_remove(l, p);
         return;
     }
-    uint64_t now = coord_now_ms();
+    uint64_t now = coord_wall_ms(l->co);
     for (int i = 0; i < p->nbranches; i++)
         if (p->branches[i].result == BRANCH_PENDING)
             p->branches[i].result = BRANCH_COMMITTED;
@@ -1089,7 +1188,7 @@ clog_end(clog *l, const char *gid)
 void
 clog_onephase(clog *l, const char *gid, clog_durable_fn cb, void *arg)
 {
-    uint64_t now = coord_now_ms();
+    uint64_t now = coord_wall_ms(l->co);
     wbuf_put_str(&l->scratch, gid);
     wbuf_put_u64(&l->scratch, now);
     uint64_t start;
@@ -1113,7 +1212,7 @@ clog_remember(clog *l, const char *gid, proto_outcome o)
         wbuf_put_u8(&l->scratch, (uint8_t)o);
         (void)clog_append(l, REC_ONEPHASE_DONE);
     }
-    omap_prune(l, coord_now_ms());
+    omap_prune(l, coord_wall_ms(l->co));
 }
 
 proto_outcome
@@ -1122,7 +1221,7 @@ clog_outcome_of(clog *l, const char *gid, const char **detail)
     gkey k;
     uint64_t epoch, seq;
     oentry *e;
-    omap_prune(l, coord_now_ms());
+    omap_prune(l, coord_wall_ms(l->co));
     int known = outcome_known(l, gid, gid_key(l, gid, &k), &e);
     if (known >= 0) {
         clog_pending *p = clog_find_pending(l, gid);
@@ -1160,7 +1259,7 @@ clog_foreach_heuristic(clog *l, clog_heuristic_fn fn, void *arg)
 {
     if (l->nheuristic == 0)
         return;
-    omap_prune(l, coord_now_ms());
+    omap_prune(l, coord_wall_ms(l->co));
     size_t seen = 0;
     for (oentry *e = l->qhead; e && seen < l->nheuristic; e = e->qnext) {
         if (e->outcome != OUTCOME_HEURISTIC)
@@ -1266,7 +1365,7 @@ clog_checkpoint(clog *l)
 {
     if (l->ckpt_running)
         return;
-    omap_prune(l, coord_now_ms());
+    omap_prune(l, coord_wall_ms(l->co));
     if (l->last_lsn == l->ckpt_end_lsn) {
         /* nothing appended since the last one: only worth it if more
          * segments can go now (outcomes have aged, commits have ended) */
@@ -1278,7 +1377,7 @@ clog_checkpoint(clog *l)
     wbuf_put_u64(&l->scratch, l->last_epoch);
     wbuf_put_u64(&l->scratch, l->floor_epoch);
     wbuf_put_u64(&l->scratch, l->floor_seq);
-    wbuf_put_u64(&l->scratch, coord_now_ms());
+    wbuf_put_u64(&l->scratch, coord_wall_ms(l->co));
     l->ckpt_running = true; /* before the append: it must not schedule another */
     uint64_t start;
     uint64_t lsn = clog_append_at(l, REC_CHECKPOINT, &start);

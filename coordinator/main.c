@@ -1,7 +1,7 @@
 /*
  * main.c — dtx-coordinator: start-up, configuration, listener, signals.
  *
- * Start-up order (DESIGN.md section 5):
+ * Start-up order (docs/design.md section 5):
  *   1. read the configuration; set up TLS contexts (fail early, clearly);
  *   2. open the commit log in data_dir and replay it (clog.c): the highest
  *      epoch so far and the COMMIT records without END;
@@ -18,9 +18,15 @@
  * way the commit log is flushed and closed, and whatever is left unfinished
  * is finished by the next start's recovery.
  */
+#include "client.h"
+#include "clog.h"
+#include "coord.h"
+#include "plink.h"
+#include "resolver.h"
+#include "txn.h"
+
 #include "cmdline.h"
 #include "config.h"
-#include "coord.h"
 #include "failpoint.h"
 #include "log.h"
 #include "tls.h"
@@ -38,22 +44,6 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
-
-#define DTX_VERSION "0.1.0"
-
-uint64_t
-coord_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-void
-coord_branch_name(char *out, size_t len, const char *gid, const char *participant)
-{
-    snprintf(out, len, "%s:%s", gid, participant);
-}
 
 /* ---- configuration ------------------------------------------------------- */
 
@@ -287,9 +277,9 @@ epoch_durable(void *arg)
     if (co->listener == NULL)
         log_fatal("could not listen on %s: %m", addr);
     evconnlistener_set_error_cb(co->listener, accept_error_cb);
+    resolver_start(co); /* first: it takes the links' "ready" events */
     for (int i = 0; i < co->nlinks; i++)
         plink_start(co->links[i]);
-    resolver_start(co);
     clog_checkpoint_start(co->log);
     log_log("dtx-coordinator \"%s\" ready: epoch %llu, listening on %s, %d participant(s)",
             co->conf.name, (unsigned long long)co->epoch, addr, co->nlinks);
@@ -383,7 +373,8 @@ main(int argc, char **argv)
                       "see /etc/resolv.conf and /etc/hosts",
                       co.conf.parts[i].name, h);
     }
-    txn_table_init(&co);
+    static const txn_events txn_ev = {.commit_unfinished = resolver_kick};
+    txn_table_init(&co, &txn_ev);
     co.nlinks = co.conf.nparts;
     co.links = calloc((size_t)co.nlinks, sizeof(plink *));
     for (int i = 0; i < co.nlinks; i++) {

@@ -11,12 +11,15 @@
  * so a reply for a slot that was freed and reused (a stale reply after a
  * reconnect) is recognised by its generation and dropped.
  *
- * Link states (plink_set_state is the only place that changes them):
+ * Link states (plink_set_state is the only place that changes them, and
+ * it stops the process on a transition not drawn here):
  *
  *     DOWN --connect--> CONNECTING --TLS up, HELLO sent--> HELLO_WAIT
  *       ^                   |                                  | HELLO_OK
  *       |                   v                                  v
  *       +---- back-off <--- (error, EOF, bad frame) <------- READY
+ *
+ *     any state --plink_shutdown--> CLOSED (for good: no reconnect)
  *
  * Leaving READY (or HELLO_WAIT) fails every outstanding request: its
  * callback runs with f == NULL.  What that means is the caller's business
@@ -31,7 +34,9 @@
  * the next one at once when a connection to one fails before the link is
  * up; a name is resolved again for each round of reconnects.
  */
-#include "coord.h"
+#include "plink.h"
+
+#include "conn.h"
 #include "failpoint.h"
 #include "log.h"
 #include "tls.h"
@@ -46,7 +51,7 @@
 #define SLOT_MASK       ((1u << SLOT_BITS) - 1)
 #define PLINK_MAX_ADDRS 8
 
-typedef enum plink_state { PL_DOWN, PL_CONNECTING, PL_HELLO_WAIT, PL_READY } plink_state;
+typedef enum plink_state { PL_DOWN, PL_CONNECTING, PL_HELLO_WAIT, PL_READY, PL_CLOSED } plink_state;
 
 /* One host name lookup.  The link points at it while it runs.  libevent
  * reports a cancelled lookup later, from the loop: a lookup outlives a link
@@ -84,7 +89,17 @@ struct plink {
     int naddrs, next_addr; /* next_addr: the next one to try */
 };
 
-static const char *const state_names[] = {"down", "connecting", "hello-wait", "ready"};
+static const char *const state_names[] = {"down", "connecting", "hello-wait", "ready", "closed"};
+
+#define PS(s) (1u << (s))
+static const unsigned plink_next[] = {
+    [PL_DOWN] = PS(PL_DOWN) | PS(PL_CONNECTING) | PS(PL_CLOSED),
+    /* CONNECTING again: the next address of the name */
+    [PL_CONNECTING] = PS(PL_DOWN) | PS(PL_CONNECTING) | PS(PL_HELLO_WAIT) | PS(PL_CLOSED),
+    [PL_HELLO_WAIT] = PS(PL_DOWN) | PS(PL_READY) | PS(PL_CLOSED),
+    [PL_READY] = PS(PL_DOWN) | PS(PL_CLOSED),
+    [PL_CLOSED] = PS(PL_CLOSED),
+};
 
 static void plink_connect(plink *l);
 static void plink_lost(plink *l, const char *why);
@@ -106,13 +121,36 @@ plink_fail_all(plink *l)
     }
 }
 
+/* CLOSED: no more sends, no reconnect, and every outstanding request is
+ * failed (its callback runs with f == NULL). */
+static void
+plink_close_for_good(plink *l)
+{
+    if (l->retry_ev)
+        event_del(l->retry_ev);
+    if (l->lookup) {
+        /* its callback comes later from the loop, and only frees it */
+        l->lookup->l = NULL;
+        if (l->lookup->req)
+            evdns_getaddrinfo_cancel(l->lookup->req);
+        l->lookup = NULL;
+    }
+    if (l->c)
+        conn_close(l->c);
+    l->c = NULL;
+    plink_fail_all(l); /* outstanding callbacks free their contexts */
+}
+
 static void
 plink_set_state(plink *l, plink_state st)
 {
     plink_state old = l->state;
+    if ((unsigned)st > PL_CLOSED || (plink_next[old] & PS(st)) == 0)
+        log_panic("participant \"%s\": link state %s cannot become %s", l->pc.name,
+                  state_names[old], (unsigned)st <= PL_CLOSED ? state_names[st] : "unknown");
+    l->state = st;
     switch (st) {
     case PL_DOWN:
-        l->state = PL_DOWN;
         if (l->c) {
             conn_close(l->c);
             l->c = NULL;
@@ -127,15 +165,17 @@ plink_set_state(plink *l, plink_state st)
         break;
     case PL_CONNECTING:
     case PL_HELLO_WAIT:
-        l->state = st;
         break;
     case PL_READY:
-        l->state = PL_READY;
         l->backoff_ms = 100;
         l->naddrs = l->next_addr = 0; /* a later reconnect resolves the name afresh */
         log_log("participant \"%s\" at %s:%u is ready", l->pc.name, l->pc.host, l->pc.port);
         l->warned = false;
-        resolver_link_ready(l->co, l);
+        if (l->co->plink_ev)
+            l->co->plink_ev->ready(l->co->plink_ev_arg, l);
+        break;
+    case PL_CLOSED:
+        plink_close_for_good(l);
         break;
     default:
         abort();
@@ -172,13 +212,23 @@ plink_on_open(conn *c, const char *peer, void *arg)
     plink_set_state(l, PL_HELLO_WAIT);
 }
 
+/* The link is lost (or refused): log it, once while it stays down, with
+ * the participant's error fields when it sent an ERROR (e may be NULL). */
+static void
+plink_lost_error(plink *l, const char *why, const proto_error *e)
+{
+    if (!l->warned || l->state == PL_READY)
+        log_report(LOG_LVL_WARNING, e ? e->sqlstate : NULL, e ? e->detail : NULL,
+                   e ? e->hint : NULL, "participant \"%s\" at %s:%u: %s", l->pc.name, l->pc.host,
+                   l->pc.port, why);
+    l->warned = true;
+    plink_set_state(l, PL_DOWN);
+}
+
 static void
 plink_lost(plink *l, const char *why)
 {
-    if (!l->warned || l->state == PL_READY)
-        log_warn("participant \"%s\" at %s:%u: %s", l->pc.name, l->pc.host, l->pc.port, why);
-    l->warned = true;
-    plink_set_state(l, PL_DOWN);
+    plink_lost_error(l, why, NULL);
 }
 
 static void
@@ -216,7 +266,7 @@ plink_on_frame(conn *c, const frame_view *f, void *arg)
         if (f->type == MSG_ERROR && proto_get_error(f, &e)) {
             char buf[600];
             snprintf(buf, sizeof(buf), "refused: %s", e.message);
-            plink_lost(l, buf);
+            plink_lost_error(l, buf, &e);
             return;
         }
         plink_lost(l, "unexpected reply to the start-up message");
@@ -229,10 +279,10 @@ plink_on_frame(conn *c, const frame_view *f, void *arg)
     }
     if (tag == 0 && f->type == MSG_ERROR) {
         proto_error e;
+        bool ok = proto_get_error(f, &e);
         char buf[600];
-        snprintf(buf, sizeof(buf), "error: %s",
-                 proto_get_error(f, &e) ? e.message : "malformed error");
-        plink_lost(l, buf);
+        snprintf(buf, sizeof(buf), "error: %s", ok ? e.message : "malformed error");
+        plink_lost_error(l, buf, ok ? &e : NULL);
         return;
     }
     uint32_t idx = tag & SLOT_MASK, gen = tag >> SLOT_BITS;
@@ -368,22 +418,9 @@ plink_start(plink *l)
 void
 plink_shutdown(plink *l)
 {
-    if (l == NULL)
+    if (l == NULL || l->state == PL_CLOSED)
         return;
-    if (l->retry_ev)
-        event_del(l->retry_ev);
-    if (l->lookup) {
-        /* its callback comes later from the loop, and only frees it */
-        l->lookup->l = NULL;
-        if (l->lookup->req)
-            evdns_getaddrinfo_cancel(l->lookup->req);
-        l->lookup = NULL;
-    }
-    if (l->c)
-        conn_close(l->c);
-    l->c = NULL;
-    l->state = PL_DOWN;
-    plink_fail_all(l); /* outstanding callbacks free their contexts */
+    plink_set_state(l, PL_CLOSED);
 }
 
 void
@@ -542,8 +579,15 @@ plink_send_cancel(plink *l, const char *branch)
     return true;
 }
 
+void
+plink_set_events(coord *co, const plink_events *ev, void *arg)
+{
+    co->plink_ev = ev;
+    co->plink_ev_arg = arg;
+}
+
 plink *
-coord_find_link(coord *co, const char *name)
+plink_find(coord *co, const char *name)
 {
     for (int i = 0; i < co->nlinks; i++)
         if (strcmp(co->links[i]->pc.name, name) == 0)

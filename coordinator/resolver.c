@@ -44,9 +44,13 @@
  * Busy (another session is finishing the branch) and unreachable
  * participants are simply retried on the next pass; passes back off.
  */
-#include "coord.h"
+#include "resolver.h"
+
+#include "clog.h"
 #include "failpoint.h"
 #include "log.h"
+#include "plink.h"
+#include "txn.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,18 +89,19 @@ live_in_table(coord *co, const char *gid)
 static void
 maybe_end(coord *co, clog_pending *p)
 {
+    const char *gid = clog_pending_gid(p);
     if (!clog_pending_finished(p))
         return;
     if (clog_pending_heuristic(p)) {
         char what[512];
-        log_error("transaction %s: finished with a heuristic outcome: %s", p->gid,
+        log_error("transaction %s: finished with a heuristic outcome: %s", gid,
                   clog_pending_describe(p, what, sizeof(what)));
     } else {
-        log_log("transaction %s: committed on every participant", p->gid);
+        log_log("transaction %s: committed on every participant", gid);
     }
     if (FAILPOINT("coord-recovery-partial") == FP_ERROR)
         return;
-    clog_end(co->log, p->gid);
+    clog_end(co->log, gid);
 }
 
 static void
@@ -106,32 +111,19 @@ commit_reply(void *arg, const frame_view *f, bool final)
     if (!final)
         return;
     clog_pending *p = clog_find_pending(r->co->log, r->gid);
-    clog_branch *b = NULL;
-    for (int i = 0; p && i < p->nbranches; i++)
-        if (strcmp(p->branches[i].participant, plink_name(r->link)) == 0)
-            b = &p->branches[i];
-    proto_done d;
-    if (b) {
-        b->inflight = false;
+    int i = p ? clog_pending_branch_index(p, plink_name(r->link)) : -1;
+    if (i >= 0) {
+        const clog_branch *b = clog_pending_branch(p, i);
+        clog_pending_set_inflight(p, i, false);
+        proto_done d;
         if (f && f->type == MSG_DONE && proto_get_done(f, &d) && b->result == BRANCH_PENDING) {
-            if (d.status == DONE_OK) {
-                b->result = BRANCH_COMMITTED;
-            } else if (d.status == DONE_NOT_FOUND && d.xact_status == XACT_COMMITTED) {
-                b->result = BRANCH_COMMITTED;
-            } else if (d.status == DONE_NOT_FOUND && d.xact_status == XACT_ABORTED) {
-                log_error("heuristic outcome: branch %s:%s was rolled back by someone else, but "
-                          "the decision was COMMIT",
-                          r->gid, b->participant);
-                b->result = BRANCH_ROLLED_BACK;
-            } else if (d.status == DONE_NOT_FOUND) {
-                log_error("heuristic outcome: transaction %s: branch on \"%s\" does not exist and "
-                          "its outcome cannot be proven (transaction id %llu)",
-                          r->gid, b->participant, (unsigned long long)b->xid);
-                b->result = BRANCH_VANISHED;
-            } else if (d.status != DONE_BUSY) {
-                log_warn("transaction %s: COMMIT PREPARED on \"%s\" failed: %s", r->gid,
-                         b->participant, d.message ? d.message : proto_done_status_name(d.status));
-            }
+            clog_branch_result res = clog_commit_answer(r->gid, b->participant, b->xid, &d);
+            if (res == BRANCH_PENDING && d.status != DONE_BUSY && d.status != DONE_NOT_FOUND)
+                log_report(LOG_LVL_WARNING, d.sqlstate, d.detail, d.hint,
+                           "transaction %s: COMMIT PREPARED on \"%s\" failed: %s", r->gid,
+                           b->participant,
+                           d.message ? d.message : proto_done_status_name(d.status));
+            clog_pending_set_result(p, i, res);
         }
         if (b->result != BRANCH_PENDING)
             maybe_end(r->co, p);
@@ -150,8 +142,9 @@ rollback_reply(void *arg, const frame_view *f, bool final)
         if (d.status == DONE_OK)
             log_log("rolled back orphaned branch %s on \"%s\"", r->gid, plink_name(r->link));
         else if (d.status != DONE_NOT_FOUND && d.status != DONE_BUSY)
-            log_warn("ROLLBACK PREPARED of %s on \"%s\" failed: %s", r->gid, plink_name(r->link),
-                     d.message ? d.message : proto_done_status_name(d.status));
+            log_report(LOG_LVL_WARNING, d.sqlstate, d.detail, d.hint,
+                       "ROLLBACK PREPARED of %s on \"%s\" failed: %s", r->gid, plink_name(r->link),
+                       d.message ? d.message : proto_done_status_name(d.status));
     }
     free(r);
 }
@@ -168,6 +161,106 @@ branch_to_gid(const char *branch, char *gid, size_t len)
     return true;
 }
 
+/* Job 2: judge one listing of the link's prepared branches of ours. */
+static void
+judge_listing(coord *co, plink *l, const proto_list_entry *ent, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        char gid[GID_MAX];
+        const char *branch = ent[i].gid;
+        const char *suffix = strrchr(branch, ':');
+        if (!branch_to_gid(branch, gid, sizeof(gid)) || suffix == NULL ||
+            strcmp(suffix + 1, plink_name(l)) != 0)
+            continue; /* not a branch this link's name would produce */
+        if (live_in_table(co, gid) || clog_find_pending(co->log, gid))
+            continue;
+        /* A listing is stale by now: a transaction may have committed
+         * and ended since.  Roll back only what has no COMMIT record. */
+        const char *detail;
+        proto_outcome o = clog_outcome_of(co->log, gid, &detail);
+        if (o != OUTCOME_ABORTED && o != OUTCOME_NOT_KNOWN) {
+            log_debug("sweep: branch %s is not rolled back: the transaction is %s (the listing "
+                      "is older than its outcome)",
+                      branch, proto_outcome_name(o));
+            continue;
+        }
+        rctx *rr = rctx_new(co, l, RJ_ROLLBACK, gid);
+        if (!plink_send_finish(l, branch, false, ent[i].xid, rollback_reply, rr))
+            free(rr);
+    }
+}
+
+/* Tests only (failpoint coord-sweep-hold): a listing judged HOLD_MS after
+ * it arrived, to make "a listing older than the END of a transaction it
+ * lists" happen on purpose.  Held listings are freed by resolver_stop. */
+#define HOLD_MS 2000
+
+typedef struct held_listing {
+    coord *co;
+    plink *link;
+    proto_list_entry *ent; /* gids point into strs */
+    uint32_t n;
+    char *strs;
+    struct event *ev;
+    struct held_listing *next;
+} held_listing;
+
+static held_listing *held_listings;
+
+static void
+held_free(held_listing *h)
+{
+    for (held_listing **pp = &held_listings; *pp; pp = &(*pp)->next)
+        if (*pp == h) {
+            *pp = h->next;
+            break;
+        }
+    event_free(h->ev);
+    free(h->ent);
+    free(h->strs);
+    free(h);
+}
+
+static void
+held_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    held_listing *h = arg;
+    log_log("judging a listing of %u branch(es) from \"%s\" held for %d ms", h->n,
+            plink_name(h->link), HOLD_MS);
+    if (plink_ready(h->link))
+        judge_listing(h->co, h->link, h->ent, h->n);
+    held_free(h);
+}
+
+static void
+hold_listing(coord *co, plink *l, const proto_list_reply *lr)
+{
+    held_listing *h = calloc(1, sizeof(*h));
+    size_t len = 0;
+    for (uint32_t i = 0; i < lr->n; i++)
+        len += strlen(lr->entries[i].gid) + 1;
+    if (h == NULL || (h->ent = calloc(lr->n + 1, sizeof(*h->ent))) == NULL ||
+        (h->strs = malloc(len + 1)) == NULL || (h->ev = evtimer_new(co->base, held_cb, h)) == NULL)
+        log_fatal("out of memory");
+    char *p = h->strs;
+    for (uint32_t i = 0; i < lr->n; i++) {
+        h->ent[i] = lr->entries[i];
+        h->ent[i].gid = strcpy(p, lr->entries[i].gid);
+        p += strlen(p) + 1;
+    }
+    h->co = co;
+    h->link = l;
+    h->n = lr->n;
+    h->next = held_listings;
+    held_listings = h;
+    log_log("holding a listing of %u branch(es) from \"%s\" for %d ms", lr->n, plink_name(l),
+            HOLD_MS);
+    struct timeval tv = {HOLD_MS / 1000, (HOLD_MS % 1000) * 1000};
+    evtimer_add(h->ev, &tv);
+}
+
 static void
 list_reply(void *arg, const frame_view *f, bool final)
 {
@@ -176,28 +269,48 @@ list_reply(void *arg, const frame_view *f, bool final)
         return;
     proto_list_reply lr;
     if (f && f->type == MSG_LIST_REPLY && proto_get_list_reply(f, &lr)) {
-        for (uint32_t i = 0; i < lr.n; i++) {
-            char gid[GID_MAX];
-            const char *branch = lr.entries[i].gid;
-            const char *suffix = strrchr(branch, ':');
-            if (!branch_to_gid(branch, gid, sizeof(gid)) || suffix == NULL ||
-                strcmp(suffix + 1, plink_name(r->link)) != 0)
-                continue; /* not a branch this link's name would produce */
-            if (live_in_table(r->co, gid) || clog_find_pending(r->co->log, gid))
-                continue;
-            /* A listing is stale by now: a transaction may have committed
-             * and ended since.  Roll back only what has no COMMIT record. */
-            const char *detail;
-            proto_outcome o = clog_outcome_of(r->co->log, gid, &detail);
-            if (o != OUTCOME_ABORTED && o != OUTCOME_NOT_KNOWN)
-                continue;
-            rctx *rr = rctx_new(r->co, r->link, RJ_ROLLBACK, gid);
-            if (!plink_send_finish(r->link, branch, false, lr.entries[i].xid, rollback_reply, rr))
-                free(rr);
-        }
+        if (FAILPOINT("coord-sweep-hold") == FP_ERROR)
+            hold_listing(r->co, r->link, &lr);
+        else
+            judge_listing(r->co, r->link, lr.entries, lr.n);
         proto_list_reply_clear(&lr);
     }
     free(r);
+}
+
+/* Job 1 for one ready link: COMMIT PREPARED to each of its branches of a
+ * pending commit not live in the table. */
+static void
+finish_commits(coord *co, plink *l)
+{
+    for (clog_pending *p = clog_pending_first(co->log); p; p = clog_pending_next(p)) {
+        const char *gid = clog_pending_gid(p);
+        if (live_in_table(co, gid))
+            continue;
+        for (int i = 0; i < clog_pending_nbranches(p); i++) {
+            const clog_branch *b = clog_pending_branch(p, i);
+            if (b->result != BRANCH_PENDING || b->inflight ||
+                strcmp(b->participant, plink_name(l)) != 0)
+                continue;
+            char name[BRANCH_MAX];
+            coord_branch_name(name, sizeof(name), gid, b->participant);
+            rctx *r = rctx_new(co, l, RJ_COMMIT, gid);
+            if (plink_send_finish(l, name, true, b->xid, commit_reply, r))
+                clog_pending_set_inflight(p, i, true);
+            else
+                free(r);
+        }
+    }
+    /* a pending commit naming a participant that is no longer configured
+     * cannot be finished here: say so once per pass */
+    for (clog_pending *p = clog_pending_first(co->log); p; p = clog_pending_next(p))
+        for (int i = 0; i < clog_pending_nbranches(p); i++) {
+            const clog_branch *b = clog_pending_branch(p, i);
+            if (b->result == BRANCH_PENDING && plink_find(co, b->participant) == NULL)
+                log_warn("transaction %s: participant \"%s\" is not configured; its branch "
+                         "cannot be committed",
+                         clog_pending_gid(p), b->participant);
+        }
 }
 
 /* Both jobs for one ready link. */
@@ -208,32 +321,7 @@ resolve_link(coord *co, plink *l)
         return;
     if (FAILPOINT("coord-resolver-pass") == FP_ERROR)
         return; /* tests: let in-doubt transactions pile up */
-    for (clog_pending *p = clog_pending_list(co->log); p; p = p->next) {
-        if (live_in_table(co, p->gid))
-            continue;
-        for (int i = 0; i < p->nbranches; i++) {
-            clog_branch *b = &p->branches[i];
-            if (b->result != BRANCH_PENDING || b->inflight ||
-                strcmp(b->participant, plink_name(l)) != 0)
-                continue;
-            char name[BRANCH_MAX];
-            coord_branch_name(name, sizeof(name), p->gid, b->participant);
-            rctx *r = rctx_new(co, l, RJ_COMMIT, p->gid);
-            if (plink_send_finish(l, name, true, b->xid, commit_reply, r))
-                b->inflight = true;
-            else
-                free(r);
-        }
-    }
-    /* a pending commit naming a participant that is no longer configured
-     * cannot be finished here: say so once per pass */
-    for (clog_pending *p = clog_pending_list(co->log); p; p = p->next)
-        for (int i = 0; i < p->nbranches; i++)
-            if (p->branches[i].result == BRANCH_PENDING &&
-                coord_find_link(co, p->branches[i].participant) == NULL)
-                log_warn("transaction %s: participant \"%s\" is not configured; its branch "
-                         "cannot be committed",
-                         p->gid, p->branches[i].participant);
+    finish_commits(co, l);
     char prefix[GID_MAX];
     snprintf(prefix, sizeof(prefix), "dtx:%s:", co->conf.name);
     rctx *r = rctx_new(co, l, RJ_LIST, NULL);
@@ -257,16 +345,21 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
     resolver_pass(co);
 }
 
-void
-resolver_link_ready(coord *co, plink *l)
+/* plink_events: a link came up */
+static void
+link_ready(void *arg, plink *l)
 {
+    coord *co = arg;
     if (co->log)
         resolve_link(co, l);
 }
 
+static const plink_events resolver_plink_events = {.ready = link_ready};
+
 void
 resolver_start(coord *co)
 {
+    plink_set_events(co, &resolver_plink_events, co);
     struct timeval tv = {co->conf.sweep_interval_ms / 1000,
                          (co->conf.sweep_interval_ms % 1000) * 1000};
     co->sweep_timer = event_new(co->base, -1, EV_PERSIST, sweep_cb, co);
@@ -277,6 +370,8 @@ resolver_start(coord *co)
 void
 resolver_stop(coord *co)
 {
+    while (held_listings)
+        held_free(held_listings);
     if (co->sweep_timer)
         event_free(co->sweep_timer);
     co->sweep_timer = NULL;

@@ -2,7 +2,7 @@
  * txn.c — the transaction table and the state machine of one transaction.
  *
  * A transaction (txn) is created by BEGIN or ONESHOT, gets a gid
- * "dtx:<name>:<epoch>:<seq>" (DESIGN.md section 3) and lives in the table
+ * "dtx:<name>:<epoch>:<seq>" (docs/design.md section 3) and lives in the table
  * (gid -> txn) until every request it sent has been answered and its outcome
  * is settled.  It has one branch per participant it touched; the branch's
  * name in PostgreSQL is "<gid>:<participant>".
@@ -46,11 +46,15 @@
  *    branch (so it reads its own writes), or — when a branch cannot be
  *    reached — at once, since the durable decision is what makes it so.
  */
-#include "coord.h"
-#include "failpoint.h"
-#include "hash.h"
-#include "log.h"
+#include "txn.h"
 
+#include "clock.h"
+#include "clog.h"
+#include "failpoint.h"
+#include "log.h"
+#include "plink.h"
+
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,46 +74,46 @@ static const char *const txn_state_names[] = {
     "active", "failed", "preparing", "logging", "committing", "onephase", "aborting", "finished",
 };
 
-typedef enum br_state {
-    BR_UNUSED,  /* participant not touched */
-    BR_OPEN,    /* transaction open at the participant, idle */
-    BR_WORKING, /* statements (maybe ending in PREPARE/COMMIT) in flight */
-    BR_PREPARED,
-    BR_ENDING,  /* COMMIT PREPARED / ROLLBACK PREPARED / ROLLBACK in flight */
-    BR_GONE,    /* nothing of it left at the participant */
-    BR_UNKNOWN, /* link lost while it may have prepared: the resolver's */
-} br_state;
+typedef enum txn_branch_state {
+    TB_UNUSED,  /* participant not touched */
+    TB_OPEN,    /* transaction open at the participant, idle */
+    TB_WORKING, /* statements (maybe ending in PREPARE/COMMIT) in flight */
+    TB_PREPARED,
+    TB_ENDING,  /* COMMIT PREPARED / ROLLBACK PREPARED / ROLLBACK in flight */
+    TB_GONE,    /* nothing of it left at the participant */
+    TB_UNKNOWN, /* link lost while it may have prepared: the resolver's */
+} txn_branch_state;
 
-typedef struct branch {
+typedef struct txn_branch {
     txn *t;
     plink *link;
-    br_state state;
+    txn_branch_state state; /* tb_set_state changes it */
     uint64_t xid;
-    bool committed; /* COMMIT PREPARED acknowledged */
+    uint8_t result; /* clog_branch_result of its COMMIT PREPARED (phase two) */
     bool abandoned; /* its EXEC timed out: the client was answered already */
-    bool heuristic; /* phase two found it rolled back by someone else */
     wbuf results;   /* ONESHOT: RESULT frames, in order */
     size_t res_pos;
-} branch;
+} txn_branch;
 
 struct txn {
     coord *co;
     char gid[GID_MAX];
     txn_state state;
-    client *cl;
+    const txn_owner_ops *ops;
+    void *owner;  /* NULL once detached (or answered its outcome) */
     bool replied; /* the current COMMIT/ROLLBACK/ONESHOT got its OUTCOME */
     bool oneshot;
     bool timed_out;
     int outstanding;
     int nbr;
-    branch *br;
+    txn_branch *br;
     uint16_t *stmt_branch; /* ONESHOT: branch index of each statement */
     uint16_t nstmts;
     wbuf err; /* first error, an encoded ERROR frame (empty: none) */
     uint64_t start_ms;
     struct event *timer;
     struct event *stmt_timer; /* statement_timeout of the EXEC in flight */
-    branch *exec_br;          /* the branch of the EXEC in flight */
+    txn_branch *exec_br;      /* the branch of the EXEC in flight */
     bool exec_result_sent;    /* its RESULT went to the client already */
     bool marker_pending;      /* ONEPHASE record not yet durable */
     int op_outcome;           /* one-phase outcome waiting for the marker, or -1 */
@@ -123,19 +127,14 @@ static void onephase_maybe_finish(txn *t);
 
 /* ---- table --------------------------------------------------------------- */
 
-size_t
-coord_gid_hash(const char *s, size_t n)
-{
-    return (size_t)(hash_str(s) % n);
-}
-
 void
-txn_table_init(coord *co)
+txn_table_init(coord *co, const txn_events *ev)
 {
     co->tab_size = 4096;
     co->tab = calloc(co->tab_size, sizeof(txn *));
     if (co->tab == NULL)
         log_fatal("out of memory");
+    co->txn_ev = ev;
 }
 
 txn *
@@ -170,28 +169,70 @@ table_remove(txn *t)
 
 /* ---- state --------------------------------------------------------------- */
 
+/* The transitions the diagram at the top allows: txn_next[from] has bit
+ * `to` set.  Anything else is a bug that must not go on quietly. */
+#define TS(s) (1u << (s))
+static const unsigned txn_next[] = {
+    [TXN_ACTIVE] =
+        TS(TXN_FAILED) | TS(TXN_PREPARING) | TS(TXN_ONEPHASE) | TS(TXN_ABORTING) | TS(TXN_FINISHED),
+    [TXN_FAILED] = TS(TXN_ABORTING),
+    [TXN_PREPARING] = TS(TXN_LOGGING) | TS(TXN_ABORTING) | TS(TXN_FINISHED),
+    [TXN_LOGGING] = TS(TXN_COMMITTING) | TS(TXN_FINISHED),
+    [TXN_COMMITTING] = TS(TXN_FINISHED),
+    [TXN_ONEPHASE] = TS(TXN_ABORTING) | TS(TXN_FINISHED),
+    [TXN_ABORTING] = TS(TXN_FINISHED),
+    [TXN_FINISHED] = 0,
+};
+
 static void
 txn_set_state(txn *t, txn_state st)
 {
-    switch (st) {
-    case TXN_ACTIVE:
-    case TXN_FAILED:
-    case TXN_PREPARING:
-    case TXN_LOGGING:
-    case TXN_COMMITTING:
-    case TXN_ONEPHASE:
-    case TXN_ABORTING:
-    case TXN_FINISHED:
-        log_debug("transaction %s: %s -> %s", t->gid, txn_state_names[t->state],
-                  txn_state_names[st]);
-        t->state = st;
-        if (st != TXN_PREPARING && t->timer)
-            evtimer_del(t->timer);
-        break;
-    default:
-        abort();
-    }
+    if ((unsigned)st >= sizeof(txn_next) / sizeof(txn_next[0]) ||
+        (txn_next[t->state] & TS(st)) == 0)
+        log_panic("transaction %s: state %s cannot become %s", t->gid, txn_state_names[t->state],
+                  (unsigned)st < sizeof(txn_next) / sizeof(txn_next[0]) ? txn_state_names[st]
+                                                                        : "an unknown state");
+    log_debug("transaction %s: %s -> %s", t->gid, txn_state_names[t->state], txn_state_names[st]);
+    t->state = st;
+    if (st != TXN_PREPARING && t->timer)
+        evtimer_del(t->timer);
 }
+
+/* Branch states (drawn in docs/state-machines.md):
+ *
+ *   UNUSED --WORK--> WORKING --DONE OK--> OPEN --WORK--> WORKING
+ *                       | DONE PREPARED      | ROLLBACK
+ *                       v                    v
+ *                    PREPARED --FINISH--> ENDING --DONE--> GONE
+ *   (a request that could not be sent, an error: GONE; a lost link or an
+ *    unclear answer where the branch may be prepared: UNKNOWN, the
+ *    resolver's)
+ */
+static const unsigned tb_next[] = {
+    [TB_UNUSED] = TS(TB_WORKING) | TS(TB_GONE),
+    [TB_OPEN] = TS(TB_WORKING) | TS(TB_ENDING) | TS(TB_GONE),
+    [TB_WORKING] = TS(TB_OPEN) | TS(TB_PREPARED) | TS(TB_GONE) | TS(TB_UNKNOWN),
+    [TB_PREPARED] = TS(TB_ENDING) | TS(TB_UNKNOWN),
+    [TB_ENDING] = TS(TB_GONE) | TS(TB_UNKNOWN),
+    [TB_GONE] = 0,
+    [TB_UNKNOWN] = 0,
+};
+
+static const char *const tb_state_names[] = {
+    "unused", "open", "working", "prepared", "ending", "gone", "unknown",
+};
+
+static void
+tb_set_state(txn_branch *b, txn_branch_state st)
+{
+    if ((unsigned)st >= sizeof(tb_next) / sizeof(tb_next[0]) || (tb_next[b->state] & TS(st)) == 0)
+        log_panic("transaction %s: branch on \"%s\": state %s cannot become %s", b->t->gid,
+                  plink_name(b->link), tb_state_names[b->state],
+                  (unsigned)st < sizeof(tb_next) / sizeof(tb_next[0]) ? tb_state_names[st]
+                                                                      : "an unknown state");
+    b->state = st;
+}
+#undef TS
 
 const char *
 txn_gid(const txn *t)
@@ -232,26 +273,20 @@ txn_timeout_cb(evutil_socket_t fd, short what, void *arg)
     txn_abort(t);
 }
 
-void
-coord_gid_format(const coord *co, uint64_t seq, char *out, size_t len)
-{
-    snprintf(out, len, "dtx:%s:%llu:%llu", co->conf.name, (unsigned long long)co->epoch,
-             (unsigned long long)seq);
-}
-
 txn *
-txn_begin(coord *co, client *cl, uint64_t seq)
+txn_begin(coord *co, const txn_owner_ops *ops, void *owner, uint64_t seq)
 {
     txn *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
-    t->br = calloc((size_t)co->nlinks, sizeof(branch));
+    t->br = calloc((size_t)co->nlinks, sizeof(txn_branch));
     if (co->nlinks && t->br == NULL) {
         free(t);
         return NULL;
     }
     t->co = co;
-    t->cl = cl;
+    t->ops = ops;
+    t->owner = owner;
     t->nbr = co->nlinks;
     for (int i = 0; i < t->nbr; i++) {
         t->br[i].t = t;
@@ -262,7 +297,7 @@ txn_begin(coord *co, client *cl, uint64_t seq)
     coord_gid_format(co, seq ? seq : ++co->next_seq, t->gid, sizeof(t->gid));
     t->state = TXN_ACTIVE;
     t->op_outcome = -1;
-    t->start_ms = coord_now_ms();
+    t->start_ms = clock_mono_ms();
     t->timer = evtimer_new(co->base, txn_timeout_cb, t);
     table_add(t);
     return t;
@@ -287,7 +322,7 @@ txn_free(txn *t)
 static void
 txn_maybe_free(txn *t)
 {
-    if (t->state == TXN_FINISHED && t->outstanding == 0 && (t->cl == NULL || t->replied))
+    if (t->state == TXN_FINISHED && t->outstanding == 0 && (t->owner == NULL || t->replied))
         txn_free(t);
 }
 
@@ -305,14 +340,14 @@ txn_reply(txn *t, proto_outcome o)
     else if (o != OUTCOME_HEURISTIC) /* counted when its END is logged */
         t->co->n_unknown++;
     clog_remember(t->co->log, t->gid, o);
-    if (t->cl == NULL)
+    if (t->owner == NULL)
         return;
-    client *cl = t->cl;
-    t->cl = NULL;
+    void *owner = t->owner;
+    t->owner = NULL;
     if (t->oneshot) {
         /* results in statement order, as far as each branch got */
         for (uint16_t i = 0; i < t->nstmts; i++) {
-            branch *b = &t->br[t->stmt_branch[i]];
+            txn_branch *b = &t->br[t->stmt_branch[i]];
             if (b->res_pos >= b->results.len)
                 continue;
             frame_view f;
@@ -320,13 +355,13 @@ txn_reply(txn *t, proto_outcome o)
             if (frame_decode(b->results.data + b->res_pos, b->results.len - b->res_pos, UINT32_MAX,
                              &f, &used) != FRAME_OK)
                 continue;
-            client_send_bytes(cl, b->results.data + b->res_pos, used);
+            t->ops->send(owner, b->results.data + b->res_pos, used);
             b->res_pos += used;
         }
     }
     if (o != OUTCOME_COMMITTED && t->err.len)
-        client_send(cl, &t->err);
-    client_txn_over(cl, t, o);
+        t->ops->send(owner, t->err.data, t->err.len);
+    t->ops->over(owner, t, o);
 }
 
 static void
@@ -356,120 +391,152 @@ txn_note_lost(txn *t, const char *participant)
         wbuf_reset(&t->err);
 }
 
+/* An ERROR frame for the client now (a statement's answer). */
+static void txn_send_error(txn *t, const char *sqlstate, const char *participant, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
+
+static void
+txn_send_error(txn *t, const char *sqlstate, const char *participant, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    proto_error e = {.sqlstate = sqlstate, .message = msg, .participant = participant};
+    t->ops->send_err(t->owner, &e);
+}
+
 /* ---- phase-two / rollback replies --------------------------------------- */
+
+/* One branch's answer to COMMIT PREPARED, ROLLBACK PREPARED or ROLLBACK. */
+static void
+end_answer(txn *t, txn_branch *b, const frame_view *f)
+{
+    proto_done d;
+    if (f == NULL || f->type != MSG_DONE || !proto_get_done(f, &d)) {
+        tb_set_state(b, TB_UNKNOWN); /* the link was lost: the resolver's */
+        return;
+    }
+    if (t->state == TXN_COMMITTING) {
+        b->result = d.status == DONE_READONLY
+                        ? BRANCH_COMMITTED
+                        : clog_commit_answer(t->gid, plink_name(b->link), b->xid, &d);
+        if (b->result != BRANCH_PENDING) {
+            tb_set_state(b, TB_GONE);
+            return;
+        }
+    } else if (d.status == DONE_OK || d.status == DONE_READONLY || d.status == DONE_NOT_FOUND) {
+        tb_set_state(b, TB_GONE); /* rolled back, or gone already */
+        return;
+    }
+    log_report(LOG_LVL_WARNING, d.sqlstate, d.detail, d.hint,
+               "transaction %s: %s on participant \"%s\" answered %s%s%s; the resolver will retry",
+               t->gid, t->state == TXN_COMMITTING ? "COMMIT PREPARED" : "rollback",
+               plink_name(b->link), proto_done_status_name(d.status), d.message ? ": " : "",
+               d.message ? d.message : "");
+    tb_set_state(b, TB_UNKNOWN);
+}
+
+/* The error a client is told before OUTCOME HEURISTIC: b did not commit by
+ * our hand.  Never reported as a success; STATUS answers HEURISTIC OUTCOME
+ * from now on. */
+static void
+note_heuristic(txn *t, const txn_branch *b)
+{
+    const char *pname = plink_name(b->link);
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             b->result == BRANCH_ROLLED_BACK
+                 ? "heuristic outcome: the branch on participant \"%s\" was rolled back by "
+                   "someone else, but the decision was COMMIT"
+                 : "heuristic outcome: the branch on participant \"%s\" does not exist and its "
+                   "outcome cannot be proven",
+             pname);
+    proto_error e = {.sqlstate = "40003",
+                     .message = msg,
+                     .detail = "Other branches of the transaction committed.",
+                     .hint = "Ask \"dtx status\" for the outcome of every branch.",
+                     .participant = pname};
+    wbuf_reset(&t->err);
+    if (!proto_put_error(&t->err, &e))
+        wbuf_reset(&t->err);
+}
+
+/* Phase two is answered by every branch it was sent to: log END when every
+ * branch is finished (or leave the rest to the resolver), and tell the
+ * client. */
+static void
+commit_answered(txn *t)
+{
+    bool all = true;
+    const txn_branch *heuristic = NULL;
+    for (int i = 0; i < t->nbr; i++) {
+        txn_branch *b = &t->br[i];
+        if (b->state == TB_UNKNOWN || b->state == TB_PREPARED)
+            all = false;
+        /* what the resolver need not do again (and END must say) */
+        if (b->result != BRANCH_PENDING)
+            clog_set_branch_result(t->co->log, t->gid, plink_name(b->link), b->result);
+        if (heuristic == NULL && (b->result == BRANCH_ROLLED_BACK || b->result == BRANCH_VANISHED))
+            heuristic = b;
+    }
+    if (all) {
+        if (FAILPOINT("coord-before-end") == FP_ERROR)
+            log_log("failpoint: END record not written for %s", t->gid);
+        else
+            clog_end(t->co->log, t->gid);
+    } else {
+        t->co->txn_ev->commit_unfinished(t->co);
+    }
+    if (heuristic)
+        note_heuristic(t, heuristic);
+    txn_reply(t, heuristic ? OUTCOME_HEURISTIC : OUTCOME_COMMITTED);
+}
 
 static void
 end_reply(void *arg, const frame_view *f, bool final)
 {
-    branch *b = arg;
+    txn_branch *b = arg;
     txn *t = b->t;
     if (!final)
         return;
     t->outstanding--;
-    proto_done d;
-    if (f && f->type == MSG_DONE && proto_get_done(f, &d)) {
-        if (d.status == DONE_OK || d.status == DONE_READONLY) {
-            b->committed = t->state == TXN_COMMITTING;
-            b->state = BR_GONE;
-        } else if (d.status == DONE_NOT_FOUND && t->state != TXN_COMMITTING) {
-            b->state = BR_GONE; /* rollback of something already gone */
-        } else if (d.status == DONE_NOT_FOUND && d.xact_status == XACT_COMMITTED) {
-            b->committed = true;
-            b->state = BR_GONE;
-        } else if (d.status == DONE_NOT_FOUND && d.xact_status == XACT_ABORTED) {
-            log_error("heuristic outcome: branch %s:%s was rolled back by someone else, "
-                      "but the decision was COMMIT",
-                      t->gid, plink_name(b->link));
-            b->heuristic = true;
-            b->state = BR_GONE;
-        } else {
-            log_warn("transaction %s: %s on participant \"%s\" answered %s%s%s; the resolver "
-                     "will retry",
-                     t->gid, t->state == TXN_COMMITTING ? "COMMIT PREPARED" : "rollback",
-                     plink_name(b->link), proto_done_status_name(d.status), d.message ? ": " : "",
-                     d.message ? d.message : "");
-            b->state = BR_UNKNOWN;
-        }
-    } else {
-        b->state = BR_UNKNOWN;
-    }
+    end_answer(t, b, f);
     if (t->outstanding > 0)
         return;
-    if (t->state == TXN_COMMITTING) {
-        bool all = true;
-        const char *heuristic = NULL;
-        for (int i = 0; i < t->nbr; i++) {
-            branch *bi = &t->br[i];
-            if (bi->state == BR_UNKNOWN || bi->state == BR_PREPARED)
-                all = false;
-            /* what the resolver need not do again (and END must say) */
-            if (bi->committed)
-                clog_set_branch_result(t->co->log, t->gid, plink_name(bi->link), BRANCH_COMMITTED);
-            if (bi->heuristic) {
-                clog_set_branch_result(t->co->log, t->gid, plink_name(bi->link),
-                                       BRANCH_ROLLED_BACK);
-                heuristic = plink_name(bi->link);
-            }
-        }
-        if (all) {
-            if (FAILPOINT("coord-before-end") == FP_ERROR)
-                log_log("failpoint: END record not written for %s", t->gid);
-            else
-                clog_end(t->co->log, t->gid);
-        } else {
-            resolver_kick(t->co);
-        }
-        if (heuristic) {
-            /* never reported as a success: the client learns of it, and
-             * STATUS answers HEURISTIC OUTCOME from now on */
-            char msg[256];
-            snprintf(msg, sizeof(msg),
-                     "heuristic outcome: the branch on participant \"%s\" was rolled back by "
-                     "someone else, but the decision was COMMIT",
-                     heuristic);
-            proto_error e = {.sqlstate = "40003",
-                             .message = msg,
-                             .detail = "Other branches of the transaction committed.",
-                             .hint = "Ask \"dtx status\" for the outcome of every branch.",
-                             .participant = heuristic};
-            wbuf_reset(&t->err);
-            if (!proto_put_error(&t->err, &e))
-                wbuf_reset(&t->err);
-            txn_reply(t, OUTCOME_HEURISTIC);
-        } else {
-            txn_reply(t, OUTCOME_COMMITTED);
-        }
-    }
+    if (t->state == TXN_COMMITTING)
+        commit_answered(t);
     txn_set_state(t, TXN_FINISHED);
     txn_maybe_free(t);
 }
 
 static void
-branch_finish(branch *b, bool commit)
+branch_finish(txn_branch *b, bool commit)
 {
     txn *t = b->t;
     char name[BRANCH_MAX];
     coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
     if (plink_send_finish(b->link, name, commit, b->xid, end_reply, b)) {
-        b->state = BR_ENDING;
+        tb_set_state(b, TB_ENDING);
         t->outstanding++;
     } else {
-        b->state = BR_UNKNOWN; /* resolver */
+        tb_set_state(b, TB_UNKNOWN); /* resolver */
     }
 }
 
 static void
-branch_rollback_open(branch *b)
+branch_rollback_open(txn_branch *b)
 {
     txn *t = b->t;
     char name[BRANCH_MAX];
     coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
     if (plink_send_work(b->link, name, WORK_ROLLBACK, NULL, 0, end_reply, b)) {
-        b->state = BR_ENDING;
+        tb_set_state(b, TB_ENDING);
         t->outstanding++;
     } else {
         /* link down: the participant rolled back what it had of ours */
-        b->state = BR_GONE;
+        tb_set_state(b, TB_GONE);
     }
 }
 
@@ -480,10 +547,10 @@ txn_abort(txn *t)
     txn_set_state(t, TXN_ABORTING);
     txn_reply(t, OUTCOME_ABORTED);
     for (int i = 0; i < t->nbr; i++) {
-        branch *b = &t->br[i];
-        if (b->state == BR_OPEN)
+        txn_branch *b = &t->br[i];
+        if (b->state == TB_OPEN)
             branch_rollback_open(b);
-        else if (b->state == BR_PREPARED)
+        else if (b->state == TB_PREPARED)
             branch_finish(b, false);
         /* WORKING: handled when its reply arrives */
     }
@@ -509,11 +576,11 @@ commit_durable(void *arg)
     txn_set_state(t, TXN_COMMITTING);
     int sent = 0;
     for (int i = 0; i < t->nbr; i++) {
-        branch *b = &t->br[i];
-        if (b->state != BR_PREPARED)
+        txn_branch *b = &t->br[i];
+        if (b->state != TB_PREPARED)
             continue;
         if (skip || (sent == 1 && FAILPOINT("coord-commit-partial") == FP_ERROR)) {
-            b->state = BR_UNKNOWN;
+            tb_set_state(b, TB_UNKNOWN);
             continue;
         }
         branch_finish(b, true);
@@ -521,7 +588,7 @@ commit_durable(void *arg)
     }
     if (t->outstanding == 0) {
         /* nothing could be sent: the resolver finishes phase two */
-        resolver_kick(t->co);
+        t->co->txn_ev->commit_unfinished(t->co);
         txn_reply(t, OUTCOME_COMMITTED);
         txn_set_state(t, TXN_FINISHED);
         txn_maybe_free(t);
@@ -536,10 +603,10 @@ txn_decide(txn *t)
     bool no = t->timed_out;
     for (int i = 0; i < t->nbr; i++) {
         switch (t->br[i].state) {
-        case BR_PREPARED:
+        case TB_PREPARED:
             yes++;
             break;
-        case BR_UNKNOWN:
+        case TB_UNKNOWN:
             no = true;
             break;
         default:
@@ -569,7 +636,7 @@ txn_decide(txn *t)
     }
     int n = 0;
     for (int i = 0; i < t->nbr; i++) {
-        if (t->br[i].state != BR_PREPARED)
+        if (t->br[i].state != TB_PREPARED)
             continue;
         snprintf(cb[n].participant, sizeof(cb[n].participant), "%s", plink_name(t->br[i].link));
         cb[n].xid = t->br[i].xid;
@@ -584,7 +651,7 @@ txn_decide(txn *t)
 static void
 prepare_reply(void *arg, const frame_view *f, bool final)
 {
-    branch *b = arg;
+    txn_branch *b = arg;
     txn *t = b->t;
     if (f && f->type == MSG_RESULT) {
         if (t->oneshot) {
@@ -600,30 +667,30 @@ prepare_reply(void *arg, const frame_view *f, bool final)
     t->outstanding--;
     proto_done d;
     if (f == NULL) {
-        b->state = BR_UNKNOWN;
+        tb_set_state(b, TB_UNKNOWN);
         txn_note_lost(t, plink_name(b->link));
     } else if (f->type == MSG_DONE && proto_get_done(f, &d)) {
         switch (d.status) {
         case DONE_PREPARED:
-            b->state = BR_PREPARED;
+            tb_set_state(b, TB_PREPARED);
             b->xid = d.xid;
             break;
         case DONE_READONLY:
         case DONE_OK: /* ONESHOT of one branch: committed in one phase */
-            b->state = BR_GONE;
+            tb_set_state(b, TB_GONE);
             break;
         default:
-            b->state = BR_GONE;
+            tb_set_state(b, TB_GONE);
             txn_note_error(t, plink_name(b->link), &d);
             break;
         }
     } else {
-        b->state = BR_UNKNOWN;
+        tb_set_state(b, TB_UNKNOWN);
         txn_note_lost(t, plink_name(b->link));
     }
     if (t->state == TXN_ABORTING) {
         /* decided already (timeout): undo this branch as it comes in */
-        if (b->state == BR_PREPARED)
+        if (b->state == TB_PREPARED)
             branch_finish(b, false);
         if (t->outstanding == 0) {
             txn_set_state(t, TXN_FINISHED);
@@ -649,7 +716,7 @@ onephase_maybe_finish(txn *t)
 static void
 onephase_reply(void *arg, const frame_view *f, bool final)
 {
-    branch *b = arg;
+    txn_branch *b = arg;
     txn *t = b->t;
     if (f && f->type == MSG_RESULT) {
         prepare_reply(arg, f, final); /* buffer ONESHOT results */
@@ -660,7 +727,7 @@ onephase_reply(void *arg, const frame_view *f, bool final)
     t->outstanding--;
     proto_done d;
     proto_outcome o;
-    b->state = BR_GONE;
+    tb_set_state(b, TB_GONE);
     if (f == NULL) {
         o = OUTCOME_UNKNOWN;
         txn_note_lost(t, plink_name(b->link));
@@ -712,20 +779,20 @@ onephase_mark(txn *t)
  * 57014 already, and the transaction is FAILED or, once the client ended
  * it, ABORTING). */
 static void
-exec_late_reply(txn *t, branch *b, bool ok)
+exec_late_reply(txn *t, txn_branch *b, bool ok)
 {
     b->abandoned = false;
-    b->state = ok ? BR_OPEN : BR_GONE; /* an error: the participant rolled it back */
+    tb_set_state(b, ok ? TB_OPEN : TB_GONE); /* an error: the participant rolled it back */
     log_debug("transaction %s: late reply from \"%s\" to a timed-out statement: %s", t->gid,
               plink_name(b->link), ok ? "ran" : "failed");
     switch (t->state) {
     case TXN_FAILED:
-        if (t->cl == NULL)
+        if (t->owner == NULL)
             txn_abort(t); /* the client went away meanwhile */
         /* else the branch waits, OPEN, for the client's COMMIT/ROLLBACK */
         break;
     case TXN_ABORTING:
-        if (b->state == BR_OPEN)
+        if (b->state == TB_OPEN)
             branch_rollback_open(b);
         if (t->outstanding == 0) {
             txn_set_state(t, TXN_FINISHED);
@@ -742,13 +809,13 @@ exec_late_reply(txn *t, branch *b, bool ok)
 static void
 exec_reply(void *arg, const frame_view *f, bool final)
 {
-    branch *b = arg;
+    txn_branch *b = arg;
     txn *t = b->t;
     if (f && f->type == MSG_RESULT) {
-        if (t->cl && !b->abandoned) {
+        if (t->owner && !b->abandoned) {
             uint8_t *p = (uint8_t *)f->payload - FRAME_HEADER_SIZE;
             proto_patch_tag(p, 0);
-            client_send_bytes(t->cl, p, FRAME_HEADER_SIZE + f->len);
+            t->ops->send(t->owner, p, FRAME_HEADER_SIZE + f->len);
             t->exec_result_sent = true;
         }
         return;
@@ -766,13 +833,13 @@ exec_reply(void *arg, const frame_view *f, bool final)
     if (t->stmt_timer)
         evtimer_del(t->stmt_timer);
     if (ok) {
-        b->state = BR_OPEN;
+        tb_set_state(b, TB_OPEN);
     } else {
         /* the participant rolled the branch back (error) or lost it (link) */
-        b->state = BR_GONE;
+        tb_set_state(b, TB_GONE);
         if (t->state == TXN_ACTIVE)
             txn_set_state(t, TXN_FAILED);
-        if (t->cl) {
+        if (t->owner) {
             if (f && f->type == MSG_DONE && proto_get_done(f, &d)) {
                 /* PostgreSQL's error as it came, detail and hint included */
                 proto_error e = {.sqlstate = d.sqlstate ? d.sqlstate : "XX000",
@@ -780,14 +847,14 @@ exec_reply(void *arg, const frame_view *f, bool final)
                                  .detail = d.detail,
                                  .hint = d.hint,
                                  .participant = plink_name(b->link)};
-                client_send_err(t->cl, &e);
+                t->ops->send_err(t->owner, &e);
             } else
-                client_send_error(t->cl, "08006", plink_name(b->link),
-                                  "connection to participant \"%s\" lost", plink_name(b->link));
+                txn_send_error(t, "08006", plink_name(b->link),
+                               "connection to participant \"%s\" lost", plink_name(b->link));
         }
     }
-    if (t->cl)
-        client_request_done(t->cl);
+    if (t->owner)
+        t->ops->request_done(t->owner);
     else if (t->state == TXN_ACTIVE || t->state == TXN_FAILED)
         txn_abort(t); /* client went away while the statement ran */
 }
@@ -801,8 +868,8 @@ txn_stmt_timeout_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     txn *t = arg;
-    branch *b = t->exec_br;
-    if (b == NULL || b->state != BR_WORKING || t->state != TXN_ACTIVE || t->cl == NULL)
+    txn_branch *b = t->exec_br;
+    if (b == NULL || b->state != TB_WORKING || t->state != TXN_ACTIVE || t->owner == NULL)
         return;
     if (t->exec_result_sent)
         return; /* the client has its answer; only the DONE is still to come */
@@ -834,12 +901,8 @@ txn_stmt_timeout_cb(evutil_socket_t fd, short what, void *arg)
         .hint = "Roll the transaction back; raise statement_timeout in the coordinator's "
                 "configuration if the statement needs longer.",
         .participant = pname};
-    wbuf w;
-    wbuf_init(&w);
-    if (proto_put_error(&w, &e))
-        client_send(t->cl, &w);
-    wbuf_free(&w);
-    client_request_done(t->cl);
+    t->ops->send_err(t->owner, &e);
+    t->ops->request_done(t->owner);
 }
 
 /* ---- requests from the client -------------------------------------------- */
@@ -847,39 +910,38 @@ txn_stmt_timeout_cb(evutil_socket_t fd, short what, void *arg)
 void
 txn_exec(txn *t, const proto_stmt *st)
 {
-    client *cl = t->cl;
     if (t->state == TXN_FAILED) {
-        client_send_error(cl, "25P02", NULL,
-                          "current transaction is aborted, commands ignored until end of "
-                          "transaction block");
-        client_request_done(cl);
+        txn_send_error(t, "25P02", NULL,
+                       "current transaction is aborted, commands ignored until end of "
+                       "transaction block");
+        t->ops->request_done(t->owner);
         return;
     }
-    plink *l = coord_find_link(t->co, st->participant);
+    plink *l = plink_find(t->co, st->participant);
     if (l == NULL) {
         txn_set_state(t, TXN_FAILED);
-        client_send_error(cl, "42704", st->participant, "participant \"%s\" does not exist",
-                          st->participant);
-        client_request_done(cl);
+        txn_send_error(t, "42704", st->participant, "participant \"%s\" does not exist",
+                       st->participant);
+        t->ops->request_done(t->owner);
         return;
     }
-    branch *b = NULL;
+    txn_branch *b = NULL;
     for (int i = 0; i < t->nbr; i++)
         if (t->br[i].link == l)
             b = &t->br[i];
-    uint8_t flags = b->state == BR_UNUSED ? WORK_OPEN : 0;
+    uint8_t flags = b->state == TB_UNUSED ? WORK_OPEN : 0;
     char name[BRANCH_MAX];
     coord_branch_name(name, sizeof(name), t->gid, plink_name(l));
     proto_stmt one = *st;
     one.participant = "";
     if (!plink_send_work(l, name, flags, &one, 1, exec_reply, b)) {
         txn_set_state(t, TXN_FAILED);
-        client_send_error(cl, "08006", st->participant, "participant \"%s\" is not reachable",
-                          st->participant);
-        client_request_done(cl);
+        txn_send_error(t, "08006", st->participant, "participant \"%s\" is not reachable",
+                       st->participant);
+        t->ops->request_done(t->owner);
         return;
     }
-    b->state = BR_WORKING;
+    tb_set_state(b, TB_WORKING);
     t->outstanding++;
     t->exec_br = b;
     t->exec_result_sent = false;
@@ -898,7 +960,7 @@ txn_open_branches(const txn *t)
 {
     int n = 0;
     for (int i = 0; i < t->nbr; i++)
-        if (t->br[i].state == BR_OPEN)
+        if (t->br[i].state == TB_OPEN)
             n++;
     return n;
 }
@@ -934,15 +996,15 @@ txn_commit(txn *t)
     }
     if (n == 1) {
         for (int i = 0; i < t->nbr; i++) {
-            branch *b = &t->br[i];
-            if (b->state != BR_OPEN)
+            txn_branch *b = &t->br[i];
+            if (b->state != TB_OPEN)
                 continue;
             char name[BRANCH_MAX];
             coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
             txn_set_state(t, TXN_ONEPHASE);
             onephase_mark(t);
             if (plink_send_work(b->link, name, WORK_COMMIT, NULL, 0, onephase_reply, b)) {
-                b->state = BR_WORKING;
+                tb_set_state(b, TB_WORKING);
                 t->outstanding++;
             } else {
                 /* never sent: the participant rolls back when its link drops */
@@ -955,20 +1017,20 @@ txn_commit(txn *t)
     txn_start_prepare(t);
     int sent = 0;
     for (int i = 0; i < t->nbr; i++) {
-        branch *b = &t->br[i];
-        if (b->state != BR_OPEN)
+        txn_branch *b = &t->br[i];
+        if (b->state != TB_OPEN)
             continue;
         if (sent == 1 && FAILPOINT("coord-prepare-partial") == FP_ERROR)
             break;
         char name[BRANCH_MAX];
         coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
         if (plink_send_work(b->link, name, WORK_PREPARE, NULL, 0, prepare_reply, b)) {
-            b->state = BR_WORKING;
+            tb_set_state(b, TB_WORKING);
             t->outstanding++;
             sent++;
         } else {
             txn_note_lost(t, plink_name(b->link));
-            b->state = BR_GONE;
+            tb_set_state(b, TB_GONE);
         }
     }
     if (t->outstanding == 0)
@@ -981,98 +1043,110 @@ txn_rollback(txn *t)
     txn_abort(t);
 }
 
-void
-txn_oneshot(txn *t, const proto_stmts *body)
+/* ONESHOT: map each statement to its branch (t->stmt_branch); the number
+ * of branches, 0 when nothing is to run, or -1 with the error noted. */
+static int
+oneshot_map(txn *t, const proto_stmts *body, uint16_t *cnt)
 {
-    t->oneshot = true;
-    t->nstmts = body->n;
-    t->stmt_branch = calloc(body->n ? body->n : 1, sizeof(uint16_t));
-    proto_stmt *per = calloc((size_t)body->n + 1, sizeof(proto_stmt));
-    uint16_t *cnt = calloc((size_t)t->nbr + 1, sizeof(uint16_t));
-    if (t->stmt_branch == NULL || per == NULL || cnt == NULL) {
-        free(per);
-        free(cnt);
-        proto_done d = {.sqlstate = "53200", .message = "out of memory"};
-        txn_note_error(t, NULL, &d);
-        txn_abort(t);
-        return;
-    }
-    /* map statements to branches; an unknown participant aborts at once */
+    int nb = 0;
     for (uint16_t i = 0; i < body->n; i++) {
-        plink *l = coord_find_link(t->co, body->stmts[i].participant);
+        plink *l = plink_find(t->co, body->stmts[i].participant);
         if (l == NULL) {
             char msg[128];
             snprintf(msg, sizeof(msg), "participant \"%s\" does not exist",
                      body->stmts[i].participant);
             proto_done d = {.sqlstate = "42704", .message = msg};
             txn_note_error(t, body->stmts[i].participant, &d);
-            t->nstmts = 0;
-            free(per);
-            free(cnt);
-            txn_abort(t);
-            return;
+            return -1;
         }
         for (int k = 0; k < t->nbr; k++)
             if (t->br[k].link == l)
                 t->stmt_branch[i] = (uint16_t)k;
-        cnt[t->stmt_branch[i]]++;
-    }
-    int nb = 0;
-    for (int k = 0; k < t->nbr; k++)
-        if (cnt[k])
+        if (cnt[t->stmt_branch[i]]++ == 0)
             nb++;
+    }
+    return nb;
+}
+
+/* ONESHOT: one WORK{OPEN|end, its statements} to branch k. */
+static void
+oneshot_send(txn *t, const proto_stmts *body, int k, proto_stmt *per, uint8_t end,
+             plink_reply_fn cb)
+{
+    uint16_t m = 0;
+    for (uint16_t i = 0; i < body->n; i++) {
+        if (t->stmt_branch[i] != k)
+            continue;
+        per[m] = body->stmts[i];
+        per[m].participant = "";
+        m++;
+    }
+    txn_branch *b = &t->br[k];
+    char name[BRANCH_MAX];
+    coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
+    if (plink_send_work(b->link, name, WORK_OPEN | end, per, m, cb, b)) {
+        tb_set_state(b, TB_WORKING);
+        t->outstanding++;
+        return;
+    }
+    tb_set_state(b, TB_GONE);
+    char msg[128];
+    snprintf(msg, sizeof(msg), "participant \"%s\" is not reachable", plink_name(b->link));
+    proto_done d = {.sqlstate = "08006", .message = msg};
+    txn_note_error(t, plink_name(b->link), &d);
+}
+
+void
+txn_oneshot(txn *t, const proto_stmts *body)
+{
+    t->oneshot = true;
+    uint16_t *sb = calloc(body->n ? body->n : 1, sizeof(uint16_t));
+    proto_stmt *per = calloc((size_t)body->n + 1, sizeof(proto_stmt));
+    uint16_t *cnt = calloc((size_t)t->nbr + 1, sizeof(uint16_t));
+    if (sb == NULL || per == NULL || cnt == NULL || FAILPOINT("coord-oneshot-alloc") == FP_ERROR) {
+        free(sb);
+        proto_done d = {.sqlstate = "53200", .message = "out of memory"};
+        txn_note_error(t, NULL, &d);
+        txn_abort(t); /* no statement is mapped: t->nstmts stays 0 */
+        goto out;
+    }
+    t->stmt_branch = sb;
+    t->nstmts = body->n;
+    int nb = oneshot_map(t, body, cnt);
+    if (nb < 0) {
+        t->nstmts = 0; /* nothing ran: no results to send */
+        txn_abort(t);
+        goto out;
+    }
     if (nb == 0) {
-        free(per);
-        free(cnt);
         txn_set_state(t, TXN_FINISHED);
         txn_reply(t, OUTCOME_COMMITTED);
         txn_maybe_free(t);
-        return;
+        goto out;
     }
-    uint8_t end = nb == 1 ? WORK_COMMIT : WORK_PREPARE;
-    plink_reply_fn cb = nb == 1 ? onephase_reply : prepare_reply;
     if (nb == 1) {
         txn_set_state(t, TXN_ONEPHASE);
         onephase_mark(t);
-    } else
+    } else {
         txn_start_prepare(t);
-    for (int k = 0; k < t->nbr; k++) {
-        if (cnt[k] == 0)
-            continue;
-        uint16_t m = 0;
-        for (uint16_t i = 0; i < body->n; i++) {
-            if (t->stmt_branch[i] != k)
-                continue;
-            per[m] = body->stmts[i];
-            per[m].participant = "";
-            m++;
-        }
-        branch *b = &t->br[k];
-        char name[BRANCH_MAX];
-        coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
-        if (plink_send_work(b->link, name, WORK_OPEN | end, per, m, cb, b)) {
-            b->state = BR_WORKING;
-            t->outstanding++;
-        } else {
-            b->state = BR_GONE;
-            char msg[128];
-            snprintf(msg, sizeof(msg), "participant \"%s\" is not reachable", plink_name(b->link));
-            proto_done d = {.sqlstate = "08006", .message = msg};
-            txn_note_error(t, plink_name(b->link), &d);
-        }
     }
-    free(per);
-    free(cnt);
-    if (nb == 1 && t->br[t->stmt_branch[0]].state == BR_GONE)
+    for (int k = 0; k < t->nbr; k++)
+        if (cnt[k])
+            oneshot_send(t, body, k, per, nb == 1 ? WORK_COMMIT : WORK_PREPARE,
+                         nb == 1 ? onephase_reply : prepare_reply);
+    if (nb == 1 && t->br[t->stmt_branch[0]].state == TB_GONE)
         txn_abort(t); /* could not even be sent */
     else if (nb > 1 && t->outstanding == 0)
         txn_decide(t);
+out:
+    free(per);
+    free(cnt);
 }
 
 void
 txn_detach_client(txn *t)
 {
-    t->cl = NULL;
+    t->owner = NULL;
     switch (t->state) {
     case TXN_ACTIVE:
     case TXN_FAILED:
@@ -1097,7 +1171,7 @@ txn_detach_client(txn *t)
 void
 txn_collect_indoubt(coord *co, proto_indoubt_entry **out, uint32_t *n)
 {
-    uint64_t now = coord_now_ms();
+    int64_t now = clock_mono_ms();
     uint32_t cap = 16, k = 0;
     proto_indoubt_entry *e = malloc(cap * sizeof(*e));
     for (size_t h = 0; e && h < co->tab_size; h++) {
@@ -1111,7 +1185,7 @@ txn_collect_indoubt(coord *co, proto_indoubt_entry **out, uint32_t *n)
                 e = ne;
             }
             e[k].gid = t->gid;
-            e[k].age_ms = now - t->start_ms;
+            e[k].age_ms = (uint64_t)(now - t->start_ms);
             e[k].participants = "";
             e[k].state = txn_state_names[t->state];
             k++;

@@ -7,24 +7,18 @@
  * the same answers after a replay.
  */
 #include "test_wal_util.h"
-#include "coord.h"
+#include "clog.h"
 #include "log.h"
 
 #include <event2/event.h>
 
-/* coordinator/main.c is not linked: its two helpers that clog.c uses. */
+/* the clock the coordinator's log reads (coord.wall_ms) */
 static uint64_t fake_now_ms = 1000000;
 
-uint64_t
-coord_now_ms(void)
+static uint64_t
+fake_wall_ms(void)
 {
     return fake_now_ms;
-}
-
-void
-coord_branch_name(char *out, size_t len, const char *gid, const char *participant)
-{
-    snprintf(out, len, "%s:%s", gid, participant);
 }
 
 typedef struct tc {
@@ -62,6 +56,7 @@ tc_open(tc *t, const char *dir, uint64_t epoch)
     t->co.conf.name = "c1";
     t->co.conf.wal_segment_size = 1 << 20;
     t->co.conf.outcome_retention_ms = 60000;
+    t->co.wall_ms = fake_wall_ms;
     t->co.base = event_base_new();
     ck_assert_ptr_nonnull(t->co.base);
     t->co.log = clog_open(&t->co, dir, err, sizeof(err));
@@ -148,7 +143,7 @@ START_TEST(test_outcomes_and_pending)
             clog_end(t.co.log, gid_of(1, s));
     }
     int npending = 0;
-    for (clog_pending *p = clog_pending_list(t.co.log); p; p = p->next)
+    for (clog_pending *p = clog_pending_first(t.co.log); p; p = clog_pending_next(p))
         npending++;
     ck_assert_int_eq(npending, 2);
     ck_assert_ptr_nonnull(clog_find_pending(t.co.log, gid_of(1, 7)));
@@ -232,7 +227,7 @@ START_TEST(test_many_pending)
         clog_end(t.co.log, gid_of(1, s));
         ck_assert_ptr_null(clog_find_pending(t.co.log, gid_of(1, s)));
     }
-    ck_assert_ptr_null(clog_pending_list(t.co.log));
+    ck_assert_ptr_null(clog_pending_first(t.co.log));
     for (uint64_t s = 1; s <= n; s += 97)
         ck_assert_int_eq(status(&t, 1, s), OUTCOME_COMMITTED);
     tc_close(&t);

@@ -1,0 +1,34 @@
+/*
+ * coord.c — helpers of the process-wide state (coord.h).
+ */
+#include "coord.h"
+
+#include "clock.h"
+#include "hash.h"
+
+#include <stdio.h>
+
+void
+coord_branch_name(char *out, size_t len, const char *gid, const char *participant)
+{
+    snprintf(out, len, "%s:%s", gid, participant);
+}
+
+void
+coord_gid_format(const coord *co, uint64_t seq, char *out, size_t len)
+{
+    snprintf(out, len, "dtx:%s:%llu:%llu", co->conf.name, (unsigned long long)co->epoch,
+             (unsigned long long)seq);
+}
+
+size_t
+coord_gid_hash(const char *s, size_t n)
+{
+    return (size_t)(hash_str(s) % n);
+}
+
+uint64_t
+coord_wall_ms(const coord *co)
+{
+    return co->wall_ms ? co->wall_ms() : clock_wall_ms();
+}
