@@ -18,6 +18,13 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 O         := build/$(BUILD)
 
+# The version of dtx, defined here only.  It reaches the daemons' --version
+# (-DDTX_VERSION), dtx.h (through the generated dtx_version.h, which is
+# installed beside it; the CLI's --version prints it) and libdtx.pc.
+VERSION     := 1.0.0
+VERSION_NUM := $(shell echo $(VERSION) | awk -F. '{ print $$1 * 10000 + $$2 * 100 + $$3 }')
+VERSION_H   := $(O)/include/dtx_version.h
+
 PKGS      := libpq libevent libevent_pthreads openssl
 CC        ?= cc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -28,7 +35,7 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
              -Wmissing-prototypes -Wstrict-prototypes -Wvla
 BASEFLAGS := -std=gnu11 -D_GNU_SOURCE -fPIC -pthread -MMD -MP $(WARN) \
-             -Icommon -Iwal -Iclient $(PKG_CFLAGS)
+             -Icommon -Iwal -Iclient -I$(O)/include $(PKG_CFLAGS)
 
 ifeq ($(BUILD),test)
   SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -105,9 +112,24 @@ all: deps
 
 build: $(LIBS_OUT) $(BINS) $(BENCH_BINS) $(TOOL_BINS)
 
-$(O)/obj/%.o: %.c
+$(O)/obj/%.o: %.c | $(VERSION_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) -c $< -o $@
+
+# The daemons take the version from the command line; a new version
+# rewrites $(VERSION_H), which rebuilds them.
+$(O)/obj/coordinator/main.o $(O)/obj/participant/main.o: ALLFLAGS += -DDTX_VERSION='"$(VERSION)"'
+$(O)/obj/coordinator/main.o $(O)/obj/participant/main.o: $(VERSION_H)
+
+# Generated, not in git: rewritten only when its text changes, so that a
+# Makefile edit rebuilds nothing else.
+$(VERSION_H): Makefile
+	@mkdir -p $(dir $@)
+	@printf '%s\n' '/* dtx_version.h: generated from VERSION in the Makefile; do not edit. */' \
+	    '#ifndef DTX_VERSION_H' '#define DTX_VERSION_H' \
+	    '#define DTX_VERSION_NUM $(VERSION_NUM)' '#define DTX_VERSION_STR "$(VERSION)"' \
+	    '#endif' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
 
 $(LIBCOMMON): $(call obj,$(COMMON_SRC))
 	@mkdir -p $(dir $@)
@@ -179,7 +201,7 @@ $(O)/tests/%: $(O)/obj/tests/unit/%.o $(LINK_LIBS)
 	$(CC) $(LDFLAGS_X) -o $@ $< $(if $(filter test_coord%,$*),$(COORD_OBJ_NOMAIN)) \
 	    $(if $(filter test_part%,$*),$(PART_OBJ_NOMAIN)) $(LINK_LIBS) $(CHECK_LIBS) $(LIBS)
 
-$(O)/obj/tests/unit/%.o: tests/unit/%.c
+$(O)/obj/tests/unit/%.o: tests/unit/%.c | $(VERSION_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLFLAGS) $(CHECK_CFLAGS) -Icoordinator -Iparticipant -c $< -o $@
 
@@ -250,8 +272,9 @@ install: all
 	  install -m 644 build/release/lib/dist/libdtx.a $(DESTDIR)$(PREFIX)/lib/; \
 	  install -m 755 build/release/lib/libdtx.so.1 $(DESTDIR)$(PREFIX)/lib/; \
 	  ln -sf libdtx.so.1 $(DESTDIR)$(PREFIX)/lib/libdtx.so; \
-	  install -m 644 client/dtx.h $(DESTDIR)$(PREFIX)/include/; \
-	  sed 's|@PREFIX@|$(PREFIX)|' client/libdtx.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libdtx.pc; \
+	  install -m 644 client/dtx.h build/release/include/dtx_version.h $(DESTDIR)$(PREFIX)/include/; \
+	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' client/libdtx.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libdtx.pc; \
 	fi
 	for m in docs/man/*.1; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
 

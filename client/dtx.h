@@ -42,9 +42,9 @@
  *  A dtx_conn and the dtx_results it returns belong to one thread at a time:
  *  the library takes no locks.  Different connections may be used in
  *  different threads concurrently; results may be handed to another thread
- *  once returned.  The library's only global state (an OpenSSL BIO method)
- *  is created once, thread-safely, on first use.  libdtx never raises
- *  SIGPIPE and never changes signal dispositions.
+ *  once returned.  The library's only global state (an OpenSSL BIO method
+ *  and two OpenSSL ex_data indices) is created once, thread-safely, on first
+ *  use.  libdtx never raises SIGPIPE and never changes signal dispositions.
  *
  * CONNECTION STRINGS
  *  "keyword=value keyword='quoted value' ..." (a backslash escapes a quote
@@ -105,12 +105,15 @@
 
 #include <stdint.h>
 
+/* DTX_VERSION_NUM (major * 10000 + minor * 100 + patch) and DTX_VERSION_STR
+ * ("major.minor.patch"): written by the build from the Makefile's VERSION,
+ * and installed beside this file. */
+#include "dtx_version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define DTX_VERSION_NUM  10000 /* major * 10000 + minor * 100 + patch */
-#define DTX_VERSION_STR  "1.0.0"
 #define DTX_DEFAULT_PORT 6543
 /* Largest frame accepted from a coordinator; a larger one is refused as soon
  * as its 5-byte header arrives, before anything is allocated for it. */
@@ -269,13 +272,14 @@ DTX_API const char *dtx_gid(const dtx_conn *conn);
 /* ---- blocking API ------------------------------------------------------- */
 
 /*
- * Start a transaction.  Returns its gid (as dtx_gid(conn)) or NULL on
- * failure: dtx_error_message() and dtx_error_field() tell why.  With a
- * coordinator of protocol 1.2 this normally sends nothing and does not wait:
- * the coordinator reserved the gid in advance, and the BEGIN leaves with the
- * next request; if the coordinator then cannot start the transaction, that
- * request fails (and the connection is closed).  (dtx_send_begin() always
- * asks the coordinator and waits for its answer on the socket.)
+ * Start a transaction.  Returns its gid (dtx_gid(conn): owned by conn, not
+ * to be freed) or NULL on failure: dtx_error_message() and dtx_error_field()
+ * tell why.  With a coordinator of protocol 1.2 this normally sends nothing
+ * and does not wait: the coordinator reserved the gid in advance, and the
+ * BEGIN leaves with the next request; if the coordinator then cannot start
+ * the transaction, that request fails (and the connection is closed).
+ * (dtx_send_begin() always asks the coordinator and waits for its answer on
+ * the socket.)
  */
 DTX_API const char *dtx_begin(dtx_conn *conn) DTX_WUR;
 

@@ -1,10 +1,12 @@
 /*
  * dtx_connect.c — the life of a dtx_conn: creation, the connection
  * state machine (TCP, TLS, HELLO) over several hosts, the blocking connect
- * with its time-out, the error message, and dtx_finish.
+ * with its time-out, dtx_finish, and the accessors.  The object's own
+ * bookkeeping (state, error message, socket) is dtx_conn.c's; the
+ * handshake's reads and writes are dtx_io.c's.
  *
  * NOTES
- *  States (dtx_int.h draws them; dtx_conn_set_state is their only writer):
+ *  States (dtx_conn.h draws them; dtx_conn_set_state is their only writer):
  *
  *    NEW         conninfo parsed, nothing tried yet
  *    CONNECTING  non-blocking connect() to one address in progress
@@ -33,7 +35,16 @@
  *  queued results and strings; dtx_finish frees all of them.  Results already
  *  handed out are the application's.
  */
-#include "dtx_int.h"
+#include "dtx.h"
+#include "dtx_conn.h"
+#include "dtx_conninfo.h"
+#include "dtx_io.h"
+#include "dtx_result.h"
+#include "dtx_tls.h"
+
+#include "clock.h"
+#include "frame.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,80 +67,7 @@ dtx_lib_version(void)
     return DTX_VERSION_NUM;
 }
 
-/* ---- state and errors ---------------------------------------------------- */
-
-void
-dtx_conn_set_state(dtx_conn *c, dtx_conn_state st)
-{
-    switch (st) {
-    case DTX_CS_NEW:
-    case DTX_CS_CONNECTING:
-    case DTX_CS_TLS:
-    case DTX_CS_HELLO:
-    case DTX_CS_READY:
-    case DTX_CS_BAD:
-        c->state = st;
-        return;
-    default:
-        abort();
-    }
-}
-
-void
-dtx_conn_error_reset(dtx_conn *c)
-{
-    c->errmsg_len = 0;
-    if (c->errmsg)
-        c->errmsg[0] = '\0';
-}
-
-void
-dtx_conn_error_append(dtx_conn *c, const char *fmt, ...)
-{
-    char line[2 * DTX_ERRBUF];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    size_t len = strlen(line);
-    if (c->errmsg_len + len + 1 > c->errmsg_cap) {
-        size_t cap = (c->errmsg_len + len + 1) * 2;
-        char *p = realloc(c->errmsg, cap);
-        if (p == NULL)
-            return; /* the message is lost, the state is not */
-        c->errmsg = p;
-        c->errmsg_cap = cap;
-    }
-    memcpy(c->errmsg + c->errmsg_len, line, len + 1);
-    c->errmsg_len += len;
-}
-
-/* ---- sockets ------------------------------------------------------------- */
-
-void
-dtx_conn_close_socket(dtx_conn *c)
-{
-    if (c->ssl) {
-        SSL_free(c->ssl);
-        c->ssl = NULL;
-    }
-    if (c->fd >= 0) {
-        close(c->fd);
-        c->fd = -1;
-    }
-    wbuf_reset(&c->out);
-    c->out_pos = 0;
-    c->write_retry_len = 0;
-    c->write_wants_read = c->read_wants_write = false;
-    free(c->in);
-    free(c->next_gid); /* a reservation lives as long as its connection */
-    c->next_gid = NULL;
-    c->in_txn = false;
-    c->in = NULL;
-    c->in_off = c->in_len = c->in_cap = 0;
-}
+/* ---- attempts ------------------------------------------------------------- */
 
 static const char *
 cur_host(const dtx_conn *c)
@@ -229,7 +167,9 @@ next_attempt(dtx_conn *c)
     }
 }
 
-void
+/* The current attempt failed (reason: one line): record it, close its
+ * socket, and start the next address or host (or become BAD). */
+static void
 dtx_conn_attempt_failed(dtx_conn *c, const char *reason)
 {
     if (c->host_idx < 0 || c->state == DTX_CS_BAD || c->state == DTX_CS_READY)
@@ -504,11 +444,11 @@ dtx_connect(const char *conninfo)
     while (st != DTX_POLL_OK && st != DTX_POLL_FAILED) {
         if (c->attempt != attempt) {
             attempt = c->attempt;
-            deadline = dtx_now_ms() + limit;
+            deadline = clock_mono_ms() + limit;
         }
         int timeout = -1;
         if (limit > 0) {
-            int64_t left = deadline - dtx_now_ms();
+            int64_t left = deadline - clock_mono_ms();
             timeout = left > 0 ? (int)left : 0;
         }
         int r = dtx_io_wait(c, st == DTX_POLL_WRITING, timeout);

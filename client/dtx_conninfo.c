@@ -24,7 +24,9 @@
  *  Ownership: the raw table below holds strings owned by this file while
  *  parsing; the result owns copies, freed by dtx_conninfo_free().
  */
-#include "dtx_int.h"
+#include "dtx_conninfo.h"
+
+#include "dtx.h"
 
 #include <ctype.h>
 #include <errno.h>

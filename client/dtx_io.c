@@ -64,7 +64,17 @@
  *  COMMIT was ever sent reports ABORTED, since the coordinator commits
  *  nothing it was not asked to.
  */
-#include "dtx_int.h"
+#include "dtx_io.h"
+
+#include "dtx.h"
+#include "dtx_conn.h"
+#include "dtx_result.h"
+#include "dtx_tls.h"
+
+#include "buf.h"
+#include "clock.h"
+#include "frame.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -72,24 +82,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/err.h>
 
-int64_t
-dtx_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-const char *
-dtx_strerror(int errnum)
-{
-    static __thread char buf[128];
-    return strerror_r(errnum, buf, sizeof(buf)); /* GNU: returns the text */
-}
+#define DTX_READ_CHUNK 16384 /* at least this much room before each read */
 
 /* ---- raw I/O ------------------------------------------------------------- */
 
@@ -225,11 +221,11 @@ dtx_io_wait(dtx_conn *c, bool want_write, int timeout_ms)
     struct pollfd p = {.fd = c->fd, .events = POLLIN};
     if (want_write)
         p.events |= POLLOUT;
-    int64_t deadline = timeout_ms >= 0 ? dtx_now_ms() + timeout_ms : 0;
+    int64_t deadline = timeout_ms >= 0 ? clock_mono_ms() + timeout_ms : 0;
     for (;;) {
         int t = timeout_ms;
         if (timeout_ms >= 0) {
-            int64_t left = deadline - dtx_now_ms();
+            int64_t left = deadline - clock_mono_ms();
             t = left < 0 ? 0 : (int)left;
         }
         int r = poll(&p, 1, t);
@@ -294,7 +290,13 @@ req_name(dtx_req_kind k)
 
 /* ---- failure ------------------------------------------------------------- */
 
-void
+static void dtx_conn_break(dtx_conn *c, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The connection is lost or broken (a READY connection): close the socket,
+ * remember why, and end the request in flight with an ERROR result (and an
+ * OUTCOME for commit/rollback/oneshot). */
+static void
 dtx_conn_break(dtx_conn *c, const char *sqlstate, const char *fmt, ...)
 {
     char msg[DTX_ERRBUF], state[8];

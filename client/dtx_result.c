@@ -23,7 +23,13 @@
  *  the application with dtx_clear.  A result never points into its
  *  connection, so it outlives dtx_finish.
  */
-#include "dtx_int.h"
+#include "dtx_result.h"
+
+#include "dtx.h"
+
+#include "buf.h"
+#include "frame.h"
+#include "proto.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -19,7 +19,10 @@
  *  client abandons, and never commits unasked), DTX_UNKNOWN otherwise.  A
  *  oneshot that could not be sent never started, so it is DTX_ABORTED.
  */
-#include "dtx_int.h"
+#include "dtx.h"
+#include "dtx_conn.h"
+#include "dtx_io.h"
+#include "dtx_result.h"
 
 #include <stdlib.h>
 #include <string.h>

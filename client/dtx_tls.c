@@ -11,29 +11,41 @@
  *  name through SSL_set1_host (subjectAltName DNS entries, or the CN when
  *  there are none; no partial wildcards), an address literal through
  *  X509_VERIFY_PARAM_set1_ip_asc (IP subjectAltName).  A client certificate
- *  is presented when sslcert is given.  The libdtx library and the
- *  coordinator's common/tls.c apply the same policy; this file exists so that
- *  libdtx needs nothing but OpenSSL.
+ *  is presented when sslcert is given.  The daemons' common/tls.c applies
+ *  the same policy; this file keeps the client's own set-up (a context from a
+ *  connection string, the socket BIO below, libpq-like messages) and takes
+ *  from common/tls.c what is the same on both sides: which host names are
+ *  address literals, and the text of OpenSSL's errors.
  *
  *  The socket BIO.  OpenSSL's own socket BIO writes with write(2), which
  *  raises SIGPIPE when the coordinator has gone away — fatal for an
  *  application that did not ignore it, and a library must not change
  *  process-wide signal dispositions.  Our BIO sends with MSG_NOSIGNAL
  *  instead.  It does not own the descriptor: the connection closes it.  The
- *  BIO_METHOD is created once per process (pthread_once) and never freed; it
- *  is the only global state of the library and is read-only once made.
+ *  BIO_METHOD is created once per process (pthread_once) and never freed;
+ *  with the two ex_data indices common/tls.c makes the same way (they carry
+ *  the expected host name for the error text), it is the only global state
+ *  of the library, read-only once made.
  *
  *  Errors.  OpenSSL reports on a per-thread queue, which must be empty before
  *  each SSL_* call whose failure we explain (callers run ERR_clear_error()
  *  first); certificate failures come separately from SSL_get_verify_result.
- *  dtx_tls_error_text() joins both into one line.
+ *  common/tls.c joins both into one line (tls_codes_error_text: reasons
+ *  de-duplicated, "certificate verify failed" followed by the verify result
+ *  and, for a host name mismatch, the host expected).  dtx_tls_error_text()
+ *  puts the connection's end in the client's words around it: a close by
+ *  the server, or its vanishing mid-record, which OpenSSL also reports as a
+ *  queued error.
  */
-#include "dtx_int.h"
+#include "dtx_tls.h"
 
-#include <arpa/inet.h>
+#include "dtx_conn.h"
+#include "dtx_conninfo.h"
+
+#include "tls.h"
+
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -120,82 +132,53 @@ bio_method_init(void)
 
 /* ---- error text ---------------------------------------------------------- */
 
-static void appendf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+#define QUEUE_MAX 16 /* codes kept from the queue; common/tls.c shows as many */
 
-static void
-appendf(char *err, size_t errlen, const char *fmt, ...)
-{
-    size_t used = strlen(err);
-    if (used + 1 >= errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err + used, errlen - used, fmt, ap);
-    va_end(ap);
-}
-
-/* The queue's reasons joined with "; "; "" when the queue is empty.  Sets
- * *eof when OpenSSL saw the peer vanish mid-record. */
-static void
-queue_text(char *err, size_t errlen, bool *eof)
+/* Take the codes off this thread's OpenSSL queue (the first QUEUE_MAX into
+ * codes).  True when one of them says the peer vanished mid-record. */
+static bool
+queue_drain(unsigned long codes[QUEUE_MAX], size_t *n)
 {
     unsigned long e;
-    const char *prev = NULL;
+    bool eof = false;
+    *n = 0;
     while ((e = ERR_get_error()) != 0) {
 #ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
         if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
             ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
-            *eof = true;
+            eof = true;
 #endif
-        const char *r = ERR_reason_error_string(e);
-        char code[32];
-        if (r == NULL) {
-            snprintf(code, sizeof(code), "error %lx", e);
-            r = code;
-        }
-        if (prev && strcmp(prev, r) == 0)
-            continue;
-        appendf(err, errlen, "%s%s", err[0] ? "; " : "", r);
-        prev = r == code ? NULL : r;
+        if (*n < QUEUE_MAX)
+            codes[(*n)++] = e;
     }
+    return eof;
 }
 
 void
 dtx_tls_error_text(SSL *ssl, int ssl_error, int sys_errno, char *err, size_t errlen)
 {
-    err[0] = '\0';
-    bool eof = false;
+    unsigned long codes[QUEUE_MAX];
+    size_t n;
+    bool eof = queue_drain(codes, &n);
     switch (ssl_error) {
     case SSL_ERROR_ZERO_RETURN:
         snprintf(err, errlen, "server closed the connection");
-        ERR_clear_error();
         return;
     case SSL_ERROR_SYSCALL:
-        queue_text(err, errlen, &eof);
-        if (err[0] == '\0') {
-            if (sys_errno != 0)
-                snprintf(err, errlen, "%s", dtx_strerror(sys_errno));
-            else
-                snprintf(err, errlen, "server closed the connection unexpectedly");
-        }
+        if (tls_codes_error_text(ssl, codes, n, err, errlen))
+            return;
+        if (sys_errno != 0)
+            snprintf(err, errlen, "%s", dtx_strerror(sys_errno));
+        else
+            snprintf(err, errlen, "server closed the connection unexpectedly");
         return;
     default:
-        queue_text(err, errlen, &eof);
-        if (eof) {
+        if (eof)
             snprintf(err, errlen, "server closed the connection unexpectedly");
-            return;
-        }
-        break;
+        else if (!tls_codes_error_text(ssl, codes, n, err, errlen))
+            snprintf(err, errlen, "unknown TLS error");
+        return;
     }
-    long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-    if (vr != X509_V_OK) {
-        appendf(err, errlen, "%s%s", err[0] ? ": " : "", X509_verify_cert_error_string(vr));
-        if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH)
-            appendf(err, errlen, " (the server certificate is not for the host connected to)");
-    }
-    if (err[0] == '\0')
-        snprintf(err, errlen, "unknown TLS error");
 }
 
 /* ---- contexts and connections -------------------------------------------- */
@@ -217,12 +200,11 @@ file_readable(const char *what, const char *path, char *err, size_t errlen)
 static SSL_CTX *
 ctx_fail(SSL_CTX *ctx, char *err, size_t errlen, const char *fmt, const char *arg)
 {
-    char why[DTX_ERRBUF] = "";
-    bool eof = false;
-    queue_text(why, sizeof(why), &eof);
+    char why[DTX_ERRBUF];
+    tls_error_text(NULL, why, sizeof(why));
     char head[DTX_ERRBUF];
     snprintf(head, sizeof(head), fmt, arg);
-    snprintf(err, errlen, "%s: %s", head, why[0] ? why : "unknown TLS error");
+    snprintf(err, errlen, "%s: %s", head, why);
     SSL_CTX_free(ctx);
     return NULL;
 }
@@ -271,13 +253,6 @@ dtx_tls_ctx_create(const dtx_conninfo *ci, char *err, size_t errlen)
     return ctx;
 }
 
-static bool
-is_ip_literal(const char *host)
-{
-    unsigned char a[16];
-    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
-}
-
 SSL *
 dtx_tls_ssl_create(SSL_CTX *ctx, int fd, const char *host, dtx_sslmode mode, char *err,
                    size_t errlen)
@@ -304,7 +279,9 @@ dtx_tls_ssl_create(SSL_CTX *ctx, int fd, const char *host, dtx_sslmode mode, cha
     SSL_set_read_ahead(ssl, 1);
 
     bool ok = true;
-    if (is_ip_literal(host)) {
+    if (mode == DTX_SSLMODE_VERIFY_FULL)
+        tls_ssl_name_host(ssl, host); /* for the error text */
+    if (tls_is_ip_literal(host)) {
         if (mode == DTX_SSLMODE_VERIFY_FULL)
             ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1;
     } else {
@@ -315,11 +292,13 @@ dtx_tls_ssl_create(SSL_CTX *ctx, int fd, const char *host, dtx_sslmode mode, cha
         }
     }
     if (!ok) {
-        char why[DTX_ERRBUF] = "";
-        bool eof = false;
-        queue_text(why, sizeof(why), &eof);
-        snprintf(err, errlen, "could not set the expected server name \"%s\": %s", host,
-                 why[0] ? why : "invalid name");
+        unsigned long codes[QUEUE_MAX];
+        size_t n;
+        char why[DTX_ERRBUF];
+        (void)queue_drain(codes, &n);
+        if (!tls_codes_error_text(NULL, codes, n, why, sizeof(why)))
+            snprintf(why, sizeof(why), "invalid name");
+        snprintf(err, errlen, "could not set the expected server name \"%s\": %s", host, why);
         SSL_free(ssl);
         return NULL;
     }

@@ -33,7 +33,10 @@
  *  and the details of a certificate failure separately, in the SSL's verify
  *  result.  format_errors() turns both into one line: the queue's reason
  *  strings in order, de-duplicated, with "certificate verify failed"
- *  followed by the verify result (or by our own reason for it).
+ *  followed by the verify result (or by our own reason for it).  libdtx
+ *  (client/dtx_tls.c) gives its users the same text: it takes the codes off
+ *  the queue itself, to notice a server that vanished mid-record, and hands
+ *  them to tls_codes_error_text().
  */
 #include "tls.h"
 #include "clock.h"
@@ -337,6 +340,25 @@ tls_error_text(SSL *ssl, char *err, size_t errlen)
 {
     if (!format_errors(ssl, next_from_queue, NULL, err, errlen))
         snprintf(err, errlen, "unknown TLS error");
+}
+
+typedef struct code_list {
+    const unsigned long *codes;
+    size_t n, next;
+} code_list;
+
+static unsigned long
+next_from_list(void *arg)
+{
+    code_list *l = arg;
+    return l->next < l->n ? l->codes[l->next++] : 0;
+}
+
+bool
+tls_codes_error_text(SSL *ssl, const unsigned long *codes, size_t n, char *err, size_t errlen)
+{
+    code_list l = {.codes = codes, .n = n, .next = 0};
+    return format_errors(ssl, next_from_list, &l, err, errlen);
 }
 
 void
@@ -727,6 +749,13 @@ tls_is_ip_literal(const char *host)
 {
     unsigned char buf[16];
     return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+void
+tls_ssl_name_host(SSL *ssl, const char *host)
+{
+    if (tls_init())
+        ssl_info_set(ssl, false, host);
 }
 
 SSL *

@@ -140,6 +140,24 @@ bool tls_check_peer_allowed(SSL *ssl, const char *const *allowed, size_t n, char
 void tls_error_text(SSL *ssl, char *err, size_t errlen);
 
 /*
+ * As tls_error_text, for error codes the caller has already taken off the
+ * queue, codes[0..n-1] oldest first (for a caller that looks at them
+ * first).  False, with err empty, when they and ssl's verify result say
+ * nothing; ssl may be NULL.
+ */
+bool tls_codes_error_text(SSL *ssl, const unsigned long *codes, size_t n, char *err, size_t errlen);
+
+/*
+ * Name the host ssl's certificate must match, for the error text only: a
+ * host name or IP address mismatch is then described as
+ * 'server certificate does not match "host"'.  The check itself is the
+ * caller's (SSL_set1_host, X509_VERIFY_PARAM_set1_ip_asc); for an SSL made
+ * by tls_client_ssl_create this is done already.  Best effort: without
+ * memory the text only says less.
+ */
+void tls_ssl_name_host(SSL *ssl, const char *host);
+
+/*
  * Describe the failure of an SSL_* I/O call that returned ret: as
  * tls_error_text, but also covers a clean close by the peer ("connection
  * closed by peer"), an EOF in the middle of the protocol and a socket error

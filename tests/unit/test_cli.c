@@ -8,6 +8,8 @@
  * tests/lib/gencerts.sh): after HELLO_OK it answers each request frame with
  * the next prepared reply, or cuts the connection where the reply is NULL.
  */
+#include "dtx.h" /* DTX_VERSION_STR */
+
 #include "buf.h"
 #include "frame.h"
 #include "proto.h"
@@ -246,7 +248,7 @@ START_TEST(help_and_version)
     CHECK_CONTAINS(r.out, "dtx indoubt [OPTION]...");
     RUN(&r, NULL, "--version");
     CHECK_RC(&r, 0);
-    CHECK_CONTAINS(r.out, "dtx 1.0.0");
+    CHECK_CONTAINS(r.out, "dtx " DTX_VERSION_STR " (libdtx " DTX_VERSION_STR ")");
 }
 END_TEST
 
