@@ -9,7 +9,7 @@
  *
  *  A branch is the part of a global transaction on this participant.  Its
  *  name ("dtx:<coordinator>:<epoch>:<seq>:<participant>") is checked by
- *  server_check_branch_name() before anything else, so it can be written
+ *  peer_check_branch_name() before anything else, so it can be written
  *  into SQL as a literal.  Branches of one coordinator connection are found
  *  by name in that connection's branch_set; every live branch is also on a
  *  global list (for shutdown and exit).
@@ -74,10 +74,9 @@
 
 #include "failpoint.h"
 #include "log.h"
+#include "peer.h"
 #include "pgpool.h"
 #include "proto.h"
-#include "resolve.h"
-#include "server.h"
 #include "slots.h"
 
 #include <ctype.h>
@@ -132,7 +131,7 @@ struct branch {
     bool err;
     bool local_err; /* ours, not PostgreSQL's: the pipeline went on */
     char sqlstate[6];
-    char *msg, *detail, *hint;
+    char *msg, *detail, *hint; /* malloc'd; freed by br_clear_outcome() */
     bool xid_seen, xid_null;
     uint64_t xid;
     bool prepared;
@@ -142,6 +141,11 @@ struct branch {
 
 static branch *br_all;
 static int br_live;
+
+/* set by branch_init() */
+static pg_pool *br_pool;
+static slots *br_slots;
+static size_t br_max_frame;
 
 static const pgc_ops br_pg_ops;
 
@@ -191,6 +195,8 @@ br_set_state(branch *b, branch_state st)
     b->state = st;
 }
 
+/* The branch of set named name, or NULL.  It stays the set's: the caller
+ * frees nothing. */
 static branch *
 br_find(branch_set *set, const char *name)
 {
@@ -244,6 +250,10 @@ br_forget(branch *b)
     b->cc = NULL;
 }
 
+/* A new branch in state NEW, on cc's set and on the global list; NULL on
+ * out-of-memory.  The caller does not free it: the branch ends itself with
+ * br_free() (br_release_and_free() once it holds a connection), or
+ * branch_free_all() at exit. */
 static branch *
 br_create(coord_conn *cc, branch_set *set, const char *name)
 {
@@ -272,14 +282,13 @@ br_create(coord_conn *cc, branch_set *set, const char *name)
 static void
 br_free(branch *b)
 {
-    const server_env *env = server_env_get();
     if (b->pc != NULL)
         log_panic("branch %s: freed while holding connection pg#%d", b->name, pgc_id(b->pc));
     br_forget(b);
-    pool_cancel(env->pool, &b->pw);
-    slots_cancel(env->slots, &b->sw);
+    pool_cancel(br_pool, &b->pw);
+    slots_cancel(br_slots, &b->sw);
     if (b->slot_reserved) {
-        slots_unreserve(env->slots);
+        slots_unreserve(br_slots);
         b->slot_reserved = false;
     }
     br_set_state(b, BR_FREED);
@@ -316,7 +325,7 @@ br_reply(branch *b, done_status st, uint64_t xid)
     if (b->cc == NULL)
         return;
     proto_done d = {.tag = b->tag, .status = (uint8_t)st, .xid = xid};
-    server_reply_done(b->cc, &d);
+    peer_reply_done(b->cc, &d);
 }
 
 static void
@@ -330,7 +339,7 @@ br_reply_error(branch *b)
                     .message = b->msg ? b->msg : "unknown error",
                     .detail = b->detail,
                     .hint = b->hint};
-    server_reply_done(b->cc, &d);
+    peer_reply_done(b->cc, &d);
 }
 
 static void __attribute__((format(printf, 3, 4)))
@@ -348,6 +357,9 @@ br_set_error(branch *b, const char *sqlstate, const char *fmt, ...)
     b->msg = strdup(msg);
 }
 
+/* A malloc'd copy of an error field of res; NULL when res has none (or out
+ * of memory).  The caller frees it with free() (a branch's copies go with
+ * br_clear_outcome()). */
 static char *
 dup_field(const PGresult *res, int field)
 {
@@ -383,7 +395,8 @@ br_set_pg_error(branch *b, const PGresult *res)
  * Statement checks
  */
 
-/* Skip blanks and SQL comments at the start of s. */
+/* Skip blanks and SQL comments at the start of s; the result points into
+ * s (nothing is allocated). */
 static const char *
 skip_space_and_comments(const char *s)
 {
@@ -489,7 +502,7 @@ br_rollback(branch *b)
         return;
     }
     if (b->slot_reserved) {
-        slots_unreserve(server_env_get()->slots);
+        slots_unreserve(br_slots);
         b->slot_reserved = false;
     }
     if (pgc_txn_status(b->pc) == PQTRANS_IDLE) {
@@ -507,7 +520,8 @@ br_rollback(branch *b)
 static void
 br_fail(branch *b)
 {
-    log_debug("branch %s failed: %s: %s", b->name, b->sqlstate, b->msg ? b->msg : "");
+    log_report(LOG_LVL_DEBUG, b->sqlstate, b->detail, b->hint, "branch %s failed: %s", b->name,
+               b->msg ? b->msg : "");
     br_reply_error(b);
     br_rollback(b);
 }
@@ -516,15 +530,15 @@ static void
 br_slot_granted(bool ok, void *arg)
 {
     branch *b = arg;
-    const server_env *env = server_env_get();
     if (!ok) {
         br_set_error(b, "53400",
                      "could not prepare branch \"%s\": all %d prepared-transaction slots of the "
                      "PostgreSQL server are in use",
-                     b->name, slots_max(env->slots));
+                     b->name, slots_max(br_slots));
         b->hint = strdup("Commit or roll back prepared transactions, or raise "
                          "max_prepared_transactions on the PostgreSQL server.");
-        log_warn("branch %s: no prepared-transaction slot within prepare_wait_timeout", b->name);
+        log_report(LOG_LVL_WARNING, b->sqlstate, b->detail, b->hint,
+                   "branch %s: no prepared-transaction slot within prepare_wait_timeout", b->name);
         br_fail(b);
         return;
     }
@@ -546,7 +560,8 @@ br_conn_granted(pgc *pc, const char *error, void *arg)
         b->hint = strdup("Retry the transaction; raise pool_size (and PostgreSQL's "
                          "max_connections) above the number of concurrent interactive "
                          "transactions, or keep transactions short.");
-        log_log("branch %s: %s", b->name, error ? error : "pool wait timed out");
+        log_report(LOG_LVL_LOG, b->sqlstate, b->detail, b->hint, "branch %s: %s", b->name,
+                   error ? error : "pool wait timed out");
         br_fail(b);
         return;
     }
@@ -568,14 +583,13 @@ br_conn_granted(pgc *pc, const char *error, void *arg)
 static void
 br_start(branch *b)
 {
-    const server_env *env = server_env_get();
     if (b->pc == NULL) {
         pgc *pc = NULL;
         const char *error = NULL;
         b->pw.prio = POOL_PRIO_WORK;
         b->pw.on_grant = br_conn_granted;
         b->pw.arg = b;
-        switch (pool_acquire(env->pool, &b->pw, &br_pg_ops, b, &pc, &error)) {
+        switch (pool_acquire(br_pool, &b->pw, &br_pg_ops, b, &pc, &error)) {
         case POOL_GRANTED:
             b->pc = pc;
             break;
@@ -591,7 +605,7 @@ br_start(branch *b)
     if ((b->flags & WORK_PREPARE) && !b->slot_reserved) {
         b->sw.on_grant = br_slot_granted;
         b->sw.arg = b;
-        switch (slots_acquire(env->slots, &b->sw)) {
+        switch (slots_acquire(br_slots, &b->sw)) {
         case SLOT_GRANTED:
             b->slot_reserved = true;
             break;
@@ -654,8 +668,7 @@ br_send_result(branch *b, const PGresult *res, int stmt)
 {
     if (b->cc == NULL)
         return;
-    const server_env *env = server_env_get();
-    size_t limit = (size_t)env->conf->max_frame;
+    size_t limit = br_max_frame;
     int ncols = PQnfields(res);
     int nrows = PQntuples(res);
     const char *ct = PQcmdTuples((PGresult *)res);
@@ -689,7 +702,7 @@ br_send_result(branch *b, const PGresult *res, int stmt)
         b->local_err = true;
         br_set_error(b, "53200", "out of memory encoding the result of statement %d", stmt + 1);
     } else {
-        server_send(b->cc, &w);
+        peer_send(b->cc, &w);
     }
     wbuf_free(&w);
 }
@@ -742,14 +755,13 @@ br_result_running(branch *b, int index, const PGresult *res)
 static void
 br_sync_running(branch *b)
 {
-    const server_env *env = server_env_get();
     uint8_t end = b->flags & WORK_END_MASK;
 
     if (end == WORK_PREPARE && b->slot_reserved) {
         if (b->prepared)
-            slots_prepared(env->slots);
+            slots_prepared(br_slots);
         else
-            slots_unreserve(env->slots);
+            slots_unreserve(br_slots);
         b->slot_reserved = false;
     }
     b->flags &= (uint8_t)~WORK_OPEN;
@@ -777,7 +789,7 @@ br_sync_running(branch *b)
                                 .message = b->msg,
                                 .detail = "The transaction was committed, but the results of "
                                           "its statements could not be sent."};
-                server_reply_done(b->cc, &d);
+                peer_reply_done(b->cc, &d);
             }
             br_release_and_free(b);
             return;
@@ -785,7 +797,7 @@ br_sync_running(branch *b)
         if (end == WORK_PREPARE && !b->local_err && strcmp(b->sqlstate, "53200") == 0) {
             /* PostgreSQL's prepared-transaction slots are full although our
              * count said otherwise: others prepared behind our back */
-            resolve_count_prepared(NULL);
+            slots_request_resync(br_slots);
         }
         br_fail(b);
         return;
@@ -801,7 +813,7 @@ br_sync_running(branch *b)
         log_debug("branch %s prepared (xid %" PRIu64 "%s)", b->name, b->xid,
                   b->xid_null ? ", read-only" : "");
         if (FAILPOINT("participant-after-prepare") == FP_ERROR)
-            server_drop(b->cc, "failpoint participant-after-prepare");
+            peer_drop(b->cc, "failpoint participant-after-prepare");
         if (b->xid_null) {
             br_clear_outcome(b);
             br_set_state(b, BR_READONLY_END);
@@ -836,7 +848,7 @@ br_sync_running(branch *b)
     br_reply(b, DONE_OK, 0);
     br_clear_work(b);
     br_set_state(b, BR_IDLE);
-    if (b->cc == NULL || server_shutting_down())
+    if (b->cc == NULL || peer_shutting_down())
         br_rollback(b);
 }
 
@@ -870,7 +882,6 @@ br_on_sync(pgc *pc, void *arg)
 {
     (void)pc;
     branch *b = arg;
-    const server_env *env = server_env_get();
     switch (b->state) {
     case BR_RUNNING:
         br_sync_running(b);
@@ -878,21 +889,23 @@ br_on_sync(pgc *pc, void *arg)
     case BR_READONLY_END:
         if (b->err) {
             /* still prepared; the coordinator's recovery will roll it back */
-            log_warn("branch %s: could not commit read-only prepared transaction: %s", b->name,
-                     b->msg ? b->msg : "");
+            log_report(LOG_LVL_WARNING, b->sqlstate, b->detail, b->hint,
+                       "branch %s: could not commit read-only prepared transaction: %s", b->name,
+                       b->msg ? b->msg : "");
             br_reply_error(b);
         } else {
-            slots_finished(env->slots);
+            slots_finished(br_slots);
             br_reply(b, DONE_READONLY, 0);
         }
         br_release_and_free(b);
         break;
     case BR_UNDO_PREPARE:
         if (b->err)
-            log_warn("branch %s: could not roll back prepared transaction: %s", b->name,
-                     b->msg ? b->msg : "");
+            log_report(LOG_LVL_WARNING, b->sqlstate, b->detail, b->hint,
+                       "branch %s: could not roll back prepared transaction: %s", b->name,
+                       b->msg ? b->msg : "");
         else
-            slots_finished(env->slots);
+            slots_finished(br_slots);
         br_release_and_free(b);
         break;
     case BR_ROLLBACK:
@@ -908,13 +921,12 @@ br_on_broken(pgc *pc, const char *reason, void *arg)
 {
     (void)pc;
     branch *b = arg;
-    const server_env *env = server_env_get();
     b->pc = NULL;
     switch (b->state) {
     case BR_RUNNING:
         if (b->slot_reserved) {
             /* the PREPARE may or may not have happened; the recount settles it */
-            slots_unreserve(env->slots);
+            slots_unreserve(br_slots);
             b->slot_reserved = false;
         }
         if ((b->flags & WORK_END_MASK) == WORK_COMMIT && b->commit_sent && !b->err) {
@@ -924,7 +936,7 @@ br_on_broken(pgc *pc, const char *reason, void *arg)
                          "connection to PostgreSQL lost while COMMIT was in flight: %s", reason);
                 proto_done d = {
                     .tag = b->tag, .status = DONE_UNKNOWN, .sqlstate = "08006", .message = msg};
-                server_reply_done(b->cc, &d);
+                peer_reply_done(b->cc, &d);
             }
         } else {
             br_clear_outcome(b);
@@ -968,7 +980,7 @@ static bool
 br_backlogged(void *arg)
 {
     branch *b = arg;
-    return server_backlogged(b->cc);
+    return peer_backlogged(b->cc);
 }
 
 static const pgc_ops br_pg_ops = {
@@ -983,11 +995,19 @@ static const pgc_ops br_pg_ops = {
  */
 
 void
+branch_init(pg_pool *pool, slots *sl, size_t max_frame)
+{
+    br_pool = pool;
+    br_slots = sl;
+    br_max_frame = max_frame;
+}
+
+void
 branch_on_work(coord_conn *cc, branch_set *set, const frame_view *f)
 {
     uint8_t *copy = malloc(f->len ? f->len : 1);
     if (copy == NULL) {
-        server_protocol_error(cc, "out of memory");
+        peer_protocol_error(cc, "out of memory");
         return;
     }
     memcpy(copy, f->payload, f->len);
@@ -995,7 +1015,7 @@ branch_on_work(coord_conn *cc, branch_set *set, const frame_view *f)
     proto_work w;
     if (!proto_get_work(&fv, &w)) {
         free(copy);
-        server_protocol_error(cc, "malformed WORK message");
+        peer_protocol_error(cc, "malformed WORK message");
         return;
     }
     char err[512];
@@ -1003,60 +1023,58 @@ branch_on_work(coord_conn *cc, branch_set *set, const frame_view *f)
     branch *b = NULL;
 
     if (w.flags & ~(WORK_OPEN | WORK_END_MASK)) {
-        server_reply_status(cc, w.tag, DONE_ERROR, 0, "08P01", "unknown WORK flags 0x%02x",
-                            w.flags);
+        peer_reply_status(cc, w.tag, DONE_ERROR, 0, "08P01", "unknown WORK flags 0x%02x", w.flags);
         goto out;
     }
     if (end & (end - 1)) {
-        server_reply_status(cc, w.tag, DONE_ERROR, 0, "08P01",
-                            "WORK may carry only one of PREPARE, COMMIT and ROLLBACK");
+        peer_reply_status(cc, w.tag, DONE_ERROR, 0, "08P01",
+                          "WORK may carry only one of PREPARE, COMMIT and ROLLBACK");
         goto out;
     }
-    if (!server_check_branch_request(cc, w.tag, w.epoch, w.branch))
+    if (!peer_check_branch_request(cc, w.tag, w.epoch, w.branch))
         goto out;
     b = br_find(set, w.branch);
-    if (server_shutting_down() && !(end == WORK_ROLLBACK && !(w.flags & WORK_OPEN))) {
-        server_reply_status(cc, w.tag, DONE_ERROR, 0, "57P01",
-                            "terminating branch \"%s\": the participant is shutting down",
-                            w.branch);
+    if (peer_shutting_down() && !(end == WORK_ROLLBACK && !(w.flags & WORK_OPEN))) {
+        peer_reply_status(cc, w.tag, DONE_ERROR, 0, "57P01",
+                          "terminating branch \"%s\": the participant is shutting down", w.branch);
         goto out;
     }
     if (w.flags & WORK_OPEN) {
         if (b && b->state != BR_FAILED) {
-            server_reply_status(cc, w.tag, DONE_ERROR, 0, "42710", "branch \"%s\" is already open",
-                                w.branch);
+            peer_reply_status(cc, w.tag, DONE_ERROR, 0, "42710", "branch \"%s\" is already open",
+                              w.branch);
             goto out;
         }
         if (b)
             br_free(b);
         b = br_create(cc, set, w.branch);
         if (b == NULL) {
-            server_reply_status(cc, w.tag, DONE_ERROR, 0, "53200", "out of memory");
+            peer_reply_status(cc, w.tag, DONE_ERROR, 0, "53200", "out of memory");
             goto out;
         }
     } else {
         if (b == NULL) {
             if (end == WORK_ROLLBACK && w.body.n == 0)
-                server_reply_plain(cc, w.tag, DONE_OK, 0);
+                peer_reply_plain(cc, w.tag, DONE_OK, 0);
             else
-                server_reply_status(cc, w.tag, DONE_ERROR, 0, "25P01",
-                                    "branch \"%s\" does not exist", w.branch);
+                peer_reply_status(cc, w.tag, DONE_ERROR, 0, "25P01", "branch \"%s\" does not exist",
+                                  w.branch);
             goto out;
         }
         if (b->state == BR_FAILED) {
             if (end == WORK_ROLLBACK && w.body.n == 0)
-                server_reply_plain(cc, w.tag, DONE_OK, 0);
+                peer_reply_plain(cc, w.tag, DONE_OK, 0);
             else
-                server_reply_status(cc, w.tag, DONE_ERROR, 0, "08006",
-                                    "connection to PostgreSQL was lost; branch \"%s\" was rolled "
-                                    "back",
-                                    w.branch);
+                peer_reply_status(cc, w.tag, DONE_ERROR, 0, "08006",
+                                  "connection to PostgreSQL was lost; branch \"%s\" was rolled "
+                                  "back",
+                                  w.branch);
             br_free(b);
             goto out;
         }
         if (b->state != BR_IDLE) {
-            server_reply_status(cc, w.tag, DONE_ERROR, 0, "55006",
-                                "branch \"%s\" is busy with another request", w.branch);
+            peer_reply_status(cc, w.tag, DONE_ERROR, 0, "55006",
+                              "branch \"%s\" is busy with another request", w.branch);
             goto out;
         }
     }
@@ -1099,20 +1117,19 @@ out:
 void
 branch_on_cancel(coord_conn *cc, branch_set *set, const frame_view *f)
 {
-    const server_env *env = server_env_get();
     proto_cancel m;
     if (!proto_get_cancel(f, &m)) {
-        server_protocol_error(cc, "malformed CANCEL message");
+        peer_protocol_error(cc, "malformed CANCEL message");
         return;
     }
-    if (!server_check_branch_request(cc, m.tag, m.epoch, m.branch))
+    if (!peer_check_branch_request(cc, m.tag, m.epoch, m.branch))
         return;
     branch *b = br_find(set, m.branch);
     const char *what = "nothing in flight";
     if (b != NULL) {
         switch (b->state) {
         case BR_WAIT_CONN:
-            pool_cancel(env->pool, &b->pw);
+            pool_cancel(br_pool, &b->pw);
             br_set_error(b, "57014",
                          "canceling statement of branch \"%s\" at the coordinator's request, "
                          "before it got a PostgreSQL connection",
@@ -1121,7 +1138,7 @@ branch_on_cancel(coord_conn *cc, branch_set *set, const frame_view *f)
             what = "waiting for a connection: failed";
             break;
         case BR_WAIT_SLOT:
-            slots_cancel(env->slots, &b->sw);
+            slots_cancel(br_slots, &b->sw);
             br_set_error(b, "57014",
                          "canceling PREPARE of branch \"%s\" at the coordinator's request, "
                          "before it got a prepared-transaction slot",
@@ -1138,7 +1155,7 @@ branch_on_cancel(coord_conn *cc, branch_set *set, const frame_view *f)
         }
     }
     log_log("branch %s: cancel requested by the coordinator (%s)", m.branch, what);
-    server_reply_plain(cc, m.tag, DONE_OK, 0);
+    peer_reply_plain(cc, m.tag, DONE_OK, 0);
 }
 
 /* ------------------------------------------------------------------------
@@ -1148,7 +1165,6 @@ branch_on_cancel(coord_conn *cc, branch_set *set, const frame_view *f)
 void
 branch_detach_all(branch_set *set)
 {
-    const server_env *env = server_env_get();
     while (set->head) {
         branch *b = set->head;
         br_forget(b);
@@ -1158,11 +1174,11 @@ branch_detach_all(branch_set *set)
             br_free(b);
             break;
         case BR_WAIT_CONN:
-            pool_cancel(env->pool, &b->pw);
+            pool_cancel(br_pool, &b->pw);
             br_free(b);
             break;
         case BR_WAIT_SLOT:
-            slots_cancel(env->slots, &b->sw);
+            slots_cancel(br_slots, &b->sw);
             br_rollback(b);
             break;
         case BR_IDLE:
@@ -1183,7 +1199,6 @@ branch_detach_all(branch_set *set)
 void
 branch_shutdown_all(void)
 {
-    const server_env *env = server_env_get();
     int n = 0;
     for (branch *b = br_all; b; b = b->all_next)
         n += b->state == BR_IDLE || b->state == BR_WAIT_CONN || b->state == BR_WAIT_SLOT;
@@ -1195,8 +1210,8 @@ branch_shutdown_all(void)
         switch (b->state) {
         case BR_WAIT_CONN:
         case BR_WAIT_SLOT:
-            pool_cancel(env->pool, &b->pw);
-            slots_cancel(env->slots, &b->sw);
+            pool_cancel(br_pool, &b->pw);
+            slots_cancel(br_slots, &b->sw);
             br_set_error(b, "57P01", "terminating branch \"%s\": the participant is shutting down",
                          b->name);
             br_reply_error(b);

@@ -7,10 +7,13 @@
 #define DTX_PART_BRANCH_H
 
 #include "frame.h"
+#include "peer.h"
+#include "pgpool.h"
+#include "slots.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
-typedef struct coord_conn coord_conn;
 typedef struct branch branch;
 
 /* The branches of one coordinator connection (it embeds this). */
@@ -19,6 +22,9 @@ typedef struct branch_set {
     int n;
 } branch_set;
 
+/* Module set-up: the pool and the slots every branch uses, and the largest
+ * frame a RESULT may fill (max_frame).  Pointers kept, not copied. */
+void branch_init(pg_pool *pool, slots *sl, size_t max_frame);
 /* Handle a WORK frame of cc (payload only valid during the call). */
 void branch_on_work(coord_conn *cc, branch_set *set, const frame_view *f);
 /* A CANCEL: stop the named branch's request in flight (see proto.h). */

@@ -23,6 +23,7 @@ typedef struct fence_entry {
 static fence_entry *fence_tab;
 static size_t fence_n, fence_cap;
 
+/* The entry of name, or NULL; it stays the table's (fence_free()). */
 static fence_entry *
 fence_find(const char *name)
 {

@@ -28,6 +28,7 @@
  *  SIGINT (or a second SIGTERM) skips straight to the end.
  */
 #include "branch.h"
+#include "clock.h"
 #include "cmdline.h"
 #include "config.h"
 #include "failpoint.h"
@@ -50,11 +51,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
-
-#ifndef DTX_VERSION
-#define DTX_VERSION "0.1.0"
-#endif
 
 #define SHUTDOWN_GRACE_MS    5000
 #define SHUTDOWN_ROLLBACK_MS 2000
@@ -95,14 +91,6 @@ usage(FILE *out)
             "  DTX_FAILPOINTS         failpoints to arm (test builds; see docs/failpoints.md)\n");
 }
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 main_set_phase(main_phase p)
 {
@@ -133,6 +121,24 @@ one_line(char *s)
     }
 }
 
+/* Log PostgreSQL's error in r as FATAL, with its SQLSTATE, DETAIL and HINT
+ * (log_report), and exit.  Frees r and pg. */
+static _Noreturn void
+fatal_result(PGconn *pg, PGresult *r, const char *what)
+{
+    char msg[1024];
+    const char *primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    /* errors made up by libpq carry no fields */
+    snprintf(msg, sizeof(msg), "%s", primary ? primary : PQresultErrorMessage(r));
+    one_line(msg);
+    log_report(LOG_LVL_FATAL, PQresultErrorField(r, PG_DIAG_SQLSTATE),
+               PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL),
+               PQresultErrorField(r, PG_DIAG_MESSAGE_HINT), "%s: %s", what, msg);
+    PQclear(r);
+    PQfinish(pg);
+    exit(1);
+}
+
 /* Step 2 of start-up; exits on failure. */
 static void
 check_postgres(const part_conf *conf, int *max_prepared, int *prepared)
@@ -160,13 +166,8 @@ check_postgres(const part_conf *conf, int *max_prepared, int *prepared)
     PGresult *r = PQexec(pg, "SELECT pg_catalog.current_setting('max_prepared_transactions'), "
                              "(SELECT count(*) FROM pg_catalog.pg_prepared_xacts), "
                              "pg_catalog.current_database()");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(r));
-        one_line(msg);
-        PQclear(r);
-        PQfinish(pg);
-        log_fatal("could not read max_prepared_transactions from PostgreSQL: %s", msg);
-    }
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        fatal_result(pg, r, "could not read max_prepared_transactions from PostgreSQL");
     *max_prepared = atoi(PQgetvalue(r, 0, 0));
     *prepared = atoi(PQgetvalue(r, 0, 1));
     char db[256];
@@ -184,6 +185,8 @@ check_postgres(const part_conf *conf, int *max_prepared, int *prepared)
                  *max_prepared);
 }
 
+/* The listener's TLS context; NULL with a message in err.  The caller frees
+ * it with SSL_CTX_free(). */
 static SSL_CTX *
 make_tls(const part_conf *conf, char *err, size_t errlen)
 {
@@ -241,7 +244,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    int64_t now = now_ms();
+    int64_t now = clock_mono_ms();
     switch (m.phase) {
     case MP_DRAINING:
         if (!server_quiescent() && now < m.deadline_ms)
@@ -282,7 +285,7 @@ on_sigterm(evutil_socket_t fd, short what, void *arg)
     main_set_phase(MP_DRAINING);
     main_stop_listening();
     server_shutdown_begin();
-    m.deadline_ms = now_ms() + SHUTDOWN_GRACE_MS;
+    m.deadline_ms = clock_mono_ms() + SHUTDOWN_GRACE_MS;
     struct timeval tv = {0, SHUTDOWN_TICK_MS * 1000};
     event_add(m.ev_tick, &tv);
 }

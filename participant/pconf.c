@@ -174,6 +174,8 @@ pconf_fail(const part_conf *c, const char *key, char *err, size_t errlen, const 
     return false;
 }
 
+/* Cut blanks off both ends of s in place; the result points into s
+ * (nothing is allocated). */
 static char *
 trim(char *s)
 {

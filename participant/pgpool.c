@@ -73,13 +73,13 @@
  */
 #include "pgpool.h"
 
+#include "clock.h"
 #include "log.h"
 #include "pgcancel.h"
 #include "stmtcache.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -465,8 +465,18 @@ setup_on_result(pgc *pc, int index, const PGresult *res, void *arg)
     (void)index;
     (void)arg;
     ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        pgc_fail_later(pc, PQresultErrorMessage(res));
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return;
+    /* PostgreSQL's own error, with its fields (one made up by libpq has
+     * none; the break's line shows it) */
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    if (primary != NULL)
+        log_report(LOG_LVL_WARNING, PQresultErrorField(res, PG_DIAG_SQLSTATE),
+                   PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL),
+                   PQresultErrorField(res, PG_DIAG_MESSAGE_HINT),
+                   "pg#%d: could not set statement_timeout on a new connection: %s", pc->id,
+                   primary);
+    pgc_fail_later(pc, PQresultErrorMessage(res));
 }
 
 static void
@@ -881,6 +891,7 @@ pool_free(pg_pool *p)
     free(p);
 }
 
+/* An idle connection of p, or NULL; it stays the pool's until leased. */
 static pgc *
 pool_find_idle(pg_pool *p)
 {
@@ -951,14 +962,6 @@ waiter_unlink(pg_pool *p, pool_waiter *w)
     w->queued = false;
 }
 
-static int64_t
-pool_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Arm ev_wait for the deadline of the head of the new-work queue. */
 static void
 pool_arm_wait(pg_pool *p)
@@ -966,7 +969,7 @@ pool_arm_wait(pg_pool *p)
     pool_waiter *w = p->head[0];
     if (w == NULL || w->deadline_ms == 0)
         return;
-    int64_t left = w->deadline_ms - pool_now_ms();
+    int64_t left = w->deadline_ms - clock_mono_ms();
     if (left < 0)
         left = 0;
     struct timeval tv = {(time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000)};
@@ -979,7 +982,7 @@ pool_wait_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     pg_pool *p = arg;
-    int64_t now = pool_now_ms();
+    int64_t now = clock_mono_ms();
     int n = 0;
     while (p->head[0] && p->head[0]->deadline_ms != 0 && p->head[0]->deadline_ms <= now) {
         pool_waiter *w = p->head[0];
@@ -1045,7 +1048,7 @@ pool_acquire(pg_pool *p, pool_waiter *w, const pgc_ops *ops, void *arg, pgc **ou
     p->tail[q] = w;
     w->queued = true;
     if (q == 0 && p->wait_timeout_ms > 0) {
-        w->deadline_ms = pool_now_ms() + p->wait_timeout_ms;
+        w->deadline_ms = clock_mono_ms() + p->wait_timeout_ms;
         if (!evtimer_pending(p->ev_wait, NULL))
             pool_arm_wait(p);
     }

@@ -50,7 +50,7 @@ typedef struct pgc_ops {
     /* The batch is complete.  The lessee may queue a new batch or release. */
     void (*on_sync)(pgc *pc, void *arg);
     /* The connection was lost (or is unusable); the pgc is no longer the
-     * lessee's.  reason is readable text. */
+     * lessee's.  reason is readable text, valid during the call. */
     void (*on_broken)(pgc *pc, const char *reason, void *arg);
     /* Optional: true while the lessee cannot take more results (its peer is
      * slow); results are then left unread, so PostgreSQL is throttled. */
@@ -58,7 +58,8 @@ typedef struct pgc_ops {
 } pgc_ops;
 
 /* Called when a queued waiter got a connection (pc != NULL, error NULL), or
- * when the pool gave up on it (pc NULL, error says why). */
+ * when the pool gave up on it (pc NULL, error says why: the pool's text,
+ * valid during the call). */
 typedef void (*pool_grant_fn)(pgc *pc, const char *error, void *arg);
 
 typedef struct pool_waiter {
@@ -92,7 +93,11 @@ void pool_start(pg_pool *p);
 /* Close every connection (PostgreSQL rolls back what is open on them). */
 void pool_free(pg_pool *p);
 
-/* Lease a connection for w->prio with ops/arg as its lessee (see above). */
+/* Lease a connection for w->prio with ops/arg as its lessee (see above).
+ * A granted *out is the caller's until it gives it back with pool_release()
+ * or pool_discard(), or on_broken takes it back; on POOL_FAILED *error is
+ * the pool's text, valid until the next call into the pool.  w stays the
+ * caller's, and must outlive its time on the queue. */
 pool_acquire_result pool_acquire(pg_pool *p, pool_waiter *w, const pgc_ops *ops, void *arg,
                                  pgc **out, const char **error) __attribute__((warn_unused_result));
 /* Withdraw a queued waiter (no-op when it is not queued). */

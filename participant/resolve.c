@@ -46,9 +46,9 @@
 
 #include "failpoint.h"
 #include "log.h"
+#include "peer.h"
 #include "pgpool.h"
 #include "proto.h"
-#include "server.h"
 #include "slots.h"
 
 #include <inttypes.h>
@@ -89,7 +89,7 @@ struct resolve_req {
     bool ok;
     bool err;
     char sqlstate[6];
-    char *msg, *detail, *hint;
+    char *msg, *detail, *hint; /* malloc'd; freed by rq_free() */
     uint8_t xact_status;
     wbuf reply;         /* LIST_REPLY, built from the rows */
     int count;          /* COUNT */
@@ -99,6 +99,11 @@ struct resolve_req {
 static resolve_req *rq_all;
 static int rq_live;
 static bool rq_count_running;
+
+/* set by resolve_init() */
+static pg_pool *rq_pool;
+static slots *rq_slots;
+static size_t rq_max_frame;
 
 static const pgc_ops rq_pg_ops;
 
@@ -170,6 +175,11 @@ rq_forget(resolve_req *rq)
     rq->cc = NULL;
 }
 
+/* A new request in state WAIT_CONN, on the global list and, when cc is
+ * given, on cc's set; NULL on out-of-memory.  Free with rq_free() — by the
+ * caller only if it never starts it: a started request (rq_start) frees
+ * itself with rq_free() or rq_release_and_free() when it is done, and
+ * resolve_free_all() frees what is left at exit. */
 static resolve_req *
 rq_create(coord_conn *cc, resolve_set *set, rq_kind kind, uint32_t tag)
 {
@@ -200,7 +210,7 @@ static void
 rq_free(resolve_req *rq)
 {
     rq_forget(rq);
-    pool_cancel(server_env_get()->pool, &rq->pw);
+    pool_cancel(rq_pool, &rq->pw);
     rq_set_state(rq, RQ_FREED);
     if (rq->all_prev)
         rq->all_prev->all_next = rq->all_next;
@@ -286,7 +296,7 @@ rq_reply(resolve_req *rq, done_status st)
         d.detail = rq->detail;
         d.hint = rq->hint;
     }
-    server_reply_done(rq->cc, &d);
+    peer_reply_done(rq->cc, &d);
 }
 
 /* ------------------------------------------------------------------------
@@ -341,7 +351,7 @@ rq_start(resolve_req *rq)
     rq->pw.prio = POOL_PRIO_PHASE2;
     rq->pw.on_grant = rq_granted;
     rq->pw.arg = rq;
-    switch (pool_acquire(server_env_get()->pool, &rq->pw, &rq_pg_ops, rq, &pc, &error)) {
+    switch (pool_acquire(rq_pool, &rq->pw, &rq_pg_ops, rq, &pc, &error)) {
     case POOL_GRANTED:
         rq_granted(pc, NULL, rq);
         break;
@@ -357,7 +367,7 @@ rq_start(resolve_req *rq)
 static void
 rq_list_rows(resolve_req *rq, const PGresult *res)
 {
-    size_t limit = (size_t)server_env_get()->conf->max_frame;
+    size_t limit = rq_max_frame;
     int n = PQntuples(res);
     size_t start = frame_begin(&rq->reply, MSG_LIST_REPLY);
     wbuf_put_u32(&rq->reply, rq->tag);
@@ -423,13 +433,12 @@ rq_on_result(pgc *pc, int index, const PGresult *res, void *arg)
 static void
 rq_finish_done(resolve_req *rq)
 {
-    const server_env *env = server_env_get();
     if (rq->ok && !rq->err) {
-        slots_finished(env->slots);
+        slots_finished(rq_slots);
         log_debug("branch %s: %s PREPARED done", rq->name, rq->commit ? "COMMIT" : "ROLLBACK");
         if (rq->commit) {
             if (FAILPOINT("participant-before-commit-prepared-reply") == FP_ERROR)
-                server_drop(rq->cc, "failpoint participant-before-commit-prepared-reply");
+                peer_drop(rq->cc, "failpoint participant-before-commit-prepared-reply");
         }
         rq_reply(rq, DONE_OK);
         rq_release_and_free(rq);
@@ -477,13 +486,13 @@ rq_on_sync(pgc *pc, void *arg)
 {
     (void)pc;
     resolve_req *rq = arg;
-    const server_env *env = server_env_get();
     if (rq->state == RQ_STATUS) {
         if (rq->err) {
             /* the branch is gone and its xid says nothing (e.g. an xid from
              * the future): report not-found, status unknown, with the reason */
-            log_log("branch %s: pg_xact_status(%" PRIu64 ") failed: %s", rq->name, rq->xid,
-                    rq->msg ? rq->msg : "");
+            log_report(LOG_LVL_LOG, rq->sqlstate, rq->detail, rq->hint,
+                       "branch %s: pg_xact_status(%" PRIu64 ") failed: %s", rq->name, rq->xid,
+                       rq->msg ? rq->msg : "");
             rq->xact_status = XACT_UNKNOWN;
         } else {
             rq->err = true; /* send 42704 and its message along */
@@ -502,7 +511,7 @@ rq_on_sync(pgc *pc, void *arg)
     case RQ_LIST:
         if (rq->ok && !rq->err) {
             if (rq->cc)
-                server_send(rq->cc, &rq->reply);
+                peer_send(rq->cc, &rq->reply);
         } else {
             if (!rq->err)
                 rq_set_error(rq, "XX000", "unexpected result listing prepared transactions");
@@ -512,9 +521,10 @@ rq_on_sync(pgc *pc, void *arg)
         return;
     case RQ_COUNT:
         if (rq->ok && !rq->err)
-            slots_resync(env->slots, rq->count);
+            slots_resync(rq_slots, rq->count);
         else
-            log_warn("could not count prepared transactions: %s", rq->msg ? rq->msg : "");
+            log_report(LOG_LVL_WARNING, rq->sqlstate, rq->detail, rq->hint,
+                       "could not count prepared transactions: %s", rq->msg ? rq->msg : "");
         rq_release_and_free(rq);
         return;
     default:
@@ -544,7 +554,7 @@ static bool
 rq_backlogged(void *arg)
 {
     resolve_req *rq = arg;
-    return server_backlogged(rq->cc);
+    return peer_backlogged(rq->cc);
 }
 
 static const pgc_ops rq_pg_ops = {
@@ -559,18 +569,26 @@ static const pgc_ops rq_pg_ops = {
  */
 
 void
+resolve_init(pg_pool *pool, slots *sl, size_t max_frame)
+{
+    rq_pool = pool;
+    rq_slots = sl;
+    rq_max_frame = max_frame;
+}
+
+void
 resolve_on_finish(coord_conn *cc, resolve_set *set, const frame_view *f)
 {
     proto_finish m;
     if (!proto_get_finish(f, &m)) {
-        server_protocol_error(cc, "malformed FINISH message");
+        peer_protocol_error(cc, "malformed FINISH message");
         return;
     }
-    if (!server_check_branch_request(cc, m.tag, m.epoch, m.branch))
+    if (!peer_check_branch_request(cc, m.tag, m.epoch, m.branch))
         return;
     resolve_req *rq = rq_create(cc, set, RQ_FINISH, m.tag);
     if (rq == NULL) {
-        server_reply_status(cc, m.tag, DONE_ERROR, 0, "53200", "out of memory");
+        peer_reply_status(cc, m.tag, DONE_ERROR, 0, "53200", "out of memory");
         return;
     }
     snprintf(rq->name, sizeof(rq->name), "%s", m.branch);
@@ -584,20 +602,20 @@ resolve_on_list(coord_conn *cc, resolve_set *set, const frame_view *f)
 {
     proto_list m;
     if (!proto_get_list(f, &m)) {
-        server_protocol_error(cc, "malformed LIST message");
+        peer_protocol_error(cc, "malformed LIST message");
         return;
     }
-    if (!server_check_request(cc, m.tag, m.epoch))
+    if (!peer_check_request(cc, m.tag, m.epoch))
         return;
     if (strlen(m.prefix) >= BRANCH_NAME_MAX) {
-        server_reply_status(cc, m.tag, DONE_ERROR, 0, "22023", "LIST prefix is too long");
+        peer_reply_status(cc, m.tag, DONE_ERROR, 0, "22023", "LIST prefix is too long");
         return;
     }
     resolve_req *rq = rq_create(cc, set, RQ_LIST, m.tag);
     if (rq == NULL || (rq->prefix = strdup(m.prefix)) == NULL) {
         if (rq)
             rq_free(rq);
-        server_reply_status(cc, m.tag, DONE_ERROR, 0, "53200", "out of memory");
+        peer_reply_status(cc, m.tag, DONE_ERROR, 0, "53200", "out of memory");
         return;
     }
     rq_start(rq);
@@ -607,7 +625,7 @@ void
 resolve_count_prepared(void *arg)
 {
     (void)arg;
-    if (rq_count_running || server_shutting_down())
+    if (rq_count_running || peer_shutting_down())
         return;
     resolve_req *rq = rq_create(NULL, NULL, RQ_COUNT, 0);
     if (rq == NULL)

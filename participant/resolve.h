@@ -8,14 +8,22 @@
 #define DTX_PART_RESOLVE_H
 
 #include "frame.h"
+#include "peer.h"
+#include "pgpool.h"
+#include "slots.h"
 
-typedef struct coord_conn coord_conn;
+#include <stddef.h>
+
 typedef struct resolve_req resolve_req;
 
 typedef struct resolve_set {
     resolve_req *head;
 } resolve_set;
 
+/* Module set-up: the pool the requests lease from, the slots a FINISH
+ * frees and the count answers, and the largest frame a LIST_REPLY may
+ * fill (max_frame).  Pointers kept, not copied. */
+void resolve_init(pg_pool *pool, slots *sl, size_t max_frame);
 void resolve_on_finish(coord_conn *cc, resolve_set *set, const frame_view *f);
 void resolve_on_list(coord_conn *cc, resolve_set *set, const frame_view *f);
 /* Re-read the cluster's number of prepared transactions into slots

@@ -4,7 +4,9 @@
  * NOTES
  *  What this file owns: every coord_conn (a global doubly-linked list), the
  *  start-up handshake, and the decoding of the first bytes of each request
- *  (type and tag) before branch.c / resolve.c take over.
+ *  (type and tag) before branch.c / resolve.c take over, and the peer_ops
+ *  table (peer.h) through which those two reach a coord_conn: they sit
+ *  below this file and never call into it directly.
  *
  *  Life cycle of a coord_conn (cc_set_state() is the only place that
  *  changes `state`):
@@ -44,13 +46,13 @@
 #include "conn.h"
 #include "fence.h"
 #include "log.h"
+#include "peer.h"
 #include "resolve.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #define SERVER_HELLO_TIMEOUT_MS 10000
@@ -106,16 +108,15 @@ cc_set_state(coord_conn *cc, cc_state st)
     cc->state = st;
 }
 
+static const peer_ops srv_peer_ops;
+
 void
 server_init(const server_env *env)
 {
     srv_env = *env;
-}
-
-const server_env *
-server_env_get(void)
-{
-    return &srv_env;
+    peer_set_ops(&srv_peer_ops);
+    branch_init(env->pool, env->slots, (size_t)env->conf->max_frame);
+    resolve_init(env->pool, env->slots, (size_t)env->conf->max_frame);
 }
 
 /* Detach every branch and request of cc: unprepared branches roll back. */
@@ -159,6 +160,20 @@ cc_fail(coord_conn *cc, const char *sqlstate, const char *fmt, ...)
     cc_destroy(cc);
 }
 
+/* Connection-level protocol error: ERROR frame, close (detaches everything). */
+static void __attribute__((format(printf, 2, 3)))
+cc_protocol_error(coord_conn *cc, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_report(LOG_LVL_WARNING, "08P01", NULL, NULL,
+               "protocol violation by coordinator \"%s\" from %s: %s", cc->name, cc->addr, msg);
+    cc_fail(cc, "08P01", "%s", msg);
+}
+
 /* ------------------------------------------------------------------------
  * conn callbacks
  */
@@ -172,8 +187,9 @@ cc_on_open(conn *c, const char *peer_name, void *arg)
     snprintf(cc->addr, sizeof(cc->addr), "%s", conn_peer_addr(c));
     snprintf(cc->cert_name, sizeof(cc->cert_name), "%s", peer_name ? peer_name : "");
     if (!pconf_coordinator_allowed(srv_env.conf, cc->cert_name)) {
-        log_warn("refused coordinator connection from %s: certificate name \"%s\" is not allowed",
-                 cc->addr, cc->cert_name);
+        log_report(LOG_LVL_WARNING, "28000", NULL, NULL,
+                   "refused coordinator connection from %s: certificate name \"%s\" is not allowed",
+                   cc->addr, cc->cert_name);
         cc_fail(cc, "28000", "coordinator certificate name \"%s\" is not allowed", cc->cert_name);
         return;
     }
@@ -222,7 +238,8 @@ cc_on_hello(coord_conn *cc, const frame_view *f)
     }
     char err[256];
     if (!fence_admit(h.name, h.epoch, err, sizeof(err))) {
-        log_warn("refused coordinator from %s: %s", cc->addr, err);
+        log_report(LOG_LVL_WARNING, FENCE_SQLSTATE, NULL, NULL, "refused coordinator from %s: %s",
+                   cc->addr, err);
         cc_fail(cc, FENCE_SQLSTATE, "%s", err);
         return;
     }
@@ -278,11 +295,11 @@ cc_on_frame(conn *c, const frame_view *f, void *arg)
         branch_on_cancel(cc, &cc->branches, f);
         break;
     case MSG_HELLO:
-        server_protocol_error(cc, "unexpected second HELLO");
+        cc_protocol_error(cc, "unexpected second HELLO");
         break;
     default:
-        server_protocol_error(cc, "unexpected message type '%c' (0x%02x)",
-                              f->type >= 0x20 && f->type < 0x7f ? f->type : '?', f->type);
+        cc_protocol_error(cc, "unexpected message type '%c' (0x%02x)",
+                          f->type >= 0x20 && f->type < 0x7f ? f->type : '?', f->type);
         break;
     }
 }
@@ -351,87 +368,38 @@ server_accept(int fd)
 }
 
 /* ------------------------------------------------------------------------
- * Replies
+ * peer_ops: what branch.c and resolve.c may do with a coord_conn (peer.h;
+ * peer.c has already turned away a NULL cc)
  */
 
-const char *
-server_coord_name(const coord_conn *cc)
+/* cc's own buffer: valid while cc lives, never freed by the caller. */
+static const char *
+srv_peer_name(const coord_conn *cc)
 {
-    return cc ? cc->name : "";
+    return cc->name;
 }
 
-bool
-server_backlogged(const coord_conn *cc)
+static bool
+srv_peer_backlogged(const coord_conn *cc)
 {
-    return cc != NULL && conn_pending_output(cc->c) > CONN_OUT_HIGH;
+    return conn_pending_output(cc->c) > CONN_OUT_HIGH;
 }
 
-void
-server_send(coord_conn *cc, const wbuf *w)
+static void
+srv_peer_send(coord_conn *cc, const wbuf *w)
 {
-    if (cc == NULL)
-        return;
     conn_send(cc->c, w);
 }
 
-void
-server_reply_done(coord_conn *cc, const proto_done *d)
+static void
+srv_peer_protocol_error(coord_conn *cc, const char *msg)
 {
-    if (cc == NULL)
-        return;
-    wbuf w;
-    wbuf_init(&w);
-    if (proto_put_done(&w, d) && wbuf_ok(&w))
-        conn_send(cc->c, &w);
-    else
-        log_error("could not encode a DONE reply");
-    wbuf_free(&w);
+    cc_protocol_error(cc, "%s", msg);
 }
 
-void
-server_reply_plain(coord_conn *cc, uint32_t tag, done_status st, uint64_t xid)
+static void
+srv_peer_drop(coord_conn *cc, const char *why)
 {
-    proto_done d = {.tag = tag, .status = (uint8_t)st, .xid = xid};
-    server_reply_done(cc, &d);
-}
-
-void
-server_reply_status(coord_conn *cc, uint32_t tag, done_status st, uint64_t xid,
-                    const char *sqlstate, const char *fmt, ...)
-{
-    if (cc == NULL)
-        return;
-    char msg[1024];
-    const char *m = NULL;
-    if (fmt != NULL) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        m = msg;
-    }
-    proto_done d = {
-        .tag = tag, .status = (uint8_t)st, .xid = xid, .sqlstate = sqlstate, .message = m};
-    server_reply_done(cc, &d);
-}
-
-void
-server_protocol_error(coord_conn *cc, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    log_warn("protocol violation by coordinator \"%s\" from %s: %s", cc->name, cc->addr, msg);
-    cc_fail(cc, "08P01", "%s", msg);
-}
-
-void
-server_drop(coord_conn *cc, const char *why)
-{
-    if (cc == NULL)
-        return;
     log_log("dropping the connection of coordinator \"%s\": %s", cc->name, why);
     conn *c = cc->c;
     conn_set_arg(c, NULL);
@@ -439,58 +407,14 @@ server_drop(coord_conn *cc, const char *why)
     cc_destroy(cc);
 }
 
-bool
-server_check_request(coord_conn *cc, uint32_t tag, uint64_t epoch)
-{
-    char err[256];
-    if (!fence_check(cc->name, epoch, err, sizeof(err))) {
-        server_reply_status(cc, tag, DONE_ERROR, 0, FENCE_SQLSTATE, "%s", err);
-        return false;
-    }
-    return true;
-}
-
-bool
-server_check_branch_request(coord_conn *cc, uint32_t tag, uint64_t epoch, const char *name)
-{
-    if (!server_check_request(cc, tag, epoch))
-        return false;
-    char err[512];
-    if (!server_check_branch_name(cc, name, err, sizeof(err))) {
-        server_reply_status(cc, tag, DONE_ERROR, 0, "22023", "%s", err);
-        return false;
-    }
-    return true;
-}
-
-bool
-server_check_branch_name(const coord_conn *cc, const char *name, char *err, size_t errlen)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n >= BRANCH_NAME_MAX) {
-        snprintf(err, errlen, "invalid branch name: length %zu is not between 1 and %d", n,
-                 BRANCH_NAME_MAX - 1);
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char ch = name[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == ':' || ch == '-' || ch == '_' || ch == '.')) {
-            snprintf(err, errlen,
-                     "invalid branch name: character 0x%02x at offset %zu is not allowed",
-                     (unsigned char)ch, i);
-            return false;
-        }
-    }
-    size_t cl = strlen(cc->name);
-    if (n < 4 + cl + 1 || strncmp(name, "dtx:", 4) != 0 || strncmp(name + 4, cc->name, cl) != 0 ||
-        name[4 + cl] != ':') {
-        snprintf(err, errlen, "branch name \"%s\" does not belong to coordinator \"%s\"", name,
-                 cc->name);
-        return false;
-    }
-    return true;
-}
+static const peer_ops srv_peer_ops = {
+    .name = srv_peer_name,
+    .backlogged = srv_peer_backlogged,
+    .send = srv_peer_send,
+    .protocol_error = srv_peer_protocol_error,
+    .drop = srv_peer_drop,
+    .shutting_down = server_shutting_down,
+};
 
 /* ------------------------------------------------------------------------
  * Shutdown

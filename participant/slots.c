@@ -87,6 +87,13 @@ slots_set_resync(slots *s, slots_resync_fn fn, void *arg)
     s->resync_arg = arg;
 }
 
+void
+slots_request_resync(slots *s)
+{
+    if (s->resync_fn)
+        s->resync_fn(s->resync_arg);
+}
+
 static bool
 slots_free_slot(const slots *s)
 {

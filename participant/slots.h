@@ -47,10 +47,18 @@ typedef enum slot_acquire_result {
  * slots_resync(). */
 typedef void (*slots_resync_fn)(void *arg);
 
+/* max slots, of which `prepared` are taken now; a PREPARE waits at most
+ * wait_ms for one (0: no waiting).  NULL on out-of-memory.  Free with
+ * slots_free() (NULL is fine). */
 slots *slots_create(struct event_base *base, int max, int prepared, int64_t wait_ms)
     __attribute__((warn_unused_result));
 void slots_free(slots *s);
 void slots_set_resync(slots *s, slots_resync_fn fn, void *arg);
+/* Have the count re-read now (calls the resync function, if one is set):
+ * for a caller that learned it is wrong, e.g. PostgreSQL refused a PREPARE
+ * with 53200 although a slot was free here.  This is how branch.c reaches
+ * resolve.c's recount without depending on it. */
+void slots_request_resync(slots *s);
 
 slot_acquire_result slots_acquire(slots *s, slot_waiter *w) __attribute__((warn_unused_result));
 void slots_cancel(slots *s, slot_waiter *w);

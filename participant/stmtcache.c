@@ -72,7 +72,8 @@ keyword_at(const char *p, const char *kw)
 }
 
 /* The text after leading white space when it starts with INSERT, UPDATE,
- * DELETE or MERGE; NULL otherwise (a cheap first test). */
+ * DELETE or MERGE; NULL otherwise (a cheap first test).  The result points
+ * into sql (nothing is allocated). */
 static const char *
 dml_start(const char *sql)
 {

@@ -47,7 +47,7 @@ typedef struct stmt_plan {
 bool stmt_cacheable(const char *sql);
 
 /* A cache of `capacity` statements (0: nothing is cached).  NULL on
- * out-of-memory. */
+ * out-of-memory.  Free with stmt_cache_free() (NULL is fine). */
 stmt_cache *stmt_cache_new(int capacity) __attribute__((warn_unused_result));
 void stmt_cache_free(stmt_cache *c);
 /* The connection was closed: PostgreSQL forgot every statement. */
