@@ -117,6 +117,7 @@ struct txn {
     bool exec_result_sent;    /* its RESULT went to the client already */
     bool marker_pending;      /* ONEPHASE record not yet durable */
     int op_outcome;           /* one-phase outcome waiting for the marker, or -1 */
+    int op_br;                /* ONEPHASE: index of the one branch */
     txn *hnext;
 };
 
@@ -124,6 +125,7 @@ static void txn_decide(txn *t);
 static void txn_abort(txn *t);
 static void txn_maybe_free(txn *t);
 static void onephase_maybe_finish(txn *t);
+static void onephase_reply(void *arg, const frame_view *f, bool final);
 
 /* ---- table --------------------------------------------------------------- */
 
@@ -748,6 +750,59 @@ onephase_reply(void *arg, const frame_view *f, bool final)
     onephase_maybe_finish(t);
 }
 
+/* ONEPHASE: the COMMIT goes to the branch only once the ONEPHASE record is
+ * durable (a crash in between must not leave a commit that STATUS, finding
+ * no record, would call aborted) and the branch's statements are done.
+ * False when it could not be sent and t was aborted (and may be freed). */
+static bool
+onephase_send_commit(txn *t)
+{
+    txn_branch *b = &t->br[t->op_br];
+    if (t->state != TXN_ONEPHASE || t->marker_pending || b->state != TB_OPEN)
+        return true;
+    char name[BRANCH_MAX];
+    coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
+    if (plink_send_work(b->link, name, WORK_COMMIT, NULL, 0, onephase_reply, b)) {
+        tb_set_state(b, TB_WORKING);
+        t->outstanding++;
+        return true;
+    }
+    /* never sent: the participant rolls back when its link drops */
+    txn_note_lost(t, plink_name(b->link));
+    txn_abort(t);
+    return false; /* t may be gone */
+}
+
+/* Reply to a one-shot transaction's statements on its one branch (sent
+ * while the ONEPHASE record is being made durable). */
+static void
+onephase_open_reply(void *arg, const frame_view *f, bool final)
+{
+    txn_branch *b = arg;
+    txn *t = b->t;
+    if (f && f->type == MSG_RESULT) {
+        prepare_reply(arg, f, final); /* buffer ONESHOT results */
+        return;
+    }
+    if (!final)
+        return;
+    t->outstanding--;
+    proto_done d;
+    if (f && f->type == MSG_DONE && proto_get_done(f, &d) && d.status == DONE_OK) {
+        tb_set_state(b, TB_OPEN);
+        (void)onephase_send_commit(t);
+        return;
+    }
+    /* the participant rolled the branch back (an error, or the link) */
+    tb_set_state(b, TB_GONE);
+    if (f && f->type == MSG_DONE && proto_get_done(f, &d))
+        txn_note_error(t, plink_name(b->link), &d);
+    else
+        txn_note_lost(t, plink_name(b->link));
+    t->op_outcome = (int)OUTCOME_ABORTED;
+    onephase_maybe_finish(t);
+}
+
 /* The ONEPHASE record is durable: STATUS can no longer presume "aborted". */
 static void
 onephase_marker_durable(void *arg)
@@ -755,8 +810,14 @@ onephase_marker_durable(void *arg)
     txn *t = arg;
     t->outstanding--;
     t->marker_pending = false;
-    if (t->state == TXN_ONEPHASE) {
-        onephase_maybe_finish(t);
+    if (t->state == TXN_ONEPHASE && t->co->tearing_down) {
+        /* exiting, the links gone: the branch is rolled back when its link
+         * drops; STATUS says UNKNOWN (ONEPHASE without its outcome) */
+        txn_set_state(t, TXN_FINISHED);
+        txn_maybe_free(t);
+    } else if (t->state == TXN_ONEPHASE) {
+        if (onephase_send_commit(t))
+            onephase_maybe_finish(t);
     } else if (t->outstanding == 0 && t->state == TXN_ABORTING) {
         txn_set_state(t, TXN_FINISHED);
         txn_maybe_free(t);
@@ -765,11 +826,12 @@ onephase_marker_durable(void *arg)
     }
 }
 
-/* Log ONEPHASE{gid} before the one-phase COMMIT is sent; the outcome is
- * told only once that record is durable. */
+/* Log ONEPHASE{gid} before the one-phase COMMIT is sent; the COMMIT goes
+ * once that record is durable (onephase_send_commit). */
 static void
-onephase_mark(txn *t)
+onephase_mark(txn *t, int br)
 {
+    t->op_br = br;
     t->marker_pending = true;
     t->outstanding++;
     clog_onephase(t->co->log, t->gid, onephase_marker_durable, t);
@@ -999,18 +1061,8 @@ txn_commit(txn *t)
             txn_branch *b = &t->br[i];
             if (b->state != TB_OPEN)
                 continue;
-            char name[BRANCH_MAX];
-            coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
             txn_set_state(t, TXN_ONEPHASE);
-            onephase_mark(t);
-            if (plink_send_work(b->link, name, WORK_COMMIT, NULL, 0, onephase_reply, b)) {
-                tb_set_state(b, TB_WORKING);
-                t->outstanding++;
-            } else {
-                /* never sent: the participant rolls back when its link drops */
-                txn_note_lost(t, plink_name(b->link));
-                txn_abort(t);
-            }
+            onephase_mark(t, i); /* the COMMIT follows once it is durable */
             return;
         }
     }
@@ -1125,15 +1177,18 @@ txn_oneshot(txn *t, const proto_stmts *body)
         goto out;
     }
     if (nb == 1) {
+        /* the statements now, the COMMIT once the ONEPHASE record is
+         * durable (onephase_send_commit) */
+        int k = t->stmt_branch[0];
         txn_set_state(t, TXN_ONEPHASE);
-        onephase_mark(t);
+        onephase_mark(t, k);
+        oneshot_send(t, body, k, per, 0, onephase_open_reply);
     } else {
         txn_start_prepare(t);
+        for (int k = 0; k < t->nbr; k++)
+            if (cnt[k])
+                oneshot_send(t, body, k, per, WORK_PREPARE, prepare_reply);
     }
-    for (int k = 0; k < t->nbr; k++)
-        if (cnt[k])
-            oneshot_send(t, body, k, per, nb == 1 ? WORK_COMMIT : WORK_PREPARE,
-                         nb == 1 ? onephase_reply : prepare_reply);
     if (nb == 1 && t->br[t->stmt_branch[0]].state == TB_GONE)
         txn_abort(t); /* could not even be sent */
     else if (nb > 1 && t->outstanding == 0)

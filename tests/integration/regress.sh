@@ -13,10 +13,17 @@
 #                    purpose (coord-sweep-hold) and the vote is delayed
 #                    (participant-after-prepare=sleep) so that the listing is
 #                    taken while the branch is prepared.
+#   onephase-marker-first  the one-phase COMMIT was sent while its ONEPHASE
+#                    record was still on its way to disk: a crash then left
+#                    a committed branch for which STATUS, finding no record,
+#                    presumed "aborted".  The record's write is held
+#                    (wal-write=sleep) and the coordinator killed meanwhile:
+#                    the branch must not have committed, and STATUS after
+#                    the restart must agree with the data.
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/dtx.sh"
-h_cases oneshot-alloc sweep-after-end
+h_cases oneshot-alloc sweep-after-end onephase-marker-first
 h_init
 
 h_pg_start pa
@@ -67,6 +74,33 @@ if h_case sweep-after-end; then
     h_eq "a debited" $((a0 - 5)) "$(bal pa)"
     h_eq "b credited" $((b0 + 5)) "$(bal pb)"
     h_eq "STATUS: committed" COMMITTED "$("$H_BIN/tool-dtxprobe" status "$gid")"
+fi
+if h_case onephase-marker-first; then
+    h_stop coord
+    # pass 1 is the EPOCH record of this start; pass 2 the ONEPHASE record
+    DTX_FAILPOINTS="wal-write=sleep:6000@2" h_coord_start
+    for p in a b; do h_wait_newlog coord "participant \"$p\" .* is ready" 20; done
+    a0=$(bal pa)
+    h_dtx exec -P a "update accounts set balance = balance - 1 where id = 'x'" \
+        >"$H_TMP/op.out" 2>&1 &
+    client=$!
+    h_check "one-phase: the ONEPHASE record's write is held" \
+        h_wait_newlog coord "failpoint wal-write fired" 10
+    gid=$(grep -oE 'transaction dtx:c1:[0-9]+:[0-9]+: active -> onephase' "$H_TMP/coord.log" |
+        tail -n 1 | grep -oE 'dtx:c1:[0-9]+:[0-9]+')
+    sleep 1 # a COMMIT sent at once would have committed by now
+    h_kill coord KILL
+    wait $client
+    h_check "one-phase: the client is not told COMMITTED" bash -c "! grep -q COMMITTED '$H_TMP/op.out'"
+    h_coord_start
+    h_wait_newlog coord "participant \"a\" .* is ready" 20
+    st=$("$H_BIN/tool-dtxprobe" status "$gid")
+    a1=$(bal pa)
+    h_eq "one-phase: no COMMIT was sent before the record was durable (a unchanged)" "$a0" "$a1"
+    # UNKNOWN is always honest; ABORTED only for unchanged data
+    h_check "one-phase: STATUS of $gid ($st) agrees with the data (balance $a1, was $a0)" \
+        test "$st" = UNKNOWN -o \( "$st" = ABORTED -a "$a1" = "$a0" \) -o \
+        \( "$st" = COMMITTED -a "$a1" = $((a0 - 1)) \)
 fi
 h_end_case
 
