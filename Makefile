@@ -276,7 +276,8 @@ install: all
 	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' client/libdtx.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libdtx.pc; \
 	fi
-	for m in docs/man/*.1; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/ || true; done
+	for m in docs/man/*.1; do [ -f "$$m" ] && \
+	  sed 's|@VERSION@|$(VERSION)|' $$m > $(DESTDIR)$(PREFIX)/share/man/man1/$$(basename $$m) || true; done
 
 FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 fmt:

@@ -230,6 +230,7 @@ gid_key(const clog *l, const char *gid, gkey *k)
     return gid_parse(gid, l->co->conf.name, &k->epoch, &k->seq) && k->seq != 0 ? k : NULL;
 }
 
+/* the omap entry of gid, or NULL; the clog's (freed by omap_prune) */
 static oentry *
 omap_find(clog *l, const char *gid)
 {
@@ -318,6 +319,8 @@ chunk_pos(const clog *l, uint64_t epoch, uint64_t seq, bool *found)
     return lo;
 }
 
+/* The chunk holding (epoch, seq), or NULL; the clog's, valid until the next
+ * chunk_get or prune. */
 static ochunk *
 chunk_find(clog *l, uint64_t epoch, uint64_t seq)
 {
@@ -440,6 +443,8 @@ omap_prune(clog *l, uint64_t now)
     }
 }
 
+/* Set gid's omap entry (created if need be); the clog owns it until
+ * omap_prune frees it. */
 static oentry *
 omap_set(clog *l, const char *gid, uint8_t outcome, uint64_t ms, uint64_t lsn)
 {
@@ -642,7 +647,7 @@ pending_index_grow(clog *l)
 
 /* A COMMIT without END (k: the gid's key if it is one of ours).  Call after
  * outcome_set for the same gid: the chunk that holds its outcome counts it,
- * and is kept while it is pending. */
+ * and is kept while it is pending.  The clog owns it until pending_remove. */
 static clog_pending *
 pending_add(clog *l, const char *gid, const gkey *k, uint64_t ms, uint64_t lsn,
             const clog_branch *br, int n)

@@ -18,13 +18,14 @@
  * txn tells its client through txn_owner_ops and asks for a resolver pass
  * through txn_events; plink says a link became ready through plink_events.
  *
- * Threads: one libevent loop runs every module.  wal/ adds its writer
- * thread (appends, group commit, fdatasync) and a short-lived thread per
- * checkpoint (segment removal, directory fsync); they reach the loop only
- * through an eventfd (durability callbacks).  clog.c runs its checkpoint's
- * file work on a thread of its own for the same reason.  Nothing on the loop
- * blocks: disk waits go through the WAL's durability callbacks, peers
- * through conns (conn.h), host names through evdns.
+ * Threads: one libevent loop runs every module.  wal/ adds two threads of
+ * its own: the writer (appends, group commit, fdatasync) and the segment
+ * preparer (zero-filled segments made ahead of need); clog.c starts a
+ * short-lived thread per checkpoint for the segment removal and its
+ * directory fsync.  They reach the loop only through eventfds (durability
+ * callbacks, checkpoint done).  Nothing on the loop blocks: disk waits go
+ * through the WAL's durability callbacks, peers through conns (conn.h),
+ * host names through evdns.
  */
 #ifndef DTX_COORD_H
 #define DTX_COORD_H

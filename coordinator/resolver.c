@@ -65,6 +65,8 @@ typedef struct rctx {
     char gid[GID_MAX];
 } rctx;
 
+/* The context of one request to a participant: the reply callback frees it
+ * (or the caller, when the request could not be sent). */
 static rctx *
 rctx_new(coord *co, plink *l, rjob job, const char *gid)
 {

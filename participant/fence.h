@@ -1,5 +1,5 @@
 /*
- * fence.h — epoch fencing of coordinators (DESIGN.md section 6).
+ * fence.h — epoch fencing of coordinators (docs/design.md section 6).
  *
  * Every coordinator introduces itself with (name, epoch) at HELLO and
  * repeats the epoch in every request.  A coordinator whose epoch is lower
