@@ -5,6 +5,11 @@
 # Exit status 0 only when nothing failed.
 #   TESTS_ONLY=unit|integration    one kind only
 #   TESTS_MATCH=regex              only suites whose name matches
+#   CASE=name[,name...]            only these cases of each integration suite
+#                                  (passed on in the environment; a suite
+#                                  with no such case fails, listing its own:
+#                                  pair it with TESTS_MATCH); CASE=list lists
+#                                  the cases of every suite; docs/testing.md
 cd "$(dirname "$0")/.." || exit 2
 build=${DTX_BUILD:-test}
 passed=0
@@ -53,7 +58,8 @@ run_integration() {
     local script=$1 name
     name=$(basename "$script" .sh)
     local log="$logdir/$name.log" start=$SECONDS rc
-    DTX_BUILD=$build timeout --kill-after=10 "${DTX_TEST_TIMEOUT:-300}" bash "$script" >"$log" 2>&1
+    [ -n "${CASE:-}" ] && name="$name CASE=$CASE"
+    DTX_BUILD=$build CASE=${CASE:-} timeout --kill-after=10 "${DTX_TEST_TIMEOUT:-300}" bash "$script" >"$log" 2>&1
     rc=$?
     local good bad
     good=$(grep -cE '^ok ' "$log")
@@ -71,6 +77,15 @@ run_integration() {
     fi
 }
 
+if [ "${CASE:-}" = list ]; then
+    for script in tests/integration/*.sh; do
+        [ -f "$script" ] || continue
+        [ -n "${TESTS_MATCH:-}" ] && ! [[ $(basename "$script" .sh) =~ $TESTS_MATCH ]] && continue
+        echo "$(basename "$script" .sh):"
+        CASE=list bash "$script" 2>&1 | grep -v '^# cases of ' | sed -E 's/^(# ?)?/  /'
+    done
+    exit 0
+fi
 if [ "${TESTS_ONLY:-unit}" = unit ] || [ -z "${TESTS_ONLY:-}" ]; then
     for bin in build/$build/tests/test_*; do
         [ -x "$bin" ] || continue

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The chaos bank test (tests/chaos.sh) for 60 seconds, as part of make check.
+# One scenario: no named cases (CASE fails it, docs/testing.md).
 set -u
 dir=$(dirname "$0")
+. "$dir/../lib/harness.sh"
+h_no_cases
 out=$("$dir/../chaos.sh" "${CHAOS_SECONDS:-60}" 2>&1)
 rc=$?
 last=$(tail -n 1 <<<"$out")

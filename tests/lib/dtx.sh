@@ -111,3 +111,9 @@ h_coord_start() {
 h_dtx() {
     "$H_BIN/dtx" "$@"
 }
+
+# h_dtx_quiet ARGS... — the same, its output discarded (for h_check, whose
+# own ok/not ok line must not be redirected with it)
+h_dtx_quiet() {
+    "$H_BIN/dtx" "$@" >/dev/null
+}

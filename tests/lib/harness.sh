@@ -12,13 +12,22 @@
 #   h_kill coord KILL              # signal it
 #   h_ok "description" / h_fail "description"   (TAP-style lines)
 #
+# Named cases, so that one case of a suite can be run alone (CASE=name; see
+# "Named cases" below and docs/testing.md, "Running one case"):
+#
+#   h_cases commit three pending:checkpoint   # before h_init
+#   h_init
+#   ...set-up every case needs...
+#   if h_case commit; then ...checks...; fi
+#
 # Everything a test starts is recorded and torn down by h_cleanup, which the
 # trap runs on any exit, also on failure or ^C: processes are SIGKILLed,
 # clusters stopped in immediate mode, the temp dir removed.  Tests never touch
 # a PostgreSQL server they did not start.
 #
 # Environment: DTX_BUILD (test|release, default test) picks the binaries;
-# DTX_KEEP_TMP=1 keeps the temp dir for post-mortems.
+# DTX_KEEP_TMP=1 keeps the temp dir for post-mortems; CASE picks cases of an
+# integration suite (below).
 
 H_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 H_BUILD=${DTX_BUILD:-test}
@@ -40,6 +49,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 h_log() { printf '# %s\n' "$*" >&2; }
 
 h_init() {
+    h__no_cases_check
     H_TMP=$(mktemp -d /tmp/dtx-test.XXXXXX)
     chmod 755 "$H_TMP"
     H_CERTS="$H_TMP/certs"
@@ -171,11 +181,11 @@ h_start() {
     H_PIDS[$name]=$!
 }
 
-h_pid() { echo "${H_PIDS[$1]}"; }
+h_pid() { echo "${H_PIDS[$1]:-}"; }
 
 # h_kill NAME [SIGNAL] — signal and reap (default KILL)
 h_kill() {
-    local pid=${H_PIDS[$1]}
+    local pid=${H_PIDS[$1]:-}
     [ -n "$pid" ] || return 0
     kill -"${2:-KILL}" "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
@@ -186,7 +196,7 @@ h_kill() {
 
 # h_stop NAME [timeout] — SIGTERM, wait; prints the exit status
 h_stop() {
-    local name=$1 t=${2:-10} pid=${H_PIDS[$1]}
+    local name=$1 t=${2:-10} pid=${H_PIDS[$1]:-}
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null
     local i=0
@@ -201,7 +211,7 @@ h_stop() {
     return $rc
 }
 
-h_alive() { kill -0 "${H_PIDS[$1]}" 2>/dev/null; }
+h_alive() { [ -n "${H_PIDS[$1]:-}" ] && kill -0 "${H_PIDS[$1]}" 2>/dev/null; }
 
 # h_newlog NAME — what the process printed since its last h_start (logs are
 # appended across restarts)
@@ -217,7 +227,7 @@ h__wait_log_from() {
     local from=$1 name=$2 re=$3 t=${4:-15} i=0
     while [ $i -lt $((t * 10)) ]; do
         tail -c +$((from + 1)) "$H_TMP/$name.log" 2>/dev/null | grep -Eq -- "$re" && return 0
-        if [ -n "${H_PIDS[$name]}" ] && ! kill -0 "${H_PIDS[$name]}" 2>/dev/null; then
+        if [ -n "${H_PIDS[$name]:-}" ] && ! kill -0 "${H_PIDS[$name]}" 2>/dev/null; then
             h_log "$name exited while waiting for /$re/:"
             tail -n 20 "$H_TMP/$name.log" >&2
             return 1
@@ -245,13 +255,195 @@ h_wait_until() {
     return 1
 }
 
+# ---------------------------------------------------------------------------
+# Named cases.  An integration suite names its cases, so that one of them
+# can be run alone:  CASE=heuristic-resolver bash tests/integration/clog.sh
+#
+#   h_cases DECL...   declare the suite's cases, in order; call it before
+#                     h_init (a wrong CASE then fails before any set-up).
+#                     DECL is NAME, NAME:DEP[+DEP...] (DEP: an earlier case
+#                     whose section leaves state NAME needs; it runs too,
+#                     as set-up), or +NAME (a set-up case every case needs:
+#                     it always runs)
+#   h_case NAME       true when the section of case NAME is to run:
+#                         if h_case NAME; then ...; fi
+#                     Code outside such sections (set-up, teardown) runs
+#                     for every case.
+#   h_end_case        ends the section of the last h_case: checks after it
+#                     (common teardown) report normally again
+#   h_wants NAME      true when case NAME will run (selected or as set-up),
+#                     without starting its section: for set-up that only
+#                     that case needs
+#   h_ran NAME        true when the section of case NAME ran
+#
+# CASE (environment): unset or empty runs every case, as if there were no
+# cases.  Otherwise a comma-separated list of case names, each may be a
+# shell glob ('heuristic-*'); every item must match a case of the suite,
+# else the suite fails at once with "not ok", listing its cases.
+# CASE=list prints the suite's cases and exits 0.  A case skipped because
+# of CASE prints nothing.  A case that runs only as set-up for a selected
+# one prints its checks as "# set-up (NAME): ok - ..." comments (not
+# counted); its failures count as ever.  A suite of the integration
+# directory that declares no cases fails whenever CASE is set.
+H_SUITE=$(basename "$0" .sh)
+H_CASES=()
+declare -A H_CASE_DEPS=()
+declare -A H_CASE_ALWAYS=()
+declare -A H_CASE_MODE=() # run | setup (only when CASE is set)
+declare -A H_CASE_SEEN=()
+declare -A H_CASE_RAN=()
+H_CASE_CUR=""
+H_QUIET=0
+
+h__list_cases() {
+    local name
+    echo "# cases of $H_SUITE (CASE=NAME[,NAME...]):"
+    for name in "${H_CASES[@]}"; do
+        if [ "${H_CASE_ALWAYS[$name]}" = 1 ]; then
+            echo "$name (set-up of every case: always runs)"
+        elif [ -n "${H_CASE_DEPS[$name]}" ]; then
+            echo "$name (needs: ${H_CASE_DEPS[$name]})"
+        else
+            echo "$name"
+        fi
+    done
+}
+
+h_cases() {
+    local d name dep item matched changed
+    local -a items bad=()
+    local -A want=()
+    for d in "$@"; do
+        name=${d#+}
+        name=${name%%:*}
+        H_CASES+=("$name")
+        H_CASE_ALWAYS[$name]=0
+        [[ $d == +* ]] && H_CASE_ALWAYS[$name]=1
+        H_CASE_DEPS[$name]=""
+        [[ $d == *:* ]] && H_CASE_DEPS[$name]=${d#*:} && H_CASE_DEPS[$name]=${H_CASE_DEPS[$name]//+/ }
+        for dep in ${H_CASE_DEPS[$name]}; do
+            if [ -z "${H_CASE_ALWAYS[$dep]:-}" ]; then
+                echo "not ok 1 - h_cases: $name needs \"$dep\", not an earlier case of $H_SUITE"
+                exit 1
+            fi
+        done
+    done
+    [ -n "${CASE:-}" ] || return 0
+    if [ "$CASE" = list ]; then
+        h__list_cases
+        exit 0
+    fi
+    IFS=, read -ra items <<<"$CASE"
+    for item in "${items[@]}"; do
+        item=${item//[[:space:]]/}
+        [ -n "$item" ] || continue
+        matched=0
+        for name in "${H_CASES[@]}"; do
+            # shellcheck disable=SC2053 # a glob on purpose
+            if [[ $name == $item ]]; then
+                want[$name]=run
+                matched=1
+            fi
+        done
+        [ $matched = 1 ] || bad+=("$item")
+    done
+    if [ ${#bad[@]} -gt 0 ] || [ ${#want[@]} -eq 0 ]; then
+        echo "not ok 1 - CASE=$CASE: no case of $H_SUITE is named ${bad[*]:-(nothing)}; its cases: ${H_CASES[*]}"
+        h__list_cases | sed -e 1d -e 's/^/#   /' >&2
+        exit 1
+    fi
+    for name in "${H_CASES[@]}"; do
+        [ "${H_CASE_ALWAYS[$name]}" = 1 ] && [ -z "${want[$name]:-}" ] && want[$name]=setup
+    done
+    changed=1
+    while [ $changed = 1 ]; do
+        changed=0
+        for name in "${!want[@]}"; do
+            for dep in ${H_CASE_DEPS[$name]}; do
+                [ -n "${want[$dep]:-}" ] && continue
+                want[$dep]=setup
+                changed=1
+            done
+        done
+    done
+    local run="" setup=""
+    for name in "${H_CASES[@]}"; do
+        H_CASE_MODE[$name]=${want[$name]:-skip}
+        case ${want[$name]:-} in
+        run) run+=" $name" ;;
+        setup) setup+=" $name" ;;
+        esac
+    done
+    h_log "CASE=$CASE: running$run${setup:+; as set-up:$setup}"
+}
+
+h_case() {
+    local name=$1 mode=run
+    h_end_case
+    if [ -z "${H_CASE_ALWAYS[$name]:-}" ]; then
+        h_fail "h_case $name: not declared by h_cases (${H_CASES[*]})"
+        return 1
+    fi
+    H_CASE_SEEN[$name]=1
+    [ -z "${CASE:-}" ] || mode=${H_CASE_MODE[$name]:-skip}
+    case $mode in
+    run) ;;
+    setup) H_QUIET=1 ;;
+    *) return 1 ;;
+    esac
+    H_CASE_CUR=$name
+    H_CASE_RAN[$name]=1
+    return 0
+}
+
+h_end_case() {
+    H_QUIET=0
+    H_CASE_CUR=""
+}
+
+h_wants() {
+    [ -z "${CASE:-}" ] || [ "${H_CASE_MODE[$1]:-skip}" != skip ]
+}
+
+h_ran() { [ -n "${H_CASE_RAN[$1]:-}" ]; }
+
+# h_no_cases — for a suite that is one scenario: fails (or, for CASE=list,
+# says so) when CASE is set.  h_init runs it for every suite of
+# tests/integration that declared no cases.
+h_no_cases() {
+    [ -n "${CASE:-}" ] || return 0
+    if [ "$CASE" = list ]; then
+        echo "# $H_SUITE has no named cases (one scenario: run it whole, without CASE)"
+        exit 0
+    fi
+    echo "not ok 1 - CASE=$CASE: $H_SUITE has no named cases (one scenario): run it without CASE"
+    exit 1
+}
+
+h__no_cases_check() {
+    [ ${#H_CASES[@]} -eq 0 ] || return 0
+    # only the integration suites: tests/demo.sh and tests/chaos.sh use this
+    # harness too, and ignore CASE
+    [ "$(cd "$(dirname "$0")" && pwd)" = "$H_ROOT/tests/integration" ] || return 0
+    h_no_cases
+}
+
 h_ok() {
+    if [ "$H_QUIET" = 1 ]; then
+        # a case run only as set-up for the selected one: not counted
+        printf '# set-up (%s): ok - %s\n' "$H_CASE_CUR" "$*"
+        return 0
+    fi
     H_PASS=$((H_PASS + 1))
     printf 'ok %d - %s\n' $((H_PASS + H_FAILS)) "$*"
 }
 h_fail() {
     H_FAILS=$((H_FAILS + 1))
-    printf 'not ok %d - %s\n' $((H_PASS + H_FAILS)) "$*"
+    if [ "$H_QUIET" = 1 ]; then
+        printf 'not ok %d - set-up (%s): %s\n' $((H_PASS + H_FAILS)) "$H_CASE_CUR" "$*"
+    else
+        printf 'not ok %d - %s\n' $((H_PASS + H_FAILS)) "$*"
+    fi
 }
 # h_check DESC CMD... — ok if CMD succeeds
 h_check() {
@@ -270,6 +462,16 @@ h_eq() {
 }
 # h_done — exit status of the test script
 h_done() {
+    h_end_case
+    # a declared case the script never reached would be one CASE cannot
+    # run (reported only when all else passed: an early exit reaches none)
+    local name
+    if [ "$H_FAILS" -eq 0 ]; then
+        for name in "${H_CASES[@]}"; do
+            [ -n "${H_CASE_SEEN[$name]:-}" ] ||
+                h_fail "case \"$name\" is declared (h_cases) but no h_case reached it"
+        done
+    fi
     if [ "${DTX_VALGRIND:-0}" = 1 ]; then
         local f
         for f in "$H_TMP"/*.vg.*; do
