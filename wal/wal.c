@@ -9,7 +9,9 @@
  * threads — the writer and the segment preparer — and the wake-up eventfd of
  * the attached event loop.  The format it writes is described byte by byte in
  * wal_format.c; segment files are created by wal_segment.c; the recovery scan
- * is wal_scan.c.
+ * is wal_scan.c; a standby's raw appends and truncation are wal_stream.c,
+ * which changes the append state only through the functions at the end of
+ * this file.
  *
  * Threads and locks.
  *   - Appenders (any thread) take w->lock only long enough to reserve the
@@ -38,6 +40,16 @@
  *     segment switch costs the flush nothing.  Its state (prep_*) is under
  *     w->prep_lock.
  *   - wal_checkpoint runs in the caller's thread under w->ckpt_lock.
+ *   - A standby's raw chunk (wal_append_raw) is verified without the lock,
+ *     then copied into w->fill like an encoded record (wal_stream_take),
+ *     after checking under the lock that the append state did not change.
+ *   - wal_truncate, and a new standby's first chunk, change the files
+ *     themselves (wal_exclusive_begin/_end): they take ckpt_lock, wait for a
+ *     running flush and then mark one running, so that the flush state
+ *     (seg_fd) is theirs and no flush starts, and hold off the preparer
+ *     (prep_hold; they wait until prep_busy clears).  At the end they set
+ *     the append state and the preparer's prep_done to what the files now
+ *     hold.
  *   - The durability callbacks (a heap ordered by LSN) belong to the event
  *     loop's thread alone; a flusher only reads loop_min_lsn, the smallest
  *     LSN waited for, to decide whether to write to the eventfd.
@@ -51,11 +63,19 @@
  *   - flushed_lsn <= the LSN of the last record written and fdatasynced; it
  *     only grows, and only after every fdatasync of the batch succeeded.  A
  *     failed write or fdatasync PANICs before anything is published, so
- *     nothing is acknowledged that is not on disk.
+ *     nothing is acknowledged that is not on disk.  (wal_truncate and a new
+ *     standby's first chunk set it to the new end of the log, lower or
+ *     higher: nobody waits then.)
  *   - A segment's header is emitted into the stream together with its first
  *     record (header_pending until then), so a zero header on disk means the
  *     segment holds nothing.  A switch record, the next header and the record
- *     that did not fit are encoded by one wal_append call, in one batch.
+ *     that did not fit are encoded by one wal_append call, in one batch.  (A
+ *     standby's chunk may end with a switch record: its next header then
+ *     stays pending, with the salt the switch record announced.)
+ *   - The append state — insert_lsn, cur_segno, cur_salt, cur_epoch,
+ *     header_pending, salt_announced, prev_epoch, force_switch and epoch — is
+ *     always what wal_open would derive from the log once the appended
+ *     bytes are on disk (wal_init_state), whichever path produced it.
  *   - The file of a segment exists (complete, zero-filled, durable) before
  *     a flush writes into it: the flush waits for the preparer, or creates
  *     the file itself if preparation failed.
@@ -85,6 +105,8 @@
  * Life cycle.  wal_open: lock the directory, remove leftover temporary
  * files, scan (wal_scan), repair (zero a torn tail, replace a bad end segment,
  * remove files past the end, create the end segment), start the threads.
+ * Then wal_append (a primary) or wal_append_raw (a standby), never both at
+ * once; wal_truncate in between, for an old primary that rejoins.
  * wal_close: the writer drains the buffer and exits, the preparer exits, files
  * and descriptors are closed, pending loop callbacks are dropped.
  */
@@ -171,6 +193,11 @@ struct wal {
     uint32_t cur_salt;
     uint64_t cur_epoch;
     bool header_pending;
+    /* For a pending header (what wal_append_raw checks it against): whether
+     * a switch record announced cur_salt (false only when the log holds no
+     * segment header at all), and the epoch of the segment before it. */
+    bool salt_announced;
+    uint64_t prev_epoch;
     uint64_t epoch;
     bool force_switch;
     uint64_t rng;
@@ -221,6 +248,8 @@ struct wal {
     uint64_t prep_done;
     bool prep_failed;
     bool prep_stop;
+    bool prep_hold; /* wal_exclusive_begin: start no new file */
+    bool prep_busy; /* a file is being created (prep_lock not held) */
 
     pthread_mutex_t ckpt_lock;
     pthread_t writer_thread, prep_thread;
@@ -358,6 +387,8 @@ wal_emit_switch(wal_t *w)
     wal_rec_encode(dst, w->cur_salt, WAL_TYPE_SWITCH, lsn, payload, WAL_SWITCH_PAYLOAD);
     w->cur_segno++;
     w->cur_salt = salt;
+    w->salt_announced = true;
+    w->prev_epoch = w->cur_epoch;
     w->cur_epoch = w->epoch;
     w->header_pending = true;
     w->insert_lsn = lsn;
@@ -922,11 +953,13 @@ wal_prep_main(void *arg)
 
     pthread_mutex_lock(&w->prep_lock);
     while (!w->prep_stop) {
-        if (w->prep_done < w->prep_target && !w->prep_failed) {
+        if (w->prep_done < w->prep_target && !w->prep_failed && !w->prep_hold) {
             uint64_t next = w->prep_done + 1;
+            w->prep_busy = true;
             pthread_mutex_unlock(&w->prep_lock);
             bool ok = wal_seg_create(w->dirfd, w->dir, next, w->segsize, err, sizeof(err));
             pthread_mutex_lock(&w->prep_lock);
+            w->prep_busy = false;
             if (ok) {
                 if (w->prep_done < next)
                     w->prep_done = next;
@@ -1001,35 +1034,7 @@ wal_repair_end(wal_t *w, const wal_scan_result *res, char *err, size_t errlen)
 
     /* Zero from the end position to the end of the segment, and extend a
      * short file to its full size. */
-    int fd = openat(w->dirfd, name, O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "could not open file \"%s/%s\": %m", w->dir, name);
-        return false;
-    }
-    size_t chunk = 256 * 1024;
-    uint8_t *zeros = calloc(1, chunk);
-    if (zeros == NULL) {
-        close(fd);
-        snprintf(err, errlen, "out of memory");
-        return false;
-    }
-    for (uint64_t off = res->end_offset; off < w->segsize;) {
-        size_t n = w->segsize - off < chunk ? (size_t)(w->segsize - off) : chunk;
-        ssize_t r = pwrite(fd, zeros, n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            if (r == 0)
-                errno = ENOSPC;
-            log_panic("could not write to file \"%s/%s\": %m", w->dir, name);
-        }
-        off += (uint64_t)r;
-    }
-    free(zeros);
-    if (fsync(fd) != 0)
-        log_panic("could not fsync file \"%s/%s\": %m", w->dir, name);
-    close(fd);
-    return true;
+    return wal_seg_zero(w->dirfd, w->dir, res->end_segno, res->end_offset, w->segsize, err, errlen);
 }
 
 static bool
@@ -1115,6 +1120,8 @@ wal_init_state(wal_t *w, const wal_scan_result *res, uint64_t epoch)
     w->cur_segno = res->end_segno;
     w->header_pending = !res->end_header_valid;
     w->cur_salt = res->end_salt_known ? res->end_salt : wal_new_salt(w, 0);
+    w->salt_announced = res->end_salt_known;
+    w->prev_epoch = res->end_epoch;
     if (w->header_pending) {
         w->cur_epoch = w->epoch;
     } else {
@@ -1352,4 +1359,156 @@ wal_checkpoint(wal_t *w, uint64_t keep_lsn, char *err, size_t errlen)
     }
     pthread_mutex_unlock(&w->ckpt_lock);
     return ok;
+}
+
+/* ---- streaming: the append state for wal_stream.c ----------------------- */
+
+int
+wal_dir_fd(const wal_t *w)
+{
+    return w->dirfd;
+}
+
+void
+wal_seed_salts(wal_t *w, uint64_t seed)
+{
+    pthread_mutex_lock(&w->lock);
+    w->rng = seed;
+    if (w->header_pending && !w->salt_announced)
+        w->cur_salt = wal_new_salt(w, 0);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void
+wal_stream_get(wal_t *w, wal_stream_state *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->segsize = w->segsize;
+    pthread_mutex_lock(&w->lock);
+    st->insert_lsn = w->insert_lsn;
+    st->segno = w->cur_segno;
+    st->header_pending = w->header_pending;
+    st->salt_announced = w->salt_announced;
+    st->salt = w->cur_salt;
+    st->epoch = w->cur_epoch;
+    st->prev_epoch = w->prev_epoch;
+    pthread_mutex_unlock(&w->lock);
+    st->oldest_lsn = wal_oldest_lsn(w);
+}
+
+/* Set the append state to st, deriving the rest as wal_init_state does from
+ * a scan that ends there.  Lock held. */
+static void
+wal_stream_set_locked(wal_t *w, const wal_stream_state *st)
+{
+    uint64_t seen = st->header_pending ? st->prev_epoch : st->epoch;
+    if (seen > w->epoch)
+        w->epoch = seen;
+    w->insert_lsn = st->insert_lsn;
+    w->cur_segno = st->segno;
+    w->header_pending = st->header_pending;
+    w->salt_announced = st->salt_announced;
+    w->prev_epoch = st->prev_epoch;
+    if (st->header_pending && !st->salt_announced)
+        w->cur_salt = wal_new_salt(w, 0);
+    else
+        w->cur_salt = st->salt;
+    w->cur_epoch = st->header_pending ? w->epoch : st->epoch;
+    w->force_switch = !st->header_pending && w->epoch > w->cur_epoch;
+}
+
+bool
+wal_stream_take(wal_t *w, const wal_stream_state *was, const wal_stream_state *now, uint64_t pos,
+                const void *bytes, size_t len, uint64_t records)
+{
+    uint64_t t = clock_mono_ns();
+    pthread_mutex_lock(&w->lock);
+    if (w->closing)
+        log_panic("wal_append_raw called on a write-ahead log being closed");
+    if (w->insert_lsn != was->insert_lsn || w->cur_segno != was->segno ||
+        w->header_pending != was->header_pending || w->cur_salt != was->salt) {
+        pthread_mutex_unlock(&w->lock);
+        return false;
+    }
+    if (w->fill.len == 0)
+        w->fill_since_ns = t;
+    memcpy(wal_buf_put(&w->fill, pos, len), bytes, len);
+    wal_stream_set_locked(w, now);
+    w->fill.last_lsn = now->insert_lsn;
+    w->stat_records += records;
+    w->stat_bytes += len;
+    bool wake_writer = w->writer_sleeping && (w->writer_idle || w->fill.len >= WAL_BG_FLUSH_BYTES);
+    pthread_mutex_unlock(&w->lock);
+    if (wake_writer)
+        pthread_cond_signal(&w->writer_cv);
+    return true;
+}
+
+bool
+wal_exclusive_begin(wal_t *w, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&w->ckpt_lock);
+    pthread_mutex_lock(&w->lock);
+    /* Wait for a running flush as wal_wait_durable does, then be the one
+     * running: the flush state (seg_fd) is ours, and no flush starts. */
+    while (w->flushing) {
+        uint32_t seq = atomic_load(&w->flush_seq);
+        atomic_fetch_add(&w->sync_waiters, 1);
+        pthread_mutex_unlock(&w->lock);
+        wal_futex_wait(&w->flush_seq, seq);
+        atomic_fetch_sub(&w->sync_waiters, 1);
+        pthread_mutex_lock(&w->lock);
+    }
+    if (w->fill.len > 0) {
+        pthread_mutex_unlock(&w->lock);
+        pthread_mutex_unlock(&w->ckpt_lock);
+        snprintf(err, errlen, "records appended to the write-ahead log are not written yet");
+        return false;
+    }
+    w->flushing = true;
+    pthread_mutex_unlock(&w->lock);
+    /* Every flush ends with its fdatasync: nothing is dirty. */
+    if (w->seg_fd >= 0) {
+        close(w->seg_fd);
+        w->seg_fd = -1;
+    }
+    pthread_mutex_lock(&w->prep_lock);
+    w->prep_hold = true;
+    while (w->prep_busy)
+        pthread_cond_wait(&w->prep_cv, &w->prep_lock);
+    pthread_mutex_unlock(&w->prep_lock);
+    return true;
+}
+
+void
+wal_exclusive_end(wal_t *w, const wal_stream_state *st, uint64_t last_file)
+{
+    pthread_mutex_lock(&w->lock);
+    if (st != NULL) {
+        wal_stream_set_locked(w, st);
+        w->fill_base_lsn = st->insert_lsn;
+        if (w->kick_lsn > st->insert_lsn)
+            w->kick_lsn = st->insert_lsn;
+        atomic_store(&w->oldest_segno, st->oldest_lsn / w->segsize);
+        atomic_store(&w->flushed_lsn, st->insert_lsn);
+    }
+    atomic_fetch_add(&w->flush_seq, 1);
+    w->flushing = false;
+    if (w->writer_wait_flush)
+        pthread_cond_signal(&w->writer_cv);
+    pthread_mutex_unlock(&w->lock);
+    if (atomic_load(&w->sync_waiters) > 0)
+        wal_futex_wake_all(&w->flush_seq);
+
+    pthread_mutex_lock(&w->prep_lock);
+    w->prep_hold = false;
+    if (st != NULL) {
+        /* Files up to last_file exist; the preparer makes the next one. */
+        w->prep_done = last_file;
+        w->prep_target = last_file + 1;
+        w->prep_failed = false;
+    }
+    pthread_cond_broadcast(&w->prep_cv);
+    pthread_mutex_unlock(&w->prep_lock);
+    pthread_mutex_unlock(&w->ckpt_lock);
 }

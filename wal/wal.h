@@ -24,8 +24,9 @@
  * Failure rule.  A failed write or fsync (disk full included) is not
  * reported to the caller: the process logs a PANIC and aborts, and nothing
  * appended after the last successful fdatasync is ever acknowledged.  A
- * restart recovers from the log.  Only wal_open() and wal_checkpoint()
- * return errors, for conditions the caller can act on.
+ * restart recovers from the log.  Only wal_open(), wal_checkpoint(),
+ * wal_append_raw(), wal_truncate() and the readers return errors, for
+ * conditions the caller can act on.
  *
  * Recovery.  wal_open() scans the log.  The log ends at the first record
  * that is not valid; if bytes follow it in that segment (a write cut short by
@@ -42,7 +43,17 @@
  * wal_get_stats and wal_checkpoint may be called from any thread.
  * wal_attach_event_base, wal_notify_durable and wal_close belong to the thread
  * that runs the attached event base (or to any single thread if none is
- * attached).
+ * attached).  A reader belongs to one thread at a time.
+ *
+ * Streaming to a standby.  A standby holds its primary's log byte for byte at
+ * the same positions.  The primary reads it in chunks of raw bytes
+ * (wal_reader_next_chunk); the standby takes each chunk as it is
+ * (wal_append_raw), verified first, and makes it durable like any record
+ * (wal_notify_durable, wal_wait_durable).  Afterwards the standby's log is in
+ * the state wal_open would find it in, so once promoted it continues the
+ * same log with wal_set_epoch and wal_append.  An old primary that rejoins as
+ * a standby first cuts its log back to where it forked (wal_truncate).  See
+ * docs/wal-format.md, "Streaming to a standby".
  */
 #ifndef DTX_WAL_H
 #define DTX_WAL_H
@@ -112,6 +123,7 @@ typedef struct wal_record {
     uint8_t type;       /* 1..255 */
     uint32_t len;       /* payload length */
     const void *payload;
+    uint64_t epoch; /* the epoch in the header of the record's segment */
 } wal_record;
 
 typedef void (*wal_durable_cb)(void *arg, uint64_t lsn);
@@ -153,7 +165,9 @@ bool wal_set_epoch(wal_t *w, uint64_t epoch) WAL_WARN_UNUSED;
  * not yet written (see wal_pending_bytes). */
 uint64_t wal_append(wal_t *w, uint8_t type, const void *payload, uint32_t len);
 
-/* Position up to which the log is durable: every record with LSN <= it. */
+/* Position up to which the log is durable: every record with LSN <= it.  It
+ * only grows, except that wal_truncate, and a new standby's first
+ * wal_append_raw, set it back to the new end of the log. */
 uint64_t wal_flushed_lsn(wal_t *w);
 /* LSN of the last record appended (the end of the appended stream). */
 uint64_t wal_insert_lsn(wal_t *w);
@@ -188,11 +202,14 @@ bool wal_checkpoint(wal_t *w, uint64_t keep_lsn, char *err, size_t errlen) WAL_W
 uint64_t wal_oldest_lsn(wal_t *w);
 
 /* Read the records of an open log whose LSN is greater than from_lsn (0 =
- * from the oldest record retained), up to what is durable at each call.
- * Reading is done in the calling thread with pread; for replication, call
- * wal_notify_durable to learn when more is available.  Returns NULL with a
- * message in err if from_lsn was removed by a checkpoint or lies past the
- * end.  Close with wal_reader_close() before wal_close(). */
+ * from the oldest record retained), up to what is durable at each call —
+ * or, with wal_reader_next_chunk, its raw bytes from from_lsn on, for a
+ * standby.  Reading is done in the calling thread with pread, from any
+ * thread while others append; for replication, call wal_notify_durable to
+ * learn when more is available.  Returns NULL with a message in err if
+ * from_lsn was removed by a checkpoint or lies past the end.  The caller
+ * owns the reader: close it with wal_reader_close() before wal_close() (and
+ * before wal_truncate). */
 wal_reader *wal_reader_open(wal_t *w, uint64_t from_lsn, char *err, size_t errlen) WAL_WARN_UNUSED;
 /* Read a log directory that no process has open for writing (tools,
  * recovery before wal_open).  The directory is verified first, as wal_open
@@ -202,11 +219,105 @@ wal_reader *wal_reader_open_dir(const char *dir, uint64_t from_lsn, char *err,
                                 size_t errlen) WAL_WARN_UNUSED;
 /* Next record: 1 and *rec filled; 0 at the end (of what is durable, for a
  * live reader: more may come later); -1 on an error, described by
- * wal_reader_error(). */
+ * wal_reader_error().  A reader returns records or chunks, whichever its
+ * first call asked for. */
 int wal_reader_next(wal_reader *r, wal_record *rec) WAL_WARN_UNUSED;
+/* Next chunk of the raw stream, for a standby: 1 with [*pos, *pos + *len)
+ * the bytes of the log at those positions, exactly as on disk; 0 and -1 as
+ * for wal_reader_next.  A chunk holds whole, verified records only (switch
+ * records included), lies within one segment, and has at most max bytes
+ * unless its one record is larger.  A chunk that starts a segment starts at
+ * the segment's position n * segment size and includes its 64-byte header.
+ * Chunks follow each other: each starts at the previous one's end, or, after
+ * a chunk that ends with a switch record, at the next segment's start.
+ *
+ * The first chunk starts at the reader's from_lsn, which must then be the
+ * end of a record (else -1): a standby's end, wal_stream_from() on the
+ * standby.  When from_lsn is where a segment's records start (offset 64),
+ * the chunk starts at the segment's start with its header; from_lsn 0 thus
+ * starts at the start of the oldest retained segment (an empty standby
+ * copies every segment the primary keeps).
+ *
+ * *bytes points into the reader's buffer: valid until the next call or
+ * wal_reader_close(); the caller copies or sends it before then. */
+int wal_reader_next_chunk(wal_reader *r, uint64_t *pos, const void **bytes, size_t *len,
+                          size_t max) WAL_WARN_UNUSED;
 /* The last error of r (a static "" if none); owned by r. */
 const char *wal_reader_error(const wal_reader *r);
 void wal_reader_close(wal_reader *r);
+
+/* ---- standby ---- */
+
+/* Take the bytes [pos, pos + len) of a primary's stream, as
+ * wal_reader_next_chunk returned them, into this log, at the same
+ * positions: into the append buffer, to be written and fdatasynced like
+ * appended records (wal_wait_durable and wal_notify_durable tell when).
+ * The bytes are copied.  Returns the LSN of the last record taken (a switch
+ * record's, if the chunk ends with one), which is the new insert position.
+ *
+ * Everything is verified before anything is taken; on any failure nothing is
+ * taken and 0 is returned with a message in err naming the position and the
+ * reason.  The rules (docs/wal-format.md, "Streaming to a standby"):
+ *   - pos is where this log continues: wal_insert_lsn(w), or, when a switch
+ *     record ended the log's last segment, that next segment's start (the
+ *     chunk then starts with its header); when the log retains no record
+ *     (a new standby) pos may be the start of any segment, and the log then
+ *     begins there: its files are replaced (every other segment file is
+ *     removed), which blocks on the disk;
+ *   - the chunk lies within one segment, holds at least one record and ends
+ *     at the end of a record; nothing follows a switch record;
+ *   - a segment header is valid (magic, version, reserved bytes, CRC), names
+ *     the expected segment and this log's segment size, carries the salt the
+ *     previous switch record announced and an epoch not lower than the
+ *     previous segment's;
+ *   - every record is valid as recovery checks it: offset, length, reserved
+ *     bytes and padding zero, LSN equal to its own end, CRC seeded with its
+ *     segment's salt.
+ * Afterwards the append state (insert position, current segment, salt,
+ * epoch, pending header) is what wal_open would derive from the same bytes,
+ * and the log's epoch rises to the highest segment epoch taken: once the
+ * standby is promoted, wal_set_epoch and wal_append continue the same log.
+ *
+ * The checks cannot tell a forked log from this one right after a switch
+ * record both share (the next segment's salt is the same in both): a
+ * standby that may hold records its primary lacks (an old primary) finds
+ * the fork by epochs and cuts back with wal_truncate before it asks.
+ *
+ * Threads: any thread, but never concurrently with wal_append, wal_truncate
+ * or another wal_append_raw on the same log (a standby appends only raw; a
+ * promoted one only with wal_append); checked as far as it is cheap. */
+uint64_t wal_append_raw(wal_t *w, uint64_t pos, const void *bytes, size_t len, char *err,
+                        size_t errlen) WAL_WARN_UNUSED;
+
+/* Where a standby asks its primary's reader to start (the from_lsn of
+ * wal_reader_open): its insert position, or 0 for a new log — one that
+ * retains no record and whose last segment was not ended by a switch record
+ * (a new standby, or a log cut back to its oldest position): it then copies
+ * every segment the primary keeps. */
+uint64_t wal_stream_from(wal_t *w);
+
+/* Cut the log back to lsn, which must be the LSN of a record or the oldest
+ * retained position wal_oldest_lsn(w): every byte after it in its segment is
+ * zeroed and every later segment file removed, files and directory fsynced
+ * (later files first: a crash half way leaves a valid, longer log; cut
+ * again).  A cut where a segment's records start also removes that
+ * segment's header: the segment then starts again after the switch record
+ * (and a cut to the oldest position leaves a log that retains no record).
+ * Afterwards the append state is what wal_open would derive, and every
+ * record up to lsn is durable (wal_flushed_lsn(w) == lsn); the epoch does
+ * not go down.  For an old primary that rejoins as a standby and holds
+ * records the new primary never received.
+ *
+ * It first makes everything appended durable, then refuses (false, err) an
+ * lsn that is not a record's end, lies before the oldest retained record or
+ * past the end; lsn == the end changes nothing.  The caller ensures that
+ * nothing else uses the log meanwhile: no wal_append or wal_append_raw
+ * during the call, no reader open (close them first), no
+ * wal_notify_durable callback or wal_wait_durable pending for an LSN past
+ * lsn (they would be answered by later records that reach it).  Blocks on
+ * the disk: not on the event loop's thread.  A failed write, unlink or
+ * fsync PANICs, as for any write of the log. */
+bool wal_truncate(wal_t *w, uint64_t lsn, char *err, size_t errlen) WAL_WARN_UNUSED;
 
 /* Format an LSN as "HI/LO" (hex, like PostgreSQL) into buf; returns buf. */
 const char *wal_lsn_str(uint64_t lsn, char *buf, size_t len);

@@ -58,7 +58,9 @@
  * incarnation of that segment number does not share; its LSN field must
  * equal its own position; and a segment's salt must be the one the previous
  * segment's switch record announced.  The per-record checks are all in
- * wal_rec_check(); the chain checks are in wal_scan.c and wal_reader.c.
+ * wal_rec_check() (wal_rec_check_at() for a record in a chunk of the stream
+ * rather than a segment buffer); the chain checks are in wal_scan.c,
+ * wal_reader.c and, for a standby's chunks, wal_stream.c.
  */
 #include "wal_int.h"
 #include "crc32c.h"
@@ -163,16 +165,25 @@ bool
 wal_rec_check(const uint8_t *seg, size_t avail, uint32_t off, uint64_t segno, uint32_t segsize,
               uint32_t salt, wal_rec_view *rec, const char **why)
 {
+    /* seg + off is only formed when it lies within the buffer. */
+    if (off > avail)
+        return wal_rec_check_at(seg, 0, off, segno, segsize, salt, rec, why);
+    return wal_rec_check_at(seg + off, avail - off, off, segno, segsize, salt, rec, why);
+}
+
+bool
+wal_rec_check_at(const uint8_t *h, size_t avail, uint32_t off, uint64_t segno, uint32_t segsize,
+                 uint32_t salt, wal_rec_view *rec, const char **why)
+{
     if (off % WAL_REC_ALIGN != 0 || off < WAL_SEG_HDR_SIZE ||
         (uint64_t)off + WAL_REC_HDR_SIZE > segsize) {
         *why = "record offset out of range";
         return false;
     }
-    if ((uint64_t)off + WAL_REC_HDR_SIZE > avail) {
+    if (WAL_REC_HDR_SIZE > avail) {
         *why = "incomplete record header";
         return false;
     }
-    const uint8_t *h = seg + off;
     uint32_t len = wal_get_u32(h + 4);
     uint64_t lsn = wal_get_u64(h + 8);
     uint8_t type = h[16];
@@ -208,7 +219,7 @@ wal_rec_check(const uint8_t *seg, size_t avail, uint32_t off, uint64_t segno, ui
             return false;
         }
     }
-    if ((uint64_t)off + size > avail) {
+    if (size > avail) {
         *why = "incomplete record";
         return false;
     }

@@ -129,6 +129,12 @@ void wal_rec_encode(uint8_t *out, uint32_t salt, uint8_t type, uint64_t lsn, con
 bool wal_rec_check(const uint8_t *seg, size_t avail, uint32_t off, uint64_t segno, uint32_t segsize,
                    uint32_t salt, wal_rec_view *rec, const char **why)
     __attribute__((warn_unused_result));
+/* The same check for a record whose bytes start at h, with avail bytes of
+ * the buffer from h on (a chunk of the stream rather than a whole segment);
+ * off is still its offset in segment segno.  rec->payload points into h. */
+bool wal_rec_check_at(const uint8_t *h, size_t avail, uint32_t off, uint64_t segno,
+                      uint32_t segsize, uint32_t salt, wal_rec_view *rec, const char **why)
+    __attribute__((warn_unused_result));
 
 /* ---- segment files --------------------------------------------------- */
 
@@ -148,6 +154,18 @@ bool wal_seg_create(int dirfd, const char *dir, uint64_t segno, uint32_t segsize
  * *missing = true (and success) if the file does not exist. */
 bool wal_seg_read(int dirfd, uint64_t segno, uint8_t *buf, size_t len, size_t *got, bool *missing,
                   char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Write zeros over bytes [from, to) of segment segno (extending a shorter
+ * file) and fsync it.  False (err set) if the file cannot be opened; a
+ * failed write or fsync PANICs. */
+bool wal_seg_zero(int dirfd, const char *dir, uint64_t segno, uint64_t from, uint64_t to, char *err,
+                  size_t errlen) __attribute__((warn_unused_result));
+/* Remove every segment file numbered below lo or above hi, highest first (a
+ * crash half way leaves a contiguous run), then fsync the directory.  False
+ * (err set) if the directory cannot be listed, before anything is removed; a
+ * failed unlink PANICs (the caller's state of the log would no longer match
+ * the disk). */
+bool wal_seg_remove_outside(int dirfd, const char *dir, uint64_t lo, uint64_t hi, char *err,
+                            size_t errlen) __attribute__((warn_unused_result));
 /* fsync a directory; PANICs on failure. */
 void wal_dir_fsync(int dirfd, const char *dir);
 /* Remove leftover temporary files of an interrupted segment creation.
@@ -208,5 +226,53 @@ void wal_scan_result_free(wal_scan_result *res);
 
 /* For a live reader. */
 const char *wal_dir_path(const wal_t *w);
+
+/* ---- streaming: wal_stream.c and what it uses of wal.c ------------------- */
+
+/* A log's append state in the terms of its stream: where the next byte goes
+ * and what a segment header there must carry.  wal.c keeps it (insert_lsn,
+ * cur_segno, header_pending, cur_salt, cur_epoch, salt_announced,
+ * prev_epoch); wal_stream_check computes what a chunk makes of it. */
+typedef struct wal_stream_state {
+    uint32_t segsize;
+    uint64_t insert_lsn; /* where the next record starts */
+    uint64_t segno;      /* the segment that holds insert_lsn */
+    bool header_pending; /* segno's header is not in the log yet */
+    bool salt_announced; /* ...and a switch record announced salt for it */
+    uint32_t salt;       /* the segment's salt (the announced one if pending) */
+    uint64_t epoch;      /* the segment's epoch (header not pending) */
+    uint64_t prev_epoch; /* the previous segment's (pending, salt_announced) */
+    uint64_t oldest_lsn; /* oldest retained position; == insert_lsn: no record */
+} wal_stream_state;
+
+/* Check the chunk [pos, pos + len) of a primary's stream against st (see
+ * wal_append_raw in wal.h for the rules).  True with *next = the state after
+ * it, *records = its records (switch records not counted); false with a
+ * message naming the position and the reason.  Pure: no I/O, no locks. */
+bool wal_stream_check(const wal_stream_state *st, uint64_t pos, const uint8_t *bytes, size_t len,
+                      wal_stream_state *next, uint64_t *records, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* In wal.c.  A snapshot of w's append state. */
+void wal_stream_get(wal_t *w, wal_stream_state *st);
+/* Append the checked chunk: if w's state is still `was`, copy the bytes into
+ * the append buffer at pos and make `now` the state (w's epoch rises to the
+ * epoch of a header in the chunk); false, taking nothing, if it changed. */
+bool wal_stream_take(wal_t *w, const wal_stream_state *was, const wal_stream_state *now,
+                     uint64_t pos, const void *bytes, size_t len, uint64_t records)
+    __attribute__((warn_unused_result));
+/* Exclusive use of the log's files, for wal_truncate and a new standby's
+ * first chunk: waits for a running flush and checkpoint, then holds off
+ * both and the preparer.  False (err set) if appended records are not
+ * written yet.  End it with wal_exclusive_end. */
+bool wal_exclusive_begin(wal_t *w, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* End it; st (if not NULL) is the state of the log as it now is on disk,
+ * every record in it durable, and segment files exist up to last_file. */
+void wal_exclusive_end(wal_t *w, const wal_stream_state *st, uint64_t last_file);
+int wal_dir_fd(const wal_t *w);
+/* For the unit tests: reseed the generator of segment salts, so that two
+ * logs that continue the same bytes choose the same salts (a pending header
+ * whose salt no switch record announced takes a new one from it). */
+void wal_seed_salts(wal_t *w, uint64_t seed);
 
 #endif

@@ -7,8 +7,8 @@
  *  every record exactly as the recovery scan does (wal_rec_check) and every
  *  segment header against the chain (segment number, segment size, the salt
  *  announced by the previous switch record, epoch not decreasing).  It
- *  returns the records whose LSN is greater than from_lsn; switch records are
- *  consumed internally.
+ *  returns the records whose LSN is greater than from_lsn, each with the
+ *  epoch of its segment's header; switch records are consumed internally.
  *
  *  How far it reads — the limit:
  *    - a live reader (wal_reader_open) reads up to wal_flushed_lsn() as of
@@ -25,6 +25,17 @@
  *  incrementally as the limit grows.  Payload pointers returned point into
  *  that buffer and stay valid until the next call.
  *
+ *  Chunks (wal_reader_next_chunk) are the same walk returning raw bytes
+ *  for a standby instead of records: the verified records that follow each
+ *  other from r->pos, up to the limit, a switch record or max bytes, as one
+ *  run of the loaded segment's buffer.  hdr_next says that the next chunk
+ *  begins at its segment's start with the header: after a switch record,
+ *  and for a reader opened where a segment's records start (from_lsn 0,
+ *  the oldest retained segment, or a standby whose log ended with a switch
+ *  record).  A reader opened elsewhere first walks to from_lsn, which must
+ *  be the end of a record.  One reader returns records or chunks, not both:
+ *  the two walks start differently (records after from_lsn; bytes at it).
+ *
  *  A checkpoint may remove the segment a reader is about to open; the reader
  *  then fails with "has been removed" (like PostgreSQL's "requested WAL
  *  segment has already been removed").
@@ -39,6 +50,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+enum { WAL_READ_ANY, WAL_READ_RECORDS, WAL_READ_CHUNKS };
+
 struct wal_reader {
     wal_t *w; /* NULL for a directory reader */
     int dirfd;
@@ -47,6 +60,9 @@ struct wal_reader {
     uint64_t oldest; /* directory reader: oldest segment */
     uint64_t from;   /* return records with lsn > from */
     uint64_t pos;    /* start of the next record */
+    int mode;        /* WAL_READ_*: what the first call asked for */
+    bool hdr_next;   /* chunks: the next one starts with pos's segment header */
+    bool at_from;    /* chunks: pos has reached from (set at a segment start) */
 
     int fd; /* segment being read, -1 if none */
     uint64_t segno;
@@ -97,6 +113,8 @@ wal_reader_seek(wal_reader *r, uint64_t from_lsn, uint64_t oldest_segno, uint64_
     }
     r->from = from_lsn;
     r->pos = (from_lsn / r->segsize) * r->segsize + WAL_SEG_HDR_SIZE;
+    r->hdr_next = from_lsn % r->segsize <= WAL_SEG_HDR_SIZE;
+    r->at_from = r->hdr_next;
     return true;
 }
 
@@ -236,46 +254,134 @@ wal_reader_fill(wal_reader *r, size_t want)
     return 0;
 }
 
-int
-wal_reader_next(wal_reader *r, wal_record *rec)
+/* Reads from here on return what mode asks for (a reader returns records or
+ * chunks, not both).  0, or -1 on an error. */
+static int
+wal_reader_use(wal_reader *r, int mode)
 {
     if (r->err[0] != '\0')
         return -1;
+    if (r->mode == WAL_READ_ANY)
+        r->mode = mode;
+    if (r->mode != mode)
+        return wal_reader_fail(r, "a reader returns either records or chunks, not both");
+    return 0;
+}
+
+/* Make the record at r->pos readable in r->buf if it starts below limit:
+ * 1, or 0 if it does not, or -1 on an error. */
+static int
+wal_reader_prepare(wal_reader *r, uint64_t limit)
+{
+    if (r->pos >= limit)
+        return 0;
+    uint64_t segno = r->pos / r->segsize;
+    if (r->fd < 0 || r->segno != segno) {
+        if (wal_reader_load(r, segno) != 0)
+            return -1;
+    }
+    /* Everything below the limit in this segment is complete records. */
+    uint64_t seg_end = (segno + 1) * r->segsize;
+    size_t want = limit >= seg_end ? r->segsize : (size_t)(limit - segno * r->segsize);
+    if (want > r->loaded && wal_reader_fill(r, want) != 0)
+        return -1;
+    return 1;
+}
+
+/* Check the record at offset off of the loaded segment. */
+static int
+wal_reader_check(wal_reader *r, uint32_t off, wal_rec_view *v)
+{
+    const char *why;
+    if (!wal_rec_check(r->buf, r->loaded, off, r->segno, r->segsize, r->salt, v, &why))
+        return wal_reader_fail(r, "invalid record at offset %u of segment %016" PRIX64 ": %s", off,
+                               r->segno, why);
+    if (v->type == WAL_TYPE_SWITCH) {
+        r->salt_next = wal_get_u32(v->payload);
+        r->epoch_min = r->epoch;
+        r->chain_known = true;
+    }
+    return 0;
+}
+
+int
+wal_reader_next(wal_reader *r, wal_record *rec)
+{
+    if (wal_reader_use(r, WAL_READ_RECORDS) != 0)
+        return -1;
     for (;;) {
         uint64_t limit = r->w ? wal_flushed_lsn(r->w) : r->limit;
-        if (r->pos >= limit)
-            return 0;
-        uint64_t segno = r->pos / r->segsize;
-        uint32_t off = (uint32_t)(r->pos % r->segsize);
-        if (r->fd < 0 || r->segno != segno) {
-            if (wal_reader_load(r, segno) != 0)
-                return -1;
-        }
-        /* Everything below the limit in this segment is complete records. */
-        uint64_t seg_end = (segno + 1) * r->segsize;
-        size_t want = limit >= seg_end ? r->segsize : (size_t)(limit - segno * r->segsize);
-        if (want > r->loaded && wal_reader_fill(r, want) != 0)
-            return -1;
-
+        int rc = wal_reader_prepare(r, limit);
+        if (rc <= 0)
+            return rc;
         wal_rec_view v;
-        const char *why;
-        if (!wal_rec_check(r->buf, r->loaded, off, segno, r->segsize, r->salt, &v, &why))
-            return wal_reader_fail(r, "invalid record at offset %u of segment %016" PRIX64 ": %s",
-                                   off, segno, why);
+        if (wal_reader_check(r, (uint32_t)(r->pos % r->segsize), &v) != 0)
+            return -1;
         r->pos = v.lsn;
-        if (v.type == WAL_TYPE_SWITCH) {
-            r->salt_next = wal_get_u32(v.payload);
-            r->epoch_min = r->epoch;
-            r->chain_known = true;
-            continue;
-        }
-        if (v.lsn <= r->from)
+        if (v.type == WAL_TYPE_SWITCH || v.lsn <= r->from)
             continue;
         rec->lsn = v.lsn;
         rec->start_lsn = v.lsn - v.size;
         rec->type = v.type;
         rec->len = v.len;
         rec->payload = v.payload;
+        rec->epoch = r->epoch;
         return 1;
     }
+}
+
+/* Chunks start exactly at from: walk the records of its segment to it. */
+static int
+wal_reader_skip_to_from(wal_reader *r, uint64_t limit)
+{
+    char a[32];
+    while (r->pos < r->from) {
+        int rc = wal_reader_prepare(r, limit);
+        if (rc <= 0)
+            return rc < 0 ? -1
+                          : wal_reader_fail(r, "position %s is past the end of the log",
+                                            wal_lsn_str(r->from, a, sizeof(a)));
+        wal_rec_view v;
+        if (wal_reader_check(r, (uint32_t)(r->pos % r->segsize), &v) != 0)
+            return -1;
+        if (v.lsn > r->from)
+            return wal_reader_fail(r, "position %s is not the end of a record",
+                                   wal_lsn_str(r->from, a, sizeof(a)));
+        r->pos = v.lsn;
+    }
+    r->at_from = true;
+    return 0;
+}
+
+int
+wal_reader_next_chunk(wal_reader *r, uint64_t *pos, const void **bytes, size_t *len, size_t max)
+{
+    if (wal_reader_use(r, WAL_READ_CHUNKS) != 0)
+        return -1;
+    uint64_t limit = r->w ? wal_flushed_lsn(r->w) : r->limit;
+    if (!r->at_from && wal_reader_skip_to_from(r, limit) != 0)
+        return -1;
+    int rc = wal_reader_prepare(r, limit);
+    if (rc <= 0)
+        return rc;
+    uint64_t base = r->segno * r->segsize;
+    uint32_t off = (uint32_t)(r->pos - base);
+    uint32_t first = r->hdr_next ? 0 : off;
+    bool switched = false;
+    for (int n = 0; base + off < limit && !switched; n++) {
+        wal_rec_view v;
+        if (wal_reader_check(r, off, &v) != 0)
+            return -1;
+        /* At most max bytes, unless one record alone is larger. */
+        if (n > 0 && off + v.size - first > max)
+            break;
+        off += v.size;
+        r->pos = v.lsn;
+        switched = v.type == WAL_TYPE_SWITCH;
+    }
+    r->hdr_next = switched;
+    *pos = base + first;
+    *bytes = r->buf + first;
+    *len = off - first;
+    return 1;
 }

@@ -125,13 +125,13 @@ wal_dir_fsync(int dirfd, const char *dir)
         log_panic("could not fsync directory \"%s\": %m", dir);
 }
 
+/* Write zero bytes over [off, end) of fd.  False (errno set) on failure. */
 static bool
-wal_write_zeros(int fd, uint64_t size)
+wal_write_zeros(int fd, uint64_t off, uint64_t end)
 {
     static const uint8_t zeros[WAL_ZERO_CHUNK];
-    uint64_t off = 0;
-    while (off < size) {
-        size_t n = size - off < WAL_ZERO_CHUNK ? (size_t)(size - off) : WAL_ZERO_CHUNK;
+    while (off < end) {
+        size_t n = end - off < WAL_ZERO_CHUNK ? (size_t)(end - off) : WAL_ZERO_CHUNK;
         ssize_t w = pwrite(fd, zeros, n, (off_t)off);
         if (w < 0 && errno == EINTR)
             continue;
@@ -158,7 +158,7 @@ wal_seg_create(int dirfd, const char *dir, uint64_t segno, uint32_t segsize, cha
         snprintf(err, errlen, "could not create file \"%s/%s\": %m", dir, tmp);
         return false;
     }
-    bool ok = wal_write_zeros(fd, segsize);
+    bool ok = wal_write_zeros(fd, 0, segsize);
     if (ok && FAILPOINT("wal-segment-create") == FP_ERROR) {
         errno = ENOSPC;
         ok = false;
@@ -182,6 +182,49 @@ wal_seg_create(int dirfd, const char *dir, uint64_t segno, uint32_t segsize, cha
         return false;
     }
     wal_dir_fsync(dirfd, dir);
+    return true;
+}
+
+bool
+wal_seg_zero(int dirfd, const char *dir, uint64_t segno, uint64_t from, uint64_t to, char *err,
+             size_t errlen)
+{
+    char name[WAL_SEG_NAME_LEN];
+    wal_seg_name(name, segno);
+    int fd = openat(dirfd, name, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "could not open file \"%s/%s\": %m", dir, name);
+        return false;
+    }
+    if (!wal_write_zeros(fd, from, to))
+        log_panic("could not write to file \"%s/%s\": %m", dir, name);
+    if (fsync(fd) != 0)
+        log_panic("could not fsync file \"%s/%s\": %m", dir, name);
+    close(fd);
+    return true;
+}
+
+bool
+wal_seg_remove_outside(int dirfd, const char *dir, uint64_t lo, uint64_t hi, char *err,
+                       size_t errlen)
+{
+    uint64_t *segs = NULL;
+    size_t n = 0;
+    char name[WAL_SEG_NAME_LEN];
+    if (!wal_seg_list(dirfd, &segs, &n, err, errlen))
+        return false;
+    bool removed = false;
+    for (size_t i = n; i-- > 0;) {
+        if (segs[i] >= lo && segs[i] <= hi)
+            continue;
+        wal_seg_name(name, segs[i]);
+        if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT)
+            log_panic("could not remove file \"%s/%s\": %m", dir, name);
+        removed = true;
+    }
+    free(segs);
+    if (removed)
+        wal_dir_fsync(dirfd, dir);
     return true;
 }
 
