@@ -579,14 +579,13 @@ check_required(parser *p)
         int hdr = p->section_line[s];
         if (sec->required && hdr == 0)
             return fail_file(p, "missing required section [%s]", sec->name);
+        if (hdr == 0)
+            continue; /* an optional section that is absent: its keys too */
         size_t nkeys = count_keys(sec);
         for (size_t i = 0; i < nkeys; i++) {
             const config_key *k = &sec->keys[i];
             if (!k->required || p->key_line[p->key_base[s] + i] != 0)
                 continue;
-            if (hdr == 0)
-                return fail_file(p, "missing required key \"%s\" in section [%s]", k->name,
-                                 sec->name);
             p->line = hdr;
             return fail_line(p, "missing required key \"%s\" in section [%s]", k->name, sec->name);
         }

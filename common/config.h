@@ -61,7 +61,7 @@ typedef struct config_key {
      * (bytes), inclusive.  min == max == 0 means no range; durations and
      * sizes are never negative anyway. */
     int64_t min, max;
-    bool required; /* the key must appear in the file */
+    bool required; /* the key must appear (in its section, when the section does) */
     /* CONFIG_DURATION/CONFIG_SIZE: unit of a bare number ("s", "min", "kB",
      * ...).  NULL: milliseconds resp. bytes. */
     const char *unit;

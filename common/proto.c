@@ -44,6 +44,8 @@ proto_put_hello(wbuf *w, const proto_hello *m)
     wbuf_put_u8(w, m->role);
     wbuf_put_str(w, m->name ? m->name : "");
     wbuf_put_u64(w, m->epoch);
+    if (m->instance != 0)
+        wbuf_put_u64(w, m->instance);
     return frame_end(w, s, ENC_MAX);
 }
 
@@ -331,6 +333,8 @@ proto_get_hello(const frame_view *f, proto_hello *m)
     m->role = rbuf_get_u8(&r);
     m->name = rbuf_get_str(&r, NULL);
     m->epoch = rbuf_get_u64(&r);
+    /* the instance is optional: absent (older peers, clients) means 0 */
+    m->instance = rbuf_ok(&r) && rbuf_remaining(&r) > 0 ? rbuf_get_u64(&r) : 0;
     return rbuf_done(&r);
 }
 

@@ -127,12 +127,18 @@ typedef enum xact_status {
 
 /* ---- messages ---------------------------------------------------------- */
 
+/* HELLO: u32 magic, u16 major, u16 minor, u8 role, str name, u64 epoch,
+ * [u64 instance].  The instance is optional on the wire: it is written only
+ * when it is not 0, and a HELLO that ends after the epoch decodes with
+ * instance 0 (unknown), so clients' HELLOs and those of coordinators that
+ * do not send it are unchanged. */
 typedef struct proto_hello {
     uint32_t magic;
     uint16_t major, minor;
-    uint8_t role;     /* proto_role */
-    const char *name; /* application name, or coordinator name */
-    uint64_t epoch;   /* coordinator's epoch (0 for clients) */
+    uint8_t role;      /* proto_role */
+    const char *name;  /* application name, or coordinator name */
+    uint64_t epoch;    /* coordinator's epoch (0 for clients) */
+    uint64_t instance; /* coordinator instance claiming the epoch; 0 = unknown */
 } proto_hello;
 
 typedef struct proto_hello_ok {

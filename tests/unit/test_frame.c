@@ -260,7 +260,7 @@ START_TEST(proto_small_messages)
 {
     wbuf w;
     wbuf_init(&w);
-    proto_hello h = {PROTO_MAGIC, PROTO_MAJOR, PROTO_MINOR, ROLE_CLIENT, "app", 0};
+    proto_hello h = {PROTO_MAGIC, PROTO_MAJOR, PROTO_MINOR, ROLE_CLIENT, "app", 0, 0};
     ck_assert(proto_put_hello(&w, &h));
     frame_view f = only_frame(&w);
     proto_hello hd;
@@ -336,6 +336,64 @@ START_TEST(proto_small_messages)
 }
 END_TEST
 
+/* HELLO's instance (coordinator failover): written after the epoch when not
+ * 0; a HELLO that ends after the epoch (older coordinators, clients) still
+ * decodes, with instance 0; anything between is malformed. */
+START_TEST(proto_hello_instance)
+{
+    wbuf w;
+    wbuf_init(&w);
+    proto_hello h = {.magic = PROTO_MAGIC,
+                     .major = PROTO_MAJOR,
+                     .minor = PROTO_MINOR,
+                     .role = ROLE_COORDINATOR,
+                     .name = "c1",
+                     .epoch = 7,
+                     .instance = 0xfedcba9876543210ull};
+    ck_assert(proto_put_hello(&w, &h));
+    frame_view f = only_frame(&w);
+    /* magic 4, major 2, minor 2, role 1, str 4+2+1, epoch 8, instance 8 */
+    ck_assert_uint_eq(f.len, 4 + 2 + 2 + 1 + 7 + 8 + 8);
+    proto_hello hd;
+    ck_assert(proto_get_hello(&f, &hd));
+    ck_assert_str_eq(hd.name, "c1");
+    ck_assert_uint_eq(hd.epoch, 7);
+    ck_assert_uint_eq(hd.instance, 0xfedcba9876543210ull);
+
+    /* cut inside the instance: malformed */
+    for (uint32_t cut = 1; cut < 8; cut++) {
+        frame_view g = f;
+        g.len -= cut;
+        ck_assert(!proto_get_hello(&g, &hd));
+    }
+    /* cut right after the epoch: an older HELLO, instance unknown */
+    frame_view old = f;
+    old.len -= 8;
+    hd.instance = 99;
+    ck_assert(proto_get_hello(&old, &hd));
+    ck_assert_uint_eq(hd.epoch, 7);
+    ck_assert_uint_eq(hd.instance, 0);
+    wbuf_reset(&w);
+
+    /* instance 0 is not written: the bytes of a HELLO without the field */
+    h.instance = 0;
+    ck_assert(proto_put_hello(&w, &h));
+    f = only_frame(&w);
+    ck_assert_uint_eq(f.len, 4 + 2 + 2 + 1 + 7 + 8);
+    ck_assert(proto_get_hello(&f, &hd));
+    ck_assert_uint_eq(hd.instance, 0);
+    /* a byte after the instance is trailing garbage */
+    wbuf_reset(&w);
+    h.instance = 1;
+    ck_assert(proto_put_hello(&w, &h));
+    wbuf_put_u8(&w, 0);
+    buf_store_u32(w.data + 1, buf_load_u32(w.data + 1) + 1);
+    f = only_frame(&w);
+    ck_assert(!proto_get_hello(&f, &hd));
+    wbuf_free(&w);
+}
+END_TEST
+
 static Suite *
 frame_suite(void)
 {
@@ -351,6 +409,7 @@ frame_suite(void)
     tcase_add_test(tc, proto_result_round_trip);
     tcase_add_test(tc, proto_hostile_counts);
     tcase_add_test(tc, proto_small_messages);
+    tcase_add_test(tc, proto_hello_instance);
     suite_add_tcase(s, tc);
     return s;
 }
