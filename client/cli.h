@@ -31,6 +31,8 @@ enum cli_optcode {
     CLI_OPT_ONESHOT,
     CLI_OPT_PARAM,
     CLI_OPT_PARAM_NULL,
+    CLI_OPT_TARGET_ROLE,
+    CLI_OPT_FORCE,
 };
 
 /* Short options and getopt_long entries of the connection options. */
@@ -45,6 +47,7 @@ enum cli_optcode {
     {"sslkey", required_argument, NULL, CLI_OPT_SSLKEY},                        \
     {"sslmode", required_argument, NULL, CLI_OPT_SSLMODE},                      \
     {"connect-timeout", required_argument, NULL, CLI_OPT_CONNECT_TIMEOUT},      \
+    {"target-role", required_argument, NULL, CLI_OPT_TARGET_ROLE},              \
     {"help", no_argument, NULL, CLI_OPT_HELP}
 /* clang-format on */
 
@@ -54,6 +57,9 @@ extern const char cli_conn_help[];
 typedef struct cli_conn_opts {
     const char *conninfo; /* -d: a whole connection string */
     const char *host, *port, *sslrootcert, *sslcert, *sslkey, *sslmode, *connect_timeout;
+    const char *target_role;  /* --target-role */
+    const char *role_default; /* the command's target_role when neither an option,
+                                 -d nor DTXTARGETROLE says; NULL: libdtx's (primary) */
 } cli_conn_opts;
 
 /* If opt is a connection option, store arg and return true. */
@@ -64,6 +70,14 @@ bool cli_conn_option(cli_conn_opts *o, int opt, const char *arg);
  * CLI_EXIT_USAGE for an invalid option value, else CLI_EXIT_UNKNOWN.
  * Caller frees with dtx_finish(). */
 dtx_conn *cli_connect(const cli_conn_opts *o, const char *cmd, int *rc)
+    __attribute__((warn_unused_result));
+
+/* Parse the arguments of a command that takes the connection options only,
+ * plus --force when force is not NULL (then set), and up to maxpos
+ * positional arguments (into pos[], *npos of them).  -1 to go on, else an
+ * exit code (0 after printing help then cli_conn_help for --help). */
+int cli_parse_conn_args(const char *cmd, const char *help, int argc, char **argv, cli_conn_opts *o,
+                        bool *force, const char **pos, int maxpos, int *npos)
     __attribute__((warn_unused_result));
 
 /* Report a usage error for sub-command cmd (NULL: the tool) and return
@@ -120,5 +134,7 @@ void cli_print_table(FILE *out, int ncols, int nrows, const char *const *headers
 int cli_exec(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_indoubt(int argc, char **argv);
+int cli_replication(int argc, char **argv);
+int cli_promote(int argc, char **argv);
 
 #endif

@@ -15,6 +15,9 @@
  *  indoubt prints the coordinator's in-doubt transactions as a table (gid,
  *  age, participants, state), the age made readable ("1.5s", "2m03s",
  *  "4h12m", "3d02h").  Exit: 0, 1 on an error reply, 2, 3 as above.
+ *
+ *  Both connect with target_role=any unless told otherwise: a standby
+ *  answers them from its replicated state while the primary is down.
  */
 #include "cli.h"
 
@@ -45,33 +48,6 @@ static const char indoubt_help[] =
     "Exit status: 0 success, 1 error reply, 2 connection failure, 3 usage error.\n"
     "\n";
 
-/* Parse connection options only; positional arguments go to pos[] (up to
- * maxpos).  -1 to go on, else an exit code. */
-static int
-parse_conn_args(const char *cmd, const char *help, int argc, char **argv, cli_conn_opts *o,
-                const char **pos, int maxpos, int *npos)
-{
-    static const struct option longopts[] = {CLI_CONN_LONGOPTS, {NULL, 0, NULL, 0}};
-    int opt;
-    *npos = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, ":" CLI_CONN_SHORTOPTS, longopts, NULL)) != -1) {
-        if (cli_conn_option(o, opt, optarg))
-            continue;
-        if (opt == CLI_OPT_HELP) {
-            printf("%s%s", help, cli_conn_help);
-            return CLI_EXIT_OK;
-        }
-        return cli_getopt_error(cmd, opt, argv);
-    }
-    for (; optind < argc; optind++) {
-        if (*npos >= maxpos)
-            return cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
-        pos[(*npos)++] = argv[optind];
-    }
-    return -1;
-}
-
 int
 cli_status(int argc, char **argv)
 {
@@ -79,7 +55,8 @@ cli_status(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     const char *gid[1];
     int n;
-    int rc = parse_conn_args("status", status_help, argc, argv, &o, gid, 1, &n);
+    o.role_default = "any"; /* a standby answers too */
+    int rc = cli_parse_conn_args("status", status_help, argc, argv, &o, NULL, gid, 1, &n);
     if (rc >= 0)
         return rc;
     if (n == 0)
@@ -162,7 +139,8 @@ cli_indoubt(int argc, char **argv)
     cli_conn_opts o;
     memset(&o, 0, sizeof(o));
     int n;
-    int rc = parse_conn_args("indoubt", indoubt_help, argc, argv, &o, NULL, 0, &n);
+    o.role_default = "any"; /* a standby answers too */
+    int rc = cli_parse_conn_args("indoubt", indoubt_help, argc, argv, &o, NULL, NULL, 0, &n);
     if (rc >= 0)
         return rc;
     dtx_conn *c = cli_connect(&o, "indoubt", &rc);

@@ -4,12 +4,14 @@
  * NOTES
  *  The options (-h, -p, --sslrootcert, ..., -d CONNINFO) are turned into one
  *  libdtx connection string: first "application_name=dtx" (unless DTXAPPNAME
- *  is set), then the -d string, then each option given, quoted.  A keyword
- *  given later wins in libdtx, so an option overrides the same keyword in
- *  -d, and anything not given falls back to the DTX* environment variables
- *  inside libdtx — the tool has no defaults of its own.  Values are checked
- *  by libdtx too, so the tool and the library can never disagree on what a
- *  valid port or sslmode is.
+ *  is set) and the command's own target_role (unless DTXTARGETROLE is set:
+ *  "any" for status, indoubt, replication and promote, which must work
+ *  against a standby), then the -d string, then each option given, quoted.
+ *  A keyword given later wins in libdtx, so an option overrides the same
+ *  keyword in -d, -d overrides the command's defaults, and anything not
+ *  given falls back to the DTX* environment variables inside libdtx.
+ *  Values are checked by libdtx too, so the tool and the library can never
+ *  disagree on what a valid port or sslmode is.
  */
 #include "cli.h"
 
@@ -26,6 +28,8 @@ const char cli_conn_help[] =
     "      --sslkey=FILE            key of the client certificate (DTXSSLKEY)\n"
     "      --sslmode=MODE           verify-full (default) or verify-ca (DTXSSLMODE)\n"
     "      --connect-timeout=SECS   give up on an address after SECS (DTXCONNECT_TIMEOUT)\n"
+    "      --target-role=ROLE       primary: skip standbys; any: the first that answers\n"
+    "                               (DTXTARGETROLE; exec: primary, other commands: any)\n"
     "  -d, --conninfo=STRING        libdtx connection string, e.g. \"host=a,b port=6543\"\n";
 
 bool
@@ -55,6 +59,9 @@ cli_conn_option(cli_conn_opts *o, int opt, const char *arg)
         return true;
     case CLI_OPT_CONNECT_TIMEOUT:
         o->connect_timeout = arg;
+        return true;
+    case CLI_OPT_TARGET_ROLE:
+        o->target_role = arg;
         return true;
     default:
         return false;
@@ -97,6 +104,9 @@ cli_connect(const cli_conn_opts *o, const char *cmd, int *rc)
     }
     if (getenv("DTXAPPNAME") == NULL)
         fputs("application_name=dtx", s);
+    const char *env_role = getenv("DTXTARGETROLE");
+    if (o->role_default && (env_role == NULL || env_role[0] == '\0'))
+        fprintf(s, " target_role=%s", o->role_default);
     if (o->conninfo)
         fprintf(s, " %s", o->conninfo);
     put_kw(s, "host", o->host);
@@ -106,6 +116,7 @@ cli_connect(const cli_conn_opts *o, const char *cmd, int *rc)
     put_kw(s, "sslkey", o->sslkey);
     put_kw(s, "sslmode", o->sslmode);
     put_kw(s, "connect_timeout", o->connect_timeout);
+    put_kw(s, "target_role", o->target_role);
     if (fclose(s) != 0 || ci == NULL) {
         free(ci);
         fprintf(stderr, "dtx: error: out of memory\n");
@@ -129,6 +140,36 @@ cli_connect(const cli_conn_opts *o, const char *cmd, int *rc)
         return NULL;
     }
     return c;
+}
+
+int
+cli_parse_conn_args(const char *cmd, const char *help, int argc, char **argv, cli_conn_opts *o,
+                    bool *force, const char **pos, int maxpos, int *npos)
+{
+    static const struct option longopts[] = {
+        CLI_CONN_LONGOPTS, {"force", no_argument, NULL, CLI_OPT_FORCE}, {NULL, 0, NULL, 0}};
+    int opt;
+    *npos = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, ":" CLI_CONN_SHORTOPTS, longopts, NULL)) != -1) {
+        if (cli_conn_option(o, opt, optarg))
+            continue;
+        if (opt == CLI_OPT_HELP) {
+            printf("%s%s", help, cli_conn_help);
+            return CLI_EXIT_OK;
+        }
+        if (opt == CLI_OPT_FORCE && force != NULL) {
+            *force = true;
+            continue;
+        }
+        return cli_getopt_error(cmd, opt, argv);
+    }
+    for (; optind < argc; optind++) {
+        if (*npos >= maxpos)
+            return cli_usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
+        pos[(*npos)++] = argv[optind];
+    }
+    return -1;
 }
 
 int

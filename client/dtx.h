@@ -58,12 +58,17 @@
  *    sslkey            DTXSSLKEY           its key (PEM); default: sslcert's file
  *    connect_timeout   DTXCONNECT_TIMEOUT  seconds per address tried; 0 = none
  *    application_name  DTXAPPNAME          shown by the coordinator
+ *    target_role       DTXTARGETROLE       primary (default) or any
  *
  *  An unknown keyword or a bad value is an error.  A keyword given twice
  *  takes its last value.  There is no plaintext mode: every connection is
  *  TLS 1.2 or newer with a verified server certificate.  Hosts are tried in
  *  order; the first whose handshake (TLS and HELLO) completes is used, so a
- *  client can list a primary and its standbys.
+ *  client can list a primary and its standbys: with target_role=primary a
+ *  standby refuses the handshake (SQLSTATE 57P03) and the next host is
+ *  tried.  target_role=any takes the first coordinator that answers, primary
+ *  or standby, for the administrative calls (dtx_outcome_of, dtx_indoubt,
+ *  dtx_replication, dtx_promote); a standby runs no transactions.
  *
  * ERRORS
  *  Functions that fail leave a message on the connection,
@@ -169,13 +174,47 @@ typedef enum dtx_res_status {
 
 /* What a result answers. */
 typedef enum dtx_res_kind {
-    DTX_KIND_BEGIN = 0,     /* BEGIN accepted; dtx_result_gid() */
-    DTX_KIND_STATEMENT = 1, /* one statement's rows / command tag */
-    DTX_KIND_ERROR = 2,     /* status DTX_RES_ERROR; dtx_result_error_field() */
-    DTX_KIND_OUTCOME = 3,   /* end of COMMIT/ROLLBACK/ONESHOT; dtx_result_outcome() */
-    DTX_KIND_STATUS = 4,    /* answer to STATUS; dtx_result_gid_status() */
-    DTX_KIND_INDOUBT = 5,   /* table: gid, age_ms, participants, state */
+    DTX_KIND_BEGIN = 0,       /* BEGIN accepted; dtx_result_gid() */
+    DTX_KIND_STATEMENT = 1,   /* one statement's rows / command tag */
+    DTX_KIND_ERROR = 2,       /* status DTX_RES_ERROR; dtx_result_error_field() */
+    DTX_KIND_OUTCOME = 3,     /* end of COMMIT/ROLLBACK/ONESHOT; dtx_result_outcome() */
+    DTX_KIND_STATUS = 4,      /* answer to STATUS; dtx_result_gid_status() */
+    DTX_KIND_INDOUBT = 5,     /* table: gid, age_ms, participants, state */
+    DTX_KIND_ADMIN = 6,       /* an admin request (PROMOTE) done; dtx_result_detail() */
+    DTX_KIND_REPLICATION = 7, /* answer to REPLICATION; dtx_result_replication() */
 } dtx_res_kind;
+
+/* A coordinator's role (dtx_replication_info.role). */
+typedef enum dtx_coord_role {
+    DTX_ROLE_PRIMARY = 1,
+    DTX_ROLE_STANDBY = 2,
+} dtx_coord_role;
+
+/*
+ * How replication stands, as a coordinator sees it (dtx_replication()).
+ * Log positions (LSNs) are byte offsets in the coordinator's write-ahead
+ * log; dtx shows them as PostgreSQL does, the high and low 32 bits in hex
+ * ("%X/%08X").  Strings are never NULL ("" when there is nothing to say).
+ * The struct belongs to its result: read it through the pointer, never
+ * allocate or copy one (fields are only ever added at the end).
+ */
+typedef struct dtx_replication_info {
+    dtx_coord_role role;  /* DTX_ROLE_PRIMARY or DTX_ROLE_STANDBY, as the coordinator says */
+    uint64_t epoch;       /* its epoch */
+    const char *name;     /* its name (a primary and its standby share it) */
+    const char *peer;     /* the other side: a primary's standby, a standby's primary */
+    const char *state;    /* the stream's state, in the coordinator's words */
+    uint64_t sent_lsn;    /* the log has been sent to the standby up to here */
+    uint64_t flushed_lsn; /* the standby has made it durable up to here */
+    uint64_t primary_lsn; /* the primary's durable log ends here (a standby: as last heard) */
+    uint64_t lag_bytes;   /* how far the standby's durable log is behind the primary's */
+    uint64_t lag_ms;      /* the same lag in time, milliseconds */
+    int synchronous;      /* 1: the primary counts a decision durable only once this
+                             standby has it; 0: not (yet) */
+    int sure;             /* 1: the standby holds every decision its primary
+                             acknowledged, so dtx_promote() needs no force */
+    const char *detail;   /* more, in the coordinator's words */
+} dtx_replication_info;
 
 /* Fields of an error, for dtx_result_error_field() and dtx_error_field(). */
 #define DTX_DIAG_SQLSTATE    'C'
@@ -244,8 +283,11 @@ DTX_API dtx_conn_status dtx_status(const dtx_conn *conn);
 DTX_API const char *dtx_error_message(const dtx_conn *conn);
 
 /* A field of the last error result a blocking call (dtx_begin,
- * dtx_commit, dtx_rollback, dtx_outcome_of, dtx_oneshot) received, e.g. the
- * participant's SQLSTATE when a commit was aborted; NULL when none.  Owned by
+ * dtx_commit, dtx_rollback, dtx_outcome_of, dtx_oneshot, dtx_indoubt,
+ * dtx_replication, dtx_promote) received, e.g. the participant's SQLSTATE
+ * when a commit was aborted; NULL when none.  After a failed connect: the
+ * last ERROR a coordinator answered the handshake with (57P03 from a
+ * standby when target_role is primary), NULL when none did.  Owned by
  * conn; valid until the next call on conn. */
 DTX_API const char *dtx_error_field(const dtx_conn *conn, int fieldcode);
 
@@ -354,6 +396,31 @@ DTX_API dtx_gid_status dtx_outcome_of(dtx_conn *conn, const char *gid, char **de
  */
 DTX_API dtx_result *dtx_indoubt(dtx_conn *conn) DTX_WUR;
 
+/*
+ * Ask the coordinator, primary or standby, how replication stands.
+ * Returns a result of kind DTX_KIND_REPLICATION (its fields through
+ * dtx_result_replication()) or an error result.  NULL only when out of
+ * memory or conn is NULL.  Caller frees with dtx_clear().  Needs a
+ * coordinator of protocol 1.3; connect with target_role=any to ask a
+ * standby.
+ */
+DTX_API dtx_result *dtx_replication(dtx_conn *conn) DTX_WUR;
+
+/*
+ * Make a standby coordinator the primary, and wait until it says it is.
+ * Returns a result of kind DTX_KIND_ADMIN, whose dtx_result_detail() is the
+ * coordinator's message, or an error result with the coordinator's
+ * refusal: for instance a standby that cannot be sure it holds every
+ * decision its primary acknowledged refuses unless force is nonzero (and
+ * says why), and a certificate name not on its list of administrators is
+ * refused.  If the connection broke after the request was sent (SQLSTATE
+ * 08006), whether the standby was promoted is unknown: ask
+ * dtx_replication() on a new connection.  Connect with target_role=any (a
+ * standby refuses the default).  NULL only when out of memory or conn is
+ * NULL.  Caller frees with dtx_clear().
+ */
+DTX_API dtx_result *dtx_promote(dtx_conn *conn, int force) DTX_WUR;
+
 /* ---- non-blocking API --------------------------------------------------- */
 
 /*
@@ -372,6 +439,8 @@ DTX_API int dtx_send_rollback(dtx_conn *conn) DTX_WUR;
 DTX_API int dtx_send_oneshot(dtx_conn *conn, const dtx_stmt *stmts, int nstmts) DTX_WUR;
 DTX_API int dtx_send_status(dtx_conn *conn, const char *gid) DTX_WUR;
 DTX_API int dtx_send_indoubt(dtx_conn *conn) DTX_WUR;
+DTX_API int dtx_send_replication(dtx_conn *conn) DTX_WUR;
+DTX_API int dtx_send_promote(dtx_conn *conn, int force) DTX_WUR;
 
 /*
  * Write queued output.  0: everything is sent; 1: more remains — wait until
@@ -397,6 +466,7 @@ DTX_API int dtx_is_busy(const dtx_conn *conn);
  *   commit    [ERROR] OUTCOME           rollback [ERROR] OUTCOME
  *   oneshot   (STATEMENT|ERROR)* OUTCOME
  *   status    STATUS or ERROR           indoubt  INDOUBT or ERROR
+ *   promote   ADMIN or ERROR            replication  REPLICATION or ERROR
  * A commit, rollback or oneshot always ends with an OUTCOME result, also when
  * the connection fails (then DTX_UNKNOWN, or DTX_ABORTED where certain,
  * after an ERROR result that says what happened).  Caller frees each result
@@ -429,9 +499,12 @@ DTX_API const char *dtx_outcome_name(dtx_outcome o);
 DTX_API const char *dtx_gid_status_name(dtx_gid_status st);
 /* BEGIN, OUTCOME and STATUS results: the gid; NULL otherwise.  Owned by res. */
 DTX_API const char *dtx_result_gid(const dtx_result *res);
-/* STATUS results: the coordinator's explanation ("" when none); NULL
- * otherwise.  Owned by res. */
+/* STATUS results: the coordinator's explanation ("" when none); ADMIN
+ * results: its message; NULL otherwise.  Owned by res. */
 DTX_API const char *dtx_result_detail(const dtx_result *res);
+/* REPLICATION results: the fields; NULL otherwise.  Owned by res (its
+ * strings too). */
+DTX_API const dtx_replication_info *dtx_result_replication(const dtx_result *res);
 
 /* Rows and columns of STATEMENT and INDOUBT results (0 otherwise). */
 DTX_API int dtx_ntuples(const dtx_result *res);

@@ -55,6 +55,8 @@ typedef enum dtx_req_kind {
     DTX_REQ_ONESHOT = 5,
     DTX_REQ_STATUS = 6,
     DTX_REQ_INDOUBT = 7,
+    DTX_REQ_PROMOTE = 8,
+    DTX_REQ_REPLICATION = 9,
 } dtx_req_kind;
 
 typedef enum dtx_req_state {
@@ -104,7 +106,8 @@ struct dtx_conn {
 
     char *errmsg; /* "" or lines ending in "\n" */
     size_t errmsg_len, errmsg_cap;
-    dtx_result *last_error; /* copy of the last error a blocking call saw */
+    dtx_result *last_error; /* copy of the last error a blocking call saw, or of
+                               the last HELLO refusal while connecting */
 };
 
 void dtx_conn_set_state(dtx_conn *c, dtx_conn_state st);

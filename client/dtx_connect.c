@@ -18,12 +18,23 @@
  *  Attempts.  Hosts are tried in the order given; each host's addresses
  *  (getaddrinfo, which blocks) in the order the resolver returns them.  Any
  *  failure of an attempt — refused TCP connect, failed TLS handshake or
- *  certificate check, an ERROR instead of HELLO_OK (e.g. a standby that does
- *  not take clients, or a refused client certificate, which under TLS 1.3
- *  only shows up as an alert on the first read), a protocol violation, or
- *  the caller's time-out — is appended as one line to the error message and
- *  the next address is tried.  The message thus lists every failure when
- *  all of them fail; it is cleared when one succeeds.
+ *  certificate check, an ERROR instead of HELLO_OK (e.g. a refused client
+ *  certificate, which under TLS 1.3 only shows up as an alert on the first
+ *  read), a protocol violation, or the caller's time-out — is appended as
+ *  one line to the error message and the next address is tried.  The
+ *  message thus lists every failure when all of them fail; it is cleared
+ *  when one succeeds.  The last ERROR a coordinator answered HELLO with is
+ *  also kept whole (last_error, for dtx_error_field) until one succeeds.
+ *
+ *  Target role.  With target_role=primary (the default) HELLO says role
+ *  client, and a standby — or a coordinator being promoted — answers ERROR
+ *  57P03 (PROTO_NOT_PRIMARY_SQLSTATE): an attempt that failed like any
+ *  other, so the next address or host is tried, and the line kept for it
+ *  carries the standby's message and SQLSTATE.  The other addresses of the
+ *  same host are tried too: one name may stand for both coordinators.
+ *  With target_role=any HELLO says role admin, which a standby accepts
+ *  (STATUS, INDOUBT, REPLICATION, PROMOTE), so the first coordinator that
+ *  completes the handshake is used, whatever its role.
  *
  *  Polling.  dtx_connect_poll() never blocks (beyond name resolution): it
  *  advances as far as the socket allows and says which readiness to wait
@@ -45,6 +56,7 @@
 #include "clock.h"
 #include "frame.h"
 #include "proto.h"
+#include "proto_repl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -197,10 +209,11 @@ start_tls(dtx_conn *c)
 static bool
 queue_hello(dtx_conn *c)
 {
+    /* target_role=any asks as an administrator, whom a standby serves too */
     proto_hello h = {.magic = PROTO_MAGIC,
                      .major = PROTO_MAJOR,
                      .minor = PROTO_MINOR,
-                     .role = ROLE_CLIENT,
+                     .role = c->ci.target_role == DTX_TARGET_ANY ? ROLE_ADMIN : ROLE_CLIENT,
                      .name = c->ci.application_name,
                      .epoch = 0};
     if (!proto_put_hello(&c->out, &h)) {
@@ -282,6 +295,8 @@ hello_reply(dtx_conn *c, const frame_view *f)
         c->server_name = strdup(ok.server_name);
         c->server_minor = ok.minor;
         dtx_conn_error_reset(c);
+        dtx_clear(c->last_error); /* an earlier host's refusal */
+        c->last_error = NULL;
         dtx_conn_set_state(c, DTX_CS_READY);
         return;
     }
@@ -294,6 +309,11 @@ hello_reply(dtx_conn *c, const frame_view *f)
         snprintf(reason, sizeof(reason),
                  "the coordinator refused the connection: %s (SQLSTATE %s)%s%s", e.message,
                  e.sqlstate, e.detail ? ": " : "", e.detail ? e.detail : "");
+        /* its fields for dtx_error_field() (57P03: a standby), copied
+         * before closing the socket frees the frame */
+        const char *why;
+        dtx_clear(c->last_error);
+        c->last_error = dtx_result_from_frame(f, &why);
         dtx_conn_attempt_failed(c, reason);
         return;
     }

@@ -45,6 +45,7 @@ enum kw_id {
     KW_SSLKEY,
     KW_CONNECT_TIMEOUT,
     KW_APPNAME,
+    KW_TARGET_ROLE,
     KW_COUNT
 };
 
@@ -60,6 +61,7 @@ static const struct keyword {
     [KW_SSLKEY] = {"sslkey", "DTXSSLKEY"},
     [KW_CONNECT_TIMEOUT] = {"connect_timeout", "DTXCONNECT_TIMEOUT"},
     [KW_APPNAME] = {"application_name", "DTXAPPNAME"},
+    [KW_TARGET_ROLE] = {"target_role", "DTXTARGETROLE"},
 };
 
 /* One value while parsing: the text (owned) and where it came from (the
@@ -363,6 +365,24 @@ validate_sslmode(const raw_value *v, dtx_conninfo *ci, char *err, size_t errlen)
     return false;
 }
 
+static bool
+validate_target_role(const raw_value *v, dtx_conninfo *ci, char *err, size_t errlen)
+{
+    char ob[64];
+    const char *m = raw_text(v);
+    if (m == NULL || strcmp(m, "primary") == 0) {
+        ci->target_role = DTX_TARGET_PRIMARY;
+        return true;
+    }
+    if (strcmp(m, "any") == 0) {
+        ci->target_role = DTX_TARGET_ANY;
+        return true;
+    }
+    set_err(err, errlen, "invalid target_role value: \"%s\"%s; use primary or any", m,
+            origin(v, ob, sizeof(ob)));
+    return false;
+}
+
 /* Copy a non-empty value, or set *out = NULL.  False when out of memory. */
 static bool
 copy_opt(const raw_value *v, char **out)
@@ -382,6 +402,8 @@ validate(const raw_value *raw, dtx_conninfo *ci, char *err, size_t errlen)
     if (!validate_hosts(raw, ci, err, errlen))
         return false;
     if (!validate_sslmode(&raw[KW_SSLMODE], ci, err, errlen))
+        return false;
+    if (!validate_target_role(&raw[KW_TARGET_ROLE], ci, err, errlen))
         return false;
 
     const raw_value *tv = &raw[KW_CONNECT_TIMEOUT];

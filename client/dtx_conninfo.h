@@ -20,6 +20,13 @@ typedef enum dtx_sslmode {
     DTX_SSLMODE_VERIFY_CA = 1,   /* chain only */
 } dtx_sslmode;
 
+/* Which coordinators a connection accepts (target_role). */
+typedef enum dtx_target_role {
+    DTX_TARGET_PRIMARY = 0, /* only a primary: HELLO role client; a standby refuses (57P03) */
+    DTX_TARGET_ANY = 1,     /* primary or standby: HELLO role admin (status, indoubt,
+                               replication, promote) */
+} dtx_target_role;
+
 /* A parsed, validated connection string with environment defaults applied. */
 typedef struct dtx_conninfo {
     int nhosts;   /* >= 1 */
@@ -31,6 +38,7 @@ typedef struct dtx_conninfo {
     char *sslkey;           /* NULL when sslcert is NULL; else a file name */
     int connect_timeout;    /* seconds per address; 0 = no limit */
     char *application_name; /* never NULL ("" by default) */
+    dtx_target_role target_role;
 } dtx_conninfo;
 
 /* Parse s (may be NULL or "") over the DTX* environment defaults.  On

@@ -30,6 +30,13 @@
  *                 ERROR
  *      STATUS     -                  STATUS_REPLY | ERROR
  *      INDOUBT    -                  INDOUBT_REPLY | ERROR
+ *      PROMOTE    -                  ADMIN_OK | ERROR
+ *      REPLICATION -                 REPLICATION_REPLY | ERROR
+ *
+ *  PROMOTE and REPLICATION (protocol 1.3, proto_repl.h) are admin requests:
+ *  the library sends them on any open connection and leaves a refusal to
+ *  the coordinator, whose ERROR is their result (one older than 1.3 answers
+ *  08P01, an unexpected message, and closes).
  *
  *  A ONESHOT's BEGIN_OK (protocol 1.1: the coordinator names the
  *  transaction before running it) is not a result: it only sets dtx_gid(),
@@ -75,6 +82,7 @@
 #include "clock.h"
 #include "frame.h"
 #include "proto.h"
+#include "proto_repl.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -284,6 +292,10 @@ req_name(dtx_req_kind k)
         return "STATUS";
     case DTX_REQ_INDOUBT:
         return "INDOUBT";
+    case DTX_REQ_PROMOTE:
+        return "PROMOTE";
+    case DTX_REQ_REPLICATION:
+        return "REPLICATION";
     }
     abort();
 }
@@ -370,6 +382,10 @@ reply_allowed(dtx_req_kind k, uint8_t type, bool *final)
         return type == MSG_STATUS_REPLY || type == MSG_ERROR;
     case DTX_REQ_INDOUBT:
         return type == MSG_INDOUBT_REPLY || type == MSG_ERROR;
+    case DTX_REQ_PROMOTE:
+        return type == MSG_ADMIN_OK || type == MSG_ERROR;
+    case DTX_REQ_REPLICATION:
+        return type == MSG_REPLICATION_REPLY || type == MSG_ERROR;
     case DTX_REQ_NONE:
         return false;
     }
@@ -824,4 +840,24 @@ dtx_send_indoubt(dtx_conn *conn)
     size_t start = conn->out.len;
     bool ok = proto_put_empty(&conn->out, MSG_INDOUBT);
     return send_request(conn, DTX_REQ_INDOUBT, start, ok, false);
+}
+
+int
+dtx_send_promote(dtx_conn *conn, int force)
+{
+    if (!send_ready(conn))
+        return 0;
+    size_t start = conn->out.len;
+    bool ok = proto_put_promote(&conn->out, force != 0);
+    return send_request(conn, DTX_REQ_PROMOTE, start, ok, false);
+}
+
+int
+dtx_send_replication(dtx_conn *conn)
+{
+    if (!send_ready(conn))
+        return 0;
+    size_t start = conn->out.len;
+    bool ok = proto_put_replication(&conn->out);
+    return send_request(conn, DTX_REQ_REPLICATION, start, ok, false);
 }

@@ -25,9 +25,11 @@ static const char main_help[] =
     "  dtx COMMAND [OPTION]... [ARG]...\n"
     "\n"
     "Commands:\n"
-    "  exec       run one atomic transaction across participants\n"
-    "  status     ask what became of a transaction (by gid)\n"
-    "  indoubt    list transactions not yet finished everywhere\n"
+    "  exec         run one atomic transaction across participants\n"
+    "  status       ask what became of a transaction (by gid)\n"
+    "  indoubt      list transactions not yet finished everywhere\n"
+    "  replication  show how the coordinator's replication stands\n"
+    "  promote      make a standby coordinator the primary\n"
     "\n"
     "Options:\n"
     "      --help       show this help, then exit\n"
@@ -40,9 +42,9 @@ static const struct command {
     const char *name;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"exec", cli_exec},
-    {"status", cli_status},
-    {"indoubt", cli_indoubt},
+    {"exec", cli_exec},       {"status", cli_status},
+    {"indoubt", cli_indoubt}, {"replication", cli_replication},
+    {"promote", cli_promote},
 };
 
 int

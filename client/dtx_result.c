@@ -15,8 +15,10 @@
  *  every accessor has one code path and a copy is just a re-decode.
  *
  *  Kinds by frame type: 'b' BEGIN, 'R' STATEMENT, 'E' ERROR, 'O' OUTCOME,
- *  'T' STATUS; 'i' INDOUBT_REPLY is re-encoded as a RESULT frame (columns
- *  gid, age_ms, participants, state) and has kind INDOUBT.
+ *  'T' STATUS, 'k' ADMIN (ADMIN_OK), 'v' REPLICATION (REPLICATION_REPLY,
+ *  decoded into dtx.h's dtx_replication_info, whose strings point into the
+ *  frame like every view); 'i' INDOUBT_REPLY is re-encoded as a RESULT
+ *  frame (columns gid, age_ms, participants, state) and has kind INDOUBT.
  *
  *  Life cycle: made by the I/O layer when a frame arrives, queued on the
  *  connection (next), handed out by dtx_get_result (next = NULL), freed by
@@ -30,6 +32,7 @@
 #include "buf.h"
 #include "frame.h"
 #include "proto.h"
+#include "proto_repl.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -56,6 +59,29 @@ dtx_clear(dtx_result *res)
     free(res);
 }
 
+/* REPLICATION_REPLY into the public struct.  False when malformed. */
+static bool
+decode_replication(const frame_view *f, dtx_replication_info *out)
+{
+    proto_replication m;
+    if (!proto_get_replication_reply(f, &m))
+        return false;
+    *out = (dtx_replication_info){.role = (dtx_coord_role)m.role,
+                                  .epoch = m.epoch,
+                                  .name = m.name,
+                                  .peer = m.peer,
+                                  .state = m.state,
+                                  .sent_lsn = m.sent,
+                                  .flushed_lsn = m.flushed,
+                                  .primary_lsn = m.primary_lsn,
+                                  .lag_bytes = m.lag_bytes,
+                                  .lag_ms = m.lag_ms,
+                                  .synchronous = m.synchronous != 0,
+                                  .sure = m.sure != 0,
+                                  .detail = m.detail};
+    return true;
+}
+
 /*
  * Decode res->frame (of res->type, payload res->len bytes) into res->u and
  * set res->kind.  False when the payload is malformed.
@@ -80,6 +106,12 @@ decode(dtx_result *r, bool indoubt)
     case MSG_STATUS_REPLY:
         r->kind = DTX_KIND_STATUS;
         return proto_get_status_reply(&f, &r->u.status);
+    case MSG_ADMIN_OK:
+        r->kind = DTX_KIND_ADMIN;
+        return proto_get_admin_ok(&f, &r->u.admin_message);
+    case MSG_REPLICATION_REPLY:
+        r->kind = DTX_KIND_REPLICATION;
+        return decode_replication(&f, &r->u.repl);
     default:
         return false;
     }
@@ -350,9 +382,17 @@ dtx_result_gid(const dtx_result *res)
 const char *
 dtx_result_detail(const dtx_result *res)
 {
-    if (res == NULL || res->kind != DTX_KIND_STATUS)
-        return NULL;
-    return res->u.status.detail;
+    if (res != NULL && res->kind == DTX_KIND_STATUS)
+        return res->u.status.detail;
+    if (res != NULL && res->kind == DTX_KIND_ADMIN)
+        return res->u.admin_message;
+    return NULL;
+}
+
+const dtx_replication_info *
+dtx_result_replication(const dtx_result *res)
+{
+    return res && res->kind == DTX_KIND_REPLICATION ? &res->u.repl : NULL;
 }
 
 int

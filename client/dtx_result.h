@@ -36,6 +36,8 @@ struct dtx_result {
         proto_error err;           /* ERROR */
         proto_outcome_msg outcome; /* OUTCOME */
         proto_status_reply status; /* STATUS */
+        const char *admin_message; /* ADMIN */
+        dtx_replication_info repl; /* REPLICATION (strings into the frame) */
     } u;
 };
 

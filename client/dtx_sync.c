@@ -8,7 +8,8 @@
  *  the connection (dtx_error_field) and puts its message in
  *  dtx_error_message, so an application that only looks at a return value
  *  (a gid, an outcome) still learns the SQLSTATE behind it.  Calls that
- *  return a result (dtx_exec, dtx_indoubt) return the error itself instead;
+ *  return a result (dtx_exec, dtx_indoubt, dtx_replication, dtx_promote)
+ *  return the error itself instead (and keep it too);
  *  when a request could not even be sent they make one up from the
  *  connection's message: SQLSTATE 08003 (no connection), 55000 (a request
  *  is still in progress) or 22023 (bad arguments).
@@ -237,14 +238,40 @@ dtx_outcome_of(dtx_conn *conn, const char *gid, char **detail)
     return st;
 }
 
+/* The rest of a blocking call answered by one result (indoubt,
+ * replication, promote): `sent` is what its dtx_send_* returned. */
+static dtx_result *
+request_result(dtx_conn *c, int sent)
+{
+    if (!sent)
+        return error_from_conn(c);
+    dtx_result *r = single_result(c);
+    return r ? r : error_from_conn(c);
+}
+
 dtx_result *
 dtx_indoubt(dtx_conn *conn)
 {
     if (conn == NULL)
         return NULL;
     sync_start(conn);
-    if (!dtx_send_indoubt(conn))
-        return error_from_conn(conn);
-    dtx_result *r = single_result(conn);
-    return r ? r : error_from_conn(conn);
+    return request_result(conn, dtx_send_indoubt(conn));
+}
+
+dtx_result *
+dtx_replication(dtx_conn *conn)
+{
+    if (conn == NULL)
+        return NULL;
+    sync_start(conn);
+    return request_result(conn, dtx_send_replication(conn));
+}
+
+dtx_result *
+dtx_promote(dtx_conn *conn, int force)
+{
+    if (conn == NULL)
+        return NULL;
+    sync_start(conn);
+    return request_result(conn, dtx_send_promote(conn, force));
 }

@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "frame.h"
 #include "proto.h"
+#include "proto_repl.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -34,6 +35,8 @@
 
 static char tmpdir[256];
 static char dtx_bin[512];
+/* "NAME=value" settings for the next runs of the tool (NULL-terminated) */
+static const char *run_env[4];
 
 /* ---- fixture ------------------------------------------------------------- */
 
@@ -124,10 +127,13 @@ run_dtx(run *r, const char *stdin_text, const char *const *args)
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         static const char *const vars[] = {
-            "DTXHOST",    "DTXPORT",   "DTXSSLMODE",         "DTXSSLROOTCERT",
-            "DTXSSLCERT", "DTXSSLKEY", "DTXCONNECT_TIMEOUT", "DTXAPPNAME"};
+            "DTXHOST",      "DTXPORT",   "DTXSSLMODE",         "DTXSSLROOTCERT",
+            "DTXSSLCERT",   "DTXSSLKEY", "DTXCONNECT_TIMEOUT", "DTXAPPNAME",
+            "DTXTARGETROLE"};
         for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
             unsetenv(vars[i]);
+        for (int i = 0; run_env[i]; i++)
+            putenv((char *)run_env[i]);
         int fi = open(in, O_RDONLY), fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600),
             fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fi < 0 || fo < 0 || fe < 0)
@@ -227,6 +233,29 @@ START_TEST(usage_errors)
     check_usage(&r, "dtx indoubt: unexpected argument \"extra\"");
     RUN(&r, NULL, "indoubt", "--oneshot");
     check_usage(&r, "dtx indoubt: invalid option \"--oneshot\"");
+    RUN(&r, NULL, "replication", "extra");
+    check_usage(&r, "dtx replication: unexpected argument \"extra\"");
+    RUN(&r, NULL, "replication", "--force");
+    check_usage(&r, "dtx replication: invalid option \"--force\"");
+    RUN(&r, NULL, "promote", "now");
+    check_usage(&r, "dtx promote: unexpected argument \"now\"");
+    RUN(&r, NULL, "promote", "--force=yes");
+    check_usage(&r, "dtx promote: invalid option \"--force=yes\"");
+    RUN(&r, NULL, "status", "--force", "g1");
+    check_usage(&r, "dtx status: invalid option \"--force\"");
+    RUN(&r, NULL, "exec", "--force", "-P", "a", "select 1");
+    check_usage(&r, "dtx exec: invalid option \"--force\"");
+    RUN(&r, NULL, "promote", "--target-role");
+    check_usage(&r, "dtx promote: option \"--target-role\" requires an argument");
+    RUN(&r, NULL, "promote", "--target-role=standby");
+    check_usage(&r, "dtx promote: invalid target_role value: \"standby\"; use primary or any");
+    RUN(&r, NULL, "exec", "-P", "a", "select 1", "-d", "target_role=rw");
+    check_usage(&r, "dtx exec: invalid target_role value: \"rw\"");
+    run_env[0] = "DTXTARGETROLE=primary-only";
+    RUN(&r, NULL, "replication");
+    run_env[0] = NULL;
+    check_usage(&r, "dtx replication: invalid target_role value: \"primary-only\" (from "
+                    "environment variable DTXTARGETROLE)");
 }
 END_TEST
 
@@ -246,6 +275,16 @@ START_TEST(help_and_version)
     RUN(&r, NULL, "help", "indoubt");
     CHECK_RC(&r, 0);
     CHECK_CONTAINS(r.out, "dtx indoubt [OPTION]...");
+    RUN(&r, NULL, "--help");
+    CHECK_CONTAINS(r.out, "  replication  ");
+    CHECK_CONTAINS(r.out, "  promote      ");
+    RUN(&r, NULL, "promote", "--help");
+    CHECK_RC(&r, 0);
+    CHECK_CONTAINS(r.out, "dtx promote [--force] [OPTION]...");
+    CHECK_CONTAINS(r.out, "--target-role=ROLE");
+    RUN(&r, NULL, "help", "replication");
+    CHECK_RC(&r, 0);
+    CHECK_CONTAINS(r.out, "dtx replication [OPTION]...");
     RUN(&r, NULL, "--version");
     CHECK_RC(&r, 0);
     CHECK_CONTAINS(r.out, "dtx " DTX_VERSION_STR " (libdtx " DTX_VERSION_STR ")");
@@ -305,6 +344,11 @@ START_TEST(connection_failure)
     CHECK_RC(&r, 2);
     RUN(&r, NULL, "indoubt", "-h", "127.0.0.1", "-p", port);
     CHECK_RC(&r, 2);
+    RUN(&r, NULL, "replication", "-h", "127.0.0.1", "-p", port);
+    CHECK_RC(&r, 2);
+    RUN(&r, NULL, "promote", "--force", "-h", "127.0.0.1", "-p", port);
+    CHECK_RC(&r, 2);
+    CHECK_CONTAINS(r.err, "Connection refused");
     close(fd);
 }
 END_TEST
@@ -320,6 +364,9 @@ typedef struct canned {
     int nreplies;
     wbuf replies[MAX_REPLIES];      /* reply to request i; len 0 = cut the connection */
     char requests[MAX_REPLIES + 1]; /* types of the requests received */
+    uint8_t first[MAX_REPLIES];     /* the first payload byte of each (0 when empty) */
+    wbuf hello_reply;               /* instead of HELLO_OK when not empty, then close */
+    uint8_t hello_role;             /* the role the HELLO asked for */
 } canned;
 
 static bool
@@ -335,9 +382,11 @@ read_full(SSL *ssl, uint8_t *p, size_t n)
     return true;
 }
 
-/* Read one frame; its type, or 0 at the end. */
+/* Read one frame; its type, or 0 at the end.  When hello is not NULL it
+ * is decoded as one into *hello (its strings no longer valid), and when
+ * first is not NULL it gets the first payload byte (0 when none). */
 static uint8_t
-skip_frame(SSL *ssl)
+read_frame(SSL *ssl, proto_hello *hello, uint8_t *first)
 {
     uint8_t h[FRAME_HEADER_SIZE];
     if (!read_full(ssl, h, sizeof(h)))
@@ -345,8 +394,39 @@ skip_frame(SSL *ssl)
     uint32_t len = buf_load_u32(h + 1);
     uint8_t *p = malloc(len + 1);
     bool ok = p && read_full(ssl, p, len);
+    if (ok && first)
+        *first = len > 0 ? p[0] : 0;
+    if (ok && hello) {
+        frame_view f = {.type = h[0], .len = len, .payload = p};
+        ok = proto_get_hello(&f, hello);
+    }
     free(p);
     return ok ? h[0] : 0;
+}
+
+static uint8_t
+skip_frame(SSL *ssl)
+{
+    return read_frame(ssl, NULL, NULL);
+}
+
+/* After HELLO_OK: answer each request with its prepared reply.  False when
+ * the connection is to be cut. */
+static bool
+canned_replies(canned *c, SSL *ssl)
+{
+    for (int i = 0; i < c->nreplies; i++) {
+        uint8_t t = read_frame(ssl, NULL, &c->first[i]);
+        if (t == 0)
+            break;
+        c->requests[i] = (char)t;
+        if (c->replies[i].len == 0)
+            return false;
+        SSL_write(ssl, c->replies[i].data, (int)c->replies[i].len);
+    }
+    while (skip_frame(ssl) != 0)
+        ;
+    return true;
 }
 
 static void *
@@ -362,27 +442,20 @@ canned_main(void *arg)
     SSL *ssl = SSL_new(c->ctx);
     SSL_set_fd(ssl, fd);
     bool cut = false;
-    if (SSL_accept(ssl) == 1 && skip_frame(ssl) == MSG_HELLO) {
-        wbuf w;
-        wbuf_init(&w);
-        proto_hello_ok ok = {.major = PROTO_MAJOR, .minor = PROTO_MINOR, .server_name = "c"};
-        if (proto_put_hello_ok(&w, &ok))
-            SSL_write(ssl, w.data, (int)w.len);
-        wbuf_free(&w);
-        for (int i = 0; i < c->nreplies; i++) {
-            uint8_t t = skip_frame(ssl);
-            if (t == 0)
-                break;
-            c->requests[i] = (char)t;
-            if (c->replies[i].len == 0) {
-                cut = true;
-                break;
-            }
-            SSL_write(ssl, c->replies[i].data, (int)c->replies[i].len);
+    proto_hello hello;
+    if (SSL_accept(ssl) == 1 && read_frame(ssl, &hello, NULL) == MSG_HELLO) {
+        c->hello_role = hello.role;
+        if (c->hello_reply.len > 0) {
+            SSL_write(ssl, c->hello_reply.data, (int)c->hello_reply.len);
+        } else {
+            wbuf w;
+            wbuf_init(&w);
+            proto_hello_ok ok = {.major = PROTO_MAJOR, .minor = PROTO_MINOR, .server_name = "c"};
+            if (proto_put_hello_ok(&w, &ok))
+                SSL_write(ssl, w.data, (int)w.len);
+            wbuf_free(&w);
+            cut = !canned_replies(c, ssl);
         }
-        if (!cut)
-            while (skip_frame(ssl) != 0)
-                ;
     }
     if (!cut)
         SSL_shutdown(ssl);
@@ -398,6 +471,7 @@ canned_init(canned *c)
     memset(c, 0, sizeof(*c));
     for (int i = 0; i < MAX_REPLIES; i++)
         wbuf_init(&c->replies[i]);
+    wbuf_init(&c->hello_reply);
 }
 
 /* The next reply slot. */
@@ -435,6 +509,7 @@ canned_join(canned *c)
     SSL_CTX_free(c->ctx);
     for (int i = 0; i < MAX_REPLIES; i++)
         wbuf_free(&c->replies[i]);
+    wbuf_free(&c->hello_reply);
 }
 
 static void
@@ -621,6 +696,185 @@ START_TEST(status_and_indoubt)
 }
 END_TEST
 
+/* Which HELLO role each command sends: client (target_role=primary) for
+ * exec, admin (any) for the others, unless an option, -d or DTXTARGETROLE
+ * says otherwise. */
+START_TEST(target_roles)
+{
+    static const struct {
+        const char *env;               /* DTXTARGETROLE=..., or NULL */
+        const char *cmd, *opt1, *opt2; /* the command and up to two extra arguments */
+        uint8_t role;
+    } cases[] = {
+        {NULL, "status", NULL, NULL, ROLE_ADMIN},
+        {NULL, "indoubt", NULL, NULL, ROLE_ADMIN},
+        {NULL, "replication", NULL, NULL, ROLE_ADMIN},
+        {NULL, "promote", NULL, NULL, ROLE_ADMIN},
+        {NULL, "exec", NULL, NULL, ROLE_CLIENT},
+        {NULL, "status", "--target-role=primary", NULL, ROLE_CLIENT},
+        {NULL, "indoubt", "-d", "target_role=primary", ROLE_CLIENT},
+        {NULL, "exec", "--target-role", "any", ROLE_ADMIN},
+        {"DTXTARGETROLE=primary", "replication", NULL, NULL, ROLE_CLIENT},
+        {"DTXTARGETROLE=any", "exec", NULL, NULL, ROLE_ADMIN},
+        {"DTXTARGETROLE=", "status", NULL, NULL, ROLE_ADMIN},
+        {"DTXTARGETROLE=primary", "status", "--target-role=any", NULL, ROLE_ADMIN},
+    };
+    char port[16], ca[400];
+    ca_path(ca, sizeof(ca));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        canned c;
+        canned_init(&c);
+        reply(&c); /* the request: cut the connection */
+        canned_start(&c, port, sizeof(port));
+        const char *argv[16] = {cases[i].cmd, CONN_ARGS(port, ca)};
+        int n = 7;
+        if (strcmp(cases[i].cmd, "exec") == 0) {
+            argv[n++] = "-P";
+            argv[n++] = "a";
+            argv[n++] = "select 1";
+        } else if (strcmp(cases[i].cmd, "status") == 0) {
+            argv[n++] = "dtx:c:1:1";
+        }
+        if (cases[i].opt1)
+            argv[n++] = cases[i].opt1;
+        if (cases[i].opt2)
+            argv[n++] = cases[i].opt2;
+        argv[n] = NULL;
+        run_env[0] = cases[i].env;
+        run r;
+        run_dtx(&r, NULL, argv);
+        run_env[0] = NULL;
+        canned_join(&c);
+        ck_assert_msg(c.hello_role == cases[i].role, "case %zu (%s): role %u, want %u\n%s", i,
+                      cases[i].cmd, c.hello_role, cases[i].role, r.err);
+    }
+}
+END_TEST
+
+START_TEST(replication_output)
+{
+    canned c;
+    char port[16], ca[400];
+    canned_init(&c);
+    proto_replication rep = {.role = 2,
+                             .epoch = 7,
+                             .name = "coord",
+                             .peer = "coord-a:6543",
+                             .state = "streaming",
+                             .sent = 0x1a2b3c8,
+                             .flushed = 0x2000000001a2b3c0ull,
+                             .primary_lsn = 0xffffffffffffffffull,
+                             .lag_bytes = 8,
+                             .lag_ms = 3,
+                             .synchronous = 1,
+                             .sure = 0,
+                             .detail = ""};
+    ck_assert(proto_put_replication_reply(reply(&c), &rep));
+    canned_start(&c, port, sizeof(port));
+    run r;
+    RUN(&r, NULL, "replication", CONN_ARGS(port, ca_path(ca, sizeof(ca))));
+    canned_join(&c);
+    CHECK_RC(&r, 0);
+    ck_assert_str_eq(r.out, "role: standby\n"
+                            "epoch: 7\n"
+                            "name: coord\n"
+                            "peer: coord-a:6543\n"
+                            "state: streaming\n"
+                            "sent_lsn: 0/01A2B3C8\n"
+                            "flushed_lsn: 20000000/01A2B3C0\n"
+                            "primary_lsn: FFFFFFFF/FFFFFFFF\n"
+                            "lag_bytes: 8\n"
+                            "lag_ms: 3\n"
+                            "synchronous: yes\n"
+                            "sure: no\n"
+                            "detail:\n");
+    ck_assert_str_eq(r.err, "");
+    ck_assert_str_eq(c.requests, "V");
+
+    /* an error reply: printed, exit 1 */
+    canned_init(&c);
+    proto_error e = {.sqlstate = "42501", .message = "permission denied for replication"};
+    ck_assert(proto_put_error(reply(&c), &e));
+    canned_start(&c, port, sizeof(port));
+    RUN(&r, NULL, "replication", CONN_ARGS(port, ca_path(ca, sizeof(ca))));
+    canned_join(&c);
+    CHECK_RC(&r, 1);
+    ck_assert_str_eq(r.out, "");
+    ck_assert_str_eq(r.err, "ERROR:  permission denied for replication\nSQLSTATE:  42501\n");
+}
+END_TEST
+
+START_TEST(promote)
+{
+    canned c;
+    char port[16], ca[400];
+    run r;
+    canned_init(&c);
+    ck_assert(proto_put_admin_ok(reply(&c), "coordinator \"coord\" is now the primary (epoch 8)"));
+    canned_start(&c, port, sizeof(port));
+    RUN(&r, NULL, "promote", "--force", CONN_ARGS(port, ca_path(ca, sizeof(ca))));
+    canned_join(&c);
+    CHECK_RC(&r, 0);
+    ck_assert_str_eq(r.out, "coordinator \"coord\" is now the primary (epoch 8)\n");
+    ck_assert_str_eq(r.err, "");
+    ck_assert_str_eq(c.requests, "P");
+    ck_assert_uint_eq(c.first[0], 1); /* force */
+
+    /* refused: the error as always, exit 1 */
+    canned_init(&c);
+    proto_error e = {.sqlstate = "55000",
+                     .message = "standby \"coord\" cannot be sure it holds every acknowledged "
+                                "decision",
+                     .detail = "It had not caught up with its primary.",
+                     .hint = "Promote it with --force to accept that."};
+    ck_assert(proto_put_error(reply(&c), &e));
+    canned_start(&c, port, sizeof(port));
+    RUN(&r, NULL, "promote", CONN_ARGS(port, ca_path(ca, sizeof(ca))));
+    canned_join(&c);
+    CHECK_RC(&r, 1);
+    ck_assert_uint_eq(c.first[0], 0); /* no force */
+    ck_assert_str_eq(r.out, "");
+    ck_assert_str_eq(r.err, "ERROR:  standby \"coord\" cannot be sure it holds every "
+                            "acknowledged decision\n"
+                            "DETAIL:  It had not caught up with its primary.\n"
+                            "HINT:  Promote it with --force to accept that.\n"
+                            "SQLSTATE:  55000\n");
+
+    /* the connection breaks after the request: exit 2, and it says so */
+    canned_init(&c);
+    reply(&c);
+    canned_start(&c, port, sizeof(port));
+    RUN(&r, NULL, "promote", CONN_ARGS(port, ca_path(ca, sizeof(ca))));
+    canned_join(&c);
+    CHECK_RC(&r, 2);
+    CHECK_CONTAINS(r.err, "SQLSTATE:  08006\n");
+    CHECK_CONTAINS(r.err, "whether the coordinator was promoted is unknown");
+}
+END_TEST
+
+/* exec against a standby: the refusal, with its SQLSTATE; exit 2 */
+START_TEST(exec_on_standby)
+{
+    canned c;
+    char port[16], ca[400];
+    canned_init(&c);
+    proto_error e = {.sqlstate = PROTO_NOT_PRIMARY_SQLSTATE,
+                     .message = "coordinator \"coord\" is a standby: transactions go to its "
+                                "primary"};
+    ck_assert(proto_put_error(&c.hello_reply, &e));
+    canned_start(&c, port, sizeof(port));
+    run r;
+    RUN(&r, NULL, "exec", CONN_ARGS(port, ca_path(ca, sizeof(ca))), "-P", "a", "select 1");
+    canned_join(&c);
+    CHECK_RC(&r, 2);
+    ck_assert_str_eq(r.out, "");
+    CHECK_CONTAINS(r.err, "dtx: error: connection to coordinator at \"localhost\"");
+    CHECK_CONTAINS(r.err, "failed: the coordinator refused the connection: coordinator \"coord\" "
+                          "is a standby: transactions go to its primary (SQLSTATE 57P03)\n");
+    ck_assert_uint_eq(c.hello_role, ROLE_CLIENT);
+}
+END_TEST
+
 static Suite *
 cli_suite(void)
 {
@@ -637,6 +891,10 @@ cli_suite(void)
     tcase_add_test(tc, exec_commit_lost);
     tcase_add_test(tc, exec_oneshot);
     tcase_add_test(tc, status_and_indoubt);
+    tcase_add_test(tc, target_roles);
+    tcase_add_test(tc, replication_output);
+    tcase_add_test(tc, promote);
+    tcase_add_test(tc, exec_on_standby);
     suite_add_tcase(s, tc);
     return s;
 }

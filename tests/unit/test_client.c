@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "frame.h"
 #include "proto.h"
+#include "proto_repl.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -85,8 +86,9 @@ static void
 clear_env(void)
 {
     static const char *const vars[] = {
-        "DTXHOST",    "DTXPORT",   "DTXSSLMODE",         "DTXSSLROOTCERT",
-        "DTXSSLCERT", "DTXSSLKEY", "DTXCONNECT_TIMEOUT", "DTXAPPNAME"};
+        "DTXHOST",      "DTXPORT",   "DTXSSLMODE",         "DTXSSLROOTCERT",
+        "DTXSSLCERT",   "DTXSSLKEY", "DTXCONNECT_TIMEOUT", "DTXAPPNAME",
+        "DTXTARGETROLE"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -114,6 +116,7 @@ START_TEST(conninfo_defaults)
     ck_assert_ptr_null(ci.sslkey);
     ck_assert_int_eq(ci.connect_timeout, 0);
     ck_assert_str_eq(ci.application_name, "");
+    ck_assert_int_eq(ci.target_role, DTX_TARGET_PRIMARY);
     dtx_conninfo_free(&ci);
 
     /* empty values mean "default" */
@@ -253,6 +256,8 @@ START_TEST(conninfo_errors)
         {"connect_timeout=soon",
          "invalid integer value \"soon\" for connection option \"connect_timeout\""},
         {"sslkey=/k.pem", "sslkey was given without sslcert"},
+        {"target_role=standby", "invalid target_role value: \"standby\"; use primary or any"},
+        {"target_role=Primary", "invalid target_role value: \"Primary\"; use primary or any"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         dtx_conninfo ci;
@@ -262,6 +267,52 @@ START_TEST(conninfo_errors)
                       err, cases[i].err);
         ck_assert_ptr_null(ci.hosts);
     }
+}
+END_TEST
+
+START_TEST(conninfo_target_role)
+{
+    clear_env();
+    dtx_conninfo ci;
+    char err[DTX_ERRBUF];
+    ck_assert_msg(parse("target_role=any", &ci, err), "%s", err);
+    ck_assert_int_eq(ci.target_role, DTX_TARGET_ANY);
+    dtx_conninfo_free(&ci);
+    ck_assert(parse("target_role = 'primary'", &ci, err));
+    ck_assert_int_eq(ci.target_role, DTX_TARGET_PRIMARY);
+    dtx_conninfo_free(&ci);
+    /* empty: the default */
+    ck_assert(parse("target_role=any target_role=''", &ci, err));
+    ck_assert_int_eq(ci.target_role, DTX_TARGET_PRIMARY);
+    dtx_conninfo_free(&ci);
+
+    /* the environment's default, which the string overrides */
+    setenv("DTXTARGETROLE", "any", 1);
+    ck_assert(parse("", &ci, err));
+    ck_assert_int_eq(ci.target_role, DTX_TARGET_ANY);
+    dtx_conninfo_free(&ci);
+    ck_assert(parse("target_role=primary", &ci, err));
+    ck_assert_int_eq(ci.target_role, DTX_TARGET_PRIMARY);
+    dtx_conninfo_free(&ci);
+    setenv("DTXTARGETROLE", "", 1);
+    ck_assert(parse("", &ci, err));
+    ck_assert_int_eq(ci.target_role, DTX_TARGET_PRIMARY);
+    dtx_conninfo_free(&ci);
+
+    /* a bad value says where it came from */
+    setenv("DTXTARGETROLE", "read-write", 1);
+    ck_assert(!parse("", &ci, err));
+    ck_assert_str_eq(err, "invalid target_role value: \"read-write\" (from environment "
+                          "variable DTXTARGETROLE); use primary or any");
+    ck_assert_ptr_null(ci.hosts);
+    char *why = NULL;
+    ck_assert_int_eq(dtx_conninfo_check("host=a", &why), 0);
+    ck_assert_str_eq(why, err);
+    dtx_freemem(why);
+    /* ... unless the string sets it */
+    ck_assert_int_eq(dtx_conninfo_check("target_role=any", &why), 1);
+    ck_assert_ptr_null(why);
+    unsetenv("DTXTARGETROLE");
 }
 END_TEST
 
@@ -280,6 +331,19 @@ START_TEST(connect_bad_conninfo)
     ck_assert_str_eq(dtx_result_error_field(r, DTX_DIAG_SQLSTATE), "08003");
     dtx_clear(r);
     ck_assert_int_eq(dtx_commit(c), DTX_ABORTED);
+    /* so do the admin calls */
+    r = dtx_replication(c);
+    ck_assert_str_eq(dtx_result_error_field(r, DTX_DIAG_SQLSTATE), "08003");
+    ck_assert_ptr_null(dtx_result_replication(r));
+    dtx_clear(r);
+    r = dtx_promote(c, 1);
+    ck_assert_str_eq(dtx_result_error_field(r, DTX_DIAG_SQLSTATE), "08003");
+    ck_assert_ptr_null(dtx_result_detail(r));
+    dtx_clear(r);
+    ck_assert_int_eq(dtx_send_promote(c, 0), 0);
+    ck_assert_int_eq(dtx_send_replication(c), 0);
+    ck_assert_ptr_null(dtx_promote(NULL, 0));
+    ck_assert_ptr_null(dtx_replication(NULL));
     dtx_finish(c);
 
     c = dtx_connect("sslrootcert=/nonexistent/ca.crt");
@@ -298,6 +362,7 @@ enum {
     SRV_REQUIRE_CERT = 0x02, /* mutual TLS */
     SRV_OTHER_CA = 0x04,     /* certificate from another CA */
     SRV_SILENT = 0x08,       /* accept TCP, never speak TLS */
+    SRV_ADMIN = 0x10,        /* expect HELLO role admin (target_role=any), not client */
 };
 
 typedef struct srv srv;
@@ -401,8 +466,9 @@ srv_hello_gid(srv *s, SSL *ssl, const char *next_gid)
         srv_fail(s, "server: malformed HELLO");
         return false;
     }
-    if (h.magic != PROTO_MAGIC || h.major != PROTO_MAJOR || h.role != ROLE_CLIENT || h.epoch != 0)
-        srv_fail(s, "server: bad HELLO fields");
+    uint8_t role = (s->flags & SRV_ADMIN) ? ROLE_ADMIN : ROLE_CLIENT;
+    if (h.magic != PROTO_MAGIC || h.major != PROTO_MAJOR || h.role != role || h.epoch != 0)
+        srv_fail(s, "server: bad HELLO fields (role %u)", h.role);
     snprintf(s->hello_name, sizeof(s->hello_name), "%s", h.name);
     wbuf w;
     wbuf_init(&w);
@@ -906,6 +972,120 @@ script_admin(srv *s, SSL *ssl)
     srv_wait_eof(ssl);
 out:
     wbuf_free(&w);
+}
+
+#define STANDBY_MSG "coordinator \"coord-x\" is a standby: transactions go to its primary"
+
+/* A standby: a HELLO of role client is refused with 57P03, and the
+ * connection closed. */
+static void
+script_standby(srv *s, SSL *ssl)
+{
+    frame_view f;
+    proto_hello h;
+    if (!srv_expect(s, ssl, MSG_HELLO, &f))
+        return;
+    if (!proto_get_hello(&f, &h) || h.role != ROLE_CLIENT)
+        srv_fail(s, "server: the standby expected a HELLO of role client");
+    send_error(ssl, PROTO_NOT_PRIMARY_SQLSTATE, STANDBY_MSG, NULL, "Connect to its primary.", NULL);
+}
+
+static void
+put_replication(wbuf *w, uint8_t role, const char *state)
+{
+    proto_replication rep = {.role = role,
+                             .epoch = 7,
+                             .name = "coord-x",
+                             .peer = role == 2 ? "coord-a:6543" : "",
+                             .state = state,
+                             .sent = 0x1000000a0ull,
+                             .flushed = 0x100000090ull,
+                             .primary_lsn = 0x1000000a0ull,
+                             .lag_bytes = 16,
+                             .lag_ms = 3,
+                             .synchronous = role == 2,
+                             .sure = 0,
+                             .detail = "not caught up yet"};
+    ck_assert(proto_put_replication_reply(w, &rep));
+}
+
+/* target_role=any.  REPLICATION -> REPLICATION_REPLY (standby); PROMOTE ->
+ * ERROR (not sure); PROMOTE force -> ADMIN_OK; REPLICATION ->
+ * REPLICATION_REPLY (primary) */
+static void
+script_repl(srv *s, SSL *ssl)
+{
+    frame_view f;
+    bool force;
+    wbuf w;
+    wbuf_init(&w);
+    if (!srv_hello(s, ssl) || !srv_expect(s, ssl, MSG_REPLICATION, &f))
+        goto out;
+    if (f.len != 0)
+        srv_fail(s, "server: REPLICATION with a payload");
+    put_replication(&w, 2, "streaming");
+    srv_send(ssl, &w);
+    if (!srv_expect(s, ssl, MSG_PROMOTE, &f))
+        goto out;
+    if (!proto_get_promote(&f, &force) || force)
+        srv_fail(s, "server: expected PROMOTE without force");
+    send_error(
+        ssl, "55000", "standby \"coord-x\" cannot be sure it holds every acknowledged decision",
+        "It had not caught up with its primary.", "Promote it with --force to accept that.", NULL);
+    if (!srv_expect(s, ssl, MSG_PROMOTE, &f))
+        goto out;
+    if (!proto_get_promote(&f, &force) || !force)
+        srv_fail(s, "server: expected PROMOTE with force");
+    ck_assert(proto_put_admin_ok(&w, "coordinator \"coord-x\" is now the primary (epoch 8)"));
+    srv_send(ssl, &w);
+    if (!srv_expect(s, ssl, MSG_REPLICATION, &f))
+        goto out;
+    put_replication(&w, 1, "no standby");
+    srv_send(ssl, &w);
+    srv_wait_eof(ssl);
+out:
+    wbuf_free(&w);
+}
+
+/* PROMOTE -> the connection is cut */
+static void
+script_drop_on_promote(srv *s, SSL *ssl)
+{
+    frame_view f;
+    if (!srv_hello(s, ssl) || !srv_expect(s, ssl, MSG_PROMOTE, &f))
+        return;
+    s->abrupt = true;
+}
+
+/* PROMOTE -> STATUS_REPLY, which answers something else */
+static void
+script_promote_wrong_reply(srv *s, SSL *ssl)
+{
+    frame_view f;
+    if (!srv_hello(s, ssl) || !srv_expect(s, ssl, MSG_PROMOTE, &f))
+        return;
+    wbuf w;
+    wbuf_init(&w);
+    proto_status_reply rep = {.outcome = OUTCOME_COMMITTED, .gid = "g", .detail = ""};
+    ck_assert(proto_put_status_reply(&w, &rep));
+    srv_send(ssl, &w);
+    wbuf_free(&w);
+    srv_wait_eof(ssl);
+}
+
+/* REPLICATION -> a REPLICATION_REPLY cut after its role byte */
+static void
+script_replication_malformed(srv *s, SSL *ssl)
+{
+    frame_view f;
+    if (!srv_hello(s, ssl) || !srv_expect(s, ssl, MSG_REPLICATION, &f))
+        return;
+    wbuf w;
+    wbuf_init(&w);
+    ck_assert(frame_put(&w, MSG_REPLICATION_REPLY, "\x02", 1));
+    srv_send(ssl, &w);
+    wbuf_free(&w);
+    srv_wait_eof(ssl);
 }
 
 /* ---- connection tests ---------------------------------------------------- */
@@ -1456,6 +1636,217 @@ START_TEST(status_and_indoubt)
 }
 END_TEST
 
+static int
+count_lines(const char *m)
+{
+    int lines = 0;
+    for (const char *p = m; *p; p++)
+        lines += *p == '\n';
+    return lines;
+}
+
+/* One host, a standby: its message and SQLSTATE, in the message and in
+ * dtx_error_field(). */
+START_TEST(standby_single_host)
+{
+    clear_env();
+    srv s;
+    char ci[4096];
+    srv_start(&s, "127.0.0.1", 0, script_standby);
+    dtx_conn *c = dtx_connect(conninfo(ci, sizeof(ci), "127.0.0.1", &s, NULL));
+    ck_assert_int_eq(dtx_status(c), DTX_CONNECTION_BAD);
+    char want[512];
+    snprintf(want, sizeof(want),
+             "connection to coordinator at \"127.0.0.1\", port %d failed: the coordinator "
+             "refused the connection: " STANDBY_MSG " (SQLSTATE 57P03)\n",
+             s.port);
+    ck_assert_str_eq(dtx_error_message(c), want);
+    ck_assert_str_eq(dtx_error_field(c, DTX_DIAG_SQLSTATE), PROTO_NOT_PRIMARY_SQLSTATE);
+    ck_assert_str_eq(dtx_error_field(c, DTX_DIAG_MESSAGE), STANDBY_MSG);
+    ck_assert_str_eq(dtx_error_field(c, DTX_DIAG_HINT), "Connect to its primary.");
+    ck_assert_int_eq(dtx_socket(c), -1);
+    dtx_finish(c);
+    srv_join(&s);
+}
+END_TEST
+
+/* A host list whose first coordinator is a standby: the second, the
+ * primary, is used — with the blocking and with the non-blocking connect. */
+START_TEST(standby_then_primary)
+{
+    clear_env();
+    srv sb, pr;
+    char ci[4096];
+    for (int async = 0; async <= 1; async++) {
+        srv_start(&sb, "127.0.0.1", 0, script_standby);
+        srv_start(&pr, "127.0.0.1", 0, script_hello_then_eof);
+        snprintf(ci, sizeof(ci),
+                 "host=localhost,localhost port=%d,%d sslrootcert=%s/ca.crt connect_timeout=10",
+                 sb.port, pr.port, certdir);
+        dtx_conn *c;
+        if (async) {
+            c = dtx_connect_start(ci);
+            dtx_poll st = DTX_POLL_WRITING;
+            while (st != DTX_POLL_OK && st != DTX_POLL_FAILED) {
+                wait_fd(dtx_socket(c), st == DTX_POLL_WRITING ? POLLOUT : POLLIN);
+                st = dtx_connect_poll(c);
+            }
+        } else {
+            c = dtx_connect(ci);
+        }
+        ck_assert_msg(dtx_status(c) == DTX_CONNECTION_OK, "%s", dtx_error_message(c));
+        ck_assert_int_eq(dtx_port(c), pr.port);
+        ck_assert_str_eq(dtx_error_message(c), "");
+        ck_assert_ptr_null(dtx_error_field(c, DTX_DIAG_SQLSTATE)); /* the refusal is forgotten */
+        dtx_finish(c);
+        srv_join(&sb);
+        srv_join(&pr);
+    }
+}
+END_TEST
+
+/* Every host a standby (or gone): one line per host, each with its reason. */
+START_TEST(standby_every_host)
+{
+    clear_env();
+    int dead = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(dead, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    getsockname(dead, (struct sockaddr *)&a, &len);
+    srv s1, s2;
+    srv_start(&s1, "127.0.0.1", 0, script_standby);
+    srv_start(&s2, "127.0.0.1", 0, script_standby);
+    char ci[4096];
+    snprintf(ci, sizeof(ci),
+             "host=127.0.0.1,127.0.0.1,127.0.0.1 port=%d,%d,%d sslrootcert=%s/ca.crt "
+             "connect_timeout=10",
+             s1.port, ntohs(a.sin_port), s2.port, certdir);
+    dtx_conn *c = dtx_connect(ci);
+    ck_assert_int_eq(dtx_status(c), DTX_CONNECTION_BAD);
+    const char *m = dtx_error_message(c);
+    ck_assert_int_eq(count_lines(m), 3);
+    char l1[512], l3[512];
+    snprintf(l1, sizeof(l1),
+             "connection to coordinator at \"127.0.0.1\", port %d failed: the coordinator "
+             "refused the connection: " STANDBY_MSG " (SQLSTATE 57P03)\n",
+             s1.port);
+    snprintf(l3, sizeof(l3),
+             "connection to coordinator at \"127.0.0.1\", port %d failed: the coordinator "
+             "refused the connection: " STANDBY_MSG " (SQLSTATE 57P03)\n",
+             s2.port);
+    ck_assert_msg(strncmp(m, l1, strlen(l1)) == 0, "%s", m);
+    ck_assert_msg(contains(m, "Connection refused\n"), "%s", m);
+    ck_assert_msg(strlen(m) > strlen(l3) && strcmp(m + strlen(m) - strlen(l3), l3) == 0, "%s", m);
+    ck_assert_str_eq(dtx_error_field(c, DTX_DIAG_SQLSTATE), "57P03");
+    dtx_finish(c);
+    srv_join(&s1);
+    srv_join(&s2);
+    close(dead);
+}
+END_TEST
+
+/* target_role=any: HELLO of role admin; REPLICATION and PROMOTE, blocking
+ * and not. */
+START_TEST(replication_and_promote)
+{
+    clear_env();
+    srv s;
+    char ci[4096];
+    srv_start(&s, "127.0.0.1", SRV_ADMIN, script_repl);
+    dtx_conn *c = dtx_connect(conninfo(ci, sizeof(ci), "localhost", &s, "target_role=any"));
+    ck_assert_msg(dtx_status(c) == DTX_CONNECTION_OK, "%s", dtx_error_message(c));
+
+    dtx_result *rs = dtx_replication(c);
+    ck_assert_int_eq(dtx_result_status(rs), DTX_RES_OK);
+    ck_assert_int_eq(dtx_result_kind(rs), DTX_KIND_REPLICATION);
+    ck_assert_ptr_null(dtx_result_detail(rs));
+    ck_assert_int_eq(dtx_ntuples(rs), 0);
+
+    dtx_result *r = dtx_promote(c, 0);
+    ck_assert_int_eq(dtx_result_kind(r), DTX_KIND_ERROR);
+    ck_assert_str_eq(dtx_result_error_field(r, DTX_DIAG_SQLSTATE), "55000");
+    ck_assert_str_eq(dtx_result_error_field(r, DTX_DIAG_HINT),
+                     "Promote it with --force to accept that.");
+    ck_assert_str_eq(dtx_error_field(c, DTX_DIAG_DETAIL), "It had not caught up with its primary.");
+    ck_assert_ptr_null(dtx_result_replication(r));
+    ck_assert_int_eq(dtx_status(c), DTX_CONNECTION_OK);
+    dtx_clear(r);
+
+    r = dtx_promote(c, 1);
+    ck_assert_int_eq(dtx_result_status(r), DTX_RES_OK);
+    ck_assert_int_eq(dtx_result_kind(r), DTX_KIND_ADMIN);
+    ck_assert_str_eq(dtx_result_detail(r), "coordinator \"coord-x\" is now the primary (epoch 8)");
+    ck_assert_ptr_null(dtx_error_field(c, DTX_DIAG_SQLSTATE));
+    dtx_clear(r);
+
+    ck_assert_int_eq(dtx_send_replication(c), 1);
+    ck_assert_int_eq(dtx_send_promote(c, 1), 0); /* one request at a time */
+    r = dtx_get_result(c);
+    ck_assert_int_eq(dtx_result_kind(r), DTX_KIND_REPLICATION);
+    ck_assert_int_eq(dtx_result_replication(r)->role, DTX_ROLE_PRIMARY);
+    ck_assert_str_eq(dtx_result_replication(r)->peer, "");
+    ck_assert_int_eq(dtx_result_replication(r)->synchronous, 0);
+    ck_assert_ptr_null(dtx_get_result(c));
+    dtx_clear(r);
+    dtx_finish(c);
+    srv_join(&s);
+
+    /* the first result outlives its connection */
+    const dtx_replication_info *ri = dtx_result_replication(rs);
+    ck_assert_int_eq(ri->role, DTX_ROLE_STANDBY);
+    ck_assert_uint_eq(ri->epoch, 7);
+    ck_assert_str_eq(ri->name, "coord-x");
+    ck_assert_str_eq(ri->peer, "coord-a:6543");
+    ck_assert_str_eq(ri->state, "streaming");
+    ck_assert_uint_eq(ri->sent_lsn, 0x1000000a0ull);
+    ck_assert_uint_eq(ri->flushed_lsn, 0x100000090ull);
+    ck_assert_uint_eq(ri->primary_lsn, 0x1000000a0ull);
+    ck_assert_uint_eq(ri->lag_bytes, 16);
+    ck_assert_uint_eq(ri->lag_ms, 3);
+    ck_assert_int_eq(ri->synchronous, 1);
+    ck_assert_int_eq(ri->sure, 0);
+    ck_assert_str_eq(ri->detail, "not caught up yet");
+    dtx_clear(rs);
+}
+END_TEST
+
+START_TEST(admin_failures)
+{
+    clear_env();
+    srv s;
+    dtx_conn *c = connect_ok(&s, script_drop_on_promote);
+    dtx_result *r = dtx_promote(c, 1);
+    ck_assert_int_eq(dtx_result_kind(r), DTX_KIND_ERROR);
+    ck_assert_str_eq(dtx_result_error_field(r, DTX_DIAG_SQLSTATE), "08006");
+    ck_assert_int_eq(dtx_status(c), DTX_CONNECTION_BAD);
+    ck_assert_ptr_null(dtx_get_result(c));
+    dtx_clear(r);
+    dtx_finish(c);
+    srv_join(&s);
+
+    c = connect_ok(&s, script_promote_wrong_reply);
+    r = dtx_promote(c, 0);
+    ck_assert_str_eq(dtx_result_error_field(r, DTX_DIAG_SQLSTATE), "08P01");
+    ck_assert_msg(contains(dtx_error_message(c),
+                           "protocol violation: unexpected message 'T' in reply to PROMOTE"),
+                  "%s", dtx_error_message(c));
+    dtx_clear(r);
+    dtx_finish(c);
+    srv_join(&s);
+
+    c = connect_ok(&s, script_replication_malformed);
+    r = dtx_replication(c);
+    ck_assert_str_eq(dtx_result_error_field(r, DTX_DIAG_SQLSTATE), "08P01");
+    ck_assert_msg(contains(dtx_error_message(c),
+                           "protocol violation: malformed message 'v' in reply to REPLICATION"),
+                  "%s", dtx_error_message(c));
+    dtx_clear(r);
+    dtx_finish(c);
+    srv_join(&s);
+}
+END_TEST
+
 /* Wait up to 10 s for fd; ck-fails on time-out. */
 static void
 wait_fd(int fd, short events)
@@ -1580,6 +1971,7 @@ client_suite(void)
     tcase_add_test(tc, conninfo_env);
     tcase_add_test(tc, conninfo_hosts_ports);
     tcase_add_test(tc, conninfo_errors);
+    tcase_add_test(tc, conninfo_target_role);
     tcase_add_test(tc, connect_bad_conninfo);
     suite_add_tcase(s, tc);
 
@@ -1610,6 +2002,11 @@ client_suite(void)
     tcase_add_test(tc, async_oneshot);
     tcase_add_test(tc, sync_oneshot);
     tcase_add_test(tc, bad_arguments);
+    tcase_add_test(tc, standby_single_host);
+    tcase_add_test(tc, standby_then_primary);
+    tcase_add_test(tc, standby_every_host);
+    tcase_add_test(tc, replication_and_promote);
+    tcase_add_test(tc, admin_failures);
     suite_add_tcase(s, tc);
     return s;
 }
