@@ -31,7 +31,10 @@
 #include "clog.h"
 #include "conn.h"
 #include "log.h"
+#include "proto_repl.h"
 #include "txn.h"
+#include "walrecv.h"
+#include "walsend.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,15 +55,28 @@ struct client {
     uint64_t rsv_seq;      /* seq reserved for the next transaction; 0 = none */
     char rsv_gid[GID_MAX]; /* its gid, formatted once (valid while rsv_seq != 0) */
     char app[64];
+    char cert[260];   /* the certificate's name (CN or DNS subjectAltName) */
+    bool may_client;  /* that name is on allowed_clients */
+    bool may_standby; /* ... on allowed_standbys */
+    uint8_t role;     /* its HELLO's: ROLE_CLIENT, ROLE_ADMIN or ROLE_STANDBY */
+    walsend *ws;      /* a standby's stream (ROLE_STANDBY) */
     wbuf out;
     client *next, *prev; /* all clients, for shutdown */
 };
 
 static client *all_clients;
+static client *promote_waiter; /* the admin client whose PROMOTE is under way */
 
 static void
 client_free(client *cl)
 {
+    if (cl->ws) {
+        walsend *ws = cl->ws;
+        cl->ws = NULL;
+        walsend_gone(ws, "connection closed");
+    }
+    if (promote_waiter == cl)
+        promote_waiter = NULL; /* the promotion goes on; nobody hears of it */
     if (cl->cur) {
         txn *t = cl->cur;
         cl->cur = NULL;
@@ -166,7 +182,7 @@ client_request_done(void *owner)
 static bool
 put_reservation(client *cl)
 {
-    if (cl->minor < 2)
+    if (cl->minor < 2 || cl->co->role != COORD_PRIMARY || cl->role == ROLE_STANDBY)
         return true;
     if (cl->rsv_seq == 0) {
         cl->rsv_seq = ++cl->co->next_seq;
@@ -226,6 +242,38 @@ static const txn_owner_ops client_txn_ops = {
     .over = client_txn_over,
 };
 
+/* May this connection take the role its HELLO asks for?  If not, it is
+ * told why (and freed). */
+static bool
+hello_role_ok(client *cl, const proto_hello *h)
+{
+    const char *state = NULL, *why = NULL;
+    if (h->role == ROLE_STANDBY && !cl->may_standby)
+        why = "is not on allowed_standbys";
+    else if ((h->role == ROLE_CLIENT || h->role == ROLE_ADMIN) && !cl->may_client)
+        why = "is not on allowed_clients";
+    if (why) {
+        log_warn("refused a connection from %s: certificate name \"%s\" %s", conn_peer_addr(cl->c),
+                 cl->cert, why);
+        conn_fail(cl->c, "28000", "certificate name \"%s\" %s", cl->cert, why);
+    } else if (h->role != ROLE_CLIENT && h->role != ROLE_ADMIN && h->role != ROLE_STANDBY) {
+        conn_fail(cl->c, "08P01", "only clients and standbys may connect to this port");
+        why = "role";
+    } else if (h->role == ROLE_CLIENT && cl->co->role != COORD_PRIMARY) {
+        state = cl->co->role == COORD_STANDBY ? "a standby" : "being promoted";
+        conn_fail(cl->c, PROTO_NOT_PRIMARY_SQLSTATE,
+                  "coordinator \"%s\" is %s: transactions go to its primary", cl->co->conf.name,
+                  state);
+        why = state;
+    }
+    if (why) {
+        client_free(cl);
+        return false;
+    }
+    cl->role = h->role;
+    return true;
+}
+
 static void
 handle_hello(client *cl, const frame_view *f)
 {
@@ -241,11 +289,8 @@ handle_hello(client *cl, const frame_view *f)
         client_free(cl);
         return;
     }
-    if (h.role != ROLE_CLIENT) {
-        conn_fail(cl->c, "08P01", "only clients may connect to this port");
-        client_free(cl);
+    if (!hello_role_ok(cl, &h))
         return;
-    }
     if (cl->co->shutting_down) {
         conn_fail(cl->c, "57P01", "the coordinator is shutting down");
         client_free(cl);
@@ -261,6 +306,8 @@ handle_hello(client *cl, const frame_view *f)
     wbuf_reset(&cl->out);
     if (proto_put_hello_ok(&cl->out, &ok) && put_reservation(cl))
         conn_send(cl->c, &cl->out);
+    if (h.role == ROLE_STANDBY && (cl->ws = walsend_start(cl->co, cl->c, cl->cert)) == NULL)
+        client_free(cl); /* refused: walsend_start sent the ERROR */
 }
 
 /* Is gid reserved by a connected client (not started yet)? */
@@ -379,6 +426,228 @@ handle_indoubt(client *cl)
     free(live);
 }
 
+/* A request the client got wrong: its connection ends (false, to return). */
+static bool
+client_malformed(client *cl, const frame_view *f)
+{
+    conn_fail(cl->c, "08P01", "malformed message of type '%c'", f->type);
+    client_free(cl);
+    return false;
+}
+
+static bool
+handle_begin(client *cl, const frame_view *f)
+{
+    if (f->len != 0)
+        return client_malformed(cl, f);
+    if (cl->cur) {
+        client_send_error(cl, "25001", NULL, "a transaction is already in progress");
+        return true;
+    }
+    cl->cur = txn_begin(cl->co, &client_txn_ops, cl, 0);
+    if (cl->cur == NULL) {
+        client_send_error(cl, "53200", NULL, "out of memory");
+        return true;
+    }
+    wbuf_reset(&cl->out);
+    if (proto_put_begin_ok(&cl->out, txn_gid(cl->cur)))
+        conn_send(cl->c, &cl->out);
+    return true;
+}
+
+/* No reply: whatever fails here ends the connection, and the client's next
+ * request reports it. */
+static bool
+handle_begin_reserved(client *cl, const frame_view *f)
+{
+    const char *gid;
+    if (cl->minor < 2 || !proto_get_begin_reserved(f, &gid))
+        return client_malformed(cl, f);
+    if (cl->cur) {
+        conn_fail(cl->c, "25001", "a transaction is already in progress");
+        client_free(cl);
+        return false;
+    }
+    uint64_t seq = claim_reservation(cl, gid);
+    if (seq == 0) {
+        conn_fail(cl->c, "08P01", "BEGIN_RESERVED names %s, which is not reserved", gid);
+        client_free(cl);
+        return false;
+    }
+    cl->cur = txn_begin(cl->co, &client_txn_ops, cl, seq);
+    if (cl->cur == NULL) {
+        conn_fail(cl->c, "53200", "out of memory");
+        client_free(cl);
+        return false;
+    }
+    return true;
+}
+
+static bool
+handle_exec(client *cl, const frame_view *f)
+{
+    proto_stmt st;
+    if (!proto_get_exec(f, &st))
+        return client_malformed(cl, f);
+    if (cl->cur == NULL) {
+        proto_stmt_clear(&st);
+        client_send_error(cl, "25P01", NULL, "no transaction in progress");
+        return true;
+    }
+    client_busy(cl);
+    txn_exec(cl->cur, &st);
+    proto_stmt_clear(&st);
+    return true;
+}
+
+static bool
+handle_end(client *cl, const frame_view *f)
+{
+    if (f->len != 0)
+        return client_malformed(cl, f);
+    if (cl->cur == NULL) {
+        client_refuse(cl, "", "25P01", "no transaction in progress");
+        return true;
+    }
+    client_busy(cl);
+    if (f->type == MSG_COMMIT)
+        txn_commit(cl->cur);
+    else
+        txn_rollback(cl->cur);
+    return true;
+}
+
+static bool
+handle_oneshot(client *cl, const frame_view *f)
+{
+    proto_stmts body;
+    const char *gid = NULL;
+    bool reserved = f->type == MSG_ONESHOT_RESERVED;
+    if (reserved ? cl->minor < 2 || !proto_get_oneshot_reserved(f, &gid, &body)
+                 : !proto_get_oneshot(f, &body))
+        return client_malformed(cl, f);
+    uint64_t seq = reserved ? claim_reservation(cl, gid) : 0;
+    const char *sqlstate = NULL, *msg = NULL;
+    if (reserved && seq == 0) {
+        proto_stmts_clear(&body);
+        conn_fail(cl->c, "08P01", "ONESHOT_RESERVED names %s, which is not reserved", gid);
+        client_free(cl);
+        return false;
+    }
+    if (cl->cur)
+        sqlstate = "25001", msg = "a transaction is already in progress";
+    else if ((cl->cur = txn_begin(cl->co, &client_txn_ops, cl, seq)) == NULL)
+        sqlstate = "53200", msg = "out of memory";
+    if (sqlstate) {
+        proto_stmts_clear(&body);
+        client_refuse(cl, gid ? gid : "", sqlstate, msg);
+        return true;
+    }
+    client_busy(cl);
+    if (cl->minor >= 1 && !reserved) {
+        /* name the transaction before anything runs: a client whose
+         * connection drops later can still ask for its outcome */
+        wbuf_reset(&cl->out);
+        if (proto_put_begin_ok(&cl->out, txn_gid(cl->cur)))
+            conn_send(cl->c, &cl->out);
+    }
+    txn_oneshot(cl->cur, &body);
+    proto_stmts_clear(&body);
+    return true;
+}
+
+static bool
+handle_replication(client *cl, const frame_view *f)
+{
+    if (f->len != 0)
+        return client_malformed(cl, f);
+    proto_replication r = {0};
+    if (cl->co->role == COORD_PRIMARY)
+        walsend_describe(cl->co, &r);
+    else
+        walrecv_describe(cl->co, &r);
+    wbuf_reset(&cl->out);
+    if (proto_put_replication_reply(&cl->out, &r))
+        conn_send(cl->c, &cl->out);
+    return true;
+}
+
+static bool
+handle_promote(client *cl, const frame_view *f)
+{
+    bool force;
+    char err[400];
+    if (!proto_get_promote(f, &force))
+        return client_malformed(cl, f);
+    coord *co = cl->co;
+    if (co->nadmins == 0 ||
+        !conn_peer_allowed(cl->c, (const char *const *)co->admins, co->nadmins, err, sizeof(err))) {
+        log_warn("refused PROMOTE from %s: certificate name \"%s\" is not on admin_clients",
+                 conn_peer_addr(cl->c), cl->cert);
+        client_send_error(cl, "42501", NULL,
+                          "permission denied: certificate name \"%s\" is not on admin_clients",
+                          cl->cert);
+        return true;
+    }
+    if (co->role != COORD_STANDBY) {
+        client_send_error(cl, "55000", NULL, "coordinator \"%s\" is %s, not a standby",
+                          co->conf.name,
+                          co->role == COORD_PRIMARY ? "a primary" : "being promoted");
+        return true;
+    }
+    if (!co->client_ev->promote(co, force, err, sizeof(err))) {
+        proto_error e = {.sqlstate = "55000",
+                         .message = err,
+                         .hint = "Promote with --force to accept that risk."};
+        client_send_err(cl, &e);
+        return true;
+    }
+    client_busy(cl);
+    promote_waiter = cl; /* answered by client_promote_done */
+    return true;
+}
+
+void
+client_promote_done(coord *co, const char *sqlstate, const char *message)
+{
+    (void)co;
+    client *cl = promote_waiter;
+    promote_waiter = NULL;
+    if (cl == NULL)
+        return;
+    wbuf_reset(&cl->out);
+    if (sqlstate) {
+        client_send_error(cl, sqlstate, NULL, "%s", message);
+    } else if (proto_put_admin_ok(&cl->out, message)) {
+        conn_send(cl->c, &cl->out);
+    }
+    client_request_done(cl);
+}
+
+/* On a standby only STATUS, INDOUBT, REPLICATION and PROMOTE are served;
+ * false when f was answered with a refusal instead. */
+static bool
+standby_serves(client *cl, const frame_view *f)
+{
+    static const char msg[] = "this coordinator is a standby: transactions go to its primary";
+    switch (f->type) {
+    case MSG_STATUS:
+    case MSG_INDOUBT:
+    case MSG_REPLICATION:
+    case MSG_PROMOTE:
+        return true;
+    case MSG_COMMIT:
+    case MSG_ROLLBACK:
+    case MSG_ONESHOT:
+    case MSG_ONESHOT_RESERVED:
+        client_refuse(cl, "", PROTO_NOT_PRIMARY_SQLSTATE, msg);
+        return false;
+    default:
+        client_send_error(cl, PROTO_NOT_PRIMARY_SQLSTATE, NULL, "%s", msg);
+        return false;
+    }
+}
+
 static void
 client_on_frame(conn *c, const frame_view *f, void *arg)
 {
@@ -388,127 +657,48 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
         handle_hello(cl, f);
         return;
     }
+    if (cl->ws) {
+        if (!walsend_on_frame(cl->ws, f))
+            client_free(cl);
+        return;
+    }
+    if (cl->co->role != COORD_PRIMARY && !standby_serves(cl, f))
+        return;
     switch (f->type) {
     case MSG_BEGIN:
-        if (f->len != 0)
-            goto malformed;
-        if (cl->cur) {
-            client_send_error(cl, "25001", NULL, "a transaction is already in progress");
-            return;
-        }
-        cl->cur = txn_begin(cl->co, &client_txn_ops, cl, 0);
-        if (cl->cur == NULL) {
-            client_send_error(cl, "53200", NULL, "out of memory");
-            return;
-        }
-        wbuf_reset(&cl->out);
-        if (proto_put_begin_ok(&cl->out, txn_gid(cl->cur)))
-            conn_send(cl->c, &cl->out);
+        (void)handle_begin(cl, f);
         return;
-    case MSG_BEGIN_RESERVED: {
-        /* no reply: whatever fails here ends the connection, and the
-         * client's next request reports it */
-        const char *gid;
-        if (cl->minor < 2 || !proto_get_begin_reserved(f, &gid))
-            goto malformed;
-        if (cl->cur) {
-            conn_fail(cl->c, "25001", "a transaction is already in progress");
-            client_free(cl);
-            return;
-        }
-        uint64_t seq = claim_reservation(cl, gid);
-        if (seq == 0) {
-            conn_fail(cl->c, "08P01", "BEGIN_RESERVED names %s, which is not reserved", gid);
-            client_free(cl);
-            return;
-        }
-        cl->cur = txn_begin(cl->co, &client_txn_ops, cl, seq);
-        if (cl->cur == NULL) {
-            conn_fail(cl->c, "53200", "out of memory");
-            client_free(cl);
-        }
+    case MSG_BEGIN_RESERVED:
+        (void)handle_begin_reserved(cl, f);
         return;
-    }
-    case MSG_EXEC: {
-        proto_stmt st;
-        if (!proto_get_exec(f, &st))
-            goto malformed;
-        if (cl->cur == NULL) {
-            proto_stmt_clear(&st);
-            client_send_error(cl, "25P01", NULL, "no transaction in progress");
-            return;
-        }
-        client_busy(cl);
-        txn_exec(cl->cur, &st);
-        proto_stmt_clear(&st);
+    case MSG_EXEC:
+        (void)handle_exec(cl, f);
         return;
-    }
     case MSG_COMMIT:
     case MSG_ROLLBACK:
-        if (f->len != 0)
-            goto malformed;
-        if (cl->cur == NULL) {
-            client_refuse(cl, "", "25P01", "no transaction in progress");
-            return;
-        }
-        client_busy(cl);
-        if (f->type == MSG_COMMIT)
-            txn_commit(cl->cur);
-        else
-            txn_rollback(cl->cur);
+        (void)handle_end(cl, f);
         return;
     case MSG_ONESHOT:
-    case MSG_ONESHOT_RESERVED: {
-        proto_stmts body;
-        const char *gid = NULL;
-        bool reserved = f->type == MSG_ONESHOT_RESERVED;
-        if (reserved ? cl->minor < 2 || !proto_get_oneshot_reserved(f, &gid, &body)
-                     : !proto_get_oneshot(f, &body))
-            goto malformed;
-        uint64_t seq = reserved ? claim_reservation(cl, gid) : 0;
-        if (reserved && seq == 0) {
-            proto_stmts_clear(&body);
-            conn_fail(cl->c, "08P01", "ONESHOT_RESERVED names %s, which is not reserved", gid);
-            client_free(cl);
-            return;
-        }
-        if (cl->cur) {
-            proto_stmts_clear(&body);
-            client_refuse(cl, gid ? gid : "", "25001", "a transaction is already in progress");
-            return;
-        }
-        cl->cur = txn_begin(cl->co, &client_txn_ops, cl, seq);
-        if (cl->cur == NULL) {
-            proto_stmts_clear(&body);
-            client_refuse(cl, gid ? gid : "", "53200", "out of memory");
-            return;
-        }
-        client_busy(cl);
-        if (cl->minor >= 1 && !reserved) {
-            /* name the transaction before anything runs: a client whose
-             * connection drops later can still ask for its outcome */
-            wbuf_reset(&cl->out);
-            if (proto_put_begin_ok(&cl->out, txn_gid(cl->cur)))
-                conn_send(cl->c, &cl->out);
-        }
-        txn_oneshot(cl->cur, &body);
-        proto_stmts_clear(&body);
+    case MSG_ONESHOT_RESERVED:
+        (void)handle_oneshot(cl, f);
         return;
-    }
     case MSG_STATUS:
         handle_status(cl, f);
         return;
     case MSG_INDOUBT:
         handle_indoubt(cl);
         return;
+    case MSG_REPLICATION:
+        (void)handle_replication(cl, f);
+        return;
+    case MSG_PROMOTE:
+        (void)handle_promote(cl, f);
+        return;
     default:
         conn_fail(cl->c, "08P01", "unexpected message type 0x%02x", f->type);
         client_free(cl);
         return;
     }
-malformed:
-    conn_fail(cl->c, "08P01", "malformed message of type '%c'", f->type);
-    client_free(cl);
 }
 
 static void
@@ -516,8 +706,13 @@ client_on_open(conn *c, const char *peer, void *arg)
 {
     client *cl = arg;
     char name[260]; /* a certificate name: at most 256 bytes (tls.c) */
-    if (!conn_peer_allowed(c, (const char *const *)cl->co->allowed, cl->co->nallowed, name,
-                           sizeof(name))) {
+    coord *co = cl->co;
+    snprintf(cl->cert, sizeof(cl->cert), "%s", peer);
+    cl->may_standby = co->nstandbys > 0 && conn_peer_allowed(c, (const char *const *)co->standbys,
+                                                             co->nstandbys, name, sizeof(name));
+    cl->may_client =
+        conn_peer_allowed(c, (const char *const *)co->allowed, co->nallowed, name, sizeof(name));
+    if (!cl->may_client && !cl->may_standby) {
         log_warn("refused client connection from %s: certificate name \"%s\" is not allowed",
                  conn_peer_addr(c), name);
         conn_fail(c, "28000", "client certificate name \"%s\" is not allowed", name);
@@ -544,6 +739,12 @@ static const conn_ops client_ops = {
     .on_frame = client_on_frame,
     .on_close = client_on_close,
 };
+
+void
+client_init(coord *co, const client_events *ev)
+{
+    co->client_ev = ev;
+}
 
 void
 client_accept(coord *co, int fd)

@@ -158,6 +158,11 @@ struct clog_pending {
 struct clog {
     coord *co;
     wal_t *wal;
+    char dir[4096];
+    /* standby: records received and made durable are applied from here */
+    wal_reader *apply_rd;
+    uint64_t applied;  /* end of the last record applied (replayed) */
+    uint64_t nrecords; /* records replayed or applied: 0 for an empty log */
     uint64_t last_epoch;
     clog_pending *pending; /* newest first */
     clog_pending **ptab;   /* index of pending by gid, ptab_size buckets */
@@ -185,6 +190,18 @@ struct clog {
                             * event loop appends: no need to ask wal/) */
     uint64_t ckpt_keep;    /* keep_lsn of the running checkpoint */
     char ckpt_why[GID_MAX + 64];
+    /* replication (primary): who hears of durable records, and the waits
+     * for a synchronous standby's acknowledgement (durable_trampoline) */
+    const clog_events *ev;
+    void *ev_arg;
+    uint64_t local_durable; /* highest LSN the WAL reported durable */
+    bool sync_required;     /* waits also need the standby's acknowledgement */
+    uint64_t sync_acked;    /* what the standby has acknowledged as durable */
+    struct durable_req *sync_head, *sync_tail;
+    size_t sync_waiting;
+    /* epochs begun in the retained log, oldest first (fork detection) */
+    clog_epoch_start *epochs;
+    size_t nepochs, epochs_cap;
     /* written by the thread, read after the join */
     bool ckpt_ok;
     uint64_t ckpt_removed;
@@ -808,6 +825,36 @@ clog_pending_describe(const clog_pending *p, char *buf, size_t len)
     return buf;
 }
 
+/* ---- epochs -------------------------------------------------------------- */
+
+/* An EPOCH record of epoch e starts at lsn: the history grows (oldest
+ * first; a log replayed again after a restart repeats nothing). */
+static void
+epoch_started(clog *l, uint64_t e, uint64_t lsn, uint64_t instance)
+{
+    if (l->nepochs && l->epochs[l->nepochs - 1].lsn >= lsn)
+        return;
+    if (l->nepochs == l->epochs_cap) {
+        size_t cap = l->epochs_cap ? l->epochs_cap * 2 : 16;
+        clog_epoch_start *n = realloc(l->epochs, cap * sizeof(*n));
+        if (n == NULL)
+            log_fatal("out of memory");
+        l->epochs = n;
+        l->epochs_cap = cap;
+    }
+    l->epochs[l->nepochs].epoch = e;
+    l->epochs[l->nepochs].lsn = lsn;
+    l->epochs[l->nepochs].instance = instance;
+    l->nepochs++;
+}
+
+const clog_epoch_start *
+clog_epoch_history(const clog *l, size_t *n)
+{
+    *n = l->nepochs;
+    return l->epochs;
+}
+
 /* ---- replay -------------------------------------------------------------- */
 
 /* branches of a COMMIT or HEURISTIC_END payload; NULL if malformed.  Caller
@@ -843,8 +890,13 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
     case REC_EPOCH: {
         uint64_t e = rbuf_get_u64(&r);
         (void)rbuf_get_u64(&r);
-        if (rbuf_done(&r) && e > l->last_epoch)
+        /* the instance was added later: a record without it says 0 */
+        uint64_t instance = rbuf_remaining(&r) ? rbuf_get_u64(&r) : 0;
+        if (!rbuf_done(&r))
+            break;
+        if (e > l->last_epoch)
             l->last_epoch = e;
+        epoch_started(l, e, rec->start_lsn, instance);
         break;
     }
     case REC_COMMIT: {
@@ -920,6 +972,7 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
 }
 
 static void ckpt_done_cb(evutil_socket_t fd, short what, void *arg);
+static void sync_drop_all(clog *l);
 
 clog *
 clog_open(coord *co, const char *dir, char *err, size_t errlen)
@@ -931,6 +984,7 @@ clog_open(coord *co, const char *dir, char *err, size_t errlen)
     }
     l->co = co;
     l->ckpt_efd = -1;
+    snprintf(l->dir, sizeof(l->dir), "%s", dir);
     l->omap_size = 4096; /* rare entries only: see Memory */
     l->omap = calloc(l->omap_size, sizeof(oentry *));
     wbuf_init(&l->scratch);
@@ -964,6 +1018,7 @@ clog_open(coord *co, const char *dir, char *err, size_t errlen)
             goto fail;
         }
         n++;
+        l->nrecords++;
     }
     if (rc < 0) {
         snprintf(err, errlen, "%s", wal_reader_error(rd));
@@ -980,7 +1035,7 @@ clog_open(coord *co, const char *dir, char *err, size_t errlen)
             n, wal_lsn_str(info.oldest_lsn, b, sizeof(b)), l->last_epoch, l->npending);
     if (!wal_attach_event_base(l->wal, co->base, err, errlen))
         goto fail;
-    l->ckpt_end_lsn = l->last_lsn = wal_insert_lsn(l->wal);
+    l->ckpt_end_lsn = l->last_lsn = l->applied = wal_insert_lsn(l->wal);
     l->ckpt_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->ckpt_efd < 0) {
         snprintf(err, errlen, "could not create eventfd: %s", strerror(errno));
@@ -1012,6 +1067,8 @@ clog_close(clog *l)
         event_free(l->ckpt_done);
     if (l->ckpt_efd >= 0)
         close(l->ckpt_efd);
+    if (l->apply_rd)
+        wal_reader_close(l->apply_rd);
     wal_close(l->wal);
     while (l->pending)
         pending_remove(l, l->pending);
@@ -1023,6 +1080,8 @@ clog_close(clog *l)
         oentry_free(l, e);
     }
     free(l->omap);
+    free(l->epochs);
+    sync_drop_all(l);
     wbuf_free(&l->scratch);
     free(l);
 }
@@ -1035,20 +1094,109 @@ clog_last_epoch(const clog *l)
 
 /* ---- appending ----------------------------------------------------------- */
 
+/* One wait for durability (clog_when_durable).  With a synchronous standby
+ * it waits twice: for the local fdatasync (the WAL's callback), then, in
+ * sync_head's list, for the standby's acknowledgement. */
 typedef struct durable_req {
+    clog *l;
+    uint64_t lsn;
     clog_durable_fn fn;
     void *arg;
+    struct durable_req *next;
 } durable_req;
 
 static void
-durable_trampoline(void *arg, uint64_t lsn)
+durable_done(durable_req *d)
 {
-    (void)lsn;
-    durable_req *d = arg;
     clog_durable_fn fn = d->fn;
     void *a = d->arg;
     free(d);
     fn(a);
+}
+
+static void
+durable_trampoline(void *arg, uint64_t lsn)
+{
+    durable_req *d = arg;
+    clog *l = d->l;
+    if (lsn > l->local_durable)
+        l->local_durable = lsn;
+    if (l->ev && l->ev->durable)
+        l->ev->durable(l->ev_arg, lsn);
+    if (!l->sync_required || d->lsn <= l->sync_acked) {
+        durable_done(d);
+        return;
+    }
+    /* the WAL calls back in LSN order: the list stays sorted */
+    d->next = NULL;
+    if (l->sync_tail)
+        l->sync_tail->next = d;
+    else
+        l->sync_head = d;
+    l->sync_tail = d;
+    l->sync_waiting++;
+}
+
+/* Run every wait the standby's acknowledgement (or going alone) covers. */
+static void
+sync_release(clog *l)
+{
+    while (l->sync_head && (!l->sync_required || l->sync_head->lsn <= l->sync_acked)) {
+        durable_req *d = l->sync_head;
+        l->sync_head = d->next;
+        if (l->sync_head == NULL)
+            l->sync_tail = NULL;
+        l->sync_waiting--;
+        durable_done(d);
+    }
+}
+
+/* At close: waits still held for the standby are dropped, like the WAL's
+ * own pending callbacks (nobody is told). */
+static void
+sync_drop_all(clog *l)
+{
+    while (l->sync_head) {
+        durable_req *d = l->sync_head;
+        l->sync_head = d->next;
+        free(d);
+    }
+    l->sync_tail = NULL;
+    l->sync_waiting = 0;
+}
+
+void
+clog_set_events(clog *l, const clog_events *ev, void *arg)
+{
+    l->ev = ev;
+    l->ev_arg = arg;
+}
+
+void
+clog_set_sync(clog *l, bool required)
+{
+    l->sync_required = required;
+    sync_release(l);
+}
+
+void
+clog_sync_acked(clog *l, uint64_t lsn)
+{
+    if (lsn > l->sync_acked)
+        l->sync_acked = lsn;
+    sync_release(l);
+}
+
+size_t
+clog_sync_waiting(const clog *l)
+{
+    return l->sync_waiting;
+}
+
+uint64_t
+clog_durable_lsn(const clog *l)
+{
+    return l->local_durable;
 }
 
 /* Append the record in scratch; *start (if not NULL) gets where it starts —
@@ -1085,26 +1233,32 @@ clog_append(clog *l, uint8_t type)
     return clog_append_at(l, type, NULL);
 }
 
-static void
+void
 clog_when_durable(clog *l, uint64_t lsn, clog_durable_fn cb, void *arg)
 {
-    durable_req *d = malloc(sizeof(*d));
+    durable_req *d = calloc(1, sizeof(*d));
     if (d == NULL)
         log_fatal("out of memory");
+    d->l = l;
+    d->lsn = lsn;
     d->fn = cb;
     d->arg = arg;
     wal_notify_durable(l->wal, lsn, durable_trampoline, d);
 }
 
 void
-clog_begin_epoch(clog *l, uint64_t epoch, clog_durable_fn cb, void *arg)
+clog_begin_epoch(clog *l, uint64_t epoch, uint64_t instance, clog_durable_fn cb, void *arg)
 {
     if (!wal_set_epoch(l->wal, epoch))
         log_fatal("cannot lower the epoch of the commit log to %" PRIu64, epoch);
     wbuf_put_u64(&l->scratch, epoch);
     wbuf_put_u64(&l->scratch, coord_wall_ms(l->co));
+    wbuf_put_u64(&l->scratch, instance);
     uint64_t lsn = clog_append(l, REC_EPOCH);
     l->last_epoch = epoch;
+    /* 24-byte record header + 24-byte payload (docs/wal-format.md): where
+     * the record starts, as a replay of it would say */
+    epoch_started(l, epoch, lsn - 48, instance);
     clog_when_durable(l, lsn, cb, arg);
 }
 
@@ -1247,6 +1401,10 @@ clog_outcome_of(clog *l, const char *gid, const char **detail)
         *detail = "not a transaction of this coordinator";
         return OUTCOME_NOT_KNOWN;
     }
+    if (l->co->role != COORD_PRIMARY && epoch >= l->last_epoch) {
+        *detail = "no record of it on this standby yet: its primary may still decide it";
+        return OUTCOME_IN_PROGRESS;
+    }
     if (epoch > l->co->epoch || (epoch == l->co->epoch && seq > l->co->next_seq)) {
         *detail = "no such transaction has been started";
         return OUTCOME_NOT_KNOWN;
@@ -1272,6 +1430,107 @@ clog_foreach_heuristic(clog *l, clog_heuristic_fn fn, void *arg)
         seen++;
         fn(arg, e->gid, e->ms, e->participants ? e->participants : "");
     }
+}
+
+/* ---- the log as a stream (replication) ----------------------------------- */
+
+uint64_t
+clog_end_lsn(const clog *l)
+{
+    return wal_insert_lsn(l->wal);
+}
+
+bool
+clog_is_empty(const clog *l)
+{
+    return l->nrecords == 0 && l->last_lsn == l->applied;
+}
+
+uint64_t
+clog_oldest_lsn(const clog *l)
+{
+    return wal_oldest_lsn(l->wal);
+}
+
+wal_reader *
+clog_stream_open(clog *l, uint64_t from, char *err, size_t errlen)
+{
+    return wal_reader_open(l->wal, from, err, errlen);
+}
+
+uint64_t
+clog_receive(clog *l, uint64_t pos, const void *bytes, size_t len, char *err, size_t errlen)
+{
+    uint64_t lsn = wal_append_raw(l->wal, pos, bytes, len, err, errlen);
+    if (lsn != 0)
+        l->last_lsn = lsn;
+    return lsn;
+}
+
+void
+clog_apply_received(clog *l)
+{
+    char err[300];
+    if (l->apply_rd == NULL &&
+        (l->apply_rd = wal_reader_open(l->wal, l->applied, err, sizeof(err))) == NULL)
+        log_panic("standby: could not read back the received log from %" PRIu64 ": %s", l->applied,
+                  err);
+    wal_record rec;
+    int rc;
+    while ((rc = wal_reader_next(l->apply_rd, &rec)) == 1) {
+        if (!replay_one(l, &rec, err, sizeof(err)))
+            log_panic("standby: the received log does not replay: %s", err);
+        l->applied = rec.lsn;
+        l->nrecords++;
+    }
+    if (rc < 0)
+        log_panic("standby: could not read back the received log: %s",
+                  wal_reader_error(l->apply_rd));
+}
+
+/* Log each decision in the records from lsn on: they are about to be cut. */
+static void
+cut_report(clog *l, uint64_t lsn)
+{
+    char err[300];
+    wal_reader *rd = wal_reader_open(l->wal, lsn, err, sizeof(err));
+    if (rd == NULL) {
+        log_warn("could not read the records to be cut: %s", err);
+        return;
+    }
+    wal_record rec;
+    uint64_t n = 0;
+    while (wal_reader_next(rd, &rec) == 1) {
+        n++;
+        rbuf r;
+        rbuf_init(&r, rec.payload, rec.len);
+        if (rec.type == REC_COMMIT || rec.type == REC_ONEPHASE)
+            log_warn("cutting a %s record of %s that its new primary never received",
+                     rec.type == REC_COMMIT ? "COMMIT" : "ONEPHASE", rbuf_get_str(&r, NULL));
+    }
+    wal_reader_close(rd);
+    log_warn("cutting %" PRIu64 " record(s) of this coordinator's log from %" PRIu64
+             " on: written here, never received by the primary it now follows",
+             n, lsn);
+}
+
+clog *
+clog_cut(clog *l, uint64_t lsn, char *err, size_t errlen)
+{
+    coord *co = l->co;
+    char dir[sizeof(l->dir)];
+    snprintf(dir, sizeof(dir), "%s", l->dir);
+    cut_report(l, lsn);
+    if (l->apply_rd) {
+        wal_reader_close(l->apply_rd);
+        l->apply_rd = NULL;
+    }
+    /* it fsyncs: this blocks the standby's loop (which serves only STATUS,
+     * INDOUBT and REPLICATION) for as long, once per rejoin */
+    if (!wal_truncate(l->wal, lsn, err, errlen))
+        return NULL;
+    clog_close(l); /* and replay what is left, as a restart would */
+    return clog_open(co, dir, err, errlen);
 }
 
 /* ---- checkpoints --------------------------------------------------------- */

@@ -9,6 +9,7 @@
 #include "coord.h"
 
 #include "proto.h"
+#include "wal.h"
 
 /* What became of one branch of a logged commit.  Values are stored in
  * HEURISTIC_END records: never renumber them. */
@@ -42,8 +43,8 @@ clog *clog_open(coord *co, const char *dir, char *err, size_t errlen);
 void clog_close(clog *l);
 /* highest epoch recorded so far (0 for a new log) */
 uint64_t clog_last_epoch(const clog *l);
-/* log a new epoch and call cb once it is durable */
-void clog_begin_epoch(clog *l, uint64_t epoch, clog_durable_fn cb, void *arg);
+/* log a new epoch, claimed by instance, and call cb once it is durable */
+void clog_begin_epoch(clog *l, uint64_t epoch, uint64_t instance, clog_durable_fn cb, void *arg);
 /* COMMIT{gid, branches} (br is copied): cb runs on the loop once durable */
 void clog_commit(clog *l, const char *gid, const clog_branch *br, int n, clog_durable_fn cb,
                  void *arg);
@@ -73,6 +74,66 @@ void clog_foreach_heuristic(clog *l, clog_heuristic_fn fn, void *arg);
 /* Start periodic checkpoints (checkpoint_interval, checkpoint_segments);
  * call once the epoch is durable. */
 void clog_checkpoint_start(clog *l);
+
+/* ---- replication --------------------------------------------------------- */
+
+/* What the clog tells the module above it (the WAL sender), set once. */
+typedef struct clog_events {
+    /* the WAL made records up to lsn durable here (more to send) */
+    void (*durable)(void *arg, uint64_t lsn);
+} clog_events;
+
+void clog_set_events(clog *l, const clog_events *ev, void *arg);
+/* Primary with a synchronous standby: from now on a record counts as
+ * durable (its clog_durable_fn runs) only once the standby has acknowledged
+ * it too; false: local durability is enough again (no standby yet, or the
+ * primary goes on alone), and every wait held for the standby is released. */
+void clog_set_sync(clog *l, bool required);
+/* The standby has made everything up to lsn durable. */
+void clog_sync_acked(clog *l, uint64_t lsn);
+/* waits held for the standby's acknowledgement right now */
+size_t clog_sync_waiting(const clog *l);
+/* highest LSN made durable on this machine so far */
+uint64_t clog_durable_lsn(const clog *l);
+
+/* Call cb on the loop once lsn is durable (with a synchronous standby:
+ * acknowledged by it too). */
+void clog_when_durable(clog *l, uint64_t lsn, clog_durable_fn cb, void *arg);
+/* where the log ends (the next record's start), and its oldest position */
+uint64_t clog_end_lsn(const clog *l);
+uint64_t clog_oldest_lsn(const clog *l);
+/* true for a log that holds no record yet (a new standby) */
+bool clog_is_empty(const clog *l);
+/* Primary: a reader of the log as chunks of bytes from position from (0:
+ * the oldest segment kept), as far as it is durable; the caller closes it
+ * with wal_reader_close.  NULL with err set when from is not available. */
+wal_reader *clog_stream_open(clog *l, uint64_t from, char *err, size_t errlen);
+/* Standby: take bytes [pos, pos + len) of the primary's log as they are
+ * (verified first; nothing taken on error: 0 and err set); returns the LSN
+ * of the last record taken.  They are written and made durable like any
+ * record (clog_when_durable); clog_apply_received applies them. */
+uint64_t clog_receive(clog *l, uint64_t pos, const void *bytes, size_t len, char *err,
+                      size_t errlen);
+/* Standby: apply every record received and durable to the memory STATUS,
+ * INDOUBT and a promotion use (pending commits, outcomes, epochs). */
+void clog_apply_received(clog *l);
+/* Standby whose log forked from its primary's: cut it back to lsn (each
+ * decision cut is logged) and replay what is left.  Everything appended
+ * must be durable first (clog_when_durable of clog_end_lsn).  The clog is closed and
+ * a new one returned (NULL with err set on failure: the old one is gone
+ * either way). */
+clog *clog_cut(clog *l, uint64_t lsn, char *err, size_t errlen);
+
+/* Where an epoch began: the start of its EPOCH record. */
+typedef struct clog_epoch_start {
+    uint64_t epoch;
+    uint64_t lsn;
+    uint64_t instance; /* who claimed it (0: a record from before instances) */
+} clog_epoch_start;
+
+/* The epochs begun in the retained log, oldest first (*n of them); the
+ * clog's array, valid until the next epoch begins. */
+const clog_epoch_start *clog_epoch_history(const clog *l, size_t *n);
 
 /* What a participant's answer to COMMIT PREPARED of a logged commit's
  * branch says of it.  The one place that decides what "does not exist"

@@ -7,6 +7,7 @@
 #include "hash.h"
 
 #include <stdio.h>
+#include <sys/random.h>
 
 void
 coord_branch_name(char *out, size_t len, const char *gid, const char *participant)
@@ -31,4 +32,14 @@ uint64_t
 coord_wall_ms(const coord *co)
 {
     return co->wall_ms ? co->wall_ms() : clock_wall_ms();
+}
+
+uint64_t
+coord_new_instance(void)
+{
+    uint64_t v = 0;
+    while (v == 0)
+        if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+            v = clock_wall_ms() ^ ((uint64_t)clock_mono_ns() << 20);
+    return v;
 }

@@ -75,6 +75,13 @@ typedef struct coord_conf {
     int max_clients;
     char *log_level;
     char *log_file;
+    /* replication (docs/failover.md) */
+    char *allowed_standbys;          /* certificate names that may stream the log */
+    char *admin_clients;             /* certificate names that may promote */
+    char *standby_addr;              /* "standby": asked at start whether it was promoted */
+    int64_t sync_standby_timeout_ms; /* 0: commits wait for a gone standby forever */
+    int64_t fence_timeout_ms;        /* a promotion waits this long for participants */
+    char *primary_addr;              /* [standby] primary: this coordinator is its standby */
     /* [participants] */
     part_conf *parts;
     int nparts;
@@ -84,6 +91,14 @@ typedef struct coord_conf {
 
 struct txn_events;
 struct plink_events;
+struct walsend_state;
+struct walrecv;
+struct client_events;
+
+/* What this process is (docs/failover.md): a standby streams the log and
+ * answers STATUS, INDOUBT and REPLICATION only; PROMOTING has stopped
+ * streaming and is raising its epoch and fencing the participants. */
+typedef enum coord_role { COORD_PRIMARY = 0, COORD_STANDBY, COORD_PROMOTING } coord_role;
 
 struct coord {
     coord_conf conf;
@@ -92,9 +107,15 @@ struct coord {
     SSL_CTX *server_ctx;    /* for clients */
     char **allowed;         /* allowed_clients, split; checked once TLS is up */
     size_t nallowed;
-    SSL_CTX *client_ctx; /* towards participants (mutual TLS) */
+    char **standbys, **admins; /* allowed_standbys, admin_clients, split (may be empty) */
+    size_t nstandbys, nadmins;
+    coord_role role;
+    struct walsend_state *wss; /* walsend.c: the primary's side of replication */
+    struct walrecv *wr;        /* walrecv.c: the standby's */
+    SSL_CTX *client_ctx;       /* towards participants (mutual TLS) */
     struct evconnlistener *listener;
     uint64_t epoch;
+    uint64_t instance; /* random, drawn when this process claims its epoch (HELLO, EPOCH) */
     uint64_t next_seq;
     clog *log;
     plink **links;
@@ -112,6 +133,7 @@ struct coord {
     struct event *kick_timer;  /* resolver_kick(): a pass soon */
     /* upward callbacks, set by the higher module (see the head comment) */
     const struct txn_events *txn_ev;
+    const struct client_events *client_ev;
     const struct plink_events *plink_ev;
     void *plink_ev_arg;
     /* the wall clock of the log's timestamps and the outcome retention;
@@ -127,6 +149,9 @@ struct coord {
 void coord_branch_name(char *out, size_t len, const char *gid, const char *participant);
 /* the gid of seq in the current epoch: "dtx:<name>:<epoch>:<seq>" */
 void coord_gid_format(const coord *co, uint64_t seq, char *out, size_t len);
+/* A random instance id, never 0: this process's claim to the epoch it is
+ * about to log (coord.c). */
+uint64_t coord_new_instance(void);
 /* wall-clock ms since 1970 for timestamps that are stored (co->wall_ms) */
 uint64_t coord_wall_ms(const coord *co);
 /* bucket of a gid in a table of n buckets */

@@ -1,16 +1,17 @@
 /*
- * main.c — dtx-coordinator: start-up, configuration, listener, signals.
+ * main.c — dtx-coordinator: configuration, start-up, signals, teardown.
  *
  * Start-up order (docs/design.md section 5):
  *   1. read the configuration; set up TLS contexts (fail early, clearly);
  *   2. open the commit log in data_dir and replay it (clog.c): the highest
  *      epoch so far and the COMMIT records without END;
- *   3. log EPOCH(last + 1) and wait until it is durable: no gid of the new
- *      epoch exists before that, so no gid is ever reused;
- *   4. connect to the participants, start the resolver (which finishes the
- *      replayed commits and rolls back orphaned branches in the background)
- *      and the commit log's checkpoints, and accept clients at once
- *      ("ready").
+ *   3. become primary or standby (roles.c): a primary logs EPOCH(last + 1)
+ *      and waits until it is durable — no gid of the new epoch exists before
+ *      that, so no gid is ever reused — then connects to the participants,
+ *      starts the resolver (which finishes the replayed commits and rolls
+ *      back orphaned branches in the background) and the commit log's
+ *      checkpoints, and accepts clients at once ("ready").  A standby
+ *      streams the log from its primary until it is promoted.
  *
  * Shutdown: SIGTERM stops accepting, rolls back transactions that are not in
  * the middle of a request, lets decided ones finish (bounded by
@@ -23,7 +24,10 @@
 #include "coord.h"
 #include "plink.h"
 #include "resolver.h"
+#include "roles.h"
 #include "txn.h"
+#include "walrecv.h"
+#include "walsend.h"
 
 #include "cmdline.h"
 #include "config.h"
@@ -139,12 +143,27 @@ static const config_key coord_keys[] = {
      .default_value = "10000", .min = 1, .max = 1000000},
     {.name = "log_level", .type = CONFIG_STRING, .offset = OFF(log_level), .default_value = "log"},
     {.name = "log_file", .type = CONFIG_STRING, .offset = OFF(log_file)},
+    {.name = "allowed_standbys", .type = CONFIG_STRING, .offset = OFF(allowed_standbys),
+     .default_value = ""},
+    {.name = "admin_clients", .type = CONFIG_STRING, .offset = OFF(admin_clients),
+     .default_value = ""},
+    {.name = "standby", .type = CONFIG_STRING, .offset = OFF(standby_addr)},
+    {.name = "sync_standby_timeout", .type = CONFIG_DURATION,
+     .offset = OFF(sync_standby_timeout_ms), .default_value = "0", .unit = "s", .min = 0,
+     .max = 86400000},
+    {.name = "fence_timeout", .type = CONFIG_DURATION, .offset = OFF(fence_timeout_ms),
+     .default_value = "5s", .unit = "s", .min = 0, .max = 3600000},
+    {0},
+};
+static const config_key standby_keys[] = {
+    {.name = "primary", .type = CONFIG_STRING, .offset = OFF(primary_addr), .required = true},
     {0},
 };
 /* clang-format on */
 static const config_section coord_sections[] = {
     {.name = "coordinator", .keys = coord_keys, .required = true},
     {.name = "participants", .on_entry = add_participant, .required = true},
+    {.name = "standby", .keys = standby_keys},
     {0},
 };
 
@@ -183,31 +202,7 @@ free_names(char **v, size_t n)
     free(v);
 }
 
-/* ---- listener and signals ------------------------------------------------ */
-
-static void
-accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
-{
-    (void)lst;
-    (void)sa;
-    (void)len;
-    coord *co = arg;
-    if (co->nclients >= co->conf.max_clients) {
-        log_warn("too many clients (max_clients = %d); connection refused", co->conf.max_clients);
-        close(fd);
-        return;
-    }
-    client_accept(co, fd);
-}
-
-static void
-accept_error_cb(struct evconnlistener *lst, void *arg)
-{
-    (void)lst;
-    (void)arg;
-    int err = EVUTIL_SOCKET_ERROR();
-    log_warn("could not accept a connection: %s", evutil_socket_error_to_string(err));
-}
+/* ---- signals ------------------------------------------------------------ */
 
 static void
 shutdown_tick(evutil_socket_t fd, short what, void *arg)
@@ -239,10 +234,7 @@ begin_shutdown(coord *co, bool fast)
     /* close the listening socket, not just stop accepting from it: a new
      * client is refused at once (and can try another host) instead of
      * waiting in the backlog until we exit */
-    if (co->listener) {
-        evconnlistener_free(co->listener);
-        co->listener = NULL;
-    }
+    roles_stop_listening(co);
     if (co->shutdown_timer == NULL) {
         co->shutdown_timer = event_new(co->base, -1, EV_PERSIST, shutdown_tick, co);
         struct timeval tv = {0, 100 * 1000};
@@ -259,33 +251,6 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 static void
-epoch_durable(void *arg)
-{
-    coord *co = arg;
-    if (co->tearing_down)
-        return; /* stopped before it was ready */
-    struct sockaddr_storage ss;
-    int sl = sizeof(ss);
-    char addr[300];
-    snprintf(addr, sizeof(addr), strchr(co->conf.listen_addr, ':') ? "[%s]:%d" : "%s:%d",
-             co->conf.listen_addr, co->conf.listen_port);
-    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sl) != 0)
-        log_fatal("invalid listen address \"%s\"", addr);
-    co->listener = evconnlistener_new_bind(
-        co->base, accept_cb, co, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-        512, (struct sockaddr *)&ss, sl);
-    if (co->listener == NULL)
-        log_fatal("could not listen on %s: %m", addr);
-    evconnlistener_set_error_cb(co->listener, accept_error_cb);
-    resolver_start(co); /* first: it takes the links' "ready" events */
-    for (int i = 0; i < co->nlinks; i++)
-        plink_start(co->links[i]);
-    clog_checkpoint_start(co->log);
-    log_log("dtx-coordinator \"%s\" ready: epoch %llu, listening on %s, %d participant(s)",
-            co->conf.name, (unsigned long long)co->epoch, addr, co->nlinks);
-}
-
-static void
 usage(FILE *f)
 {
     fprintf(f, "dtx-coordinator — two-phase-commit coordinator for PostgreSQL\n\n"
@@ -299,6 +264,147 @@ usage(FILE *f)
                "See docs/configuration.md for the keys of the configuration file.\n");
 }
 
+/* Read and check the configuration file, set up logging and the lists. */
+static void
+configure(coord *co, const char *cfgfile)
+{
+    char err[1024];
+    if (!config_parse_file(coord_sections, &co->conf, &co->conf, cfgfile, err, sizeof(err)))
+        log_fatal("%s", err);
+    if (!valid_name(co->conf.name, COORD_NAME_MAX))
+        log_fatal("%s: invalid coordinator name \"%s\": use letters, digits and '-', at most %d "
+                  "bytes",
+                  cfgfile, co->conf.name, COORD_NAME_MAX - 1);
+    if (co->conf.nparts == 0)
+        log_fatal("%s: no participants configured in [participants]", cfgfile);
+    log_level lvl;
+    if (!log_parse_level(co->conf.log_level, &lvl))
+        log_fatal("%s: invalid log_level \"%s\"", cfgfile, co->conf.log_level);
+    log_set_level(lvl);
+    if (co->conf.log_file && !log_open_file(co->conf.log_file))
+        log_fatal("could not open log file \"%s\": %m", co->conf.log_file);
+    /* The allow-list is checked once the handshake is done (client.c), not
+     * inside it, so that a refused client gets an ERROR frame that names the
+     * reason rather than a bare TLS alert. */
+    if (!split_names(co->conf.allowed_clients, &co->allowed, &co->nallowed))
+        log_fatal("%s: allowed_clients lists no name (\"*\" allows any certificate from "
+                  "tls_ca)",
+                  cfgfile);
+    if (co->conf.allowed_standbys[0] &&
+        !split_names(co->conf.allowed_standbys, &co->standbys, &co->nstandbys))
+        log_fatal("%s: allowed_standbys lists no name", cfgfile);
+    if (co->conf.admin_clients[0] &&
+        !split_names(co->conf.admin_clients, &co->admins, &co->nadmins))
+        log_fatal("%s: admin_clients lists no name", cfgfile);
+    if (co->conf.primary_addr && co->conf.standby_addr)
+        log_fatal("%s: a standby ([standby] primary) names no standby of its own (standby)",
+                  cfgfile);
+}
+
+static void
+setup_tls(coord *co)
+{
+    char err[1024];
+    tls_config stc = {.cert_file = co->conf.tls_cert,
+                      .key_file = co->conf.tls_key,
+                      .ca_file = co->conf.tls_ca,
+                      .require_peer_cert = true};
+    co->server_ctx = tls_server_ctx_create(&stc, err, sizeof(err));
+    if (co->server_ctx == NULL)
+        log_fatal("could not set up TLS for clients: %s", err);
+    tls_config ctc = {
+        .cert_file = co->conf.tls_cert, .key_file = co->conf.tls_key, .ca_file = co->conf.tls_ca};
+    co->client_ctx = tls_client_ctx_create(&ctc, err, sizeof(err));
+    if (co->client_ctx == NULL)
+        log_fatal("could not set up TLS for participants: %s", err);
+}
+
+/* The loop, name resolution, the transaction table, the links (not started)
+ * and the commit log (replayed). */
+static void
+setup(coord *co)
+{
+    char err[1024];
+    signal(SIGPIPE, SIG_IGN);
+    co->base = event_base_new();
+    if (co->base == NULL)
+        log_fatal("could not create the event loop");
+    /* participants given by host name are resolved on the loop (plink.c) */
+    for (int i = 0; i < co->conf.nparts && co->dns == NULL; i++) {
+        const char *h = co->conf.parts[i].host;
+        if (tls_is_ip_literal(h))
+            continue;
+        co->dns = evdns_base_new(co->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                               EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+        if (co->dns == NULL)
+            log_fatal("could not set up name resolution for participant \"%s\" (\"%s\"): "
+                      "see /etc/resolv.conf and /etc/hosts",
+                      co->conf.parts[i].name, h);
+    }
+    static const txn_events txn_ev = {.commit_unfinished = resolver_kick};
+    txn_table_init(co, &txn_ev);
+    co->nlinks = co->conf.nparts;
+    co->links = calloc((size_t)co->nlinks, sizeof(plink *));
+    for (int i = 0; i < co->nlinks; i++)
+        if (co->links == NULL || (co->links[i] = plink_create(co, &co->conf.parts[i])) == NULL)
+            log_fatal("out of memory");
+    if (mkdir(co->conf.data_dir, 0700) != 0 && errno != EEXIST)
+        log_fatal("could not create data directory \"%s\": %m", co->conf.data_dir);
+    char waldir[4096];
+    snprintf(waldir, sizeof(waldir), "%s/wal", co->conf.data_dir);
+    co->log = clog_open(co, waldir, err, sizeof(err));
+    if (co->log == NULL)
+        log_fatal("could not open the commit log in \"%s\": %s", waldir, err);
+    co->sigterm_ev = evsignal_new(co->base, SIGTERM, signal_cb, co);
+    co->sigint_ev = evsignal_new(co->base, SIGINT, signal_cb, co);
+    event_add(co->sigterm_ev, NULL);
+    event_add(co->sigint_ev, NULL);
+}
+
+/* Orderly teardown: everything freed so leak checkers stay quiet.  The log
+ * may still report a record durable from the loop passes below, after the
+ * links are freed: its callbacks check tearing_down. */
+static void
+teardown(coord *co)
+{
+    co->tearing_down = true;
+    roles_stop_listening(co);
+    co->fast_shutdown = true;
+    client_close_all(co);
+    walrecv_stop(co);
+    walsend_shutdown(co);
+    resolver_stop(co);
+    for (int i = 0; i < co->nlinks; i++)
+        plink_shutdown(co->links[i]);
+    for (int i = 0; i < co->nlinks; i++)
+        plink_free(co->links[i]);
+    free(co->links);
+    /* let closed connections be reaped, and cancelled name lookups report
+     * (from the loop, with the resolver still there; one pass runs every
+     * callback made active meanwhile) */
+    event_base_loop(co->base, EVLOOP_NONBLOCK);
+    if (co->dns)
+        evdns_base_free(co->dns, 0);
+    clog_close(co->log);
+    event_free(co->sigterm_ev);
+    event_free(co->sigint_ev);
+    if (co->shutdown_timer)
+        event_free(co->shutdown_timer);
+}
+
+static void
+free_config(coord *co)
+{
+    SSL_CTX_free(co->server_ctx);
+    SSL_CTX_free(co->client_ctx);
+    free(co->tab);
+    free(co->conf.parts);
+    free_names(co->allowed, co->nallowed);
+    free_names(co->standbys, co->nstandbys);
+    free_names(co->admins, co->nadmins);
+    config_free(coord_sections, &co->conf);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -307,129 +413,20 @@ main(int argc, char **argv)
     int rc = daemon_args_parse(argc, argv, "dtx-coordinator", DTX_VERSION, usage, &args);
     if (rc >= 0)
         return rc;
-    const char *cfgfile = args.config;
-    bool check_only = args.check_only;
     failpoint_init_from_env();
-
     static coord co;
-    char err[1024];
-    if (!config_parse_file(coord_sections, &co.conf, &co.conf, cfgfile, err, sizeof(err)))
-        log_fatal("%s", err);
-    if (!valid_name(co.conf.name, COORD_NAME_MAX))
-        log_fatal("%s: invalid coordinator name \"%s\": use letters, digits and '-', at most %d "
-                  "bytes",
-                  cfgfile, co.conf.name, COORD_NAME_MAX - 1);
-    if (co.conf.nparts == 0)
-        log_fatal("%s: no participants configured in [participants]", cfgfile);
-    log_level lvl;
-    if (!log_parse_level(co.conf.log_level, &lvl))
-        log_fatal("%s: invalid log_level \"%s\"", cfgfile, co.conf.log_level);
-    log_set_level(lvl);
-    if (co.conf.log_file && !log_open_file(co.conf.log_file))
-        log_fatal("could not open log file \"%s\": %m", co.conf.log_file);
-
-    /* The allow-list is checked once the handshake is done (client.c), not
-     * inside it, so that a refused client gets an ERROR frame that names the
-     * reason rather than a bare TLS alert. */
-    if (!split_names(co.conf.allowed_clients, &co.allowed, &co.nallowed))
-        log_fatal("%s: allowed_clients lists no name (\"*\" allows any certificate from "
-                  "tls_ca)",
-                  cfgfile);
-    tls_config stc = {.cert_file = co.conf.tls_cert,
-                      .key_file = co.conf.tls_key,
-                      .ca_file = co.conf.tls_ca,
-                      .require_peer_cert = true};
-    co.server_ctx = tls_server_ctx_create(&stc, err, sizeof(err));
-    if (co.server_ctx == NULL)
-        log_fatal("could not set up TLS for clients: %s", err);
-    tls_config ctc = {
-        .cert_file = co.conf.tls_cert, .key_file = co.conf.tls_key, .ca_file = co.conf.tls_ca};
-    co.client_ctx = tls_client_ctx_create(&ctc, err, sizeof(err));
-    if (co.client_ctx == NULL)
-        log_fatal("could not set up TLS for participants: %s", err);
-    if (check_only) {
-        printf("configuration file \"%s\" is valid\n", cfgfile);
-        SSL_CTX_free(co.server_ctx);
-        SSL_CTX_free(co.client_ctx);
-        free_names(co.allowed, co.nallowed);
-        free(co.conf.parts);
-        config_free(coord_sections, &co.conf);
+    configure(&co, args.config);
+    setup_tls(&co);
+    if (args.check_only) {
+        printf("configuration file \"%s\" is valid\n", args.config);
+        free_config(&co);
         return 0;
     }
-
-    signal(SIGPIPE, SIG_IGN);
-    co.base = event_base_new();
-    if (co.base == NULL)
-        log_fatal("could not create the event loop");
-    /* participants given by host name are resolved on the loop (plink.c) */
-    for (int i = 0; i < co.conf.nparts && co.dns == NULL; i++) {
-        const char *h = co.conf.parts[i].host;
-        if (tls_is_ip_literal(h))
-            continue;
-        co.dns = evdns_base_new(co.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-                                             EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-        if (co.dns == NULL)
-            log_fatal("could not set up name resolution for participant \"%s\" (\"%s\"): "
-                      "see /etc/resolv.conf and /etc/hosts",
-                      co.conf.parts[i].name, h);
-    }
-    static const txn_events txn_ev = {.commit_unfinished = resolver_kick};
-    txn_table_init(&co, &txn_ev);
-    co.nlinks = co.conf.nparts;
-    co.links = calloc((size_t)co.nlinks, sizeof(plink *));
-    for (int i = 0; i < co.nlinks; i++) {
-        co.links[i] = plink_create(&co, &co.conf.parts[i]);
-        if (co.links[i] == NULL)
-            log_fatal("out of memory");
-    }
-    if (mkdir(co.conf.data_dir, 0700) != 0 && errno != EEXIST)
-        log_fatal("could not create data directory \"%s\": %m", co.conf.data_dir);
-    char waldir[4096];
-    snprintf(waldir, sizeof(waldir), "%s/wal", co.conf.data_dir);
-    co.log = clog_open(&co, waldir, err, sizeof(err));
-    if (co.log == NULL)
-        log_fatal("could not open the commit log in \"%s\": %s", waldir, err);
-    co.epoch = clog_last_epoch(co.log) + 1;
-    clog_begin_epoch(co.log, co.epoch, epoch_durable, &co);
-
-    co.sigterm_ev = evsignal_new(co.base, SIGTERM, signal_cb, &co);
-    co.sigint_ev = evsignal_new(co.base, SIGINT, signal_cb, &co);
-    event_add(co.sigterm_ev, NULL);
-    event_add(co.sigint_ev, NULL);
-
+    setup(&co);
+    roles_start(&co);
     event_base_dispatch(co.base);
-
-    /* orderly teardown: everything freed so leak checkers stay quiet.  The
-     * log may still report a record durable from the loop passes below,
-     * after the links are freed: its callbacks check tearing_down. */
-    co.tearing_down = true;
-    if (co.listener)
-        evconnlistener_free(co.listener);
-    co.fast_shutdown = true;
-    client_close_all(&co);
-    resolver_stop(&co);
-    for (int i = 0; i < co.nlinks; i++)
-        plink_shutdown(co.links[i]);
-    for (int i = 0; i < co.nlinks; i++)
-        plink_free(co.links[i]);
-    free(co.links);
-    /* let closed connections be reaped, and cancelled name lookups report
-     * (from the loop, with the resolver still there; one pass runs every
-     * callback made active meanwhile) */
-    event_base_loop(co.base, EVLOOP_NONBLOCK);
-    if (co.dns)
-        evdns_base_free(co.dns, 0);
-    clog_close(co.log);
-    event_free(co.sigterm_ev);
-    event_free(co.sigint_ev);
-    if (co.shutdown_timer)
-        event_free(co.shutdown_timer);
-    SSL_CTX_free(co.server_ctx);
-    SSL_CTX_free(co.client_ctx);
-    free(co.tab);
-    free(co.conf.parts);
-    free_names(co.allowed, co.nallowed);
-    config_free(coord_sections, &co.conf);
+    teardown(&co);
+    free_config(&co);
     event_base_free(co.base);
     log_log("dtx-coordinator stopped");
     return 0;

@@ -205,7 +205,8 @@ plink_on_open(conn *c, const char *peer, void *arg)
                      .minor = PROTO_MINOR,
                      .role = ROLE_COORDINATOR,
                      .name = l->co->conf.name,
-                     .epoch = l->co->epoch};
+                     .epoch = l->co->epoch,
+                     .instance = l->co->instance};
     if (proto_put_hello(&w, &h))
         conn_send(c, &w);
     wbuf_free(&w);
@@ -267,6 +268,9 @@ plink_on_frame(conn *c, const frame_view *f, void *arg)
             char buf[600];
             snprintf(buf, sizeof(buf), "refused: %s", e.message);
             plink_lost_error(l, buf, &e);
+            if (e.sqlstate && strcmp(e.sqlstate, PLINK_FENCED_SQLSTATE) == 0 && l->co->plink_ev &&
+                l->co->plink_ev->fenced)
+                l->co->plink_ev->fenced(l->co->plink_ev_arg, l, e.message);
             return;
         }
         plink_lost(l, "unexpected reply to the start-up message");

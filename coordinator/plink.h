@@ -10,16 +10,23 @@
 #include "frame.h"
 #include "proto.h"
 
+/* SQLSTATE of a participant's refusal of a lower (or another instance's)
+ * epoch: the participant's fence */
+#define PLINK_FENCED_SQLSTATE "08004"
+
 /* Reply callback of a tagged request: f is a RESULT, DONE, LIST_REPLY or
  * ERROR frame, or NULL when the link was lost before the final reply.
  * `final` says whether the request is over (no more calls follow). */
 typedef void (*plink_reply_fn)(void *arg, const frame_view *f, bool final);
 
-/* What a link tells the module above it (the resolver), set once with
- * plink_set_events before the links start. */
+/* What a link tells the modules above it (roles.c installs the table:
+ * a ready link goes to the resolver), set once before the links start. */
 typedef struct plink_events {
     /* the link has just become ready (HELLO answered) */
     void (*ready)(void *arg, plink *l);
+    /* the participant refused this coordinator's epoch (08004): another
+     * instance has taken over; message is the participant's */
+    void (*fenced)(void *arg, plink *l, const char *message);
 } plink_events;
 
 void plink_set_events(coord *co, const plink_events *ev, void *arg);

@@ -347,21 +347,16 @@ sweep_cb(evutil_socket_t fd, short what, void *arg)
     resolver_pass(co);
 }
 
-/* plink_events: a link came up */
-static void
-link_ready(void *arg, plink *l)
+void
+resolver_link_ready(coord *co, plink *l)
 {
-    coord *co = arg;
-    if (co->log)
+    if (co->log && co->sweep_timer)
         resolve_link(co, l);
 }
-
-static const plink_events resolver_plink_events = {.ready = link_ready};
 
 void
 resolver_start(coord *co)
 {
-    plink_set_events(co, &resolver_plink_events, co);
     struct timeval tv = {co->conf.sweep_interval_ms / 1000,
                          (co->conf.sweep_interval_ms % 1000) * 1000};
     co->sweep_timer = event_new(co->base, -1, EV_PERSIST, sweep_cb, co);

@@ -8,9 +8,12 @@
 
 #include "coord.h"
 
-/* Start the sweep timer and take the links' "ready" events; call once the
- * epoch is durable, before the links start. */
+/* Start the sweep timer; call once the epoch is durable, before the links
+ * start. */
 void resolver_start(coord *co);
+/* A link has become ready: both jobs for it now (roles.c forwards the
+ * links' "ready" events here). */
+void resolver_link_ready(coord *co, plink *l);
 void resolver_stop(coord *co);
 /* a COMMIT's branches were not all finished in line: a pass soon */
 void resolver_kick(coord *co);

@@ -63,7 +63,7 @@ tc_open(tc *t, const char *dir, uint64_t epoch)
     ck_assert_msg(t->co.log != NULL, "clog_open: %s", err);
     t->co.epoch = epoch;
     t->asked++;
-    clog_begin_epoch(t->co.log, epoch, count_durable, t);
+    clog_begin_epoch(t->co.log, epoch, 0x1234, count_durable, t);
     wait_durable(t);
 }
 

@@ -1,0 +1,433 @@
+/*
+ * roles.c — becoming primary, running as a standby, and promotion.
+ *
+ * Primary at start-up (docs/design.md sections 5 and 6):
+ *   1. when `standby` names this primary's standby, ask it (REPLICATION, as
+ *      an admin client) whether it has been promoted: if it is a primary,
+ *      or follows a later epoch, refuse to start — two primaries of one name
+ *      would each hand out gids.  An unreachable standby is logged and the
+ *      start goes on (docs/failover.md says what risk remains);
+ *   2. log EPOCH(last + 1) and wait until it is durable: no gid of the new
+ *      epoch exists before that, so no gid is ever reused;
+ *   3. listen, connect to the participants (their HELLO carries the new
+ *      epoch: each records it durably before answering), start the resolver
+ *      and the checkpoints, stream the log to a standby that connects.
+ *
+ * Standby: listen (STATUS, INDOUBT, REPLICATION and PROMOTE only), stream
+ * the log from the primary (walrecv.c).  It never talks to participants.
+ *
+ * Promotion (PROMOTE from an admin client; COORD_STANDBY -> PROMOTING ->
+ * PRIMARY):
+ *   1. refuse unless the standby is sure it holds every decision its
+ *      primary acknowledged (walrecv_sure), or --force;
+ *   2. stop streaming, wait until everything received is durable, apply it;
+ *   3. log EPOCH(last + 1), durable before anything else happens — from now
+ *      on this log is a new branch of the stream;
+ *   4. fence: connect to every participant with the new epoch; each records
+ *      it durably before it answers, and refuses the old epoch from then on.
+ *      Wait until every participant has answered, or fence_timeout;
+ *   5. accept transactions, run the same background recovery as after a
+ *      crash (the resolver finishes the pending commits and rolls back
+ *      branches without a COMMIT record), checkpoint, and stream to a
+ *      standby of our own once one connects.
+ */
+#include "roles.h"
+
+#include "client.h"
+#include "clog.h"
+#include "plink.h"
+#include "resolver.h"
+#include "walrecv.h"
+#include "walsend.h"
+
+#include "clock.h"
+#include "conn.h"
+#include "config.h"
+#include "log.h"
+#include "proto.h"
+#include "proto_repl.h"
+
+#include <event2/listener.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FENCE_TICK_MS  50
+#define ASK_TIMEOUT_MS 3000
+
+/* ---- listener ------------------------------------------------------------ */
+
+static void
+accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
+{
+    (void)lst;
+    (void)sa;
+    (void)len;
+    coord *co = arg;
+    if (co->nclients >= co->conf.max_clients) {
+        log_warn("too many clients (max_clients = %d); connection refused", co->conf.max_clients);
+        close(fd);
+        return;
+    }
+    client_accept(co, fd);
+}
+
+static void
+accept_error_cb(struct evconnlistener *lst, void *arg)
+{
+    (void)lst;
+    (void)arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    log_warn("could not accept a connection: %s", evutil_socket_error_to_string(err));
+}
+
+/* Listen on listen_addr:listen_port; its text into addr. */
+static void
+listen_now(coord *co, char *addr, size_t addrlen)
+{
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    snprintf(addr, addrlen, strchr(co->conf.listen_addr, ':') ? "[%s]:%d" : "%s:%d",
+             co->conf.listen_addr, co->conf.listen_port);
+    if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sl) != 0)
+        log_fatal("invalid listen address \"%s\"", addr);
+    co->listener = evconnlistener_new_bind(
+        co->base, accept_cb, co, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+        512, (struct sockaddr *)&ss, sl);
+    if (co->listener == NULL)
+        log_fatal("could not listen on %s: %m", addr);
+    evconnlistener_set_error_cb(co->listener, accept_error_cb);
+}
+
+void
+roles_stop_listening(coord *co)
+{
+    if (co->listener) {
+        evconnlistener_free(co->listener);
+        co->listener = NULL;
+    }
+}
+
+/* ---- participants' events ---------------------------------------------- */
+
+static void
+link_ready(void *arg, plink *l)
+{
+    resolver_link_ready(arg, l);
+}
+
+/* A participant refused our epoch: another instance of this coordinator
+ * has become primary.  Whatever we have not made durable is not a
+ * decision (the standby no longer acknowledges), and the participants
+ * refuse our epoch: stop. */
+static void
+link_fenced(void *arg, plink *l, const char *message)
+{
+    coord *co = arg;
+    if (co->shutting_down)
+        return;
+    log_error("this coordinator has been deposed: participant \"%s\" refused epoch %" PRIu64
+              " (%s); stopping",
+              plink_name(l), co->epoch, message);
+    kill(getpid(), SIGINT); /* a fast shutdown, through the signal handler */
+}
+
+static const plink_events roles_plink_events = {.ready = link_ready, .fenced = link_fenced};
+
+/* ---- primary ------------------------------------------------------------- */
+
+/* Resolver, participants, checkpoints and the stream to a standby: what a
+ * primary runs once its epoch is durable. */
+static void
+run_as_primary(coord *co)
+{
+    resolver_start(co); /* first: it takes the links' "ready" events */
+    for (int i = 0; i < co->nlinks; i++)
+        plink_start(co->links[i]);
+    clog_checkpoint_start(co->log);
+    walsend_init(co);
+}
+
+static void
+epoch_durable(void *arg)
+{
+    coord *co = arg;
+    if (co->tearing_down)
+        return; /* stopped before it was ready */
+    char addr[300];
+    listen_now(co, addr, sizeof(addr));
+    run_as_primary(co);
+    log_log("dtx-coordinator \"%s\" ready: epoch %llu, listening on %s, %d participant(s)",
+            co->conf.name, (unsigned long long)co->epoch, addr, co->nlinks);
+}
+
+static void
+begin_epoch(coord *co)
+{
+    co->epoch = clog_last_epoch(co->log) + 1;
+    co->instance = coord_new_instance();
+    co->next_seq = 0;
+    clog_begin_epoch(co->log, co->epoch, co->instance, epoch_durable, co);
+}
+
+/* The start-up question to the standby: "have you been promoted?" */
+typedef struct ask {
+    coord *co;
+    conn *c;
+    struct event *timer;
+    bool done;
+} ask;
+
+static void
+ask_finish(ask *a, const char *refusal)
+{
+    if (a->done)
+        return;
+    a->done = true;
+    if (a->c)
+        conn_close(a->c);
+    event_free(a->timer);
+    coord *co = a->co;
+    free(a);
+    if (refusal)
+        log_fatal("refusing to start as primary: %s", refusal);
+    begin_epoch(co);
+}
+
+static void
+ask_on_open(conn *c, const char *peer, void *arg)
+{
+    (void)peer;
+    ask *a = arg;
+    wbuf w;
+    wbuf_init(&w);
+    proto_hello h = {.magic = PROTO_MAGIC,
+                     .major = PROTO_MAJOR,
+                     .minor = PROTO_MINOR,
+                     .role = ROLE_ADMIN,
+                     .name = a->co->conf.name,
+                     .epoch = 0};
+    if (proto_put_hello(&w, &h) && proto_put_replication(&w))
+        conn_send(c, &w);
+    wbuf_free(&w);
+}
+
+static void
+ask_on_frame(conn *c, const frame_view *f, void *arg)
+{
+    (void)c;
+    ask *a = arg;
+    proto_replication r;
+    char why[400];
+    if (f->type == MSG_HELLO_OK || f->type == MSG_NEXT_GID)
+        return;
+    if (f->type != MSG_REPLICATION_REPLY || !proto_get_replication_reply(f, &r)) {
+        log_warn("could not ask standby %s whether it was promoted: unexpected answer; "
+                 "starting",
+                 a->co->conf.standby_addr);
+        ask_finish(a, NULL);
+        return;
+    }
+    uint64_t last = clog_last_epoch(a->co->log);
+    if (r.role == 1 || r.epoch > last) {
+        snprintf(why, sizeof(why),
+                 "standby %s is %s at epoch %" PRIu64 " (this coordinator's log ends at epoch "
+                 "%" PRIu64 "): it has been promoted; start this coordinator as its standby "
+                 "(docs/failover.md, \"Rejoining\")",
+                 a->co->conf.standby_addr, r.role == 1 ? "primary" : "a standby", r.epoch, last);
+        ask_finish(a, why);
+        return;
+    }
+    log_log("standby %s is a standby at epoch %" PRIu64 ": starting as primary",
+            a->co->conf.standby_addr, r.epoch);
+    ask_finish(a, NULL);
+}
+
+static void
+ask_on_close(conn *c, const char *reason, void *arg)
+{
+    (void)c;
+    ask *a = arg;
+    a->c = NULL;
+    log_warn("could not ask standby %s whether it was promoted (%s): starting as primary; "
+             "if it was, participants refuse this coordinator's older epoch",
+             a->co->conf.standby_addr, reason);
+    ask_finish(a, NULL);
+}
+
+static const conn_ops ask_ops = {
+    .on_open = ask_on_open, .on_frame = ask_on_frame, .on_close = ask_on_close};
+
+static void
+ask_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ask *a = arg;
+    log_warn("standby %s did not answer within %d ms whether it was promoted: starting as "
+             "primary",
+             a->co->conf.standby_addr, ASK_TIMEOUT_MS);
+    ask_finish(a, NULL);
+}
+
+static void
+start_primary(coord *co)
+{
+    char host[256], err[300];
+    uint16_t port;
+    if (co->conf.standby_addr == NULL) {
+        begin_epoch(co);
+        return;
+    }
+    if (!config_parse_hostport(co->conf.standby_addr, 0, host, sizeof(host), &port, err,
+                               sizeof(err)))
+        log_fatal("standby: %s", err);
+    ask *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        log_fatal("out of memory");
+    a->co = co;
+    a->timer = evtimer_new(co->base, ask_timeout, a);
+    struct timeval tv = {ASK_TIMEOUT_MS / 1000, (ASK_TIMEOUT_MS % 1000) * 1000};
+    evtimer_add(a->timer, &tv);
+    a->c = conn_connect(co->base, co->client_ctx, host, port, host,
+                        (uint32_t)co->conf.max_frame, &ask_ops, a);
+    if (a->c == NULL)
+        ask_finish(a, NULL);
+}
+
+/* ---- promotion ------------------------------------------------------------ */
+
+typedef struct promotion {
+    coord *co;
+    struct event *tick;
+    int64_t since_ms;
+} promotion;
+
+static int
+links_ready(const coord *co)
+{
+    int n = 0;
+    for (int i = 0; i < co->nlinks; i++)
+        if (plink_ready(co->links[i]))
+            n++;
+    return n;
+}
+
+/* Every participant has the new epoch, or fence_timeout has passed. */
+static void
+fence_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    promotion *p = arg;
+    coord *co = p->co;
+    int n = links_ready(co);
+    int64_t waited = clock_mono_ms() - p->since_ms;
+    if (!co->tearing_down && n < co->nlinks && waited < co->conf.fence_timeout_ms)
+        return;
+    event_free(p->tick);
+    free(p);
+    if (co->tearing_down)
+        return;
+    char msg[300];
+    snprintf(msg, sizeof(msg), "promoted: coordinator \"%s\" is primary at epoch %" PRIu64
+             "; %d of %d participant(s) fenced",
+             co->conf.name, co->epoch, n, co->nlinks);
+    if (n < co->nlinks)
+        log_warn("promotion: %d participant(s) could not be reached within fence_timeout "
+                 "(%lld ms); they are fenced when they come back, and until then a deposed "
+                 "primary could still reach them",
+                 co->nlinks - n, (long long)co->conf.fence_timeout_ms);
+    co->role = COORD_PRIMARY;
+    clog_checkpoint_start(co->log);
+    walsend_init(co);
+    log_log("%s; accepting transactions", msg);
+    client_promote_done(co, NULL, msg);
+}
+
+static void
+promoted_epoch_durable(void *arg)
+{
+    coord *co = arg;
+    if (co->tearing_down)
+        return;
+    log_log("promotion: epoch %" PRIu64 " is durable; fencing %d participant(s)", co->epoch,
+            co->nlinks);
+    resolver_start(co);
+    for (int i = 0; i < co->nlinks; i++)
+        plink_start(co->links[i]);
+    promotion *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        log_fatal("out of memory");
+    p->co = co;
+    p->since_ms = clock_mono_ms();
+    p->tick = event_new(co->base, -1, EV_PERSIST, fence_tick, p);
+    struct timeval tv = {0, FENCE_TICK_MS * 1000};
+    event_add(p->tick, &tv);
+}
+
+static void
+received_durable(void *arg)
+{
+    coord *co = arg;
+    if (co->tearing_down)
+        return;
+    clog_apply_received(co->log);
+    log_log("promotion: the log received is durable up to %" PRIu64, clog_end_lsn(co->log));
+    co->epoch = clog_last_epoch(co->log) + 1;
+    co->instance = coord_new_instance();
+    co->next_seq = 0;
+    clog_begin_epoch(co->log, co->epoch, co->instance, promoted_epoch_durable, co);
+}
+
+static bool
+promote(coord *co, bool force, char *err, size_t errlen)
+{
+    char why[300];
+    if (!walrecv_sure(co, why, sizeof(why))) {
+        if (!force) {
+            snprintf(err, errlen,
+                     "this standby cannot be sure it holds every decision its primary "
+                     "acknowledged: %s",
+                     why);
+            return false;
+        }
+        log_warn("promotion forced although %s", why);
+    }
+    co->role = COORD_PROMOTING;
+    walrecv_stop(co);
+    log_log("promotion requested%s: streaming stopped at %" PRIu64, force ? " (forced)" : "",
+            clog_end_lsn(co->log));
+    clog_when_durable(co->log, clog_end_lsn(co->log), received_durable, co);
+    return true;
+}
+
+static const client_events roles_client_events = {.promote = promote};
+
+/* ---- start ---------------------------------------------------------------- */
+
+static void
+start_standby(coord *co)
+{
+    char addr[300];
+    co->role = COORD_STANDBY;
+    listen_now(co, addr, sizeof(addr));
+    walrecv_start(co);
+    log_log("dtx-coordinator \"%s\" ready as a standby of %s: listening on %s (status, "
+            "indoubt, replication and promote only)",
+            co->conf.name, co->conf.primary_addr, addr);
+}
+
+void
+roles_start(coord *co)
+{
+    client_init(co, &roles_client_events);
+    plink_set_events(co, &roles_plink_events, co);
+    if (co->conf.primary_addr)
+        start_standby(co);
+    else
+        start_primary(co);
+}

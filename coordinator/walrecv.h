@@ -1,0 +1,25 @@
+/*
+ * walrecv.h — the standby's side of replication (walrecv.c): the
+ * connection to the primary, the log received and made durable, and
+ * whether this standby may be promoted.
+ */
+#ifndef DTX_WALRECV_H
+#define DTX_WALRECV_H
+
+#include "coord.h"
+
+#include "proto_repl.h"
+
+/* Start streaming from [standby] primary = host:port (reconnecting with
+ * back-off); call once the log is open. */
+void walrecv_start(coord *co);
+/* Stop for good (promotion, shutdown): the connection is closed. */
+void walrecv_stop(coord *co);
+/* May this standby be promoted without --force?  false with the reason in
+ * why: it may lack a decision the primary acknowledged. */
+bool walrecv_sure(coord *co, char *why, size_t whylen);
+/* The standby's view for REPLICATION; strings valid until the loop runs
+ * again. */
+void walrecv_describe(coord *co, proto_replication *out);
+
+#endif
