@@ -274,6 +274,20 @@ hello_role_ok(client *cl, const proto_hello *h)
     return true;
 }
 
+/* walsend: a standby's stream broke (its ERROR is sent); free the client
+ * from a fresh loop turn, not from inside the stream's call. */
+static void
+client_stream_broken(void *owner)
+{
+    client *cl = owner;
+    if (cl->closing)
+        return;
+    cl->closing = true;
+    struct timeval now = {0, 0};
+    if (event_base_once(cl->co->base, -1, EV_TIMEOUT, client_free_deferred, cl, &now) != 0)
+        log_warn("could not schedule the release of a standby's connection");
+}
+
 static void
 handle_hello(client *cl, const frame_view *f)
 {
@@ -306,7 +320,8 @@ handle_hello(client *cl, const frame_view *f)
     wbuf_reset(&cl->out);
     if (proto_put_hello_ok(&cl->out, &ok) && put_reservation(cl))
         conn_send(cl->c, &cl->out);
-    if (h.role == ROLE_STANDBY && (cl->ws = walsend_start(cl->co, cl->c, cl->cert)) == NULL)
+    if (h.role == ROLE_STANDBY &&
+        (cl->ws = walsend_start(cl->co, cl->c, cl->cert, client_stream_broken, cl)) == NULL)
         client_free(cl); /* refused: walsend_start sent the ERROR */
 }
 

@@ -161,8 +161,9 @@ struct clog {
     char dir[4096];
     /* standby: records received and made durable are applied from here */
     wal_reader *apply_rd;
-    uint64_t applied;  /* end of the last record applied (replayed) */
-    uint64_t nrecords; /* records replayed or applied: 0 for an empty log */
+    uint64_t applied;     /* end of the last record applied (replayed) */
+    uint64_t nrecords;    /* records replayed or applied: 0 for an empty log */
+    uint64_t replay_prev; /* LSN of the last record replayed or applied */
     uint64_t last_epoch;
     clog_pending *pending; /* newest first */
     clog_pending **ptab;   /* index of pending by gid, ptab_size buckets */
@@ -896,7 +897,9 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
             break;
         if (e > l->last_epoch)
             l->last_epoch = e;
-        epoch_started(l, e, rec->start_lsn, instance);
+        /* where the epoch's bytes begin: the end of the record before it
+         * (a new epoch starts a new segment: a switch record comes first) */
+        epoch_started(l, e, l->replay_prev ? l->replay_prev : rec->start_lsn, instance);
         break;
     }
     case REC_COMMIT: {
@@ -968,6 +971,7 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
         snprintf(err, errlen, "unknown record type %u at LSN %" PRIu64, rec->type, rec->lsn);
         return false;
     }
+    l->replay_prev = rec->lsn;
     return true;
 }
 
@@ -1254,11 +1258,12 @@ clog_begin_epoch(clog *l, uint64_t epoch, uint64_t instance, clog_durable_fn cb,
     wbuf_put_u64(&l->scratch, epoch);
     wbuf_put_u64(&l->scratch, coord_wall_ms(l->co));
     wbuf_put_u64(&l->scratch, instance);
-    uint64_t lsn = clog_append(l, REC_EPOCH);
+    uint64_t start;
+    uint64_t lsn = clog_append_at(l, REC_EPOCH, &start);
     l->last_epoch = epoch;
-    /* 24-byte record header + 24-byte payload (docs/wal-format.md): where
-     * the record starts, as a replay of it would say */
-    epoch_started(l, epoch, lsn - 48, instance);
+    /* where the epoch's bytes begin (the end of the record before it), as
+     * a replay of this log will say */
+    epoch_started(l, epoch, start, instance);
     clog_when_durable(l, lsn, cb, arg);
 }
 

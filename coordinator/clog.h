@@ -124,7 +124,10 @@ void clog_apply_received(clog *l);
  * either way). */
 clog *clog_cut(clog *l, uint64_t lsn, char *err, size_t errlen);
 
-/* Where an epoch began: the start of its EPOCH record. */
+/* Where an epoch began: the end of the record before its EPOCH record (a
+ * new epoch starts a new segment, so the switch record that ends the
+ * previous one is the first of its bytes), or the EPOCH record's start when
+ * none comes before. */
 typedef struct clog_epoch_start {
     uint64_t epoch;
     uint64_t lsn;

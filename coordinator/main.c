@@ -368,7 +368,7 @@ static void
 teardown(coord *co)
 {
     co->tearing_down = true;
-    roles_stop_listening(co);
+    roles_shutdown(co);
     co->fast_shutdown = true;
     client_close_all(co);
     walrecv_stop(co);

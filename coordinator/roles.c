@@ -292,8 +292,8 @@ start_primary(coord *co)
     a->timer = evtimer_new(co->base, ask_timeout, a);
     struct timeval tv = {ASK_TIMEOUT_MS / 1000, (ASK_TIMEOUT_MS % 1000) * 1000};
     evtimer_add(a->timer, &tv);
-    a->c = conn_connect(co->base, co->client_ctx, host, port, host,
-                        (uint32_t)co->conf.max_frame, &ask_ops, a);
+    a->c = conn_connect(co->base, co->client_ctx, host, port, host, (uint32_t)co->conf.max_frame,
+                        &ask_ops, a);
     if (a->c == NULL)
         ask_finish(a, NULL);
 }
@@ -305,6 +305,16 @@ typedef struct promotion {
     struct event *tick;
     int64_t since_ms;
 } promotion;
+
+static promotion *fencing; /* a promotion waiting for its participants */
+
+static void
+promotion_free(promotion *p)
+{
+    event_free(p->tick);
+    free(p);
+    fencing = NULL;
+}
 
 static int
 links_ready(const coord *co)
@@ -328,12 +338,12 @@ fence_tick(evutil_socket_t fd, short what, void *arg)
     int64_t waited = clock_mono_ms() - p->since_ms;
     if (!co->tearing_down && n < co->nlinks && waited < co->conf.fence_timeout_ms)
         return;
-    event_free(p->tick);
-    free(p);
+    promotion_free(p);
     if (co->tearing_down)
         return;
     char msg[300];
-    snprintf(msg, sizeof(msg), "promoted: coordinator \"%s\" is primary at epoch %" PRIu64
+    snprintf(msg, sizeof(msg),
+             "promoted: coordinator \"%s\" is primary at epoch %" PRIu64
              "; %d of %d participant(s) fenced",
              co->conf.name, co->epoch, n, co->nlinks);
     if (n < co->nlinks)
@@ -366,7 +376,9 @@ promoted_epoch_durable(void *arg)
     p->since_ms = clock_mono_ms();
     p->tick = event_new(co->base, -1, EV_PERSIST, fence_tick, p);
     struct timeval tv = {0, FENCE_TICK_MS * 1000};
-    event_add(p->tick, &tv);
+    if (p->tick == NULL || event_add(p->tick, &tv) != 0)
+        log_fatal("could not start the promotion's timer");
+    fencing = p;
 }
 
 static void
@@ -406,6 +418,14 @@ promote(coord *co, bool force, char *err, size_t errlen)
 }
 
 static const client_events roles_client_events = {.promote = promote};
+
+void
+roles_shutdown(coord *co)
+{
+    roles_stop_listening(co);
+    if (fencing)
+        promotion_free(fencing);
+}
 
 /* ---- start ---------------------------------------------------------------- */
 

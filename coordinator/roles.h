@@ -13,5 +13,7 @@
 void roles_start(coord *co);
 /* Stop accepting connections (shutdown). */
 void roles_stop_listening(coord *co);
+/* Teardown: stop listening, drop a promotion still fencing. */
+void roles_shutdown(coord *co);
 
 #endif

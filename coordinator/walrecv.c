@@ -55,8 +55,8 @@ typedef enum wr_state {
     WR_STOPPED,
 } wr_state;
 
-static const char *const wr_state_names[] = {"down",      "connecting", "hello-wait",
-                                              "start-wait", "streaming",  "stopped"};
+static const char *const wr_state_names[] = {"down",       "connecting", "hello-wait",
+                                             "start-wait", "streaming",  "stopped"};
 
 struct walrecv {
     coord *co;
@@ -177,10 +177,14 @@ received_durable(void *arg)
         wr_send(wr);
 }
 
-/* A fork: everything received is durable now, the log is cut back. */
+/* A fork: everything received is durable now, the log is cut back — from
+ * a fresh loop turn: the clog is closed and opened again, which a WAL
+ * callback must not do. */
 static void
-cut_now(void *arg)
+cut_now(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
+    (void)what;
     struct walrecv *wr = arg;
     coord *co = wr->co;
     char err[300];
@@ -192,6 +196,15 @@ cut_now(void *arg)
     co->epoch = clog_last_epoch(co->log);
     if (wr->c && wr->state == WR_STREAMING)
         conn_resume(wr->c);
+}
+
+static void
+cut_when_durable(void *arg)
+{
+    struct walrecv *wr = arg;
+    struct timeval now = {0, 0};
+    if (event_base_once(wr->co->base, -1, EV_TIMEOUT, cut_now, wr, &now) != 0)
+        log_fatal("could not schedule the cut of the commit log");
 }
 
 static void
@@ -211,7 +224,7 @@ handle_start_ok(struct walrecv *wr, const frame_view *f)
         wr->cutting = true;
         wr->cut_to = m.cut_to;
         conn_pause(wr->c); /* the stream waits until the cut is done */
-        clog_when_durable(wr->co->log, clog_end_lsn(wr->co->log), cut_now, wr);
+        clog_when_durable(wr->co->log, clog_end_lsn(wr->co->log), cut_when_durable, wr);
     }
 }
 
@@ -227,8 +240,7 @@ handle_data(struct walrecv *wr, const frame_view *f)
     wr->primary_durable = m.primary_durable;
     wr->primary_ms = m.sent_ms;
     if (m.synchronous && !wr->primary_sync)
-        log_log("replication: this standby is synchronous (caught up at %" PRIu64 ")",
-                wr->acked);
+        log_log("replication: this standby is synchronous (caught up at %" PRIu64 ")", wr->acked);
     wr->primary_sync = m.synchronous;
     if (m.len == 0)
         return; /* keep-alive */
@@ -313,8 +325,8 @@ walrecv_start(coord *co)
     wr->co = co;
     wr->backoff_ms = 100;
     wbuf_init(&wr->out);
-    if (!config_parse_hostport(co->conf.primary_addr, 0, wr->host, sizeof(wr->host), &wr->port,
-                               err, sizeof(err)))
+    if (!config_parse_hostport(co->conf.primary_addr, 0, wr->host, sizeof(wr->host), &wr->port, err,
+                               sizeof(err)))
         log_fatal("[standby] primary: %s", err);
     wr->retry_ev = evtimer_new(co->base, retry_cb, wr);
     co->wr = wr;
@@ -377,9 +389,9 @@ walrecv_describe(coord *co, proto_replication *out)
         return;
     snprintf(peer, sizeof(peer), "%s:%u", wr->host, wr->port);
     out->peer = peer;
-    out->state = wr->state == WR_STREAMING ? (wr->primary_sync ? "streaming, synchronous"
-                                                                : "streaming, catching up")
-                                           : wr_state_names[wr->state];
+    out->state = wr->state == WR_STREAMING
+                     ? (wr->primary_sync ? "streaming, synchronous" : "streaming, catching up")
+                     : wr_state_names[wr->state];
     out->sent = wr->received;
     out->flushed = wr->acked;
     out->primary_lsn = wr->primary_durable;
@@ -389,8 +401,8 @@ walrecv_describe(coord *co, proto_replication *out)
     out->synchronous = wr->state == WR_STREAMING && wr->primary_sync;
     char why[300];
     out->sure = walrecv_sure(co, why, sizeof(why));
-    snprintf(detail, sizeof(detail), "%s%s%s", out->sure ? "" : "not sure: ",
-             out->sure ? "" : why, wr->last_error[0] && wr->state != WR_STREAMING ? "" : "");
+    snprintf(detail, sizeof(detail), "%s%s%s", out->sure ? "" : "not sure: ", out->sure ? "" : why,
+             wr->last_error[0] && wr->state != WR_STREAMING ? "" : "");
     if (!out->sure)
         out->detail = detail;
     else if (wr->state != WR_STREAMING && wr->last_error[0])

@@ -52,11 +52,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK_MAX       (256u << 10) /* bytes of log per WAL_DATA */
-#define OUTPUT_HIGH     (1u << 20)   /* stop reading the log while this much is unsent */
-#define TICK_MS         50           /* send what became durable without a waiter */
-#define KEEPALIVE_MS    1000         /* an empty WAL_DATA this often (lag in ms) */
-#define LAG_SAMPLES     512
+#define CHUNK_MAX    (256u << 10) /* bytes of log per WAL_DATA */
+#define OUTPUT_HIGH  (1u << 20)   /* stop reading the log while this much is unsent */
+#define TICK_MS      50           /* send what became durable without a waiter */
+#define KEEPALIVE_MS 1000         /* an empty WAL_DATA this often (lag in ms) */
+#define LAG_SAMPLES  512
 
 typedef struct lag_sample {
     uint64_t lsn;
@@ -66,11 +66,14 @@ typedef struct lag_sample {
 struct walsend {
     coord *co;
     conn *c;
+    void (*broken)(void *owner);
+    void *owner;
+    bool dead; /* broken: no more sends, the owner frees it soon */
     char name[260];
-    wal_reader *rd;  /* NULL until REPL_START */
-    uint64_t sent;   /* end of what was sent */
-    uint64_t acked;  /* what the standby has durable */
-    bool sync;       /* it has caught up: commits count on it */
+    wal_reader *rd; /* NULL until REPL_START */
+    uint64_t sent;  /* end of what was sent */
+    uint64_t acked; /* what the standby has durable */
+    bool sync;      /* it has caught up: commits count on it */
     int64_t last_send_ms;
     lag_sample lag[LAG_SAMPLES];
     unsigned lag_head, lag_n;
@@ -80,8 +83,8 @@ struct walsend {
 struct walsend_state {
     coord *co;
     walsend *cur;
-    bool had_sync;        /* a standby was synchronous since we became primary */
-    bool alone;           /* gave up waiting for a gone synchronous standby */
+    bool had_sync;         /* a standby was synchronous since we became primary */
+    bool alone;            /* gave up waiting for a gone synchronous standby */
     int64_t gone_since_ms; /* when the synchronous standby went (0: it has not) */
     char last_name[260];
     struct event *tick;
@@ -116,6 +119,8 @@ lag_ms(const walsend *ws, int64_t now)
     return ws->lag_n ? (uint64_t)(now - ws->lag[ws->lag_head].ms) : 0;
 }
 
+static void walsend_gone_detach(walsend *ws, const char *reason);
+
 /* ---- sending ------------------------------------------------------------- */
 
 static bool
@@ -136,10 +141,23 @@ send_data(walsend *ws, uint64_t pos, const void *bytes, size_t len)
 }
 
 /* Send what is durable and not sent yet, while the standby reads. */
+/* The stream cannot go on: the standby is told, detached, and its owner
+ * asked to close the connection. */
+static void
+stream_broken(walsend *ws, const char *why)
+{
+    struct walsend_state *st = ws->co->wss;
+    conn_fail(ws->c, "XX000", "the primary cannot stream its log: %s", why);
+    ws->dead = true;
+    if (st && st->cur == ws)
+        walsend_gone_detach(ws, why);
+    ws->broken(ws->owner);
+}
+
 static void
 pump(walsend *ws)
 {
-    if (ws->rd == NULL)
+    if (ws->rd == NULL || ws->dead)
         return;
     while (conn_pending_output(ws->c) < OUTPUT_HIGH) {
         uint64_t pos;
@@ -151,8 +169,7 @@ pump(walsend *ws)
         if (rc < 0) {
             log_error("standby \"%s\": could not read the commit log: %s", ws->name,
                       wal_reader_error(ws->rd));
-            conn_fail(ws->c, "XX000", "the primary could not read its log");
-            walsend_gone(ws, "log read error");
+            stream_broken(ws, wal_reader_error(ws->rd));
             return;
         }
         if (!send_data(ws, pos, bytes, len))
@@ -224,10 +241,8 @@ walsend_shutdown(coord *co)
     struct walsend_state *st = co->wss;
     if (st == NULL)
         return;
-    if (st->cur) {
-        conn_close(st->cur->c);
-        walsend_gone(st->cur, "shutting down");
-    }
+    if (st->cur) /* its client frees it (client_close_all) */
+        walsend_gone_detach(st->cur, "shutting down");
     event_free(st->tick);
     free(st);
     co->wss = NULL;
@@ -239,8 +254,7 @@ walsend_shutdown(coord *co)
  * -1.  Two instances may claim one epoch at one position (a deposed primary
  * restarted while its standby was promoted): the instance tells them apart. */
 static long
-history_find(const clog_epoch_start *h, size_t n, uint64_t epoch, uint64_t lsn,
-             uint64_t instance)
+history_find(const clog_epoch_start *h, size_t n, uint64_t epoch, uint64_t lsn, uint64_t instance)
 {
     for (size_t i = 0; i < n; i++)
         if (h[i].epoch == epoch && h[i].lsn == lsn && h[i].instance == instance)
@@ -284,8 +298,7 @@ stream_start(walsend *ws, const proto_repl_start *m, uint64_t *start, uint64_t *
     }
     if (*start < oldest) {
         snprintf(why, whylen,
-                 "it needs the log from %" PRIu64 ", which a checkpoint here has removed",
-                 *start);
+                 "it needs the log from %" PRIu64 ", which a checkpoint here has removed", *start);
         return false;
     }
     return true;
@@ -310,8 +323,10 @@ handle_start(walsend *ws, const frame_view *f)
         log_warn("standby \"%s\" refused: %s; clone it afresh (stop it, empty its data_dir, "
                  "start it)",
                  ws->name, why);
-        conn_fail(ws->c, "55000", "this standby cannot follow: %s; empty its data_dir and "
-                  "start it again to clone the primary afresh", why);
+        conn_fail(ws->c, "55000",
+                  "this standby cannot follow: %s; empty its data_dir and "
+                  "start it again to clone the primary afresh",
+                  why);
         return false;
     }
     if (cut)
@@ -353,6 +368,7 @@ handle_ack(walsend *ws, uint64_t lsn)
         clog_set_sync(ws->co->log, true);
         log_log("standby \"%s\" has caught up at %" PRIu64 ": it is synchronous", ws->name,
                 ws->acked);
+        (void)send_data(ws, ws->sent, NULL, 0); /* it may count itself sure from now on */
         return;
     }
     if (ws->sync)
@@ -362,7 +378,7 @@ handle_ack(walsend *ws, uint64_t lsn)
 /* ---- the connection ------------------------------------------------------ */
 
 walsend *
-walsend_start(coord *co, conn *c, const char *name)
+walsend_start(coord *co, conn *c, const char *name, void (*broken)(void *owner), void *owner)
 {
     struct walsend_state *st = co->wss;
     if (st == NULL || co->role != COORD_PRIMARY) {
@@ -382,6 +398,8 @@ walsend_start(coord *co, conn *c, const char *name)
     }
     ws->co = co;
     ws->c = c;
+    ws->broken = broken;
+    ws->owner = owner;
     snprintf(ws->name, sizeof(ws->name), "%s", name);
     snprintf(st->last_name, sizeof(st->last_name), "%s", name);
     wbuf_init(&ws->out);
@@ -410,24 +428,29 @@ walsend_on_frame(walsend *ws, const frame_view *f)
     }
 }
 
+/* ws is no longer the standby streaming: what that means for commits */
+static void
+walsend_gone_detach(walsend *ws, const char *reason)
+{
+    struct walsend_state *st = ws->co->wss;
+    st->cur = NULL;
+    if (ws->sync) {
+        st->gone_since_ms = clock_mono_ms();
+        log_warn("synchronous standby \"%s\" is gone (%s): commits wait for it%s", ws->name, reason,
+                 ws->co->conf.sync_standby_timeout_ms > 0
+                     ? " until sync_standby_timeout has passed"
+                     : " until it is back (sync_standby_timeout is 0)");
+    } else {
+        log_log("standby \"%s\" disconnected: %s", ws->name, reason);
+    }
+}
+
 void
 walsend_gone(walsend *ws, const char *reason)
 {
-    coord *co = ws->co;
-    struct walsend_state *st = co->wss;
-    if (st && st->cur == ws) {
-        st->cur = NULL;
-        if (ws->sync) {
-            st->gone_since_ms = clock_mono_ms();
-            log_warn("synchronous standby \"%s\" is gone (%s): commits wait for it%s", ws->name,
-                     reason,
-                     co->conf.sync_standby_timeout_ms > 0
-                         ? " until sync_standby_timeout has passed"
-                         : " until it is back (sync_standby_timeout is 0)");
-        } else {
-            log_log("standby \"%s\" disconnected: %s", ws->name, reason);
-        }
-    }
+    struct walsend_state *st = ws->co->wss;
+    if (st && st->cur == ws)
+        walsend_gone_detach(ws, reason);
     if (ws->rd)
         wal_reader_close(ws->rd);
     wbuf_free(&ws->out);

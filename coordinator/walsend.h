@@ -19,9 +19,12 @@ void walsend_init(coord *co);
 void walsend_shutdown(coord *co);
 /* A standby's connection (HELLO role ROLE_STANDBY, its certificate name
  * allowed): the client module hands its frames over from now on.  NULL
- * (and an ERROR sent) when another standby is streaming already.  The
- * walsend is freed by walsend_gone. */
-walsend *walsend_start(coord *co, conn *c, const char *name);
+ * (and an ERROR sent) when another standby is streaming already.  When the
+ * stream breaks outside a frame (the log cannot be read), an ERROR is sent
+ * and broken(owner) is called: the owner then frees its connection later,
+ * never from inside that call.  The walsend is freed by walsend_gone. */
+walsend *walsend_start(coord *co, conn *c, const char *name, void (*broken)(void *owner),
+                       void *owner);
 /* A frame from that standby: false when the connection must be closed
  * (an ERROR was sent). */
 bool walsend_on_frame(walsend *ws, const frame_view *f);

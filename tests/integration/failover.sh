@@ -91,10 +91,10 @@ transfer() { # PORT AMOUNT: one atomic transfer a -> b; prints the gid
         -P b "update accounts set balance = balance + $2 where id = 'x'" 2>&1 |
         grep -oE 'dtx:c1:[0-9]+:[0-9]+' | tail -n 1
 }
-wait_sync() { # PORT: until that coordinator reports a synchronous standby
+wait_sync() { # PORT [FIELD]: until that coordinator reports FIELD (synchronous) yes
     local i
     for i in $(seq 1 100); do
-        [ "$(field "$(on "$1" replication 2>/dev/null)" synchronous)" = yes ] && return 0
+        [ "$(field "$(on "$1" replication 2>/dev/null)" "${2:-synchronous}")" = yes ] && return 0
         sleep 0.1
     done
     return 1
@@ -103,6 +103,13 @@ fresh_pair() { # a new primary P and standby S, both empty
     h_kill P KILL
     h_kill S KILL
     rm -rf "$H_TMP/coord-data" "$H_TMP/coord-s-data"
+    # a new c1 starts at epoch 1 again: re-admit it at the participants on
+    # purpose (their durable fence would refuse it, docs/participant.md)
+    for p in a b; do h_kill "part-$p" KILL; done
+    h_psql pa "delete from dtx_fence" >/dev/null
+    h_psql pb "delete from dtx_fence" >/dev/null
+    h_part_start a pa
+    h_part_start b pb
     cp "$H_TMP/S-standby.ini" "$H_TMP/S.ini"
     start S "$H_TMP/S.ini"
     h_wait_newlog S "ready as a standby" 20
@@ -110,6 +117,7 @@ fresh_pair() { # a new primary P and standby S, both empty
     h_wait_newlog P "ready: epoch" 20
     for p in a b; do h_wait_newlog P "participant \"$p\" .* is ready" 20; done
     wait_sync "$PPORT"
+    wait_sync "$SPORT" sure
 }
 
 if h_case stream; then
