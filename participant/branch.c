@@ -56,6 +56,13 @@
  *                 kept only to answer the next WORK with 08006
  *    FREED        (transient) memory released
  *
+ *  Fencing: a WORK passed the fence when it arrived (peer_check_request);
+ *  br_send() checks it again (peer_still_admitted), so a WORK that waited
+ *  in WAIT_CONN or WAIT_SLOT while a higher epoch of its coordinator was
+ *  admitted is failed with 08004 and never reaches PostgreSQL.  (Admitting
+ *  a higher epoch also closes the older connections, which detaches their
+ *  branches: waiting ones are freed or rolled back before they run.)
+ *
  *  Invariants:
  *    - b->cc != NULL  <=>  b is on b->cc's branch_set (attached).  A branch
  *      is detached ("forgotten") as soon as its final DONE was sent, or when
@@ -621,11 +628,30 @@ br_start(branch *b)
     br_send(b);
 }
 
+/* A WORK that waited for a connection or a slot is sent only while its
+ * epoch is still admitted; otherwise it fails (and its branch rolls back)
+ * without a statement of it reaching PostgreSQL.  true when it may go. */
+static bool
+br_still_admitted(branch *b)
+{
+    const char *st = NULL;
+    char err[512];
+    if (peer_still_admitted(b->cc, b->work.epoch, &st, err, sizeof(err)))
+        return true;
+    log_report(LOG_LVL_LOG, st, NULL, NULL, "branch %s: WORK tag %u not sent: %s", b->name, b->tag,
+               err);
+    br_set_error(b, st, "%s", err);
+    br_fail(b);
+    return false;
+}
+
 static void
 br_send(branch *b)
 {
     char sql[BRANCH_NAME_MAX + 64];
     uint8_t end = b->flags & WORK_END_MASK;
+    if (!br_still_admitted(b))
+        return;
     if (end == WORK_PREPARE && FAILPOINT("participant-before-prepare") == FP_ERROR) {
         br_set_error(b, "XX000",
                      "failpoint participant-before-prepare: PREPARE TRANSACTION not attempted");

@@ -6,10 +6,14 @@
  *  Start-up, in order; any failure is a FATAL line and exit status 1:
  *    1. arguments, configuration file (pconf.c), TLS context (tls.c);
  *       -t/--check-config stops here;
- *    2. a blocking connection to PostgreSQL (the only blocking libpq call
+ *    2. a blocking connection to PostgreSQL (the only blocking libpq calls
  *       of the process): the server must be reachable, 13 or newer, and
  *       have max_prepared_transactions > 0; the number of transactions
- *       prepared in the whole cluster seeds the slot count (slots.c);
+ *       prepared in the whole cluster seeds the slot count (slots.c); the
+ *       fence table is created when missing and loaded (fence.c).  Without
+ *       its fence the participant does not start — not even when
+ *       PostgreSQL is merely unreachable for now: admitting coordinators
+ *       without it could let a deposed one in (a supervisor restarts it);
  *    3. the pool starts connecting in the background (pgpool.c), the
  *       listener opens, and "dtx-participant ready: listening on ADDR:PORT"
  *       is logged.
@@ -173,13 +177,21 @@ check_postgres(const part_conf *conf, int *max_prepared, int *prepared)
     char db[256];
     snprintf(db, sizeof(db), "%s", PQgetvalue(r, 0, 2));
     PQclear(r);
-    PQfinish(pg);
-    if (*max_prepared <= 0)
+    if (*max_prepared <= 0) {
+        PQfinish(pg);
         log_fatal("prepared transactions are disabled on the PostgreSQL server "
                   "(max_prepared_transactions = 0); HINT: set max_prepared_transactions in "
                   "postgresql.conf and restart the server");
-    log_log("PostgreSQL %d.%d, database \"%s\": max_prepared_transactions = %d, %d prepared now",
-            ver / 10000, ver % 10000, db, *max_prepared, *prepared);
+    }
+    if (!fence_load(pg, msg, sizeof(msg))) {
+        PQfinish(pg);
+        log_fatal("could not load the coordinators' fence: %s", msg);
+    }
+    PQfinish(pg);
+    log_log("PostgreSQL %d.%d, database \"%s\": max_prepared_transactions = %d, %d prepared now; "
+            "fence table %s (%d coordinator%s)",
+            ver / 10000, ver % 10000, db, *max_prepared, *prepared, fence_table(), fence_count(),
+            fence_count() == 1 ? "" : "s");
     if (*prepared >= *max_prepared)
         log_warn("all %d prepared-transaction slots of the PostgreSQL server are in use",
                  *max_prepared);

@@ -8,6 +8,12 @@
  *  name).  It holds no state of its own; the connections, their life cycle
  *  and the detaching of branches and requests are server.c's.
  *
+ *  The fence is checked twice for a request: when it arrives (its epoch
+ *  against the fence and against its connection's HELLO), and, for one
+ *  that had to wait, again just before it is sent to PostgreSQL
+ *  (peer_still_admitted), because a higher epoch may have been admitted
+ *  while it waited.
+ *
  *  Every call that may meet a detached object (cc NULL) returns before it
  *  touches the table, so the table's functions never see NULL.
  */
@@ -16,6 +22,7 @@
 #include "fence.h"
 #include "log.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -121,12 +128,35 @@ peer_shutting_down(void)
 bool
 peer_check_request(coord_conn *cc, uint32_t tag, uint64_t epoch)
 {
+    if (cc == NULL)
+        return false;
     char err[256];
     if (!fence_check(peer_name(cc), epoch, err, sizeof(err))) {
         peer_reply_status(cc, tag, DONE_ERROR, 0, FENCE_SQLSTATE, "%s", err);
         return false;
     }
+    uint64_t admitted = peer_tab->epoch(cc);
+    if (epoch != admitted) {
+        /* an epoch is admitted by HELLO only (and its instance checked there) */
+        peer_reply_status(cc, tag, DONE_ERROR, 0, FENCE_SQLSTATE,
+                          "request of epoch %" PRIu64 " on a connection of coordinator \"%s\" "
+                          "admitted with epoch %" PRIu64,
+                          epoch, peer_name(cc), admitted);
+        return false;
+    }
     return true;
+}
+
+bool
+peer_still_admitted(const coord_conn *cc, uint64_t epoch, const char **sqlstate, char *err,
+                    size_t errlen)
+{
+    *sqlstate = FENCE_SQLSTATE;
+    if (cc == NULL) {
+        snprintf(err, errlen, "the coordinator's connection is gone");
+        return false;
+    }
+    return fence_check(peer_name(cc), epoch, err, errlen);
 }
 
 bool

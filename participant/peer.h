@@ -34,6 +34,8 @@ typedef struct coord_conn coord_conn;
 typedef struct peer_ops {
     /* Name of the coordinator (from its HELLO), in cc's memory. */
     const char *(*name)(const coord_conn *cc);
+    /* The epoch its HELLO was admitted with. */
+    uint64_t (*epoch)(const coord_conn *cc);
     /* Is the connection's output over the high-water mark? */
     bool (*backlogged)(const coord_conn *cc);
     /* Queue encoded frames. */
@@ -70,9 +72,18 @@ void peer_protocol_error(coord_conn *cc, const char *fmt, ...)
 void peer_drop(coord_conn *cc, const char *why);
 bool peer_shutting_down(void);
 
-/* Fencing for every request; on refusal a DONE_ERROR was sent. */
+/* Fencing for every request; on refusal a DONE_ERROR was sent: 08004 for
+ * an epoch lower than the fence's (naming both), or other than the one
+ * this connection's HELLO was admitted with. */
 bool peer_check_request(coord_conn *cc, uint32_t tag, uint64_t epoch)
     __attribute__((warn_unused_result));
+/* For a request that waited (for a connection, a slot) before anything of
+ * it is sent: is epoch still admitted for cc's coordinator?  false, with
+ * the SQLSTATE (a string constant) in *sqlstate and a message in err, when
+ * a higher epoch has been admitted meanwhile or cc is NULL (detached: its
+ * coordinator is gone). */
+bool peer_still_admitted(const coord_conn *cc, uint64_t epoch, const char **sqlstate, char *err,
+                         size_t errlen) __attribute__((warn_unused_result));
 /* A branch name this coordinator may use: "dtx:<its name>:" + letters,
  * digits, ':', '-', '_', '.'; shorter than BRANCH_NAME_MAX.  Never contains
  * a quote, so it can be put into SQL as a literal. */

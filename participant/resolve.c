@@ -1,5 +1,6 @@
 /*
- * resolve.c — FINISH, LIST and the recount of prepared transactions.
+ * resolve.c — FINISH, LIST, the recount of prepared transactions, and the
+ * record of a HELLO's new epoch in the fence table.
  *
  * NOTES
  *  What this file owns: resolve_req objects, one per request, each leasing a
@@ -15,7 +16,8 @@
  *        +-- cancelled --------+---------- answered ------------+--> FREED
  *
  *    WAIT_CONN  queued for a pool connection (phase-two queue)
- *    RUNNING    COMMIT/ROLLBACK PREPARED, the LIST query, or the count
+ *    RUNNING    COMMIT/ROLLBACK PREPARED, the LIST query, the count, or
+ *               the fence record
  *    STATUS     FINISH found nothing: pg_xact_status(xid) tells what
  *               became of the branch
  *
@@ -29,6 +31,23 @@
  *  Invariant: rq->cc != NULL <=> rq is on rq->cc's resolve_set.  Requests of
  *  a coordinator that went away finish on PostgreSQL unanswered: a COMMIT
  *  PREPARED that was asked for is carried out.
+ *
+ *  Fencing: FINISH and LIST passed the fence when they arrived; one that
+ *  waited for a connection is checked again when it gets one
+ *  (peer_still_admitted), since a higher epoch may have been admitted
+ *  meanwhile, and is answered 08004 instead of being sent.
+ *
+ *  FENCE (the record of a HELLO's epoch, fence.h): one pipeline, one
+ *  implicit transaction committed by its Sync, so the row is durable
+ *  (synchronous_commit on for that transaction) when on_sync runs:
+ *      SELECT set_config('synchronous_commit', 'on', true)
+ *      INSERT ... ON CONFLICT DO UPDATE ... RETURNING epoch, instance
+ *      Sync
+ *  The verdict (fence_recorded) and the HELLO's answer are given only
+ *  then, by the server's resolve_fence_fn.  A record whose HELLO went away
+ *  while it ran still updates the fence's memory and calls the function
+ *  (with cc NULL): the row is durable either way, and older connections of
+ *  that coordinator must then be closed all the same.
  *
  *  LIST and xids: pg_prepared_xacts.transaction is a 32-bit xid.  It is
  *  widened to the 64-bit xid8 that pg_current_xact_id_if_assigned()
@@ -45,6 +64,7 @@
 #include "resolve.h"
 
 #include "failpoint.h"
+#include "fence.h"
 #include "log.h"
 #include "peer.h"
 #include "pgpool.h"
@@ -61,6 +81,7 @@ typedef enum rq_kind {
     RQ_FINISH = 0,
     RQ_LIST,
     RQ_COUNT,
+    RQ_FENCE,
 } rq_kind;
 
 typedef enum rq_state {
@@ -81,10 +102,15 @@ struct resolve_req {
     pool_waiter pw;
 
     uint32_t tag;
-    char name[BRANCH_NAME_MAX]; /* FINISH: the branch */
+    uint64_t epoch;             /* FINISH, LIST: the request's; FENCE: to record */
+    char name[BRANCH_NAME_MAX]; /* FINISH: the branch; FENCE: the coordinator */
     bool commit;
     uint64_t xid;
-    char *prefix; /* LIST */
+    char *prefix;              /* LIST */
+    uint64_t instance;         /* FENCE: to record */
+    uint64_t row_epoch;        /* FENCE: the row after the record */
+    uint64_t row_instance;     /* FENCE */
+    resolve_fence_fn on_fence; /* FENCE */
 
     bool ok;
     bool err;
@@ -321,11 +347,35 @@ rq_send(resolve_req *rq)
     case RQ_COUNT:
         pgc_query(rq->pc, "SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_xacts", 0, NULL);
         break;
+    case RQ_FENCE: {
+        char e[24], in[24];
+        snprintf(e, sizeof(e), "%" PRIu64, rq->epoch);
+        snprintf(in, sizeof(in), "%" PRIu64, rq->instance);
+        const char *params[3] = {rq->name, e, in};
+        pgc_query(rq->pc, FENCE_SYNC_COMMIT_SQL, 0, NULL);
+        pgc_query(rq->pc, fence_record_sql(), 3, params);
+        break;
+    }
     default:
         abort();
     }
     pgc_sync(rq->pc);
     rq_set_state(rq, RQ_RUNNING);
+}
+
+static void rq_fence_done(resolve_req *rq);
+
+/* The request failed with the error recorded: answer, give the connection
+ * back (if any), free. */
+static void
+rq_fail(resolve_req *rq)
+{
+    if (rq->kind == RQ_FENCE) {
+        rq_fence_done(rq);
+        return;
+    }
+    rq_reply(rq, DONE_ERROR);
+    rq_release_and_free(rq);
 }
 
 static void
@@ -335,11 +385,22 @@ rq_granted(pgc *pc, const char *error, void *arg)
     if (pc == NULL) {
         rq_set_error(rq, "08006", "could not connect to PostgreSQL: %s",
                      error ? error : "unknown error");
-        rq_reply(rq, DONE_ERROR);
-        rq_free(rq);
+        rq_fail(rq);
         return;
     }
     rq->pc = pc;
+    if (rq->kind == RQ_FINISH || rq->kind == RQ_LIST) {
+        /* it may have waited: is its epoch still admitted? */
+        const char *st = NULL;
+        char err[512];
+        if (!peer_still_admitted(rq->cc, rq->epoch, &st, err, sizeof(err))) {
+            log_report(LOG_LVL_LOG, st, NULL, NULL, "%s request tag %u not sent: %s",
+                       rq->kind == RQ_FINISH ? "FINISH" : "LIST", rq->tag, err);
+            rq_set_error(rq, st, "%s", err);
+            rq_fail(rq);
+            return;
+        }
+    }
     rq_send(rq);
 }
 
@@ -424,6 +485,10 @@ rq_on_result(pgc *pc, int index, const PGresult *res, void *arg)
             rq->count = atoi(PQgetvalue(res, 0, 0));
             rq->ok = true;
         }
+        break;
+    case RQ_FENCE:
+        if (index == 1)
+            rq->ok = fence_record_row(res, &rq->row_epoch, &rq->row_instance);
         break;
     default:
         abort();
@@ -527,6 +592,9 @@ rq_on_sync(pgc *pc, void *arg)
                        "could not count prepared transactions: %s", rq->msg ? rq->msg : "");
         rq_release_and_free(rq);
         return;
+    case RQ_FENCE:
+        rq_fence_done(rq);
+        return;
     default:
         abort();
     }
@@ -545,9 +613,7 @@ rq_on_broken(pgc *pc, const char *reason, void *arg)
     rq->err = false;
     rq_set_error(rq, "08006", "connection to PostgreSQL lost: %s", reason);
     rq->xact_status = XACT_UNKNOWN;
-    if (rq->kind != RQ_COUNT)
-        rq_reply(rq, DONE_ERROR);
-    rq_free(rq);
+    rq_fail(rq);
 }
 
 static bool
@@ -592,6 +658,7 @@ resolve_on_finish(coord_conn *cc, resolve_set *set, const frame_view *f)
         return;
     }
     snprintf(rq->name, sizeof(rq->name), "%s", m.branch);
+    rq->epoch = m.epoch;
     rq->commit = m.commit;
     rq->xid = m.xid;
     rq_start(rq);
@@ -618,6 +685,7 @@ resolve_on_list(coord_conn *cc, resolve_set *set, const frame_view *f)
         peer_reply_status(cc, m.tag, DONE_ERROR, 0, "53200", "out of memory");
         return;
     }
+    rq->epoch = m.epoch;
     rq_start(rq);
 }
 
@@ -631,6 +699,55 @@ resolve_count_prepared(void *arg)
     if (rq == NULL)
         return;
     rq_count_running = true;
+    rq_start(rq);
+}
+
+/* The fence record is over (committed, failed, or never sent): judge it,
+ * tell the server, free.  rq is taken off its connection first, so that
+ * the server may close that connection from the callback. */
+static void
+rq_fence_done(resolve_req *rq)
+{
+    coord_conn *cc = rq->cc;
+    const char *sqlstate = FENCE_SQLSTATE;
+    char msg[1024];
+    bool admitted = false;
+    if (rq->err) {
+        log_report(LOG_LVL_WARNING, rq->sqlstate, rq->detail, rq->hint,
+                   "could not record epoch %" PRIu64 " of coordinator \"%s\" in the fence "
+                   "table %s: %s",
+                   rq->epoch, rq->name, fence_table(), rq->msg ? rq->msg : "");
+        sqlstate = rq->sqlstate;
+        snprintf(msg, sizeof(msg),
+                 "could not record epoch %" PRIu64 " of coordinator \"%s\" in the fence table: "
+                 "%s",
+                 rq->epoch, rq->name, rq->msg ? rq->msg : "unknown error");
+    } else if (!rq->ok) {
+        sqlstate = "XX000";
+        snprintf(msg, sizeof(msg),
+                 "unexpected result recording epoch %" PRIu64 " in the fence table", rq->epoch);
+    } else {
+        admitted = fence_recorded(rq->name, rq->epoch, rq->instance, rq->row_epoch,
+                                  rq->row_instance, msg, sizeof(msg));
+    }
+    rq_forget(rq);
+    rq->on_fence(cc, rq->name, admitted, admitted ? NULL : sqlstate, admitted ? NULL : msg);
+    rq_release_and_free(rq);
+}
+
+void
+resolve_fence_record(coord_conn *cc, resolve_set *set, const char *name, uint64_t epoch,
+                     uint64_t instance, resolve_fence_fn done)
+{
+    resolve_req *rq = rq_create(cc, set, RQ_FENCE, 0);
+    if (rq == NULL) {
+        done(cc, name, false, "53200", "out of memory recording the coordinator's epoch");
+        return;
+    }
+    snprintf(rq->name, sizeof(rq->name), "%s", name);
+    rq->epoch = epoch;
+    rq->instance = instance;
+    rq->on_fence = done;
     rq_start(rq);
 }
 

@@ -11,16 +11,22 @@
  *  Life cycle of a coord_conn (cc_set_state() is the only place that
  *  changes `state`):
  *
- *     HANDSHAKE --TLS up, name allowed--> HELLO --valid HELLO--> READY
- *         |                                 |                     |
- *         +-- TLS error / name refused -----+-- bad frame, EOF ---+--> CLOSED (freed)
- *                                                                 |
- *                       shutdown (server_close_all) --> CLOSING --+ EOF, or exit
+ *     HANDSHAKE --TLS up, name allowed--> HELLO --epoch already durable--> READY
+ *         |                                 |                               ^
+ *         |                                 +--new epoch--> FENCING --------+ recorded
+ *         |                                 |                  |            |
+ *         +-- TLS error / name refused -----+-- bad frame, EOF, refused ----+--> CLOSED (freed)
+ *                                                                           |
+ *                shutdown (server_close_all) --> CLOSING -------------------+ EOF, or exit
  *
  *    HANDSHAKE  TLS handshake running; a 10 s read time-out bounds it and
  *               the HELLO that follows
  *    HELLO      TLS up, the peer's certificate name is allowed; the first
  *               frame must be HELLO from a coordinator
+ *    FENCING    the HELLO's epoch is new: its record in the fence table
+ *               runs (resolve_fence_record); nothing may arrive meanwhile
+ *               (a frame is a protocol error), and HELLO_OK is sent only
+ *               once the record is committed
  *    READY      requests are served; many may be in flight, each answered
  *               under its own tag
  *    CLOSING    shutting down: ERROR 57P01 was sent and everything was
@@ -33,6 +39,15 @@
  *
  *  Invariant: a coord_conn on the list is never CLOSED; a branch or
  *  request holding a coord_conn pointer is on that coord_conn's set.
+ *
+ *  Fencing (fence.h): a HELLO is admitted only when the fence has, durably,
+ *  exactly its (epoch, instance) — at once when it had them already (a
+ *  reconnect), else after the record.  Whenever a record completes, every
+ *  READY connection of that coordinator the fence no longer admits (a
+ *  lower epoch) gets ERROR 08004 naming both epochs and is closed, before
+ *  the new HELLO_OK goes out: its waiting requests are dropped and its
+ *  open branches roll back, so none of them runs after the new epoch was
+ *  told it holds the fence.
  *
  *  Peer names: conn.c hands us the certificate's subject CN, verified
  *  against tls_ca during the handshake (mutual TLS, a client without a
@@ -53,6 +68,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define SERVER_HELLO_TIMEOUT_MS 10000
@@ -60,6 +76,7 @@
 typedef enum cc_state {
     CC_HANDSHAKE = 0,
     CC_HELLO,
+    CC_FENCING,
     CC_READY,
     CC_CLOSING,
     CC_CLOSED,
@@ -72,6 +89,7 @@ struct coord_conn {
     char cert_name[256];
     char name[COORD_NAME_MAX + 1];
     uint64_t epoch;
+    uint64_t instance;
     branch_set branches;
     resolve_set resolves;
     coord_conn *next, *prev;
@@ -89,8 +107,12 @@ cc_set_state(coord_conn *cc, cc_state st)
         if (cc->state != CC_HANDSHAKE)
             abort();
         break;
-    case CC_READY:
+    case CC_FENCING:
         if (cc->state != CC_HELLO)
+            abort();
+        break;
+    case CC_READY:
+        if (cc->state != CC_HELLO && cc->state != CC_FENCING)
             abort();
         break;
     case CC_CLOSING:
@@ -209,56 +231,129 @@ valid_coord_name(const char *s)
     return n > 0 && n <= COORD_NAME_MAX;
 }
 
-static void
-cc_on_hello(coord_conn *cc, const frame_view *f)
+/* A HELLO this participant can serve: a coordinator of protocol 1 with a
+ * valid name; false after refusing it (cc is then gone). */
+static bool
+cc_hello_valid(coord_conn *cc, const frame_view *f, proto_hello *h)
 {
-    proto_hello h;
-    if (f->type != MSG_HELLO || !proto_get_hello(f, &h)) {
+    if (f->type != MSG_HELLO || !proto_get_hello(f, h)) {
         cc_fail(cc, "08P01", "expected a HELLO message");
-        return;
+        return false;
     }
-    if (h.magic != PROTO_MAGIC) {
-        cc_fail(cc, "08P01", "invalid HELLO: bad protocol magic 0x%08x", h.magic);
-        return;
+    if (h->magic != PROTO_MAGIC) {
+        cc_fail(cc, "08P01", "invalid HELLO: bad protocol magic 0x%08x", h->magic);
+        return false;
     }
-    if (h.major != PROTO_MAJOR) {
+    if (h->major != PROTO_MAJOR) {
         cc_fail(cc, "08P01", "unsupported protocol version %u.%u (this participant speaks %d.%d)",
-                h.major, h.minor, PROTO_MAJOR, PROTO_MINOR);
-        return;
+                h->major, h->minor, PROTO_MAJOR, PROTO_MINOR);
+        return false;
     }
-    if (h.role != ROLE_COORDINATOR) {
+    if (h->role != ROLE_COORDINATOR) {
         cc_fail(cc, "28000", "only coordinators may connect to a participant");
-        return;
+        return false;
     }
-    if (!valid_coord_name(h.name)) {
+    if (!valid_coord_name(h->name)) {
         cc_fail(cc, "08P01",
-                "invalid coordinator name \"%.64s\": use 1 to %d letters, digits and '-'", h.name,
+                "invalid coordinator name \"%.64s\": use 1 to %d letters, digits and '-'", h->name,
                 COORD_NAME_MAX);
-        return;
+        return false;
     }
-    char err[256];
-    if (!fence_admit(h.name, h.epoch, err, sizeof(err))) {
-        log_report(LOG_LVL_WARNING, FENCE_SQLSTATE, NULL, NULL, "refused coordinator from %s: %s",
-                   cc->addr, err);
-        cc_fail(cc, FENCE_SQLSTATE, "%s", err);
-        return;
-    }
-    snprintf(cc->name, sizeof(cc->name), "%s", h.name);
-    cc->epoch = h.epoch;
+    return true;
+}
+
+/* Refuse the HELLO of cc (frees cc). */
+static void
+cc_refuse(coord_conn *cc, const char *sqlstate, const char *msg)
+{
+    log_report(LOG_LVL_WARNING, sqlstate, NULL, NULL, "refused coordinator from %s: %s", cc->addr,
+               msg);
+    cc_fail(cc, sqlstate, "%s", msg);
+}
+
+/* The HELLO is admitted: READY, HELLO_OK. */
+static void
+cc_ready(coord_conn *cc)
+{
     cc_set_state(cc, CC_READY);
     conn_set_read_timeout(cc->c, 0);
-
     wbuf w;
     wbuf_init(&w);
     proto_hello_ok ok = {.major = PROTO_MAJOR,
                          .minor = PROTO_MINOR,
                          .server_name = srv_env.conf->name,
-                         .epoch = h.epoch};
+                         .epoch = cc->epoch};
     if (proto_put_hello_ok(&w, &ok) && wbuf_ok(&w))
         conn_send(cc->c, &w);
     wbuf_free(&w);
-    log_log("coordinator \"%s\" (epoch %" PRIu64 ", certificate \"%s\") connected from %s",
-            cc->name, cc->epoch, cc->cert_name, cc->addr);
+    log_log("coordinator \"%s\" (epoch %" PRIu64 ", instance %" PRIu64
+            ", certificate \"%s\") connected from %s",
+            cc->name, cc->epoch, cc->instance, cc->cert_name, cc->addr);
+}
+
+/* Close every READY connection of coordinator name whose epoch the fence
+ * no longer admits, with ERROR 08004 naming both epochs. */
+static void
+srv_close_fenced(const char *name)
+{
+    coord_conn *next;
+    for (coord_conn *cc = srv_list; cc; cc = next) {
+        next = cc->next;
+        char err[256];
+        if (cc->state != CC_READY || strcmp(cc->name, name) != 0 ||
+            fence_check(cc->name, cc->epoch, err, sizeof(err)))
+            continue;
+        log_report(LOG_LVL_LOG, FENCE_SQLSTATE, NULL, NULL,
+                   "closing the connection of coordinator \"%s\" from %s: %s", cc->name, cc->addr,
+                   err);
+        cc_fail(cc, FENCE_SQLSTATE, "%s", err);
+    }
+}
+
+/* resolve_fence_fn: the record of a HELLO's epoch is over. */
+static void
+srv_fence_recorded(coord_conn *cc, const char *name, bool admitted, const char *sqlstate,
+                   const char *message)
+{
+    srv_close_fenced(name);
+    if (cc == NULL)
+        return;
+    if (!admitted) {
+        cc_refuse(cc, sqlstate, message);
+        return;
+    }
+    log_log("coordinator \"%s\": epoch %" PRIu64 " of instance %" PRIu64 " recorded in %s",
+            cc->name, cc->epoch, cc->instance, fence_table());
+    cc_ready(cc);
+}
+
+static void
+cc_on_hello(coord_conn *cc, const frame_view *f)
+{
+    proto_hello h;
+    if (!cc_hello_valid(cc, f, &h))
+        return;
+    snprintf(cc->name, sizeof(cc->name), "%s", h.name);
+    cc->epoch = h.epoch;
+    cc->instance = h.instance;
+    char err[256];
+    switch (fence_admit(h.name, h.epoch, h.instance, err, sizeof(err))) {
+    case FENCE_ADMIT:
+        cc_ready(cc);
+        return;
+    case FENCE_RECORD:
+        /* HELLO_OK only from the record's completion (cc may be gone when
+         * this returns: nothing may touch it after) */
+        cc_set_state(cc, CC_FENCING);
+        resolve_fence_record(cc, &cc->resolves, cc->name, cc->epoch, cc->instance,
+                             srv_fence_recorded);
+        return;
+    case FENCE_REFUSE:
+        cc_refuse(cc, FENCE_SQLSTATE, err);
+        return;
+    default:
+        abort();
+    }
 }
 
 static void
@@ -271,6 +366,9 @@ cc_on_frame(conn *c, const frame_view *f, void *arg)
     switch (cc->state) {
     case CC_HELLO:
         cc_on_hello(cc, f);
+        return;
+    case CC_FENCING:
+        cc_protocol_error(cc, "unexpected message before HELLO_OK");
         return;
     case CC_READY:
         break;
@@ -317,6 +415,11 @@ cc_on_close(conn *c, const char *reason, void *arg)
         break;
     case CC_HELLO:
         log_log("coordinator connection from %s closed before HELLO: %s", cc->addr, reason);
+        break;
+    case CC_FENCING:
+        log_log("coordinator \"%s\" from %s closed its connection while its epoch %" PRIu64
+                " was being recorded: %s",
+                cc->name, cc->addr, cc->epoch, reason);
         break;
     case CC_READY:
         log_log("connection of coordinator \"%s\" from %s closed: %s", cc->name, cc->addr, reason);
@@ -379,6 +482,12 @@ srv_peer_name(const coord_conn *cc)
     return cc->name;
 }
 
+static uint64_t
+srv_peer_epoch(const coord_conn *cc)
+{
+    return cc->epoch;
+}
+
 static bool
 srv_peer_backlogged(const coord_conn *cc)
 {
@@ -409,6 +518,7 @@ srv_peer_drop(coord_conn *cc, const char *why)
 
 static const peer_ops srv_peer_ops = {
     .name = srv_peer_name,
+    .epoch = srv_peer_epoch,
     .backlogged = srv_peer_backlogged,
     .send = srv_peer_send,
     .protocol_error = srv_peer_protocol_error,

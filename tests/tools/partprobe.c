@@ -11,7 +11,10 @@
  *
  * Commands:
  *   hello [NAME [EPOCH [ROLE [MAJOR]]]]  send HELLO (default coord, 1, 2=coordinator,
- *                                        PROTO_MAJOR) and print the reply
+ *                                        PROTO_MAJOR) and print the reply; it carries
+ *                                        no instance (the HELLO of older coordinators)
+ *   hello-instance NAME EPOCH INSTANCE   send a coordinator's HELLO with an instance
+ *                                        and print the reply
  *   work TAG FLAGS BRANCH [EPOCH]        start a WORK; FLAGS: open,prepare,commit,
  *                                        rollback joined by ',' or a number; "none"
  *   sql TEXT                             add a statement to the pending WORK
@@ -427,12 +430,124 @@ next_tok(char **p)
     return t;
 }
 
+/* "hello [NAME [EPOCH [ROLE [MAJOR]]]]" or "hello-instance NAME EPOCH
+ * INSTANCE": send HELLO, print the reply. */
+static bool
+send_hello(const char *cmd, char *p)
+{
+    bool with_instance = strcmp(cmd, "hello-instance") == 0;
+    char *name = next_tok(&p), *ep = next_tok(&p);
+    char *role = NULL, *major = NULL, *inst = NULL;
+    if (with_instance) {
+        inst = next_tok(&p);
+    } else {
+        role = next_tok(&p);
+        major = next_tok(&p);
+    }
+    if (with_instance && (name == NULL || ep == NULL || inst == NULL)) {
+        fprintf(stderr, "partprobe: hello-instance NAME EPOCH INSTANCE\n");
+        return false;
+    }
+    proto_hello h = {.magic = PROTO_MAGIC,
+                     .major = major ? (uint16_t)atoi(major) : PROTO_MAJOR,
+                     .minor = PROTO_MINOR,
+                     .role = role ? (uint8_t)atoi(role) : ROLE_COORDINATOR,
+                     .name = name ? name : "coord",
+                     .epoch = ep ? strtoull(ep, NULL, 10) : default_epoch,
+                     .instance = inst ? strtoull(inst, NULL, 10) : 0};
+    if (ep)
+        default_epoch = h.epoch;
+    wbuf w;
+    wbuf_init(&w);
+    bool ok = proto_put_hello(&w, &h) && send_wbuf(&w);
+    wbuf_free(&w);
+    return ok && wait_for(0, true);
+}
+
 static char *
 rest_of(char *p)
 {
     while (*p == ' ' || *p == '\t')
         p++;
     return p;
+}
+
+/* "finish TAG commit|rollback BRANCH [XID [EPOCH]]" */
+static bool
+send_finish(char *p)
+{
+    char *tag = next_tok(&p), *how = next_tok(&p), *br = next_tok(&p), *xid = next_tok(&p),
+         *ep = next_tok(&p);
+    if (!tag || !how || !br)
+        return false;
+    proto_finish m = {.tag = (uint32_t)strtoul(tag, NULL, 10),
+                      .epoch = ep ? strtoull(ep, NULL, 10) : default_epoch,
+                      .branch = br,
+                      .commit = strcmp(how, "commit") == 0,
+                      .xid = xid ? strtoull(xid, NULL, 10) : 0};
+    wbuf w;
+    wbuf_init(&w);
+    bool ok = proto_put_finish(&w, &m) && send_wbuf(&w);
+    wbuf_free(&w);
+    return ok && wait_for(m.tag, false);
+}
+
+/* "list TAG PREFIX [EPOCH]" */
+static bool
+send_list(char *p)
+{
+    char *tag = next_tok(&p), *prefix = next_tok(&p), *ep = next_tok(&p);
+    if (!tag)
+        return false;
+    proto_list m = {.tag = (uint32_t)strtoul(tag, NULL, 10),
+                    .epoch = ep ? strtoull(ep, NULL, 10) : default_epoch,
+                    .prefix = prefix ? prefix : ""};
+    wbuf w;
+    wbuf_init(&w);
+    bool ok = proto_put_list(&w, &m) && send_wbuf(&w);
+    wbuf_free(&w);
+    return ok && wait_for(m.tag, false);
+}
+
+/* "cancel TAG BRANCH [EPOCH]" */
+static bool
+send_cancel(char *p)
+{
+    char *tag = next_tok(&p), *br = next_tok(&p), *ep = next_tok(&p);
+    if (!tag || !br) {
+        fprintf(stderr, "partprobe: cancel TAG BRANCH [EPOCH]\n");
+        return false;
+    }
+    proto_cancel m = {.tag = (uint32_t)strtoul(tag, NULL, 10),
+                      .epoch = ep ? strtoull(ep, NULL, 10) : default_epoch,
+                      .branch = br};
+    wbuf w;
+    wbuf_init(&w);
+    bool ok = proto_put_cancel(&w, &m) && send_wbuf(&w);
+    wbuf_free(&w);
+    return ok && wait_for(m.tag, false);
+}
+
+/* "raw TYPE HEX": a frame of any type with the given bytes, no wait */
+static bool
+send_raw(char *p)
+{
+    char *type = next_tok(&p), *hex = next_tok(&p);
+    if (!type)
+        return false;
+    size_t hl = hex ? strlen(hex) / 2 : 0;
+    uint8_t *pl = calloc(1, hl + 1);
+    for (size_t i = 0; i < hl; i++) {
+        unsigned v;
+        sscanf(hex + 2 * i, "%2x", &v);
+        pl[i] = (uint8_t)v;
+    }
+    wbuf w;
+    wbuf_init(&w);
+    bool ok = frame_put(&w, (uint8_t)type[0], pl, (uint32_t)hl) && send_wbuf(&w);
+    wbuf_free(&w);
+    free(pl);
+    return ok;
 }
 
 static bool
@@ -445,22 +560,8 @@ run_command(char *line)
     char *cmd = next_tok(&p);
     if (cmd == NULL || cmd[0] == '#')
         return true;
-    if (strcmp(cmd, "hello") == 0) {
-        char *name = next_tok(&p), *ep = next_tok(&p), *role = next_tok(&p), *major = next_tok(&p);
-        proto_hello h = {.magic = PROTO_MAGIC,
-                         .major = major ? (uint16_t)atoi(major) : PROTO_MAJOR,
-                         .minor = PROTO_MINOR,
-                         .role = role ? (uint8_t)atoi(role) : ROLE_COORDINATOR,
-                         .name = name ? name : "coord",
-                         .epoch = ep ? strtoull(ep, NULL, 10) : default_epoch};
-        if (ep)
-            default_epoch = h.epoch;
-        wbuf w;
-        wbuf_init(&w);
-        bool ok = proto_put_hello(&w, &h) && send_wbuf(&w);
-        wbuf_free(&w);
-        return ok && wait_for(0, true);
-    }
+    if (strcmp(cmd, "hello") == 0 || strcmp(cmd, "hello-instance") == 0)
+        return send_hello(cmd, p);
     if (strcmp(cmd, "work") == 0) {
         char *tag = next_tok(&p), *fl = next_tok(&p), *br = next_tok(&p), *ep = next_tok(&p);
         if (!tag || !fl || !br) {
@@ -496,72 +597,18 @@ run_command(char *line)
         return work_send(true);
     if (strcmp(cmd, "send-nowait") == 0)
         return work_send(false);
-    if (strcmp(cmd, "finish") == 0) {
-        char *tag = next_tok(&p), *how = next_tok(&p), *br = next_tok(&p), *xid = next_tok(&p),
-             *ep = next_tok(&p);
-        if (!tag || !how || !br)
-            return false;
-        proto_finish m = {.tag = (uint32_t)strtoul(tag, NULL, 10),
-                          .epoch = ep ? strtoull(ep, NULL, 10) : default_epoch,
-                          .branch = br,
-                          .commit = strcmp(how, "commit") == 0,
-                          .xid = xid ? strtoull(xid, NULL, 10) : 0};
-        wbuf w;
-        wbuf_init(&w);
-        bool ok = proto_put_finish(&w, &m) && send_wbuf(&w);
-        wbuf_free(&w);
-        return ok && wait_for(m.tag, false);
-    }
-    if (strcmp(cmd, "list") == 0) {
-        char *tag = next_tok(&p), *prefix = next_tok(&p), *ep = next_tok(&p);
-        if (!tag)
-            return false;
-        proto_list m = {.tag = (uint32_t)strtoul(tag, NULL, 10),
-                        .epoch = ep ? strtoull(ep, NULL, 10) : default_epoch,
-                        .prefix = prefix ? prefix : ""};
-        wbuf w;
-        wbuf_init(&w);
-        bool ok = proto_put_list(&w, &m) && send_wbuf(&w);
-        wbuf_free(&w);
-        return ok && wait_for(m.tag, false);
-    }
-    if (strcmp(cmd, "cancel") == 0) {
-        char *tag = next_tok(&p), *br = next_tok(&p), *ep = next_tok(&p);
-        if (!tag || !br) {
-            fprintf(stderr, "partprobe: cancel TAG BRANCH [EPOCH]\n");
-            return false;
-        }
-        proto_cancel m = {.tag = (uint32_t)strtoul(tag, NULL, 10),
-                          .epoch = ep ? strtoull(ep, NULL, 10) : default_epoch,
-                          .branch = br};
-        wbuf w;
-        wbuf_init(&w);
-        bool ok = proto_put_cancel(&w, &m) && send_wbuf(&w);
-        wbuf_free(&w);
-        return ok && wait_for(m.tag, false);
-    }
+    if (strcmp(cmd, "finish") == 0)
+        return send_finish(p);
+    if (strcmp(cmd, "list") == 0)
+        return send_list(p);
+    if (strcmp(cmd, "cancel") == 0)
+        return send_cancel(p);
     if (strcmp(cmd, "wait") == 0) {
         char *tag = next_tok(&p);
         return wait_for(tag ? (uint32_t)strtoul(tag, NULL, 10) : 0, tag == NULL);
     }
-    if (strcmp(cmd, "raw") == 0) {
-        char *type = next_tok(&p), *hex = next_tok(&p);
-        if (!type)
-            return false;
-        size_t hl = hex ? strlen(hex) / 2 : 0;
-        uint8_t *pl = calloc(1, hl + 1);
-        for (size_t i = 0; i < hl; i++) {
-            unsigned v;
-            sscanf(hex + 2 * i, "%2x", &v);
-            pl[i] = (uint8_t)v;
-        }
-        wbuf w;
-        wbuf_init(&w);
-        bool ok = frame_put(&w, (uint8_t)type[0], pl, (uint32_t)hl) && send_wbuf(&w);
-        wbuf_free(&w);
-        free(pl);
-        return ok;
-    }
+    if (strcmp(cmd, "raw") == 0)
+        return send_raw(p);
     if (strcmp(cmd, "expect-close") == 0) {
         while (wait_for(0, true))
             ;
