@@ -104,7 +104,7 @@ LINK_LIBS  := $(filter $(LIBDTX_A),$(ALL_LIBS_A)) $(filter $(LIBWAL),$(ALL_LIBS_
 
 PHONY_X := unit-bins check-build
 .PHONY: $(PHONY_X) all build check unit integration demo bench bench-wal bench-floor install clean fmt fmt-check layers deps \
-        valgrind chaos bench-recovery help
+        valgrind chaos chaos-failover bench-recovery help
 .DEFAULT_GOAL := all
 
 all: deps
@@ -260,6 +260,11 @@ bench-recovery: deps
 chaos: deps
 	@$(MAKE) --no-print-directory build BUILD=test
 	@tests/chaos.sh $(SECONDS)
+
+# the chaos test with coordinator failover among its faults (docs/failover.md)
+chaos-failover: deps
+	@$(MAKE) --no-print-directory build BUILD=test
+	@tests/chaos-failover.sh $(SECONDS)
 
 deps:
 	@tests/lib/deps.sh
