@@ -3,7 +3,10 @@
 # (TLS on), a participant for each (over the local socket, as a sidecar) and
 # a coordinator, then for 1, 4, 16 and 64 clients runs every mode on the same
 # clusters, and one extra run with 1,000 idle TLS connections held open while
-# 16 clients work.  One JSON line per run on stdout, then a ratio summary.
+# 16 clients work.  Mode dtx_oneshot_standby is dtx_oneshot against a second
+# coordinator (c2, sharing the participants) that has a synchronous standby
+# on this machine: every commit decision is acknowledged by the standby.
+# One JSON line per run on stdout, then a ratio summary.
 # The whole set is run BENCH_RUNS times (default 3) in this invocation; the
 # summary gives, per client count, the median of each run's ratios.
 #   BENCH_SECONDS (default 5), BENCH_CLIENTS (default "1 4 16 64"),
@@ -17,7 +20,7 @@ export DTX_BUILD=release
 ulimit -n 8192 2>/dev/null || true
 secs=${BENCH_SECONDS:-5}
 clients=${BENCH_CLIENTS:-"1 4 16 64"}
-modes=${BENCH_MODES:-"direct_2pc direct_2pc_min single_phase dtx dtx_oneshot"}
+modes=${BENCH_MODES:-"direct_2pc direct_2pc_min single_phase dtx dtx_oneshot dtx_oneshot_standby"}
 idle=${BENCH_IDLE:-1000}
 runs=${BENCH_RUNS:-3}
 pool=${BENCH_POOL:-16}
@@ -43,6 +46,23 @@ h_part_start a pa postgres "pool_size = $pool" >/dev/null || exit 1
 h_part_start b pb postgres "pool_size = $pool" >/dev/null || exit 1
 h_coord_start "max_clients = 5000" >/dev/null || exit 1
 h_wait_log coord 'participant "a" .* is ready' 20 && h_wait_log coord 'participant "b" .* is ready' 20 || exit 1
+# c2: a primary (c2p) and its synchronous standby (c2s), for dtx_oneshot_standby
+if [[ " $modes " == *" dtx_oneshot_standby "* ]]; then
+    P2=$(h_free_port)
+    S2=$(h_free_port)
+    sed -e "s/^name = .*/name = c2/" -e "s/^listen_port = .*/listen_port = $P2/" \
+        -e "s|^data_dir = .*|data_dir = $H_TMP/c2p-data|" \
+        -e "s/^allowed_clients = .*/allowed_clients = app, coord/" \
+        -e "s/^\\[participants\\]/allowed_standbys = coord\\nstandby = 127.0.0.1:$S2\\n[participants]/" \
+        "$H_TMP/coord.ini" >"$H_TMP/c2p.ini"
+    sed -e "/^allowed_standbys = /d" -e "/^standby = /d" -e "s/^listen_port = .*/listen_port = $S2/" \
+        -e "s|c2p-data|c2s-data|" "$H_TMP/c2p.ini" >"$H_TMP/c2s.ini"
+    printf '[standby]\nprimary = 127.0.0.1:%s\n' "$P2" >>"$H_TMP/c2s.ini"
+    h_start c2s "$H_BIN/dtx-coordinator" -c "$H_TMP/c2s.ini"
+    h_wait_log c2s "ready as a standby" 20 || exit 1
+    h_start c2p "$H_BIN/dtx-coordinator" -c "$H_TMP/c2p.ini"
+    h_wait_log c2p 'standby "coord" has caught up' 30 || exit 1
+fi
 
 pgci() {
     echo "host=localhost hostaddr=127.0.0.1 port=$(h_pg_port "$1") user=postgres dbname=postgres sslmode=verify-full sslrootcert=$H_CERTS/ca.crt"
@@ -57,9 +77,19 @@ for run in $(seq 1 "$runs"); do
         for m in $modes; do
             rm -rf "$H_TMP/decision-log"
             extra=()
-            case $m in dtx*) extra=("${pids[@]}") ;; *) extra=(--log-dir "$H_TMP/decision-log") ;; esac
-            "$B" --mode "$m" --clients "$c" "${common[@]}" "${pgpids[@]}" "${extra[@]}" |
-                sed "s/^{/{\"run\":$run,/" | tee -a "$out"
+            bm=$m
+            port=$H_COORD_PORT
+            case $m in
+            dtx_oneshot_standby)
+                bm=dtx_oneshot port=$P2
+                extra=(--coord-pid "$(h_pid c2p)" --part-pids "$(h_pid part-a),$(h_pid part-b)")
+                ;;
+            dtx*) extra=("${pids[@]}") ;;
+            *) extra=(--log-dir "$H_TMP/decision-log") ;;
+            esac
+            DTXPORT=$port "$B" --mode "$bm" --clients "$c" "${common[@]}" "${pgpids[@]}" "${extra[@]}" |
+                sed -e "s/^{/{\"run\":$run,/" -e "s/\"mode\":\"$bm\"/\"mode\":\"$m\"/" |
+                tee -a "$out"
             for db in pa pb; do h_psql $db "checkpoint" >/dev/null; done
         done
     done
@@ -96,7 +126,8 @@ for c in sorted({r["clients"] for r in rows}):
           f"p99 dtx_oneshot={med([get(r, 'dtx_oneshot', c, 'p99_ms') for r in runs]):.1f}ms "
           f"direct_2pc={med([get(r, 'direct_2pc', c, 'p99_ms') for r in runs]):.1f}ms; "
           f"coordinator_cpu_ms oneshot={med([get(r, 'dtx_oneshot', c, 'coordinator_cpu_ms') for r in runs]):.3f} "
-          f"dtx={med([get(r, 'dtx', c, 'coordinator_cpu_ms') for r in runs]):.3f}")
+          f"dtx={med([get(r, 'dtx', c, 'coordinator_cpu_ms') for r in runs]):.3f}; "
+          f"dtx_oneshot_standby/dtx_oneshot={ratio('dtx_oneshot_standby', 'dtx_oneshot'):.2f}")
 # the whole table: per mode and client count, the median of each column
 cols = ["tps", "p50_ms", "p99_ms", "postgres_cpu_ms", "coordinator_cpu_ms", "participant_cpu_ms",
         "coordinator_rss_mb", "participant_rss_mb", "coordinator_syscalls", "coordinator_switches"]

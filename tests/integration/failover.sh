@@ -30,10 +30,13 @@
 #                dtx promote, says why, and is promoted with --force
 #   admin        PROMOTE needs a certificate name on admin_clients; a
 #                primary refuses PROMOTE
+#   two-names    a second coordinator, c2, with its own standby, shares the
+#                participants: c2 fails over (kill -9, promote) while c1
+#                goes on untouched; each name has its own fence
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/dtx.sh"
-h_cases stream sync-wait kill-promote old-primary:kill-promote fork frozen not-sure admin
+h_cases stream sync-wait kill-promote old-primary:kill-promote fork frozen not-sure admin two-names
 h_init
 
 h_pg_start pa
@@ -206,6 +209,18 @@ if h_case old-primary; then
     h_check "old-primary: the deposed primary refuses to start as primary" \
         h_wait_log P "refusing to start as primary: standby 127.0.0.1:$SPORT is primary" 10
     h_kill P KILL
+    # the participants restarted: their fence comes back from their tables;
+    # P started without asking its standby takes epoch 2 again, with
+    # another instance, and is refused
+    for p in a b; do h_kill "part-$p" KILL; done
+    h_part_start a pa
+    h_part_start b pb
+    sed '/^standby = /d' "$H_TMP/P.ini" >"$H_TMP/P-nocheck.ini"
+    start P "$H_TMP/P-nocheck.ini"
+    h_check "old-primary: restarted participants still refuse the deposed primary (it stops)" \
+        h_wait_log P "this coordinator has been deposed: participant .*epoch 2 of coordinator \"c1\" is claimed by another instance" 15
+    h_wait_exit P 10
+    h_kill P KILL
     # P as a standby of S
     cp "$H_TMP/P.ini" "$H_TMP/P-standby.ini"
     standby_ini "$H_TMP/P-standby.ini" "$SPORT"
@@ -316,6 +331,39 @@ if h_case admin; then
     h_check "admin: a primary refuses PROMOTE" grep -q "is a primary, not a standby" <<<"$out"
     h_eq "admin: the standby is still a standby" standby \
         "$(field "$(on "$SPORT" replication 2>&1)" role)"
+fi
+if h_case two-names; then
+    fresh_pair
+    QPORT=$(h_free_port)
+    RPORT=$(h_free_port)
+    sed -e "s/^name = .*/name = c2/" -e "s/^listen_port = .*/listen_port = $QPORT/" \
+        -e "s|coord-data|c2-q-data|" -e "s/^standby = .*/standby = 127.0.0.1:$RPORT/" \
+        "$H_TMP/P.ini" >"$H_TMP/Q.ini"
+    sed -e "s/^listen_port = .*/listen_port = $RPORT/" -e "s|c2-q-data|c2-r-data|" \
+        "$H_TMP/Q.ini" >"$H_TMP/R.ini"
+    standby_ini "$H_TMP/R.ini" "$QPORT"
+    start R "$H_TMP/R.ini"
+    h_wait_newlog R "ready as a standby" 20
+    start Q "$H_TMP/Q.ini"
+    h_wait_newlog Q "ready: epoch" 20
+    h_check "two-names: c2 has a synchronous standby too" wait_sync "$QPORT"
+    wait_sync "$RPORT" sure
+    g=$(on "$QPORT" exec -P a "update accounts set balance = balance - 2 where id = 'x'" \
+        -P b "update accounts set balance = balance + 2 where id = 'x'" 2>&1 | grep -oE 'dtx:c2:1:[0-9]+')
+    h_check "two-names: c2 commits on the shared participants ($g)" test -n "$g"
+    h_kill Q KILL
+    out=$(as_ops on "$RPORT" promote 2>&1)
+    h_eq "two-names: c2's standby is promoted" 0 $?
+    g2=$(on "$RPORT" exec -P a "update accounts set balance = balance - 1 where id = 'x'" \
+        -P b "update accounts set balance = balance + 1 where id = 'x'" 2>&1 | grep -oE 'dtx:c2:2:[0-9]+')
+    h_check "two-names: c2's new primary commits ($g2)" test -n "$g2"
+    g1=$(transfer "$PPORT" 1)
+    h_check "two-names: c1 commits on, untouched ($g1)" grep -q '^dtx:c1:1:' <<<"$g1"
+    h_eq "two-names: c1 still has its synchronous standby" yes \
+        "$(field "$(on "$PPORT" replication 2>&1)" synchronous)"
+    h_eq "two-names: each name has its own fence" "c1:1,c2:2" \
+        "$(h_psql pa "select string_agg(coordinator || ':' || epoch, ',' order by coordinator) from dtx_fence")"
+    h_stop R
 fi
 h_end_case
 
