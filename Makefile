@@ -104,7 +104,7 @@ LINK_LIBS  := $(filter $(LIBDTX_A),$(ALL_LIBS_A)) $(filter $(LIBWAL),$(ALL_LIBS_
 
 PHONY_X := unit-bins check-build
 .PHONY: $(PHONY_X) all build check unit integration demo bench bench-wal bench-floor install clean fmt fmt-check layers deps \
-        valgrind chaos chaos-failover bench-recovery help
+        valgrind chaos chaos-failover bench-recovery bench-failover help example bench-python
 .DEFAULT_GOAL := all
 
 all: deps
@@ -240,6 +240,11 @@ demo: deps
 	@$(MAKE) --no-print-directory build BUILD=release
 	@tests/demo.sh
 
+# the Python package's microservices example (client/python/examples/microservices)
+example: deps
+	@$(MAKE) --no-print-directory build BUILD=release
+	@client/python/examples/microservices/run.sh
+
 bench: deps
 	@$(MAKE) --no-print-directory build BUILD=release
 	@bench/run-bench.sh
@@ -251,6 +256,17 @@ bench-wal: deps
 bench-floor: deps
 	@$(MAKE) --no-print-directory build BUILD=release
 	@bench/run-bench-floor.sh
+
+# one-shot transfers from Python processes against the C bench client
+bench-python: deps
+	@$(MAKE) --no-print-directory build BUILD=release
+	@bench/run-bench-python.sh
+
+# failover time: kill -9 to the first commit on the promoted standby, and
+# 1,000 in-doubt transactions resolved by it (needs failpoints: the test build)
+bench-failover: deps
+	@$(MAKE) --no-print-directory build BUILD=test
+	@bench/run-bench-failover.sh
 
 # in-doubt recovery time (needs failpoints: the test build)
 bench-recovery: deps
@@ -283,6 +299,9 @@ install: all
 	fi
 	for m in docs/man/*.1; do [ -f "$$m" ] && \
 	  sed 's|@VERSION@|$(VERSION)|' $$m > $(DESTDIR)$(PREFIX)/share/man/man1/$$(basename $$m) || true; done
+	py=$${PYTHON3:-$$(command -v /usr/bin/python3 || command -v python3)}; \
+	if [ -n "$$py" ]; then $$py client/python/build_backend/dtx_build.py install --prefix "$(PREFIX)" \
+	  --destdir "$(DESTDIR)"; else echo "install: no python3: the dtx Python package is not installed"; fi
 
 FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 fmt:
@@ -300,6 +319,6 @@ clean:
 	rm -rf build
 
 help:
-	@echo "targets: all check demo bench bench-wal bench-floor bench-recovery chaos install clean fmt deps valgrind"
+	@echo "targets: all check demo example bench bench-wal bench-floor bench-recovery bench-failover bench-python chaos chaos-failover install clean fmt deps valgrind layers"
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
