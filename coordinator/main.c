@@ -386,6 +386,7 @@ teardown(coord *co)
     if (co->dns)
         evdns_base_free(co->dns, 0);
     clog_close(co->log);
+    txn_table_free(co);
     event_free(co->sigterm_ev);
     event_free(co->sigint_ev);
     if (co->shutdown_timer)
@@ -397,7 +398,6 @@ free_config(coord *co)
 {
     SSL_CTX_free(co->server_ctx);
     SSL_CTX_free(co->client_ctx);
-    free(co->tab);
     free(co->conf.parts);
     free_names(co->allowed, co->nallowed);
     free_names(co->standbys, co->nstandbys);

@@ -122,6 +122,7 @@ struct txn {
 };
 
 static void txn_decide(txn *t);
+static void txn_free(txn *t);
 static void txn_abort(txn *t);
 static void txn_maybe_free(txn *t);
 static void onephase_maybe_finish(txn *t);
@@ -137,6 +138,16 @@ txn_table_init(coord *co, const txn_events *ev)
     if (co->tab == NULL)
         log_fatal("out of memory");
     co->txn_ev = ev;
+}
+
+void
+txn_table_free(coord *co)
+{
+    for (size_t h = 0; co->tab && h < co->tab_size; h++)
+        while (co->tab[h])
+            txn_free(co->tab[h]); /* unlinks it */
+    free(co->tab);
+    co->tab = NULL;
 }
 
 txn *

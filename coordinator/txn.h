@@ -31,6 +31,10 @@ typedef struct txn_events {
 } txn_events;
 
 void txn_table_init(coord *co, const txn_events *ev);
+/* Exit: free every transaction still in the table, without a word to
+ * anyone (what was decided is in the log; recovery finishes it), then the
+ * table.  Call once nothing can call back into them (links and log gone). */
+void txn_table_free(coord *co);
 /* A transaction with the gid of seq in the current epoch (a seq reserved
  * for the client earlier), or of the next seq when seq is 0; NULL when out
  * of memory.  The table owns it: it is freed once its outcome is settled
