@@ -977,6 +977,8 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
 
 static void ckpt_done_cb(evutil_socket_t fd, short what, void *arg);
 static void sync_drop_all(clog *l);
+static void ckpt_record_durable(void *arg, uint64_t lsn);
+static uint64_t keep_lsn(clog *l, uint64_t keep, char *why, size_t whylen);
 
 clog *
 clog_open(coord *co, const char *dir, char *err, size_t errlen)
@@ -1472,6 +1474,20 @@ clog_receive(clog *l, uint64_t pos, const void *bytes, size_t len, char *err, si
     return lsn;
 }
 
+/* A standby applied its primary's CHECKPOINT record (durable here): remove
+ * the segments it no longer needs, as the primary does. */
+static void
+standby_checkpoint(clog *l, const wal_record *rec)
+{
+    if (l->ckpt_running)
+        return;
+    omap_prune(l, coord_wall_ms(l->co));
+    l->ckpt_running = true;
+    l->ckpt_end_lsn = rec->lsn;
+    l->ckpt_keep = keep_lsn(l, rec->start_lsn, l->ckpt_why, sizeof(l->ckpt_why));
+    ckpt_record_durable(l, rec->lsn);
+}
+
 void
 clog_apply_received(clog *l)
 {
@@ -1487,6 +1503,8 @@ clog_apply_received(clog *l)
             log_panic("standby: the received log does not replay: %s", err);
         l->applied = rec.lsn;
         l->nrecords++;
+        if (rec.type == REC_CHECKPOINT)
+            standby_checkpoint(l, &rec);
     }
     if (rc < 0)
         log_panic("standby: could not read back the received log: %s",

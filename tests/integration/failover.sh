@@ -33,10 +33,15 @@
 #   two-names    a second coordinator, c2, with its own standby, shares the
 #                participants: c2 fails over (kill -9, promote) while c1
 #                goes on untouched; each name has its own fence
+#   checkpoint   with 64 kB segments and a 1 s outcome retention, the
+#                primary's checkpoints remove
+#                segments, and so does the standby when it applies the
+#                CHECKPOINT records: both keep the same segment files
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/dtx.sh"
-h_cases stream sync-wait kill-promote old-primary:kill-promote fork frozen not-sure admin two-names
+h_cases stream sync-wait kill-promote old-primary:kill-promote fork frozen not-sure admin two-names \
+    checkpoint
 h_init
 
 h_pg_start pa
@@ -396,6 +401,43 @@ if h_case two-names; then
     h_eq "two-names: each name has its own fence" "c1:1,c2:2" \
         "$(h_psql pa "select string_agg(coordinator || ':' || epoch, ',' order by coordinator) from dtx_fence")"
     h_stop R
+fi
+if h_case checkpoint; then
+    h_kill P KILL
+    h_kill S KILL
+    for f in P.ini S-standby.ini; do
+        sed -e "s/^\\[participants\\]/wal_segment_size = 64kB\\ncheckpoint_segments = 1\\noutcome_retention = 1s\\ncheckpoint_interval = 1s\\n[participants]/" \
+            "$H_TMP/$f" >"$H_TMP/ck-$f"
+    done
+    saved=$(cat "$H_TMP/P.ini")
+    cp "$H_TMP/ck-P.ini" "$H_TMP/P.ini"
+    cp "$H_TMP/ck-S-standby.ini" "$H_TMP/S-standby.ini"
+    fresh_pair
+    # ~1,500 one-shot transfers (about 150 bytes of log each) through the
+    # Python client, on the release build's libdtx
+    lib=$H_ROOT/build/release/lib/libdtx.so.1
+    [ -f "$lib" ] || lib=$H_ROOT/build/$H_BUILD/lib/libdtx.so.1
+    LIBDTX_PATH=$lib PYTHONPATH=$H_ROOT/client/python PYTHONDONTWRITEBYTECODE=1 \
+        DTXHOST=127.0.0.1 DTXPORT=$PPORT python3 - >"$H_TMP/ck.out" 2>&1 <<'PY'
+import dtx
+with dtx.connect() as c:
+    for i in range(1500):
+        c.oneshot([("a", "update accounts set balance = balance - 1 where id = 'x'"),
+                   ("b", "update accounts set balance = balance + 1 where id = 'x'")],
+                  results=False)
+print("done")
+PY
+    h_check "checkpoint: 1,500 transfers commit" grep -q '^done' "$H_TMP/ck.out"
+    h_check "checkpoint: the primary removed segments" h_wait_log P "checkpoint at .*: removed [1-9]" 10
+    h_check "checkpoint: so did the standby, applying its primary's checkpoints" \
+        h_wait_log S "checkpoint at .*: removed [1-9]" 10
+    sleep 1
+    h_eq "checkpoint: both keep the same segment files" \
+        "$(ls "$H_TMP/coord-data/wal" | grep seg | head -n 1)" \
+        "$(ls "$H_TMP/coord-s-data/wal" | grep seg | head -n 1)"
+    h_check "checkpoint: the oldest kept is no longer segment 0" \
+        bash -c "! ls '$H_TMP/coord-s-data/wal' | grep -q '^0000000000000000.seg'"
+    echo "$saved" >"$H_TMP/P.ini"
 fi
 h_end_case
 
