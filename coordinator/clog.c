@@ -882,26 +882,50 @@ read_branches(rbuf *r, uint16_t n, bool with_result)
     return br;
 }
 
+/* EPOCH: u64 epoch, u64 unix_ms[, u64 instance] */
+static void
+replay_epoch(clog *l, const wal_record *rec, rbuf *r)
+{
+    uint64_t e = rbuf_get_u64(r);
+    (void)rbuf_get_u64(r);
+    /* the instance was added later: a record without it says 0 */
+    uint64_t instance = rbuf_remaining(r) ? rbuf_get_u64(r) : 0;
+    if (!rbuf_done(r))
+        return;
+    if (e > l->last_epoch)
+        l->last_epoch = e;
+    /* where the epoch's bytes begin: the end of the record before it (a
+     * new epoch starts a new segment: a switch record comes first) */
+    epoch_started(l, e, l->replay_prev ? l->replay_prev : rec->start_lsn, instance);
+}
+
+/* CHECKPOINT: u64 epoch, u64 floor_epoch, u64 floor_seq, u64 unix_ms */
+static void
+replay_checkpoint(clog *l, rbuf *r)
+{
+    uint64_t epoch = rbuf_get_u64(r);
+    uint64_t fe = rbuf_get_u64(r);
+    uint64_t fs = rbuf_get_u64(r);
+    (void)rbuf_get_u64(r);
+    if (!rbuf_done(r))
+        return;
+    if (epoch > l->last_epoch)
+        l->last_epoch = epoch;
+    if (fe > l->floor_epoch || (fe == l->floor_epoch && fs > l->floor_seq)) {
+        l->floor_epoch = fe;
+        l->floor_seq = fs;
+    }
+}
+
 static bool
 replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
 {
     rbuf r;
     rbuf_init(&r, rec->payload, rec->len);
     switch (rec->type) {
-    case REC_EPOCH: {
-        uint64_t e = rbuf_get_u64(&r);
-        (void)rbuf_get_u64(&r);
-        /* the instance was added later: a record without it says 0 */
-        uint64_t instance = rbuf_remaining(&r) ? rbuf_get_u64(&r) : 0;
-        if (!rbuf_done(&r))
-            break;
-        if (e > l->last_epoch)
-            l->last_epoch = e;
-        /* where the epoch's bytes begin: the end of the record before it
-         * (a new epoch starts a new segment: a switch record comes first) */
-        epoch_started(l, e, l->replay_prev ? l->replay_prev : rec->start_lsn, instance);
+    case REC_EPOCH:
+        replay_epoch(l, rec, &r);
         break;
-    }
     case REC_COMMIT: {
         const char *gid = rbuf_get_str(&r, NULL);
         uint64_t ms = rbuf_get_u64(&r);
@@ -940,21 +964,9 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
             onephase_learned(l, omap_find(l, gid), gid_key(l, gid, &k), o);
         break;
     }
-    case REC_CHECKPOINT: {
-        uint64_t epoch = rbuf_get_u64(&r);
-        uint64_t fe = rbuf_get_u64(&r);
-        uint64_t fs = rbuf_get_u64(&r);
-        (void)rbuf_get_u64(&r);
-        if (!rbuf_done(&r))
-            break;
-        if (epoch > l->last_epoch)
-            l->last_epoch = epoch;
-        if (fe > l->floor_epoch || (fe == l->floor_epoch && fs > l->floor_seq)) {
-            l->floor_epoch = fe;
-            l->floor_seq = fs;
-        }
+    case REC_CHECKPOINT:
+        replay_checkpoint(l, &r);
         break;
-    }
     case REC_HEURISTIC_END: {
         const char *gid = rbuf_get_str(&r, NULL);
         uint64_t ms = rbuf_get_u64(&r);
