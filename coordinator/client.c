@@ -297,7 +297,12 @@ handle_hello(client *cl, const frame_view *f)
         client_free(cl);
         return;
     }
-    if (h.magic != PROTO_MAGIC || h.major != PROTO_MAJOR) {
+    if (h.magic != PROTO_MAGIC) {
+        conn_fail(cl->c, "08P01", "invalid HELLO: bad protocol magic 0x%08x", h.magic);
+        client_free(cl);
+        return;
+    }
+    if (h.major != PROTO_MAJOR) {
         conn_fail(cl->c, "08P01", "unsupported protocol version %u.%u (this server speaks %u.%u)",
                   h.major, h.minor, PROTO_MAJOR, PROTO_MINOR);
         client_free(cl);
@@ -346,7 +351,11 @@ handle_status(client *cl, const frame_view *f)
     }
     proto_status_reply r = {.gid = gid};
     txn *t = txn_lookup(cl->co, gid);
-    if (t && !txn_is_finished(t) && !txn_told_aborted(t)) {
+    if (t && txn_decided_commit(t)) {
+        /* the COMMIT record is durable: it will commit everywhere */
+        r.outcome = OUTCOME_COMMITTED;
+        r.detail = "committed; phase two still in progress";
+    } else if (t && !txn_is_finished(t) && !txn_told_aborted(t)) {
         r.outcome = OUTCOME_IN_PROGRESS;
         r.detail = "the transaction is still running";
     } else if (t == NULL && gid_reserved(gid)) {
@@ -414,8 +423,13 @@ handle_indoubt(client *cl)
     indoubt_list il = {.now = coord_wall_ms(cl->co)}; /* the log's times */
     txn_collect_indoubt(cl->co, &live, &nlive);
     bool ok = true;
-    for (uint32_t i = 0; ok && i < nlive; i++) {
-        ok = indoubt_add(&il, live[i].gid, 0, NULL, live[i].state);
+    for (uint32_t i = 0; i < nlive; i++) {
+        /* takes live[i].participants (freed with il's strings) */
+        if (!ok) {
+            free((char *)live[i].participants);
+            continue;
+        }
+        ok = indoubt_add(&il, live[i].gid, 0, (char *)live[i].participants, live[i].state);
         if (ok)
             il.e[il.n - 1].age_ms = live[i].age_ms;
     }

@@ -260,6 +260,30 @@ txn_is_finished(const txn *t)
 }
 
 bool
+txn_decided_commit(const txn *t)
+{
+    return t->state == TXN_COMMITTING;
+}
+
+/* "a,b": the participants of t's branches; the caller frees it. */
+static char *
+txn_participants(const txn *t)
+{
+    size_t len = 1;
+    for (int i = 0; i < t->nbr; i++)
+        if (t->br[i].state != TB_UNUSED)
+            len += strlen(plink_name(t->br[i].link)) + 1;
+    char *s = calloc(1, len);
+    for (int i = 0; s && i < t->nbr; i++)
+        if (t->br[i].state != TB_UNUSED) {
+            if (s[0])
+                strcat(s, ",");
+            strcat(s, plink_name(t->br[i].link));
+        }
+    return s;
+}
+
+bool
 txn_told_aborted(const txn *t)
 {
     return t->replied && t->state == TXN_ABORTING;
@@ -493,6 +517,13 @@ commit_answered(txn *t)
             clog_set_branch_result(t->co->log, t->gid, plink_name(b->link), b->result);
         if (heuristic == NULL && (b->result == BRANCH_ROLLED_BACK || b->result == BRANCH_VANISHED))
             heuristic = b;
+    }
+    if (all && heuristic) { /* as the resolver says it (docs/failure-behaviour.md) */
+        clog_pending *p = clog_find_pending(t->co->log, t->gid);
+        char what[512];
+        if (p)
+            log_error("transaction %s: finished with a heuristic outcome: %s", t->gid,
+                      clog_pending_describe(p, what, sizeof(what)));
     }
     if (all) {
         if (FAILPOINT("coord-before-end") == FP_ERROR)
@@ -1252,7 +1283,7 @@ txn_collect_indoubt(coord *co, proto_indoubt_entry **out, uint32_t *n)
             }
             e[k].gid = t->gid;
             e[k].age_ms = (uint64_t)(now - t->start_ms);
-            e[k].participants = "";
+            e[k].participants = txn_participants(t);
             e[k].state = txn_state_names[t->state];
             k++;
         }

@@ -49,12 +49,16 @@ void txn_detach_client(txn *t);
 const char *txn_gid(const txn *t);
 txn *txn_lookup(coord *co, const char *gid);
 bool txn_is_finished(const txn *t);
+/* Its COMMIT record is durable (phase two is under way): it commits. */
+bool txn_decided_commit(const txn *t);
 /* The client was told ABORTED; only rollbacks are still under way (e.g. a
  * branch whose statement outlived statement_timeout). */
 bool txn_told_aborted(const txn *t);
-/* Live transactions past their decision, for an INDOUBT reply: *out is an
- * array of *n entries whose strings belong to the transactions (valid until
- * the loop runs again).  The caller frees the array with free(). */
+/* Live transactions past their vote, for an INDOUBT reply: *out is an
+ * array of *n entries; gid and state belong to the transactions (valid
+ * until the loop runs again), participants ("a,b": the branches it has) is
+ * allocated for each entry (NULL when out of memory).  The caller frees each
+ * participants and the array with free(). */
 void txn_collect_indoubt(coord *co, proto_indoubt_entry **out, uint32_t *n);
 
 #endif

@@ -216,6 +216,8 @@ if h_case heuristic-phase2; then
     h_check "phase-two heuristic: the client gets the reason" grep -q "heuristic outcome" "$H_TMP/heur2.out"
     h_check "phase-two heuristic: logged as an error" \
         h_wait_log coord "ERROR.*heuristic outcome: branch $h2:b was rolled back by someone else" 5
+    h_check "phase-two heuristic: logged as finished, as the resolver says it" \
+        h_wait_log coord "ERROR:  transaction $h2: finished with a heuristic outcome: committed on a; rolled back by hand on b" 5
     h_eq "phase-two heuristic: a committed" 1 "$(marks_on pa heur2)"
     out=$(h_dtx status "$h2" 2>&1)
     h_eq "phase-two heuristic: dtx status" "HEURISTIC OUTCOME $h2" "$(head -n 1 <<<"$out")"

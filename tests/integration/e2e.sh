@@ -236,6 +236,10 @@ if h_case frames; then
     printf 'H\xff\xff\xff\xff' | tls >"$H_TMP/oversized.out"
     h_check "oversized start-up frame: the coordinator closed the connection" test $? -ne 124
     h_check "oversized start-up frame: error returned" grep -qa 'exceeds the maximum' "$H_TMP/oversized.out"
+    printf 'H\x00\x00\x00\x19XTX1\x00\x01\x00\x02\x01\x00\x00\x00\x03raw\x00\x00\x00\x00\x00\x00\x00\x00\x00' |
+        tls >"$H_TMP/magic.out"
+    h_check "HELLO with the wrong magic: told so, not an unsupported version" \
+        grep -qa 'bad protocol magic' "$H_TMP/magic.out"
     printf 'H\x00\x00\x00\x03abc' | tls >"$H_TMP/malformed.out"
     h_check "malformed start-up frame: the coordinator closed the connection" test $? -ne 124
     h_check "malformed start-up frame: error returned" grep -qa 'start-up' "$H_TMP/malformed.out"

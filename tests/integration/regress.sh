@@ -20,10 +20,16 @@
 #                    (wal-write=sleep) and the coordinator killed meanwhile:
 #                    the branch must not have committed, and STATUS after
 #                    the restart must agree with the data.
+#   status-phase-two  STATUS of a transaction whose COMMIT record is durable
+#                    but whose phase two still runs said IN PROGRESS; it is
+#                    COMMITTED (it will commit everywhere).  And INDOUBT
+#                    named no participant for live transactions.  Phase two
+#                    is held by a participant that answers COMMIT PREPARED
+#                    late (participant-before-commit-prepared-reply=sleep).
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/dtx.sh"
-h_cases oneshot-alloc sweep-after-end onephase-marker-first
+h_cases oneshot-alloc sweep-after-end onephase-marker-first status-phase-two
 h_init
 
 h_pg_start pa
@@ -101,6 +107,23 @@ if h_case onephase-marker-first; then
     h_check "one-phase: STATUS of $gid ($st) agrees with the data (balance $a1, was $a0)" \
         test "$st" = UNKNOWN -o \( "$st" = ABORTED -a "$a1" = "$a0" \) -o \
         \( "$st" = COMMITTED -a "$a1" = $((a0 - 1)) \)
+fi
+if h_case status-phase-two; then
+    h_kill part-a
+    DTX_FAILPOINTS="participant-before-commit-prepared-reply=sleep:3000@1" h_part_start a pa
+    h_wait_newlog coord 'participant "a" .* is ready' 20
+    h_dtx exec -P a "update accounts set balance = balance - 1 where id = 'x'" \
+        -P b "update accounts set balance = balance + 1 where id = 'x'" >"$H_TMP/p2.out" 2>&1 &
+    client=$!
+    h_check "phase two held: participant a answers COMMIT PREPARED late" \
+        h_wait_log part-a "failpoint participant-before-commit-prepared-reply fired" 10
+    gid=$(grep -oE 'transaction dtx:c1:[0-9]+:[0-9]+: logging -> committing' "$H_TMP/coord.log" |
+        tail -n 1 | grep -oE 'dtx:c1:[0-9]+:[0-9]+')
+    h_eq "STATUS during phase two: COMMITTED" COMMITTED "$("$H_BIN/tool-dtxprobe" status "$gid")"
+    h_check "INDOUBT names the live transaction's participants" \
+        bash -c "'$H_BIN/dtx' indoubt | grep -E '$gid .*a,b'"
+    wait $client
+    h_check "the transfer commits" grep -q '^COMMITTED' "$H_TMP/p2.out"
 fi
 h_end_case
 
