@@ -260,7 +260,9 @@ hello_role_ok(client *cl, const proto_hello *h)
         conn_fail(cl->c, "08P01", "only clients and standbys may connect to this port");
         why = "role";
     } else if (h->role == ROLE_CLIENT && cl->co->role != COORD_PRIMARY) {
-        state = cl->co->role == COORD_STANDBY ? "a standby" : "being promoted";
+        state = cl->co->role == COORD_STANDBY    ? "a standby"
+                : cl->co->role == COORD_STARTING ? "starting (waiting for its standby)"
+                                                 : "being promoted";
         conn_fail(cl->c, PROTO_NOT_PRIMARY_SQLSTATE,
                   "coordinator \"%s\" is %s: transactions go to its primary", cl->co->conf.name,
                   state);
@@ -325,8 +327,11 @@ handle_hello(client *cl, const frame_view *f)
     wbuf_reset(&cl->out);
     if (proto_put_hello_ok(&cl->out, &ok) && put_reservation(cl))
         conn_send(cl->c, &cl->out);
-    if (h.role == ROLE_STANDBY &&
-        (cl->ws = walsend_start(cl->co, cl->c, cl->cert, client_stream_broken, cl)) == NULL)
+    if (h.role != ROLE_STANDBY)
+        return;
+    /* a standby speaks only when the log moves: idle_timeout is not for it */
+    conn_set_read_timeout(cl->c, 0);
+    if ((cl->ws = walsend_start(cl->co, cl->c, cl->cert, client_stream_broken, cl)) == NULL)
         client_free(cl); /* refused: walsend_start sent the ERROR */
 }
 
@@ -591,7 +596,7 @@ handle_replication(client *cl, const frame_view *f)
     if (f->len != 0)
         return client_malformed(cl, f);
     proto_replication r = {0};
-    if (cl->co->role == COORD_PRIMARY)
+    if (cl->co->role == COORD_PRIMARY || cl->co->role == COORD_STARTING)
         walsend_describe(cl->co, &r);
     else
         walrecv_describe(cl->co, &r);

@@ -7,8 +7,10 @@
  * LSNs are wal/'s; both are in docs/wal-format.md).  Type numbers are part of
  * the on-disk format and are never reused:
  *
- *   type 1  EPOCH     u64 epoch, u64 unix_ms
- *                     Forced before the first transaction of the epoch.
+ *   type 1  EPOCH     u64 epoch, u64 unix_ms [, u64 instance]
+ *                     Forced before the first transaction of the epoch.  The
+ *                     instance (random) names the process that claims the
+ *                     epoch (docs/failover.md); older records end before it.
  *   type 2  COMMIT    str gid, u64 unix_ms, u16 n, { str participant, u64 xid }[n]
  *                     The commit decision: forced (fsynced, group commit)
  *                     before any COMMIT PREPARED is sent.  Lists the branches
@@ -25,9 +27,18 @@
  *   type 5  ONEPHASE_DONE  str gid, u8 outcome
  *                     The outcome of that one-phase commit.  Not forced.
  *   type 6  CHECKPOINT  u64 epoch, u64 floor_epoch, u64 floor_seq, u64 unix_ms
+ *                     [, u16 n, { u64 epoch, u64 lsn, u64 instance }[n]]
  *                     What replay cannot rebuild once older segments are
- *                     removed: the current epoch and the outcome floor (see
- *                     Memory).  Forced before any segment is removed.
+ *                     removed: the current epoch, the outcome floor (see
+ *                     Memory) and the epoch history (where each epoch's
+ *                     bytes begin, and who claimed it: replication finds
+ *                     forks with it).  Forced before any segment is removed.
+ *   type 8  SYNC_STANDBY  u8 on, str name
+ *                     The primary counts on a synchronous standby (on: it
+ *                     has caught up) or no longer does (0: it went on alone,
+ *                     or a promotion).  Not forced: replay tells a restarted
+ *                     primary whether its first records must wait for a
+ *                     standby (roles.c); losing an "off" only makes it wait.
  *   type 7  HEURISTIC_END  str gid, u64 unix_ms, u16 n, { str participant, u8 result }[n]
  *                     Instead of END when every branch is finished but some
  *                     did not commit by our hand: result is a
@@ -115,6 +126,7 @@ enum {
     REC_ONEPHASE_DONE = 5,
     REC_CHECKPOINT = 6,
     REC_HEURISTIC_END = 7,
+    REC_SYNC_STANDBY = 8,
 };
 
 /* Outcome values of our own gids, two bits per seq.  OV_NONE: no record
@@ -164,6 +176,7 @@ struct clog {
     uint64_t applied;     /* end of the last record applied (replayed) */
     uint64_t nrecords;    /* records replayed or applied: 0 for an empty log */
     uint64_t replay_prev; /* LSN of the last record replayed or applied */
+    bool sync_on;         /* the last SYNC_STANDBY said "on" */
     uint64_t last_epoch;
     clog_pending *pending; /* newest first */
     clog_pending **ptab;   /* index of pending by gid, ptab_size buckets */
@@ -200,6 +213,7 @@ struct clog {
     uint64_t sync_acked;    /* what the standby has acknowledged as durable */
     struct durable_req *sync_head, *sync_tail;
     size_t sync_waiting;
+    struct durable_req *all_waits; /* every wait not yet answered (freed at close) */
     /* epochs begun in the retained log, oldest first (fork detection) */
     clog_epoch_start *epochs;
     size_t nepochs, epochs_cap;
@@ -828,13 +842,30 @@ clog_pending_describe(const clog_pending *p, char *buf, size_t len)
 
 /* ---- epochs -------------------------------------------------------------- */
 
-/* An EPOCH record of epoch e starts at lsn: the history grows (oldest
- * first; a log replayed again after a restart repeats nothing). */
+static void epoch_note(clog *l, uint64_t e, uint64_t lsn, uint64_t instance, bool override);
+
+/* An EPOCH record of epoch e, whose bytes begin at lsn: the history grows
+ * (oldest first; an epoch seen again — a checkpoint's copy, a replay —
+ * adds nothing). */
 static void
 epoch_started(clog *l, uint64_t e, uint64_t lsn, uint64_t instance)
 {
-    if (l->nepochs && l->epochs[l->nepochs - 1].lsn >= lsn)
-        return;
+    epoch_note(l, e, lsn, instance, false);
+}
+
+/* The history holds (e, instance) at lsn: added in order, or — override,
+ * from a CHECKPOINT record, which carries what the primary computed — its
+ * position corrected (a replay that starts at that EPOCH record cannot see
+ * the record before it). */
+static void
+epoch_note(clog *l, uint64_t e, uint64_t lsn, uint64_t instance, bool override)
+{
+    for (size_t i = 0; i < l->nepochs; i++)
+        if (l->epochs[i].epoch == e && l->epochs[i].instance == instance) {
+            if (override)
+                l->epochs[i].lsn = lsn;
+            return;
+        }
     if (l->nepochs == l->epochs_cap) {
         size_t cap = l->epochs_cap ? l->epochs_cap * 2 : 16;
         clog_epoch_start *n = realloc(l->epochs, cap * sizeof(*n));
@@ -843,9 +874,11 @@ epoch_started(clog *l, uint64_t e, uint64_t lsn, uint64_t instance)
         l->epochs = n;
         l->epochs_cap = cap;
     }
-    l->epochs[l->nepochs].epoch = e;
-    l->epochs[l->nepochs].lsn = lsn;
-    l->epochs[l->nepochs].instance = instance;
+    size_t at = l->nepochs; /* in order of position */
+    while (at > 0 && l->epochs[at - 1].lsn > lsn)
+        at--;
+    memmove(&l->epochs[at + 1], &l->epochs[at], (l->nepochs - at) * sizeof(l->epochs[0]));
+    l->epochs[at] = (clog_epoch_start){.epoch = e, .lsn = lsn, .instance = instance};
     l->nepochs++;
 }
 
@@ -899,7 +932,9 @@ replay_epoch(clog *l, const wal_record *rec, rbuf *r)
     epoch_started(l, e, l->replay_prev ? l->replay_prev : rec->start_lsn, instance);
 }
 
-/* CHECKPOINT: u64 epoch, u64 floor_epoch, u64 floor_seq, u64 unix_ms */
+/* CHECKPOINT: u64 epoch, u64 floor_epoch, u64 floor_seq, u64 unix_ms
+ * [, u16 n, {u64 epoch, u64 lsn, u64 instance}[n]: the epoch history, so
+ * that it outlives the segments of its EPOCH records] */
 static void
 replay_checkpoint(clog *l, rbuf *r)
 {
@@ -907,6 +942,14 @@ replay_checkpoint(clog *l, rbuf *r)
     uint64_t fe = rbuf_get_u64(r);
     uint64_t fs = rbuf_get_u64(r);
     (void)rbuf_get_u64(r);
+    if (rbuf_ok(r) && rbuf_remaining(r) >= 2) {
+        uint16_t n = rbuf_get_u16(r);
+        for (uint16_t i = 0; i < n && rbuf_ok(r); i++) {
+            uint64_t e = rbuf_get_u64(r), lsn = rbuf_get_u64(r), inst = rbuf_get_u64(r);
+            if (rbuf_ok(r))
+                epoch_note(l, e, lsn, inst, true);
+        }
+    }
     if (!rbuf_done(r))
         return;
     if (epoch > l->last_epoch)
@@ -967,6 +1010,13 @@ replay_one(clog *l, const wal_record *rec, char *err, size_t errlen)
     case REC_CHECKPOINT:
         replay_checkpoint(l, &r);
         break;
+    case REC_SYNC_STANDBY: {
+        uint8_t on = rbuf_get_u8(&r);
+        (void)rbuf_get_str(&r, NULL);
+        if (rbuf_done(&r))
+            l->sync_on = on != 0;
+        break;
+    }
     case REC_HEURISTIC_END: {
         const char *gid = rbuf_get_str(&r, NULL);
         uint64_t ms = rbuf_get_u64(&r);
@@ -1120,14 +1170,28 @@ typedef struct durable_req {
     uint64_t lsn;
     clog_durable_fn fn;
     void *arg;
-    struct durable_req *next;
+    struct durable_req *next;                /* sync_head's list */
+    struct durable_req *all_prev, *all_next; /* every wait not yet answered */
 } durable_req;
+
+static void
+durable_unlink(durable_req *d)
+{
+    clog *l = d->l;
+    if (d->all_prev)
+        d->all_prev->all_next = d->all_next;
+    else
+        l->all_waits = d->all_next;
+    if (d->all_next)
+        d->all_next->all_prev = d->all_prev;
+}
 
 static void
 durable_done(durable_req *d)
 {
     clog_durable_fn fn = d->fn;
     void *a = d->arg;
+    durable_unlink(d);
     free(d);
     fn(a);
 }
@@ -1174,12 +1238,12 @@ sync_release(clog *l)
 static void
 sync_drop_all(clog *l)
 {
-    while (l->sync_head) {
-        durable_req *d = l->sync_head;
-        l->sync_head = d->next;
+    while (l->all_waits) { /* the WAL's pending callbacks and the sync list */
+        durable_req *d = l->all_waits;
+        durable_unlink(d);
         free(d);
     }
-    l->sync_tail = NULL;
+    l->sync_head = l->sync_tail = NULL;
     l->sync_waiting = 0;
 }
 
@@ -1234,6 +1298,7 @@ clog_append_at(clog *l, uint8_t type, uint64_t *start)
     if (lsn == 0)
         log_panic("could not append a record of %zu bytes to the commit log", l->scratch.len);
     l->last_lsn = lsn;
+    l->replay_prev = lsn; /* the last real record (never a switch record) */
     wbuf_reset(&l->scratch);
     int nseg = l->co->conf.checkpoint_segments;
     if (nseg > 0 && l->ckpt_soon && !l->ckpt_running &&
@@ -1261,6 +1326,10 @@ clog_when_durable(clog *l, uint64_t lsn, clog_durable_fn cb, void *arg)
     d->lsn = lsn;
     d->fn = cb;
     d->arg = arg;
+    d->all_next = l->all_waits;
+    if (l->all_waits)
+        l->all_waits->all_prev = d;
+    l->all_waits = d;
     wal_notify_durable(l->wal, lsn, durable_trampoline, d);
 }
 
@@ -1272,12 +1341,13 @@ clog_begin_epoch(clog *l, uint64_t epoch, uint64_t instance, clog_durable_fn cb,
     wbuf_put_u64(&l->scratch, epoch);
     wbuf_put_u64(&l->scratch, coord_wall_ms(l->co));
     wbuf_put_u64(&l->scratch, instance);
+    uint64_t before = l->replay_prev; /* the end of the last real record */
     uint64_t start;
     uint64_t lsn = clog_append_at(l, REC_EPOCH, &start);
     l->last_epoch = epoch;
-    /* where the epoch's bytes begin (the end of the record before it), as
-     * a replay of this log will say */
-    epoch_started(l, epoch, start, instance);
+    /* where the epoch's bytes begin (the end of the record before it, not
+     * a switch record's end), as a replay of this log will say */
+    epoch_started(l, epoch, before ? before : start, instance);
     clog_when_durable(l, lsn, cb, arg);
 }
 
@@ -1459,6 +1529,23 @@ clog_end_lsn(const clog *l)
     return wal_insert_lsn(l->wal);
 }
 
+void
+clog_note_sync(clog *l, bool on, const char *name)
+{
+    if (l->sync_on == on)
+        return;
+    l->sync_on = on;
+    wbuf_put_u8(&l->scratch, on ? 1 : 0);
+    wbuf_put_str(&l->scratch, name ? name : "");
+    (void)clog_append(l, REC_SYNC_STANDBY);
+}
+
+bool
+clog_had_sync(const clog *l)
+{
+    return l->sync_on;
+}
+
 bool
 clog_is_empty(const clog *l)
 {
@@ -1480,10 +1567,26 @@ clog_stream_open(clog *l, uint64_t from, char *err, size_t errlen)
 uint64_t
 clog_receive(clog *l, uint64_t pos, const void *bytes, size_t len, char *err, size_t errlen)
 {
+    bool empty = clog_is_empty(l);
     uint64_t lsn = wal_append_raw(l->wal, pos, bytes, len, err, errlen);
-    if (lsn != 0)
-        l->last_lsn = lsn;
+    if (lsn == 0)
+        return 0;
+    if (empty)
+        l->applied = 0; /* the log now begins where the primary's does: apply from there */
+    l->last_lsn = lsn;
     return lsn;
+}
+
+uint64_t
+clog_flushed_lsn(clog *l)
+{
+    return wal_flushed_lsn(l->wal);
+}
+
+uint32_t
+clog_segment_size(const clog *l)
+{
+    return wal_segment_size(l->wal);
 }
 
 /* A standby applied its primary's CHECKPOINT record (durable here): remove
@@ -1560,10 +1663,15 @@ clog_cut(clog *l, uint64_t lsn, char *err, size_t errlen)
         wal_reader_close(l->apply_rd);
         l->apply_rd = NULL;
     }
+    if (l->ckpt_thread_up) { /* nothing else may use the log meanwhile */
+        pthread_join(l->ckpt_thread, NULL);
+        l->ckpt_thread_up = false;
+        l->ckpt_running = false;
+    }
     /* it fsyncs: this blocks the standby's loop (which serves only STATUS,
      * INDOUBT and REPLICATION) for as long, once per rejoin */
     if (!wal_truncate(l->wal, lsn, err, errlen))
-        return NULL;
+        return l;  /* refused: nothing changed (err says why) */
     clog_close(l); /* and replay what is left, as a restart would */
     return clog_open(co, dir, err, errlen);
 }
@@ -1677,6 +1785,13 @@ clog_checkpoint(clog *l)
     wbuf_put_u64(&l->scratch, l->floor_epoch);
     wbuf_put_u64(&l->scratch, l->floor_seq);
     wbuf_put_u64(&l->scratch, coord_wall_ms(l->co));
+    size_t first = l->nepochs > 1024 ? l->nepochs - 1024 : 0;
+    wbuf_put_u16(&l->scratch, (uint16_t)(l->nepochs - first));
+    for (size_t i = first; i < l->nepochs; i++) {
+        wbuf_put_u64(&l->scratch, l->epochs[i].epoch);
+        wbuf_put_u64(&l->scratch, l->epochs[i].lsn);
+        wbuf_put_u64(&l->scratch, l->epochs[i].instance);
+    }
     l->ckpt_running = true; /* before the append: it must not schedule another */
     uint64_t start;
     uint64_t lsn = clog_append_at(l, REC_CHECKPOINT, &start);

@@ -91,10 +91,20 @@ void clog_set_events(clog *l, const clog_events *ev, void *arg);
 void clog_set_sync(clog *l, bool required);
 /* The standby has made everything up to lsn durable. */
 void clog_sync_acked(clog *l, uint64_t lsn);
+/* Log whether the primary counts on a synchronous standby (SYNC_STANDBY,
+ * not forced; nothing when it says so already). */
+void clog_note_sync(clog *l, bool on, const char *name);
+/* What the log last said of it (replay included): a restarted primary
+ * waits for its standby when it did. */
+bool clog_had_sync(const clog *l);
 /* waits held for the standby's acknowledgement right now */
 size_t clog_sync_waiting(const clog *l);
-/* highest LSN made durable on this machine so far */
+/* highest LSN a wait was told durable on this machine so far */
 uint64_t clog_durable_lsn(const clog *l);
+/* where the log is durable on this machine (waited for or not) */
+uint64_t clog_flushed_lsn(clog *l);
+/* the log's segment size */
+uint32_t clog_segment_size(const clog *l);
 
 /* Call cb on the loop once lsn is durable (with a synchronous standby:
  * acknowledged by it too). */
@@ -119,9 +129,10 @@ uint64_t clog_receive(clog *l, uint64_t pos, const void *bytes, size_t len, char
 void clog_apply_received(clog *l);
 /* Standby whose log forked from its primary's: cut it back to lsn (each
  * decision cut is logged) and replay what is left.  Everything appended
- * must be durable first (clog_when_durable of clog_end_lsn).  The clog is closed and
- * a new one returned (NULL with err set on failure: the old one is gone
- * either way). */
+ * must be durable first (clog_when_durable of clog_end_lsn).  The clog is
+ * closed and a new one returned; l itself, unchanged, with err set when the
+ * cut is refused (lsn is no record boundary); NULL with err set when the
+ * log cannot be opened again (l is gone). */
 clog *clog_cut(clog *l, uint64_t lsn, char *err, size_t errlen);
 
 /* Where an epoch began: the end of the record before its EPOCH record (a

@@ -97,8 +97,15 @@ struct client_events;
 
 /* What this process is (docs/failover.md): a standby streams the log and
  * answers STATUS, INDOUBT and REPLICATION only; PROMOTING has stopped
- * streaming and is raising its epoch and fencing the participants. */
-typedef enum coord_role { COORD_PRIMARY = 0, COORD_STANDBY, COORD_PROMOTING } coord_role;
+ * streaming and is raising its epoch and fencing the participants;
+ * STARTING is a primary whose log says it had a synchronous standby,
+ * waiting for it to acknowledge the new EPOCH before serving. */
+typedef enum coord_role {
+    COORD_PRIMARY = 0,
+    COORD_STANDBY,
+    COORD_PROMOTING,
+    COORD_STARTING,
+} coord_role;
 
 struct coord {
     coord_conf conf;

@@ -386,6 +386,7 @@ teardown(coord *co)
     if (co->dns)
         evdns_base_free(co->dns, 0);
     clog_close(co->log);
+    walrecv_free(co); /* after the log: its callbacks refer to it */
     txn_table_free(co);
     event_free(co->sigterm_ev);
     event_free(co->sigint_ev);

@@ -144,11 +144,12 @@ static const plink_events roles_plink_events = {.ready = link_ready, .fenced = l
 static void
 run_as_primary(coord *co)
 {
+    co->role = COORD_PRIMARY;
     resolver_start(co); /* first: it takes the links' "ready" events */
     for (int i = 0; i < co->nlinks; i++)
         plink_start(co->links[i]);
     clog_checkpoint_start(co->log);
-    walsend_init(co);
+    walsend_init(co, NULL);
 }
 
 static void
@@ -158,19 +159,44 @@ epoch_durable(void *arg)
     if (co->tearing_down)
         return; /* stopped before it was ready */
     char addr[300];
-    listen_now(co, addr, sizeof(addr));
+    if (co->listener == NULL)
+        listen_now(co, addr, sizeof(addr));
+    snprintf(addr, sizeof(addr), strchr(co->conf.listen_addr, ':') ? "[%s]:%d" : "%s:%d",
+             co->conf.listen_addr, co->conf.listen_port);
     run_as_primary(co);
     log_log("dtx-coordinator \"%s\" ready: epoch %llu, listening on %s, %d participant(s)",
             co->conf.name, (unsigned long long)co->epoch, addr, co->nlinks);
 }
 
+/* Log EPOCH(last + 1) with a fresh instance; epoch_durable goes on. */
 static void
-begin_epoch(coord *co)
+log_new_epoch(coord *co)
 {
     co->epoch = clog_last_epoch(co->log) + 1;
     co->instance = coord_new_instance();
     co->next_seq = 0;
     clog_begin_epoch(co->log, co->epoch, co->instance, epoch_durable, co);
+}
+
+static void
+begin_epoch(coord *co)
+{
+    if (clog_had_sync(co->log) && co->nstandbys) {
+        /* a synchronous standby may hold what this log holds and be
+         * promoted: wait until it follows again (it connects to the
+         * listener meanwhile) before the new EPOCH is even written — a
+         * start that waits in vain must not raise the epoch — and the
+         * EPOCH, like everything after, waits for its acknowledgement */
+        char addr[300];
+        co->role = COORD_STARTING;
+        listen_now(co, addr, sizeof(addr));
+        walsend_init(co, log_new_epoch);
+        log_log("dtx-coordinator \"%s\" listening on %s: waiting for its synchronous standby "
+                "before serving",
+                co->conf.name, addr);
+        return;
+    }
+    log_new_epoch(co);
 }
 
 /* The start-up question to the standby: "have you been promoted?" */
@@ -181,17 +207,28 @@ typedef struct ask {
     bool done;
 } ask;
 
+static ask *asking; /* the start-up question under way */
+
+static void
+ask_free(ask *a)
+{
+    if (a->c)
+        conn_close(a->c);
+    event_free(a->timer);
+    free(a);
+    asking = NULL;
+}
+
 static void
 ask_finish(ask *a, const char *refusal)
 {
     if (a->done)
         return;
     a->done = true;
-    if (a->c)
-        conn_close(a->c);
-    event_free(a->timer);
     coord *co = a->co;
-    free(a);
+    ask_free(a);
+    if (co->tearing_down)
+        return;
     if (refusal)
         log_fatal("refusing to start as primary: %s", refusal);
     begin_epoch(co);
@@ -289,6 +326,7 @@ start_primary(coord *co)
     if (a == NULL)
         log_fatal("out of memory");
     a->co = co;
+    asking = a;
     a->timer = evtimer_new(co->base, ask_timeout, a);
     struct timeval tv = {ASK_TIMEOUT_MS / 1000, (ASK_TIMEOUT_MS % 1000) * 1000};
     evtimer_add(a->timer, &tv);
@@ -353,7 +391,7 @@ fence_tick(evutil_socket_t fd, short what, void *arg)
                  co->nlinks - n, (long long)co->conf.fence_timeout_ms);
     co->role = COORD_PRIMARY;
     clog_checkpoint_start(co->log);
-    walsend_init(co);
+    walsend_init(co, NULL);
     log_log("%s; accepting transactions", msg);
     client_promote_done(co, NULL, msg);
 }
@@ -366,6 +404,7 @@ promoted_epoch_durable(void *arg)
         return;
     log_log("promotion: epoch %" PRIu64 " is durable; fencing %d participant(s)", co->epoch,
             co->nlinks);
+    clog_note_sync(co->log, false, NULL); /* it serves alone until a standby catches up */
     resolver_start(co);
     for (int i = 0; i < co->nlinks; i++)
         plink_start(co->links[i]);
@@ -399,6 +438,10 @@ static bool
 promote(coord *co, bool force, char *err, size_t errlen)
 {
     char why[300];
+    if (walrecv_cutting(co)) {
+        snprintf(err, errlen, "this standby is cutting back a forked log; try again in a moment");
+        return false;
+    }
     if (!walrecv_sure(co, why, sizeof(why))) {
         if (!force) {
             snprintf(err, errlen,
@@ -425,6 +468,8 @@ roles_shutdown(coord *co)
     roles_stop_listening(co);
     if (fencing)
         promotion_free(fencing);
+    if (asking)
+        ask_free(asking);
 }
 
 /* ---- start ---------------------------------------------------------------- */

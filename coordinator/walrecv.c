@@ -46,6 +46,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define WR_SILENCE_MS 5000
+
 typedef enum wr_state {
     WR_DOWN,
     WR_CONNECTING,
@@ -130,6 +132,9 @@ wr_on_open(conn *c, const char *peer, void *arg)
     if (proto_put_hello(&wr->out, &h))
         wr_send(wr);
     wr_set_state(wr, WR_HELLO_WAIT);
+    /* the primary sends at least a keep-alive a second: a silent
+     * connection (a partition TCP has not noticed) is dropped and retried */
+    conn_set_read_timeout(wr->c, WR_SILENCE_MS);
 }
 
 /* HELLO_OK: say where this log ends and which epochs began in it. */
@@ -166,7 +171,11 @@ received_durable(void *arg)
 {
     struct walrecv *wr = arg;
     coord *co = wr->co;
+    if (co->tearing_down)
+        return;
     clog_apply_received(co->log);
+    if (co->role != COORD_STANDBY)
+        return; /* promoting: the promotion applies and goes on */
     co->epoch = clog_last_epoch(co->log);
     uint64_t durable = clog_durable_lsn(co->log);
     if (wr->state != WR_STREAMING || durable <= wr->acked || durable > wr->received)
@@ -189,9 +198,17 @@ cut_now(evutil_socket_t fd, short what, void *arg)
     coord *co = wr->co;
     char err[300];
     wr->cutting = false;
+    if (wr->state == WR_STOPPED || co->tearing_down)
+        return; /* promotion refuses while cutting; exit: the next start cuts */
+    clog *before = co->log;
+    err[0] = '\0';
     co->log = clog_cut(co->log, wr->cut_to, err, sizeof(err));
-    if (co->log == NULL)
+    if (co->log == NULL) /* the old log is closed: nothing to go on with */
         log_fatal("could not cut the commit log back to %" PRIu64 ": %s", wr->cut_to, err);
+    if (co->log == before && err[0]) {
+        wr_lost(wr, NULL, NULL, err); /* refused: nothing was cut */
+        return;
+    }
     wr->received = wr->acked = clog_end_lsn(co->log);
     co->epoch = clog_last_epoch(co->log);
     if (wr->c && wr->state == WR_STREAMING)
@@ -225,6 +242,16 @@ handle_start_ok(struct walrecv *wr, const frame_view *f)
         wr->cut_to = m.cut_to;
         conn_pause(wr->c); /* the stream waits until the cut is done */
         clog_when_durable(wr->co->log, clog_end_lsn(wr->co->log), cut_when_durable, wr);
+        return;
+    }
+    /* say at once what is durable here: a standby that holds everything
+     * already may be synchronous before anything new is sent */
+    uint64_t durable = clog_flushed_lsn(wr->co->log);
+    if (m.start && durable >= m.start) {
+        wr->acked = m.start;
+        wbuf_reset(&wr->out);
+        if (proto_put_wal_ack(&wr->out, m.start))
+            wr_send(wr);
     }
 }
 
@@ -340,12 +367,30 @@ void
 walrecv_stop(coord *co)
 {
     struct walrecv *wr = co->wr;
-    if (wr == NULL)
+    if (wr == NULL || wr->state == WR_STOPPED)
         return;
     if (wr->c)
         conn_close(wr->c);
     wr->c = NULL;
     wr->state = WR_STOPPED;
+    evtimer_del(wr->retry_ev);
+    /* still referenced by durability callbacks of what was received: freed
+     * by walrecv_free once the log is closed */
+}
+
+bool
+walrecv_cutting(const coord *co)
+{
+    return co->wr && co->wr->cutting;
+}
+
+void
+walrecv_free(coord *co)
+{
+    struct walrecv *wr = co->wr;
+    if (wr == NULL)
+        return;
+    walrecv_stop(co);
     event_free(wr->retry_ev);
     wbuf_free(&wr->out);
     free(wr);
@@ -356,7 +401,7 @@ bool
 walrecv_sure(coord *co, char *why, size_t whylen)
 {
     struct walrecv *wr = co->wr;
-    if (wr == NULL) {
+    if (wr == NULL || wr->state == WR_STOPPED) {
         snprintf(why, whylen, "it is not streaming");
         return false;
     }
@@ -379,8 +424,10 @@ walrecv_describe(coord *co, proto_replication *out)
 {
     static char peer[300], detail[400];
     struct walrecv *wr = co->wr;
-    out->role = 2;
-    out->epoch = clog_last_epoch(co->log);
+    /* a standby being promoted answers as the primary it is becoming: a
+     * restarting old primary must not take the epoch it is taking */
+    out->role = co->role == COORD_PROMOTING ? 1 : 2;
+    out->epoch = clog_last_epoch(co->log) + (co->role == COORD_PROMOTING ? 1 : 0);
     out->name = co->conf.name;
     out->peer = "";
     out->state = co->role == COORD_PROMOTING ? "promoting" : "not streaming";

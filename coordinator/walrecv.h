@@ -13,8 +13,13 @@
 /* Start streaming from [standby] primary = host:port (reconnecting with
  * back-off); call once the log is open. */
 void walrecv_start(coord *co);
-/* Stop for good (promotion, shutdown): the connection is closed. */
+/* Stop for good (promotion, shutdown): the connection is closed.  The
+ * state stays (durability callbacks of what was received refer to it)
+ * until walrecv_free, once the log is closed. */
 void walrecv_stop(coord *co);
+void walrecv_free(coord *co);
+/* The log is being cut back (a fork): no promotion meanwhile. */
+bool walrecv_cutting(const coord *co);
 /* May this standby be promoted without --force?  false with the reason in
  * why: it may lack a decision the primary acknowledged. */
 bool walrecv_sure(coord *co, char *why, size_t whylen);

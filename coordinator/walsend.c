@@ -88,7 +88,18 @@ struct walsend_state {
     int64_t gone_since_ms; /* when the synchronous standby went (0: it has not) */
     char last_name[260];
     struct event *tick;
+    void (*on_sync)(coord *co); /* once: a standby is synchronous, or the wait gave up */
 };
+
+/* Tell the waiter of walsend_init that it may go on (once). */
+static void
+sync_reached(struct walsend_state *st)
+{
+    void (*fn)(coord *) = st->on_sync;
+    st->on_sync = NULL;
+    if (fn)
+        fn(st->co);
+}
 
 /* ---- lag ----------------------------------------------------------------- */
 
@@ -191,15 +202,19 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
         pump(st->cur);
         if (st->cur && st->cur->rd && now - st->cur->last_send_ms >= KEEPALIVE_MS)
             (void)send_data(st->cur, st->cur->sent, NULL, 0);
-        return;
     }
+    /* a standby back but not caught up does not stop the clock */
+    if (st->cur && st->cur->sync)
+        return;
     if (st->gone_since_ms && !st->alone && co->conf.sync_standby_timeout_ms > 0 &&
         now - st->gone_since_ms >= co->conf.sync_standby_timeout_ms) {
         st->alone = true;
         clog_set_sync(co->log, false);
+        clog_note_sync(co->log, false, NULL);
         log_warn("no synchronous standby for %lld ms (sync_standby_timeout): the primary goes "
                  "on alone; a promoted standby may now lack decisions acknowledged from here on",
                  (long long)co->conf.sync_standby_timeout_ms);
+        sync_reached(st);
     }
 }
 
@@ -216,7 +231,7 @@ durable_here(void *arg, uint64_t lsn)
 static const clog_events walsend_clog_events = {.durable = durable_here};
 
 void
-walsend_init(coord *co)
+walsend_init(coord *co, void (*wait_for_standby)(coord *co))
 {
     if (co->wss)
         return;
@@ -230,9 +245,20 @@ walsend_init(coord *co)
     struct timeval tv = {0, TICK_MS * 1000};
     if (st->tick == NULL || event_add(st->tick, &tv) != 0)
         log_fatal("could not start the replication timer");
-    if (co->nstandbys)
+    if (wait_for_standby) {
+        /* the log says a standby was synchronous: it may hold decisions
+         * and be promoted; nothing new is acknowledged without it */
+        st->on_sync = wait_for_standby;
+        st->had_sync = true;
+        st->gone_since_ms = clock_mono_ms();
+        clog_set_sync(co->log, true);
+        log_log("the commit log says a standby was synchronous: records wait for its "
+                "acknowledgement%s",
+                co->conf.sync_standby_timeout_ms > 0 ? " (up to sync_standby_timeout)" : "");
+    } else if (co->nstandbys) {
         log_warn("no synchronous standby yet: commits are made durable on this machine alone "
                  "until one has caught up");
+    }
 }
 
 void
@@ -243,6 +269,7 @@ walsend_shutdown(coord *co)
         return;
     if (st->cur) /* its client frees it (client_close_all) */
         walsend_gone_detach(st->cur, "shutting down");
+    clog_set_events(co->log, NULL, NULL); /* the log's last callbacks must not find us */
     event_free(st->tick);
     free(st);
     co->wss = NULL;
@@ -270,7 +297,7 @@ stream_start(walsend *ws, const proto_repl_start *m, uint64_t *start, uint64_t *
 {
     size_t np;
     const clog_epoch_start *hp = clog_epoch_history(ws->co->log, &np);
-    uint64_t durable = clog_durable_lsn(ws->co->log), oldest = clog_oldest_lsn(ws->co->log);
+    uint64_t durable = clog_flushed_lsn(ws->co->log), oldest = clog_oldest_lsn(ws->co->log);
     *cut = 0;
     *start = m->end;
     if (m->end == 0)
@@ -279,8 +306,10 @@ stream_start(walsend *ws, const proto_repl_start *m, uint64_t *start, uint64_t *
     for (long i = (long)m->n - 1; i >= 0 && jp < 0; i--)
         if ((jp = history_find(hp, np, m->epoch[i], m->lsn[i], m->instance[i])) >= 0)
             js = i;
-    if (m->n > 0 && jp < 0) {
-        snprintf(why, whylen, "its log shares no epoch with this primary's retained log");
+    if (jp < 0) {
+        snprintf(why, whylen,
+                 m->n ? "its log shares no epoch with this primary's"
+                      : "its log carries no epoch history");
         return false;
     }
     uint64_t part = UINT64_MAX; /* where the two logs part */
@@ -345,12 +374,23 @@ handle_start(walsend *ws, const frame_view *f)
     ws->sent = ws->acked = start;
     log_log("standby \"%s\" connected: streaming from %" PRIu64 " (this primary is durable to "
             "%" PRIu64 ")",
-            ws->name, start, clog_durable_lsn(ws->co->log));
+            ws->name, start, clog_flushed_lsn(ws->co->log));
     pump(ws);
     return true;
 }
 
 /* ---- acknowledgements ---------------------------------------------------- */
+
+/* The highest acknowledgement the standby may send: the end of what was
+ * sent, or — when that is a segment's switch record — the switch record's
+ * LSN, which lies past the next segment's header (docs/wal-format.md). */
+static uint64_t
+ack_bound(const walsend *ws)
+{
+    uint64_t seg = clog_segment_size(ws->co->log);
+    uint64_t next = (ws->sent / seg + 1) * seg + 64;
+    return ws->sent % seg > seg - 128 ? next : ws->sent;
+}
 
 static void
 handle_ack(walsend *ws, uint64_t lsn)
@@ -359,6 +399,12 @@ handle_ack(walsend *ws, uint64_t lsn)
     if (lsn > ws->acked)
         ws->acked = lsn;
     lag_acked(ws, ws->acked);
+    /* close behind: count on it from now on, so that the target stops
+     * moving (commits wait for its acknowledgements) and it catches up */
+    if (!ws->sync && ws->acked + CHUNK_MAX >= clog_durable_lsn(ws->co->log)) {
+        clog_sync_acked(ws->co->log, ws->acked);
+        clog_set_sync(ws->co->log, true);
+    }
     if (!ws->sync && ws->acked >= clog_durable_lsn(ws->co->log)) {
         ws->sync = true;
         st->had_sync = true;
@@ -368,6 +414,8 @@ handle_ack(walsend *ws, uint64_t lsn)
         clog_set_sync(ws->co->log, true);
         log_log("standby \"%s\" has caught up at %" PRIu64 ": it is synchronous", ws->name,
                 ws->acked);
+        clog_note_sync(ws->co->log, true, ws->name);
+        sync_reached(st);
         (void)send_data(ws, ws->sent, NULL, 0); /* it may count itself sure from now on */
         return;
     }
@@ -381,7 +429,7 @@ walsend *
 walsend_start(coord *co, conn *c, const char *name, void (*broken)(void *owner), void *owner)
 {
     struct walsend_state *st = co->wss;
-    if (st == NULL || co->role != COORD_PRIMARY) {
+    if (st == NULL || (co->role != COORD_PRIMARY && co->role != COORD_STARTING)) {
         conn_fail(c, PROTO_NOT_PRIMARY_SQLSTATE, "this coordinator is not a primary");
         return NULL;
     }
@@ -416,7 +464,7 @@ walsend_on_frame(walsend *ws, const frame_view *f)
     case MSG_REPL_START:
         return handle_start(ws, f);
     case MSG_WAL_ACK:
-        if (ws->rd == NULL || !proto_get_wal_ack(f, &lsn) || lsn > ws->sent) {
+        if (ws->rd == NULL || !proto_get_wal_ack(f, &lsn) || lsn > ack_bound(ws)) {
             conn_fail(ws->c, "08P01", "malformed or unexpected WAL_ACK");
             return false;
         }

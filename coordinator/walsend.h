@@ -14,8 +14,13 @@
 typedef struct walsend walsend;
 
 /* Take part in the primary's durability (clog events) and start the
- * stream's timer; call once the log is open, before clients connect. */
-void walsend_init(coord *co);
+ * stream's timer; call once the log is open, before clients connect.  With
+ * wait_for_standby set (the log says a standby was synchronous), every
+ * record from now on waits for a standby's acknowledgement, as if the
+ * synchronous standby had just gone away, and wait_for_standby(co) is
+ * called once a standby is synchronous again (or sync_standby_timeout gave
+ * up on it). */
+void walsend_init(coord *co, void (*wait_for_standby)(coord *co));
 void walsend_shutdown(coord *co);
 /* A standby's connection (HELLO role ROLE_STANDBY, its certificate name
  * allowed): the client module hands its frames over from now on.  NULL

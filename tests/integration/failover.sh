@@ -9,6 +9,11 @@
 #                (57P03) and finds the primary through its host list
 #   sync-wait    with the synchronous standby gone, no commit is
 #                acknowledged; commits resume once it is back and caught up
+#   restart-waits  a primary restarted while its synchronous standby is
+#                down serves nothing (its new EPOCH waits for the standby:
+#                the standby could otherwise be promoted without what the
+#                restarted primary decides); it serves once the standby is
+#                back
 #   kill-promote the primary is killed with a decision logged and phase two
 #                not sent (coord-after-commit-durable=kill); the standby is
 #                promoted: new epoch, participants fenced, the decision
@@ -40,8 +45,8 @@
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/dtx.sh"
-h_cases stream sync-wait kill-promote old-primary:kill-promote fork frozen not-sure admin two-names \
-    checkpoint
+h_cases stream sync-wait restart-waits kill-promote old-primary:kill-promote fork frozen not-sure \
+    admin two-names checkpoint
 h_init
 
 h_pg_start pa
@@ -66,7 +71,8 @@ PPORT=$(h_free_port)
 SPORT=$(h_free_port)
 H_COORD_PORT=$PPORT
 h_coord_config "allowed_clients = app, ops, coord" "allowed_standbys = coord" \
-    "admin_clients = ops" "standby = 127.0.0.1:$SPORT" "fence_timeout = 10s" "log_level = debug"
+    "admin_clients = ops" "standby = 127.0.0.1:$SPORT" "fence_timeout = 10s" "log_level = debug" \
+    "idle_timeout = 2s"
 cp "$H_TMP/coord.ini" "$H_TMP/P.ini"
 # S: the same, its own port and data_dir, and [standby]
 sed -e "s/^listen_port = .*/listen_port = $SPORT/" -e "s|coord-data|coord-s-data|" \
@@ -154,6 +160,9 @@ if h_case stream; then
     h_eq "stream: the standby's segments are the primary's, byte for byte" yes "$same"
     h_check "stream: the standby never talked to a participant" \
         bash -c "! grep -q 'participant \"a\" .* is ready' '$H_TMP/S.log'"
+    sleep 3 # longer than idle_timeout: a standby is not an idle client
+    h_eq "stream: an idle standby stays connected and synchronous" yes \
+        "$(field "$(on "$PPORT" replication 2>&1)" synchronous)"
 fi
 
 if h_case sync-wait; then
@@ -174,6 +183,24 @@ if h_case sync-wait; then
     wait $client
     h_eq "sync-wait: the commit is acknowledged once the standby is back" 0 $?
     h_check "sync-wait: ... as COMMITTED" grep -q COMMITTED "$H_TMP/sw.out"
+fi
+
+if h_case restart-waits; then
+    fresh_pair
+    g=$(transfer "$PPORT" 1)
+    h_kill S KILL
+    h_kill P KILL
+    start P "$H_TMP/P.ini"
+    h_check "restart-waits: the restarted primary waits for its standby" \
+        h_wait_newlog P "waiting for its synchronous standby before serving" 10
+    out=$(on "$PPORT" exec -P a "select 1" 2>&1)
+    h_check "restart-waits: meanwhile clients are refused (57P03, starting)" \
+        grep -q "57P03" <<<"$out"
+    start S "$H_TMP/S.ini"
+    h_check "restart-waits: once the standby is back the primary serves" \
+        h_wait_newlog P "ready: epoch 2" 20
+    g2=$(transfer "$PPORT" 1)
+    h_check "restart-waits: and commits ($g2)" grep -q '^dtx:c1:2:' <<<"$g2"
 fi
 
 if h_case kill-promote; then
@@ -220,8 +247,19 @@ if h_case old-primary; then
     for p in a b; do h_kill "part-$p" KILL; done
     h_part_start a pa
     h_part_start b pb
+    # without asking its standby, it still waits for it (its log says it
+    # had a synchronous standby) and serves nothing
     sed '/^standby = /d' "$H_TMP/P.ini" >"$H_TMP/P-nocheck.ini"
     start P "$H_TMP/P-nocheck.ini"
+    h_check "old-primary: restarted without the check, it waits for its synchronous standby" \
+        h_wait_newlog P "waiting for its synchronous standby before serving" 10
+    out=$(on "$PPORT" exec -P a "select 1" 2>&1)
+    h_check "old-primary: ... and serves no client meanwhile" grep -q "57P03" <<<"$out"
+    h_kill P KILL
+    # and with no standby configured at all it takes epoch 2 again, with
+    # another instance: the restarted participants refuse it
+    sed '/^allowed_standbys = /d' "$H_TMP/P-nocheck.ini" >"$H_TMP/P-alone.ini"
+    start P "$H_TMP/P-alone.ini"
     h_check "old-primary: restarted participants still refuse the deposed primary (it stops)" \
         h_wait_log P "this coordinator has been deposed: participant .*epoch 2 of coordinator \"c1\" is claimed by another instance" 15
     h_wait_exit P 10
@@ -437,6 +475,17 @@ PY
         "$(ls "$H_TMP/coord-s-data/wal" | grep seg | head -n 1)"
     h_check "checkpoint: the oldest kept is no longer segment 0" \
         bash -c "! ls '$H_TMP/coord-s-data/wal' | grep -q '^0000000000000000.seg'"
+    # a new standby clones a log whose first segments are gone
+    h_kill S KILL
+    rm -rf "$H_TMP/coord-s-data"
+    start S "$H_TMP/S.ini"
+    h_check "checkpoint: a new standby clones from the oldest segment kept" wait_sync "$PPORT"
+    g=$(transfer "$PPORT" 1)
+    h_check "checkpoint: ... and the primary commits with it ($g)" test -n "$g"
+    sleep 0.5
+    h_eq "checkpoint: its first segment is the primary's" \
+        "$(ls "$H_TMP/coord-data/wal" | grep seg | head -n 1)" \
+        "$(ls "$H_TMP/coord-s-data/wal" | grep seg | head -n 1)"
     echo "$saved" >"$H_TMP/P.ini"
 fi
 h_end_case
