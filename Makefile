@@ -319,6 +319,100 @@ clean:
 	rm -rf build
 
 help:
-	@echo "targets: all check demo example bench bench-wal bench-floor bench-recovery bench-failover bench-python chaos chaos-failover install clean fmt deps valgrind layers"
+	@echo "targets: all check demo example bench bench-wal bench-floor bench-recovery bench-failover bench-python chaos chaos-failover install clean fmt deps valgrind layers fuzz fuzz-build fuzz-corpus"
+
+# ---------------------------------------------------------------------------
+# Fuzzing (docs/testing.md, "Fuzzing").  One libFuzzer target per decoder of
+# bytes from outside: tests/fuzz/fuzz_NAME.c -> build/fuzz/bin/fuzz_NAME,
+# built with clang, ASan and UBSan from the same sources into build/fuzz/
+# (rules of their own, whatever BUILD says).
+#   make fuzz FUZZ_SECONDS=N   build, then run each target N seconds (60) on
+#                              its corpus; per target: execs/s, cov, ft, crashes
+#   make fuzz-build            build only (tests/integration/fuzz.sh runs it)
+#   make fuzz-corpus           rewrite tests/fuzz/corpus/ with the encoders
+#                              (tests/fuzz/gen_corpus.c)
+
+FUZZ_O       := build/fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_BASE    := -std=gnu11 -D_GNU_SOURCE -pthread -MMD -MP -O1 -g $(FUZZ_SAN) \
+                -Icommon -Iwal -Iclient -Icoordinator -Iparticipant -Itests/fuzz \
+                -I$(FUZZ_O)/include -I$(FUZZ_O)/gen $(PKG_CFLAGS)
+# dtx's sources, instrumented for coverage; gcc holds them to -Werror, and a
+# warning only clang gives must not stop the fuzzers
+FUZZ_LIBFLAGS := $(FUZZ_BASE) $(filter-out -Werror,$(WARN)) -Wno-unused-function \
+                 -fsanitize=fuzzer-no-link
+FUZZ_TFLAGS   := $(FUZZ_BASE) $(WARN) -fsanitize=fuzzer-no-link
+FUZZ_TARGETS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS     := $(patsubst %,$(FUZZ_O)/bin/fuzz_%,$(FUZZ_TARGETS))
+fuzzobj        = $(patsubst %.c,$(FUZZ_O)/obj/%.o,$(1))
+FUZZ_COMMON_A := $(FUZZ_O)/lib/libdtxcommon.a
+FUZZ_WAL_A    := $(FUZZ_O)/lib/libdtxwal.a
+FUZZ_LIBDTX_A := $(FUZZ_O)/lib/libdtx.a
+FUZZ_LIBS     := $(FUZZ_LIBDTX_A) $(FUZZ_WAL_A) $(FUZZ_COMMON_A)
+FUZZ_PART_OBJ := $(call fuzzobj,$(filter-out participant/main.c,$(PART_SRC)))
+FUZZ_VERSION_H := $(FUZZ_O)/include/dtx_version.h
+
+.PHONY: fuzz fuzz-build fuzz-corpus
+
+fuzz: deps
+	@nice -n 10 $(MAKE) --no-print-directory fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz-corpus: $(FUZZ_O)/bin/gen-corpus
+	$(FUZZ_O)/bin/gen-corpus tests/fuzz/corpus
+
+$(FUZZ_VERSION_H): $(VERSION_H)
+	@mkdir -p $(dir $@)
+	@cp $< $@
+
+$(FUZZ_O)/obj/tests/fuzz/%.o: tests/fuzz/%.c | $(FUZZ_VERSION_H)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_TFLAGS) -c $< -o $@
+
+$(FUZZ_O)/obj/%.o: %.c | $(FUZZ_VERSION_H)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_LIBFLAGS) -c $< -o $@
+
+$(FUZZ_COMMON_A): $(call fuzzobj,$(COMMON_SRC))
+$(FUZZ_WAL_A): $(call fuzzobj,$(WAL_SRC))
+$(FUZZ_LIBDTX_A): $(call fuzzobj,$(LIBDTX_SRC))
+$(FUZZ_COMMON_A) $(FUZZ_WAL_A) $(FUZZ_LIBDTX_A):
+	@mkdir -p $(dir $@)
+	@rm -f $@; ar rcs $@ $^
+
+# The coordinator's configuration table is static in its main.c: the part
+# from "---- configuration" to the end of coord_sections is copied out for
+# fuzz_config (tests/fuzz/coord_config.c).
+$(FUZZ_O)/gen/coord_config.inc: coordinator/main.c
+	@mkdir -p $(dir $@)
+	@awk '/^\/\* ---- configuration/ { on = 1 } on { print } \
+	      on && /^static const config_section coord_sections\[\] = \{/ { sec = 1 } \
+	      sec && /^\};/ { exit }' $< >$@.tmp
+	@grep -q '^static const config_section coord_sections\[\] = {' $@.tmp || \
+	  { echo "fuzz: coordinator/main.c: no coord_sections after \"---- configuration\"" >&2; \
+	    rm -f $@.tmp; exit 1; }
+	@mv -f $@.tmp $@
+$(FUZZ_O)/obj/tests/fuzz/coord_config.o: $(FUZZ_O)/gen/coord_config.inc
+
+FUZZ_EXTRA_config      := $(FUZZ_O)/obj/tests/fuzz/coord_config.o
+FUZZ_EXTRA_participant := $(FUZZ_PART_OBJ)
+$(FUZZ_O)/bin/fuzz_config: $(FUZZ_EXTRA_config)
+$(FUZZ_O)/bin/fuzz_participant: $(FUZZ_EXTRA_participant)
+# the targets' objects are kept (not intermediate files to remove)
+.SECONDARY: $(patsubst %,$(FUZZ_O)/obj/tests/fuzz/fuzz_%.o,$(FUZZ_TARGETS))
+$(FUZZ_O)/bin/fuzz_%: $(FUZZ_O)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIBS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_EXTRA_$*) $(FUZZ_LIBS) $(PKG_LIBS) \
+	    -lpthread -lm
+
+$(FUZZ_O)/bin/gen-corpus: $(FUZZ_O)/obj/tests/fuzz/gen_corpus.o $(FUZZ_LIBS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SAN) -o $@ $< $(FUZZ_LIBS) $(PKG_LIBS) -lpthread -lm
+
+-include $(shell find $(FUZZ_O) -name '*.d' 2>/dev/null)
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
