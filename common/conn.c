@@ -50,8 +50,55 @@
  *  is closed gracefully: unread input is discarded and FIN sent first, or
  *  the kernel would answer the close with a reset that can destroy the
  *  last frame in flight.
+ *
+ *  Admission.  Once a daemon has called conn_admission_set(), every conn
+ *  conn_accept() makes is *authenticating* until its owner calls
+ *  conn_authenticated() (TLS up, HELLO answered), and sits on two lists,
+ *  both in accept order: `all` authenticating conns, and the `quiet` ones
+ *  among them, which have sent no byte yet (the first readable event takes
+ *  a conn off it, and so does a look at its socket when it is about to be
+ *  dropped for being quiet: a burst of accepts runs before any of them is
+ *  read).  Leaving HANDSHAKE/OPEN (CLOSING, CLOSED) takes a conn off both.  Invariants: a conn is
+ * on `quiet` only while on `all`; while `all` is not empty, `deadline_ev` is pending no later than
+ * the deadline of its head (accept time + authentication_timeout): accept order is deadline order,
+ * so one timer serves them all, and whatever it finds due at the head is dropped.
+ *
+ *  The cap.  When a new conn would make more than max_authenticating, one
+ *  already there is dropped — the oldest quiet one, or, when every one has
+ *  spoken, the oldest of all — and the new one is always admitted.  The
+ *  other policy, refusing newcomers while the cap is reached, hands the
+ *  listener to whoever holds the slots: a flood of silent sockets keeps
+ *  them for authentication_timeout and takes each one back the moment it
+ *  is freed, so an authorised client racing it hardly ever gets in.
+ *  Dropping the oldest instead makes every held slot short-lived: a client
+ *  that has sent its ClientHello is never dropped while a silent socket is
+ *  left, and among clients that have all spoken it is dropped only if
+ *  max_authenticating newer ones arrive within its own handshake (a few
+ *  milliseconds), each of which costs the sender, and us, a TLS handshake.
+ *  A drop closes the socket; when TLS is already up the peer first gets an
+ *  ERROR — 53300 "too many connections" for the cap, 57014 for the
+ *  timeout — and on_close tells the owner.  A quiet conn is reset instead
+ *  of closed with FIN: nobody reads its goodbye, and a reset leaves no
+ *  TIME_WAIT behind, of which a flood of them would leave thousands.
+ *
+ *  Accepting.  libevent's listener accepts until the backlog is empty,
+ *  which under a flood of connects it never is: one callback would run on
+ *  and starve every connected peer.  The daemons' accept callbacks call
+ *  conn_admission_accepted(), which disables the listener after
+ *  CONN_ACCEPTS_PER_TURN accepts and enables it again from a timer that
+ *  fires in the next loop turn; the kernel's backlog holds the rest.
+ *
+ *  Refusals of conns not yet authenticated are counted by kind
+ *  (conn_refusal) over intervals of CONN_REFUSAL_INTERVAL_S: the timeout,
+ *  the cap and a failed or abandoned handshake here, the owner's own
+ *  (a name not allowed, max_clients) through conn_refusal_note().  Only
+ *  the first of a kind after an interval without it is logged in full,
+ *  as an example; at the end of an interval that left some unlogged, one
+ *  line sums them up by kind.  An interval with refusals is followed by
+ *  another, so a steady stream of them is only ever summed up.
  */
 #include "conn.h"
+#include "clock.h"
 #include "log.h"
 #include "proto.h"
 #include "tls.h"
@@ -59,6 +106,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/listener.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -76,6 +124,13 @@
 #define CONN_WRITE_CHUNK (64u * 1024)
 /* bounded wait for a peer that does not read our last frames */
 #define CONN_CLOSING_TIMEOUT_S 5
+/* most connections a listener takes in one loop turn */
+#define CONN_ACCEPTS_PER_TURN 8
+/* how long one summary of refused connections covers */
+#define CONN_REFUSAL_INTERVAL_S 10
+
+/* the admission's lists (see the notes above) */
+enum { ADMIT_ALL = 0, ADMIT_QUIET = 1, ADMIT_LISTS = 2 };
 
 typedef enum conn_state { CS_CONNECTING, CS_HANDSHAKE, CS_OPEN, CS_CLOSING, CS_CLOSED } conn_state;
 
@@ -98,6 +153,7 @@ struct conn {
     bool held;             /* owner asked for no more frames for now */
     bool held_full;        /* ... and `in` grew past CONN_OUT_HIGH: not reading */
     bool graceful;         /* closed after its output drained: FIN, not RST */
+    bool reset;            /* dropped before TLS was up: RST, no FIN (admit_drop) */
     bool write_blocked;    /* SSL_write wants the socket writable/readable */
     bool write_wants_read; /* ... readable (TLS needs a record from the peer) */
     bool read_wants_write; /* SSL_read wants the socket writable */
@@ -108,7 +164,33 @@ struct conn {
     conn *flush_prev, *flush_next; /* pending-flush list; prev == NULL && head != c: off */
     bool on_flush_list;
     conn *next_free;
+    /* admission: on adm.list[w] while admit_on[w] */
+    bool admit_on[ADMIT_LISTS];
+    conn *admit_prev[ADMIT_LISTS], *admit_next[ADMIT_LISTS];
+    int64_t admit_since_ms; /* accepted at (clock_mono_ms) */
 };
+
+typedef struct admit_list {
+    conn *head, *tail; /* oldest first */
+    int n;
+} admit_list;
+
+/* the process's admission state */
+static struct {
+    bool enabled; /* conn_admission_set() was called */
+    conn_admission rules;
+    admit_list list[ADMIT_LISTS];
+    struct event *deadline_ev;          /* pending no later than the oldest's deadline */
+    struct event *summary_ev;           /* the end of the current refusal interval */
+    int64_t since_ms;                   /* ... and its start */
+    uint64_t count[CONN_REFUSAL_KINDS]; /* refusals of this interval, by kind */
+    bool recent[CONN_REFUSAL_KINDS];    /* ... and whether the last one had any */
+    uint64_t unlogged;                  /* counted without a line of their own */
+    /* conn_admission_accepted: accepts of this loop turn */
+    struct event *turn_ev;          /* fires in the next turn */
+    int turn_accepts;               /* accepts since it was armed */
+    struct evconnlistener **paused; /* the listener disabled until then */
+} adm;
 
 static conn *free_list;
 static struct event *free_ev;
@@ -118,6 +200,10 @@ static struct event *flush_ev;
 static void conn_flush(conn *c);
 static void conn_deliver(conn *c);
 static bool conn_read_socket(conn *c);
+static void admit_enter(conn *c);
+static void admit_unlink(int w, conn *c);
+static void admit_unlist(conn *c);
+static void admit_lost(conn *c, const char *reason);
 
 /* ------------------------------------------------------------------------
  * Events and lists
@@ -268,10 +354,16 @@ conn_reap(evutil_socket_t fd, short what, void *arg)
             event_free(c->resume_ev);
         if (c->ssl)
             SSL_free(c->ssl);
-        if (c->fd >= 0 && c->graceful)
+        if (c->fd >= 0 && c->graceful) {
             conn_close_gracefully(c->fd);
-        else if (c->fd >= 0)
+        } else if (c->fd >= 0) {
+            if (c->reset) {
+                /* the cheapest close: no FIN, no TIME_WAIT kept here */
+                struct linger lg = {.l_onoff = 1, .l_linger = 0};
+                setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+            }
             close(c->fd);
+        }
         if (c->in)
             evbuffer_free(c->in);
         if (c->out)
@@ -287,12 +379,16 @@ conn_set_state(conn *c, conn_state st)
     case CS_CONNECTING:
     case CS_HANDSHAKE:
     case CS_OPEN:
+        c->state = st;
+        break;
     case CS_CLOSING:
+        admit_unlist(c);
         c->state = st;
         break;
     case CS_CLOSED:
         if (c->state == CS_CLOSED)
             return;
+        admit_unlist(c);
         c->state = CS_CLOSED;
         conn_read_stop(c);
         conn_wev_del(c);
@@ -318,6 +414,8 @@ conn_lost(conn *c, const char *reason)
     if (c->state == CS_CLOSED)
         return;
     bool owner_gave_up = c->state == CS_CLOSING;
+    if (c->admit_on[ADMIT_ALL])
+        admit_lost(c, reason);
     conn_set_state(c, CS_CLOSED);
     if (!owner_gave_up && c->ops->on_close)
         c->ops->on_close(c, reason, c->arg);
@@ -396,6 +494,8 @@ conn_deliver(conn *c)
         size_t need;
         frame_status st = frame_decode(hdr, FRAME_HEADER_SIZE, c->max_frame, &f, &need);
         if (st == FRAME_TOO_LARGE) {
+            if (c->admit_on[ADMIT_ALL])
+                admit_lost(c, "oversized frame");
             conn_fail(c, "08P01", "frame of %u bytes exceeds the maximum of %u bytes",
                       buf_load_u32(hdr + 1), c->max_frame);
             if (c->ops->on_close)
@@ -480,6 +580,10 @@ conn_rev_cb(evutil_socket_t fd, short what, void *arg)
     }
     switch (c->state) {
     case CS_HANDSHAKE:
+        if (c->admit_on[ADMIT_QUIET]) {
+            /* it has spoken: no longer the first to go at the cap */
+            admit_unlink(ADMIT_QUIET, c);
+        }
         conn_handshake(c);
         return;
     case CS_OPEN:
@@ -716,6 +820,8 @@ conn_accept(struct event_base *base, SSL_CTX *ctx, int fd, uint32_t max_frame, c
     }
     conn_set_state(c, CS_HANDSHAKE);
     conn_read_start(c);
+    if (adm.enabled)
+        admit_enter(c);
     return c;
 }
 
@@ -938,4 +1044,306 @@ conn_set_read_timeout(conn *c, int ms)
         event_add(c->rev, &c->read_tv);
     else
         event_remove_timer(c->rev);
+}
+
+/* ------------------------------------------------------------------------
+ * Admission (see the notes at the top)
+ */
+
+static const char *const refusal_words[CONN_REFUSAL_KINDS][2] = {
+    [CONN_REFUSED_TIMEOUT] = {"authentication timeout", "authentication timeouts"},
+    [CONN_REFUSED_AUTHENTICATING] = {"over max_authenticating", "over max_authenticating"},
+    [CONN_REFUSED_CAPACITY] = {"over max_clients", "over max_clients"},
+    [CONN_REFUSED_TLS] = {"failed TLS handshake", "failed TLS handshakes"},
+    [CONN_REFUSED_NAME] = {"certificate name not allowed", "certificate names not allowed"},
+    [CONN_REFUSED_HELLO] = {"closed before HELLO", "closed before HELLO"},
+};
+
+static void
+admit_link(int w, conn *c)
+{
+    admit_list *l = &adm.list[w];
+    c->admit_prev[w] = l->tail;
+    c->admit_next[w] = NULL;
+    if (l->tail)
+        l->tail->admit_next[w] = c;
+    else
+        l->head = c;
+    l->tail = c;
+    l->n++;
+    c->admit_on[w] = true;
+}
+
+static void
+admit_unlink(int w, conn *c)
+{
+    if (!c->admit_on[w])
+        return;
+    admit_list *l = &adm.list[w];
+    if (c->admit_prev[w])
+        c->admit_prev[w]->admit_next[w] = c->admit_next[w];
+    else
+        l->head = c->admit_next[w];
+    if (c->admit_next[w])
+        c->admit_next[w]->admit_prev[w] = c->admit_prev[w];
+    else
+        l->tail = c->admit_prev[w];
+    c->admit_prev[w] = c->admit_next[w] = NULL;
+    c->admit_on[w] = false;
+    l->n--;
+}
+
+static void
+admit_unlist(conn *c)
+{
+    admit_unlink(ADMIT_QUIET, c);
+    admit_unlink(ADMIT_ALL, c);
+}
+
+static void admit_deadline_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Have deadline_ev fire at the deadline of the oldest authenticating conn. */
+static void
+admit_deadline_arm(struct event_base *base)
+{
+    const conn *oldest = adm.list[ADMIT_ALL].head;
+    if (oldest == NULL || adm.rules.timeout_ms <= 0)
+        return;
+    if (adm.deadline_ev == NULL)
+        adm.deadline_ev = evtimer_new(base, admit_deadline_cb, NULL);
+    if (adm.deadline_ev == NULL)
+        return; /* out of memory: the cap still bounds them */
+    int64_t left = oldest->admit_since_ms + adm.rules.timeout_ms - clock_mono_ms();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+    evtimer_add(adm.deadline_ev, &tv);
+}
+
+/* Close authenticating conn c for the admission's sake (the timeout or the
+ * cap).  With TLS up the peer is told why first; the owner hears of it
+ * through on_close either way. */
+static void
+admit_drop(conn *c, conn_refusal why)
+{
+    char msg[200];
+    bool timeout = why == CONN_REFUSED_TIMEOUT;
+    if (timeout)
+        snprintf(msg, sizeof(msg),
+                 "canceling authentication due to timeout (authentication_timeout = %lld ms)",
+                 (long long)adm.rules.timeout_ms);
+    else
+        snprintf(msg, sizeof(msg),
+                 "too many connections (max_authenticating = %d): the oldest connection still "
+                 "authenticating was closed to make room",
+                 adm.rules.max_authenticating);
+    bool quiet = c->admit_on[ADMIT_QUIET];
+    admit_unlist(c);
+    if (conn_refusal_note(c, why))
+        log_log("closed connection from %s %s: %s", c->peer,
+                c->state == CS_HANDSHAKE ? "before TLS was up" : "before its HELLO was answered",
+                msg);
+    if (c->state == CS_OPEN) {
+        conn_fail(c, timeout ? "57014" : "53300", "%s", msg);
+    } else {
+        /* nothing can be said before TLS is up; one that never sent a byte
+         * is reset, which keeps no TIME_WAIT here for it */
+        c->reset = quiet;
+        conn_set_state(c, CS_CLOSED);
+    }
+    if (c->ops->on_close)
+        c->ops->on_close(
+            c, timeout ? "authentication timeout" : "too many connections authenticating", c->arg);
+}
+
+static void
+admit_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    int64_t now = clock_mono_ms();
+    conn *c;
+    while ((c = adm.list[ADMIT_ALL].head) != NULL &&
+           c->admit_since_ms + adm.rules.timeout_ms <= now)
+        admit_drop(c, CONN_REFUSED_TIMEOUT);
+    if (c)
+        admit_deadline_arm(c->base);
+}
+
+/* The conn to drop at the cap: the oldest quiet one, or else the oldest of
+ * all.  A quiet one is asked whether it is still silent: its first bytes
+ * may have arrived without a readable event run for them yet (a whole
+ * burst of accepts comes before any of them is read). */
+static conn *
+admit_victim(void)
+{
+    conn *c;
+    while ((c = adm.list[ADMIT_QUIET].head) != NULL) {
+        char b;
+        if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+            return c; /* silent, or gone */
+        admit_unlink(ADMIT_QUIET, c);
+    }
+    return adm.list[ADMIT_ALL].head;
+}
+
+/* A new conn from conn_accept: make room under the cap, then list it. */
+static void
+admit_enter(conn *c)
+{
+    int cap = adm.rules.max_authenticating;
+    while (cap > 0 && adm.list[ADMIT_ALL].n >= cap)
+        admit_drop(admit_victim(), CONN_REFUSED_AUTHENTICATING);
+    bool first = adm.list[ADMIT_ALL].head == NULL;
+    c->admit_since_ms = clock_mono_ms();
+    admit_link(ADMIT_ALL, c);
+    admit_link(ADMIT_QUIET, c);
+    if (first)
+        admit_deadline_arm(c->base);
+}
+
+/* Authenticating conn c ended on its own (conn_lost, an oversized first
+ * frame): count it, and log it when it is the example of its kind. */
+static void
+admit_lost(conn *c, const char *reason)
+{
+    conn_refusal why = c->state == CS_HANDSHAKE ? CONN_REFUSED_TLS : CONN_REFUSED_HELLO;
+    admit_unlist(c);
+    if (!conn_refusal_note(c, why))
+        return;
+    if (why == CONN_REFUSED_TLS)
+        log_log("could not accept connection from %s: TLS handshake failed: %s", c->peer, reason);
+    else
+        log_log("connection from %s closed before its HELLO was answered: %s", c->peer, reason);
+}
+
+/* One line: what the current interval counted, by kind. */
+static void
+admit_summary_log(void)
+{
+    char text[512] = "";
+    size_t len = 0;
+    unsigned long long total = 0;
+    for (int k = 0; k < CONN_REFUSAL_KINDS; k++) {
+        unsigned long long n = adm.count[k];
+        if (n == 0 || len >= sizeof(text))
+            continue;
+        total += n;
+        int w = snprintf(text + len, sizeof(text) - len, "%s%llu %s", len ? ", " : "", n,
+                         refusal_words[k][n != 1]);
+        len += w > 0 ? (size_t)w : 0;
+    }
+    int64_t secs = (clock_mono_ms() - adm.since_ms + 500) / 1000;
+    log_log("refused %llu connection%s in the last %lld s: %s", total, total == 1 ? "" : "s",
+            (long long)(secs < 1 ? 1 : secs), text);
+}
+
+static void
+admit_summary_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    bool any = false;
+    if (adm.unlogged > 0)
+        admit_summary_log();
+    for (int k = 0; k < CONN_REFUSAL_KINDS; k++) {
+        adm.recent[k] = adm.count[k] > 0;
+        any = any || adm.recent[k];
+        adm.count[k] = 0;
+    }
+    adm.unlogged = 0;
+    if (any) {
+        /* a stream of refusals goes on being summed up, not logged */
+        struct timeval tv = {CONN_REFUSAL_INTERVAL_S, 0};
+        adm.since_ms = clock_mono_ms();
+        evtimer_add(adm.summary_ev, &tv);
+    }
+}
+
+bool
+conn_refusal_note(conn *c, conn_refusal why)
+{
+    if ((unsigned)why >= CONN_REFUSAL_KINDS)
+        abort();
+    bool in_full = adm.count[why] == 0 && !adm.recent[why];
+    adm.count[why]++;
+    if (!in_full)
+        adm.unlogged++;
+    if (adm.summary_ev == NULL)
+        adm.summary_ev = evtimer_new(c->base, admit_summary_cb, NULL);
+    if (adm.summary_ev && !evtimer_pending(adm.summary_ev, NULL)) {
+        struct timeval tv = {CONN_REFUSAL_INTERVAL_S, 0};
+        adm.since_ms = clock_mono_ms();
+        evtimer_add(adm.summary_ev, &tv);
+    }
+    return in_full;
+}
+
+void
+conn_admission_set(const conn_admission *a)
+{
+    adm.rules = *a;
+    adm.enabled = true;
+}
+
+void
+conn_authenticated(conn *c)
+{
+    admit_unlist(c);
+}
+
+static void
+admit_turn_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    adm.turn_accepts = 0;
+    if (adm.paused && *adm.paused)
+        evconnlistener_enable(*adm.paused);
+    adm.paused = NULL;
+}
+
+void
+conn_admission_accepted(struct evconnlistener **listener)
+{
+    static const struct timeval next_turn = {0, 0};
+    if (adm.turn_ev == NULL)
+        adm.turn_ev = evtimer_new(evconnlistener_get_base(*listener), admit_turn_cb, NULL);
+    if (adm.turn_ev == NULL)
+        return;
+    if (adm.turn_accepts++ == 0)
+        evtimer_add(adm.turn_ev, &next_turn);
+    if (adm.turn_accepts >= CONN_ACCEPTS_PER_TURN && adm.paused == NULL) {
+        /* libevent's listener accepts until the backlog is empty; under a
+         * flood that is never: leave the rest for the next turn */
+        evconnlistener_disable(*listener);
+        adm.paused = listener;
+    }
+}
+
+void
+conn_admission_end(void)
+{
+    if (adm.unlogged > 0)
+        admit_summary_log();
+    memset(adm.count, 0, sizeof(adm.count));
+    memset(adm.recent, 0, sizeof(adm.recent));
+    adm.unlogged = 0;
+    if (adm.summary_ev) {
+        event_free(adm.summary_ev);
+        adm.summary_ev = NULL;
+    }
+    if (adm.deadline_ev) {
+        event_free(adm.deadline_ev);
+        adm.deadline_ev = NULL;
+    }
+    if (adm.turn_ev) {
+        event_free(adm.turn_ev);
+        adm.turn_ev = NULL;
+    }
+    adm.turn_accepts = 0;
+    adm.paused = NULL;
 }

@@ -29,6 +29,17 @@
  * CONN_OUT_LOW; while its owner holds frames back (conn_pause), it stops
  * reading once more than CONN_OUT_HIGH bytes of input wait.  So one peer
  * cannot make the process buffer without bound.
+ *
+ * Admission (a daemon's listener): a conn made by conn_accept() is
+ * *authenticating* until its owner calls conn_authenticated() — once TLS is
+ * up and the peer's HELLO has been answered.  Authenticating conns are
+ * bounded in time (authentication_timeout, from the accept) and in number
+ * (max_authenticating: at the cap the oldest that has sent nothing, else
+ * the oldest, is dropped to make room; conn.c, "Admission" says why); a
+ * dropped conn gets on_close.  Refusals of
+ * connections not yet authenticated are logged through
+ * conn_refusal_note(): the first of each kind in full, then one summary
+ * line per interval, never a line per socket.
  */
 #ifndef DTX_CONN_H
 #define DTX_CONN_H
@@ -37,6 +48,7 @@
 #include "frame.h"
 
 #include <event2/event.h>
+#include <event2/listener.h>
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -94,5 +106,46 @@ void conn_resume(conn *c);
  * that long, or takes none of our pending output for that long, on_close
  * runs with "timeout". */
 void conn_set_read_timeout(conn *c, int ms);
+
+/* ---- admission ---------------------------------------------------------- */
+
+typedef struct conn_admission {
+    int64_t timeout_ms;     /* authentication_timeout: from accept to
+                             * conn_authenticated(); 0 = none */
+    int max_authenticating; /* conns authenticating at once; 0 = no cap */
+} conn_admission;
+
+/* Why a connection was refused before it was authenticated (the summary's
+ * counters).  Values are never renumbered. */
+typedef enum conn_refusal {
+    CONN_REFUSED_TIMEOUT = 0,    /* authentication_timeout passed */
+    CONN_REFUSED_AUTHENTICATING, /* dropped at the max_authenticating cap */
+    CONN_REFUSED_CAPACITY,       /* the owner's own cap (max_clients) */
+    CONN_REFUSED_TLS,            /* the TLS handshake failed or was cut off */
+    CONN_REFUSED_NAME,           /* the certificate's name is not allowed */
+    CONN_REFUSED_HELLO,          /* closed before its HELLO was answered */
+    CONN_REFUSAL_KINDS
+} conn_refusal;
+
+/* The process's admission rules for conns accepted from now on (both
+ * daemons call it once, before listening).  Without it nothing is timed
+ * or capped. */
+void conn_admission_set(const conn_admission *a);
+/* The owner has authenticated c (TLS up, HELLO answered): it is no longer
+ * timed or counted as authenticating.  Idempotent. */
+void conn_authenticated(conn *c);
+/* Count a refusal of c (not yet authenticated) for the summary.  True when
+ * this one should be logged in full by the caller — the first of its kind
+ * after a quiet interval; the rest are only counted, and one line per
+ * interval sums them up. */
+bool conn_refusal_note(conn *c, conn_refusal why) __attribute__((warn_unused_result));
+/* Call from a listener's accept callback, for each connection taken:
+ * after CONN_ACCEPTS_PER_TURN (conn.c) in one loop turn the listener is
+ * disabled until the next, so that a flood of connections cannot starve
+ * the peers already connected.  *listener is read again when it is
+ * enabled: set it to NULL when the listener is freed. */
+void conn_admission_accepted(struct evconnlistener **listener);
+/* At exit: log the pending summary, free the admission's events. */
+void conn_admission_end(void);
 
 #endif

@@ -9,6 +9,18 @@
  *
  * States:  HELLO_WAIT --HELLO--> READY  (and the conn's own CLOSED)
  *
+ * Admission.  A connection is accepted whatever the number of clients:
+ * until its HELLO is answered it is one of conn.c's authenticating
+ * connections, bounded by authentication_timeout and max_authenticating
+ * (client_init sets them; conn.c's notes say why the oldest is the one
+ * dropped at that cap).  max_clients counts authenticated connections only
+ * (`counted`: clients and admins; a standby's stream is not a client): a
+ * HELLO beyond it is answered ERROR 53300 "too many connections", after
+ * the TLS handshake, so the client can read why.  So silent or half-open
+ * sockets, however many, never use up max_clients.  Refusals before
+ * authentication are logged through conn_refusal_note: the first of a kind
+ * in full, the rest summed up once per interval.
+ *
  * A client has at most one transaction (`cur`).  When the connection ends,
  * the transaction is detached: one not yet decided is rolled back
  * everywhere; one past its decision goes on without a listener.
@@ -58,6 +70,7 @@ struct client {
     char cert[260];   /* the certificate's name (CN or DNS subjectAltName) */
     bool may_client;  /* that name is on allowed_clients */
     bool may_standby; /* ... on allowed_standbys */
+    bool counted;     /* authenticated, and one of co->nclients (max_clients) */
     uint8_t role;     /* its HELLO's: ROLE_CLIENT, ROLE_ADMIN or ROLE_STANDBY */
     walsend *ws;      /* a standby's stream (ROLE_STANDBY) */
     wbuf out;
@@ -88,7 +101,8 @@ client_free(client *cl)
         all_clients = cl->next;
     if (cl->next)
         cl->next->prev = cl->prev;
-    cl->co->nclients--;
+    if (cl->counted)
+        cl->co->nclients--;
     wbuf_free(&cl->out);
     free(cl);
 }
@@ -253,8 +267,9 @@ hello_role_ok(client *cl, const proto_hello *h)
     else if ((h->role == ROLE_CLIENT || h->role == ROLE_ADMIN) && !cl->may_client)
         why = "is not on allowed_clients";
     if (why) {
-        log_warn("refused a connection from %s: certificate name \"%s\" %s", conn_peer_addr(cl->c),
-                 cl->cert, why);
+        if (conn_refusal_note(cl->c, CONN_REFUSED_NAME))
+            log_warn("refused a connection from %s: certificate name \"%s\" %s",
+                     conn_peer_addr(cl->c), cl->cert, why);
         conn_fail(cl->c, "28000", "certificate name \"%s\" %s", cl->cert, why);
     } else if (h->role != ROLE_CLIENT && h->role != ROLE_ADMIN && h->role != ROLE_STANDBY) {
         conn_fail(cl->c, "08P01", "only clients and standbys may connect to this port");
@@ -273,6 +288,30 @@ hello_role_ok(client *cl, const proto_hello *h)
         return false;
     }
     cl->role = h->role;
+    return true;
+}
+
+/* The HELLO has passed every check: the connection is authenticated, and
+ * a client or admin counts against max_clients — unless that many are
+ * connected already: then it is told so (and freed). */
+static bool
+hello_admit(client *cl)
+{
+    coord *co = cl->co;
+    if (cl->role != ROLE_STANDBY && co->nclients >= co->conf.max_clients) {
+        if (conn_refusal_note(cl->c, CONN_REFUSED_CAPACITY))
+            log_warn("too many connections (max_clients = %d): refused a connection from %s "
+                     "(certificate \"%s\")",
+                     co->conf.max_clients, conn_peer_addr(cl->c), cl->cert);
+        conn_fail(cl->c, "53300", "too many connections (max_clients = %d)", co->conf.max_clients);
+        client_free(cl);
+        return false;
+    }
+    if (cl->role != ROLE_STANDBY) {
+        cl->counted = true;
+        co->nclients++;
+    }
+    conn_authenticated(cl->c);
     return true;
 }
 
@@ -317,6 +356,8 @@ handle_hello(client *cl, const frame_view *f)
         client_free(cl);
         return;
     }
+    if (!hello_admit(cl))
+        return;
     snprintf(cl->app, sizeof(cl->app), "%s", h.name);
     cl->minor = h.minor;
     cl->state = CL_READY;
@@ -747,8 +788,9 @@ client_on_open(conn *c, const char *peer, void *arg)
     cl->may_client =
         conn_peer_allowed(c, (const char *const *)co->allowed, co->nallowed, name, sizeof(name));
     if (!cl->may_client && !cl->may_standby) {
-        log_warn("refused client connection from %s: certificate name \"%s\" is not allowed",
-                 conn_peer_addr(c), name);
+        if (conn_refusal_note(c, CONN_REFUSED_NAME))
+            log_warn("refused client connection from %s: certificate name \"%s\" is not allowed",
+                     conn_peer_addr(c), name);
         conn_fail(c, "28000", "client certificate name \"%s\" is not allowed", name);
         client_free(cl);
         return;
@@ -761,8 +803,8 @@ client_on_close(conn *c, const char *reason, void *arg)
 {
     client *cl = arg;
     (void)c;
-    if (cl->state == CL_HELLO_WAIT)
-        log_log("connection from %s refused: %s", conn_peer_addr(cl->c), reason);
+    if (cl->state == CL_HELLO_WAIT) /* counted, and logged if need be, by conn.c */
+        log_debug("connection from %s closed before HELLO: %s", conn_peer_addr(cl->c), reason);
     else
         log_debug("client %s disconnected: %s", conn_peer_addr(cl->c), reason);
     client_free(cl);
@@ -778,6 +820,9 @@ void
 client_init(coord *co, const client_events *ev)
 {
     co->client_ev = ev;
+    conn_admission a = {.timeout_ms = co->conf.authentication_timeout_ms,
+                        .max_authenticating = co->conf.max_authenticating};
+    conn_admission_set(&a);
 }
 
 void
@@ -803,7 +848,6 @@ client_accept(coord *co, int fd)
     if (all_clients)
         all_clients->prev = cl;
     all_clients = cl;
-    co->nclients++;
 }
 
 /* Shutdown: close every client that is not in the middle of a request; one
@@ -811,7 +855,6 @@ client_accept(coord *co, int fd)
 void
 client_close_all(coord *co)
 {
-    (void)co;
     client *cl = all_clients;
     while (cl) {
         client *next = cl->next;
@@ -819,4 +862,6 @@ client_close_all(coord *co)
             client_close(cl);
         cl = next;
     }
+    if (co->tearing_down)
+        conn_admission_end(); /* the last summary of refusals */
 }

@@ -72,7 +72,9 @@ typedef struct coord_conf {
     int64_t outcome_retention_ms;
     int64_t checkpoint_interval_ms;
     int checkpoint_segments;
-    int max_clients;
+    int max_clients;                   /* authenticated clients */
+    int64_t authentication_timeout_ms; /* TLS and HELLO within this, from accept */
+    int max_authenticating;            /* connections not yet authenticated, at most */
     char *log_level;
     char *log_file;
     /* replication (docs/failover.md) */

@@ -60,6 +60,10 @@
 
 /* ---- listener ------------------------------------------------------------ */
 
+/* Every connection is taken (at most CONN_ACCEPTS_PER_TURN per loop
+ * turn): max_clients is checked at HELLO, against authenticated clients
+ * only, and those still authenticating are bounded by conn.c's admission
+ * (client.c's notes). */
 static void
 accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
 {
@@ -67,11 +71,7 @@ accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa, i
     (void)sa;
     (void)len;
     coord *co = arg;
-    if (co->nclients >= co->conf.max_clients) {
-        log_warn("too many clients (max_clients = %d); connection refused", co->conf.max_clients);
-        close(fd);
-        return;
-    }
+    conn_admission_accepted(&co->listener);
     client_accept(co, fd);
 }
 

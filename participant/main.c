@@ -35,6 +35,7 @@
 #include "clock.h"
 #include "cmdline.h"
 #include "config.h"
+#include "conn.h"
 #include "failpoint.h"
 #include "fence.h"
 #include "log.h"
@@ -220,6 +221,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
     (void)sa;
     (void)salen;
     (void)arg;
+    conn_admission_accepted(&m.listener);
     server_accept(fd);
 }
 

@@ -29,7 +29,9 @@ typedef struct part_conf {
     int64_t prepare_wait_timeout_ms;
     int64_t pool_wait_timeout_ms;
     int64_t statement_timeout_ms;
-    int log_level; /* log_level of log.h */
+    int64_t authentication_timeout_ms; /* TLS and HELLO within this, from accept */
+    int max_authenticating;            /* connections not yet authenticated, at most */
+    int log_level;                     /* log_level of log.h */
     char *log_file;
 
     /* derived by pconf_load */

@@ -19,8 +19,8 @@
  *                                                                           |
  *                shutdown (server_close_all) --> CLOSING -------------------+ EOF, or exit
  *
- *    HANDSHAKE  TLS handshake running; a 10 s read time-out bounds it and
- *               the HELLO that follows
+ *    HANDSHAKE  TLS handshake running; authentication_timeout (from the
+ *               accept) bounds it and everything up to READY
  *    HELLO      TLS up, the peer's certificate name is allowed; the first
  *               frame must be HELLO from a coordinator
  *    FENCING    the HELLO's epoch is new: its record in the fence table
@@ -49,6 +49,14 @@
  *  open branches roll back, so none of them runs after the new epoch was
  *  told it holds the fence.
  *
+ *  Admission: until READY a connection is one of conn.c's authenticating
+ *  ones (conn.h, "Admission"), whose rules server_init sets from the
+ *  configuration: authentication_timeout, counted from the accept (not an
+ *  idle time-out: a peer that trickles bytes gains nothing), and
+ *  max_authenticating, at which the oldest is dropped.  cc_ready ends it.
+ *  Failures before READY are counted and summed up by conn.c; the
+ *  allow-list refusal below goes through the same rate limit.
+ *
  *  Peer names: conn.c hands us the certificate's subject CN, verified
  *  against tls_ca during the handshake (mutual TLS, a client without a
  *  certificate fails the handshake).  The allow-list is checked here, after
@@ -70,8 +78,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define SERVER_HELLO_TIMEOUT_MS 10000
 
 typedef enum cc_state {
     CC_HANDSHAKE = 0,
@@ -137,6 +143,9 @@ server_init(const server_env *env)
 {
     srv_env = *env;
     peer_set_ops(&srv_peer_ops);
+    conn_admission a = {.timeout_ms = env->conf->authentication_timeout_ms,
+                        .max_authenticating = env->conf->max_authenticating};
+    conn_admission_set(&a);
     branch_init(env->pool, env->slots, (size_t)env->conf->max_frame);
     resolve_init(env->pool, env->slots, (size_t)env->conf->max_frame);
 }
@@ -209,9 +218,11 @@ cc_on_open(conn *c, const char *peer_name, void *arg)
     snprintf(cc->addr, sizeof(cc->addr), "%s", conn_peer_addr(c));
     snprintf(cc->cert_name, sizeof(cc->cert_name), "%s", peer_name ? peer_name : "");
     if (!pconf_coordinator_allowed(srv_env.conf, cc->cert_name)) {
-        log_report(LOG_LVL_WARNING, "28000", NULL, NULL,
-                   "refused coordinator connection from %s: certificate name \"%s\" is not allowed",
-                   cc->addr, cc->cert_name);
+        if (conn_refusal_note(c, CONN_REFUSED_NAME))
+            log_report(LOG_LVL_WARNING, "28000", NULL, NULL,
+                       "refused coordinator connection from %s: certificate name \"%s\" is not "
+                       "allowed",
+                       cc->addr, cc->cert_name);
         cc_fail(cc, "28000", "coordinator certificate name \"%s\" is not allowed", cc->cert_name);
         return;
     }
@@ -276,7 +287,7 @@ static void
 cc_ready(coord_conn *cc)
 {
     cc_set_state(cc, CC_READY);
-    conn_set_read_timeout(cc->c, 0);
+    conn_authenticated(cc->c);
     wbuf w;
     wbuf_init(&w);
     proto_hello_ok ok = {.major = PROTO_MAJOR,
@@ -410,11 +421,11 @@ cc_on_close(conn *c, const char *reason, void *arg)
     if (cc == NULL)
         return;
     switch (cc->state) {
-    case CC_HANDSHAKE:
-        log_log("could not accept coordinator connection from %s: %s", conn_peer_addr(c), reason);
+    case CC_HANDSHAKE: /* counted, and logged if need be, by conn.c */
+        log_debug("could not accept coordinator connection from %s: %s", conn_peer_addr(c), reason);
         break;
     case CC_HELLO:
-        log_log("coordinator connection from %s closed before HELLO: %s", cc->addr, reason);
+        log_debug("coordinator connection from %s closed before HELLO: %s", cc->addr, reason);
         break;
     case CC_FENCING:
         log_log("coordinator \"%s\" from %s closed its connection while its epoch %" PRIu64
@@ -463,7 +474,6 @@ server_accept(int fd)
         free(cc);
         return;
     }
-    conn_set_read_timeout(cc->c, SERVER_HELLO_TIMEOUT_MS);
     cc->next = srv_list;
     if (srv_list)
         srv_list->prev = cc;
@@ -582,4 +592,5 @@ server_free(void)
         conn_close(c);
         cc_destroy(cc);
     }
+    conn_admission_end(); /* the last summary of refusals */
 }
