@@ -357,9 +357,12 @@ fence_record_row(const PGresult *res, uint64_t *epoch, uint64_t *instance)
 
 bool
 fence_recorded(const char *name, uint64_t epoch, uint64_t instance, uint64_t row_epoch,
-               uint64_t row_instance, char *err, size_t errlen)
+               uint64_t row_instance, char *err, size_t errlen, const char **sqlstate)
 {
+    *sqlstate = FENCE_SQLSTATE;
     if (!fence_raise(name, row_epoch, row_instance)) {
+        /* not a refusal: the coordinator must not take it for one */
+        *sqlstate = "53200";
         snprintf(err, errlen, "out of memory recording epoch %" PRIu64 " of coordinator \"%s\"",
                  epoch, name);
         return false;

@@ -73,9 +73,10 @@ bool fence_record_row(const PGresult *res, uint64_t *epoch, uint64_t *instance)
     __attribute__((warn_unused_result));
 /* The record of (name, epoch, instance) was committed and the row reads
  * (row_epoch, row_instance): raise the mirror to it, and say whether the
- * HELLO is admitted (true) or refused (false, err says why). */
+ * HELLO is admitted (true) or refused (false, err says why, *sqlstate is
+ * FENCE_SQLSTATE for a refusal by the fence, 53200 when memory ran out). */
 bool fence_recorded(const char *name, uint64_t epoch, uint64_t instance, uint64_t row_epoch,
-                    uint64_t row_instance, char *err, size_t errlen)
+                    uint64_t row_instance, char *err, size_t errlen, const char **sqlstate)
     __attribute__((warn_unused_result));
 
 /* Per request: false with a message naming both epochs when epoch is lower

@@ -728,7 +728,7 @@ rq_fence_done(resolve_req *rq)
                  "unexpected result recording epoch %" PRIu64 " in the fence table", rq->epoch);
     } else {
         admitted = fence_recorded(rq->name, rq->epoch, rq->instance, rq->row_epoch,
-                                  rq->row_instance, msg, sizeof(msg));
+                                  rq->row_instance, msg, sizeof(msg), &sqlstate);
     }
     rq_forget(rq);
     rq->on_fence(cc, rq->name, admitted, admitted ? NULL : sqlstate, admitted ? NULL : msg);

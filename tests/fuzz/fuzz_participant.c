@@ -152,8 +152,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     peer_set_ops(&fuzz_peer_ops);
     branch_init(pool, sl, FUZZ_MAX_PAYLOAD);
     resolve_init(pool, sl, FUZZ_MAX_PAYLOAD);
-    FUZZ_CHECK(fence_recorded("c1", 5, 7, 5, 7, err, sizeof(err)));
-    FUZZ_CHECK(fence_recorded("c2", 9, 1, 9, 1, err, sizeof(err)));
+    const char *sqlstate;
+    FUZZ_CHECK(fence_recorded("c1", 5, 7, 5, 7, err, sizeof(err), &sqlstate));
+    FUZZ_CHECK(fence_recorded("c2", 9, 1, 9, 1, err, sizeof(err), &sqlstate));
     return 0;
 }
 
