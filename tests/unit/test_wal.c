@@ -15,31 +15,6 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
-/* Record positions of a log directory, from its reader. */
-typedef struct tw_pos {
-    uint64_t start, lsn;
-} tw_pos;
-
-static size_t
-tw_positions(const char *dir, tw_pos *out, size_t max)
-{
-    char err[1024];
-    wal_record rec;
-    size_t n = 0;
-    int rc;
-    wal_reader *r = wal_reader_open_dir(dir, 0, err, sizeof(err));
-    ck_assert_msg(r != NULL, "%s", err);
-    while ((rc = wal_reader_next(r, &rec)) == 1) {
-        ck_assert_uint_lt(n, max);
-        out[n].start = rec.start_lsn;
-        out[n].lsn = rec.lsn;
-        n++;
-    }
-    ck_assert_int_eq(rc, 0);
-    wal_reader_close(r);
-    return n;
-}
-
 static void
 tw_expect_open_fails(const char *dir, const char *needle1, const char *needle2)
 {

@@ -915,35 +915,11 @@ END_TEST
 
 /* ---- truncation ------------------------------------------------------------ */
 
-typedef struct ts_pos {
-    uint64_t start, lsn;
-} ts_pos;
-
-static size_t
-ts_positions(const char *dir, ts_pos *out, size_t cap)
-{
-    char err[1024];
-    wal_record rec;
-    size_t n = 0;
-    int rc;
-    wal_reader *r = wal_reader_open_dir(dir, 0, err, sizeof(err));
-    ck_assert_msg(r != NULL, "%s", err);
-    while ((rc = wal_reader_next(r, &rec)) == 1) {
-        ck_assert_uint_lt(n, cap);
-        out[n].start = rec.start_lsn;
-        out[n].lsn = rec.lsn;
-        n++;
-    }
-    ck_assert_int_eq(rc, 0);
-    wal_reader_close(r);
-    return n;
-}
-
 /* Cut a copy of base back to its first k records (k = 0: the oldest
  * position), check, continue appending, and compare with a copy of the cut
  * log reopened and continued the same way. */
 static void
-ts_cut_and_continue(const char *base, const ts_pos *pos, size_t k, uint64_t nbase)
+ts_cut_and_continue(const char *base, const tw_pos *pos, size_t k, uint64_t nbase)
 {
     char wdir[512], rdir[512], err[1024];
     snprintf(wdir, sizeof(wdir), "%s", tw_dir("cut-w"));
@@ -969,8 +945,8 @@ ts_cut_and_continue(const char *base, const ts_pos *pos, size_t k, uint64_t nbas
     ts_same_files(wdir, rdir, 0);
     ck_assert(ts_waldump_ok(wdir));
     /* The first k records, then the new ones: the cut ones are gone. */
-    static ts_pos got[2000];
-    size_t n = ts_positions(wdir, got, 2000);
+    static tw_pos got[2000];
+    size_t n = tw_positions(wdir, got, 2000);
     ck_assert_uint_eq(n, k + 40);
     for (size_t i = 0; i < k; i++)
         ck_assert_uint_eq(got[i].lsn, pos[i].lsn);
@@ -983,14 +959,14 @@ ts_cut_and_continue(const char *base, const ts_pos *pos, size_t k, uint64_t nbas
 START_TEST(test_truncate)
 {
     char base[512], err[1024];
-    static ts_pos pos[2000];
+    static tw_pos pos[2000];
     snprintf(base, sizeof(base), "%s", tw_dir("cut-base"));
     wal_t *w = tw_open(base, TW_SEG, 1);
     ts_append(w, 0, 150, NULL);
     ck_assert(wal_set_epoch(w, 2));
     wal_wait_durable(w, ts_append(w, 150, 150, NULL));
     wal_close(w);
-    size_t n = ts_positions(base, pos, 2000);
+    size_t n = tw_positions(base, pos, 2000);
     ck_assert_uint_eq(n, 300);
 
     /* Where: mid-segment; the last record before a switch; a switch
