@@ -35,31 +35,11 @@ export BANK_ACCOUNTS=$((per * threads + 16))
 
 h_init
 bank_setup $((n + 100)) "pool_size = 16" >/dev/null || exit 1
-h_dtx_certs ops >/dev/null
-declare -A PORT=([X]=$(h_free_port) [Y]=$(h_free_port))
-other() { [ "$1" = X ] && echo Y || echo X; }
-H_COORD_PORT=${PORT[X]}
-h_coord_config "sweep_interval = 10s" "allowed_clients = app, ops, coord" \
-    "allowed_standbys = coord" "admin_clients = ops" "fence_timeout = 5s"
-for c in X Y; do
-    o=$(other $c)
-    own=(-e "s/^listen_port = .*/listen_port = ${PORT[$c]}/" -e "s|^data_dir = .*|data_dir = $H_TMP/data-$c|")
-    sed "${own[@]}" -e "s/^\\[participants\\]/standby = 127.0.0.1:${PORT[$o]}\\n[participants]/" \
-        "$H_TMP/coord.ini" >"$H_TMP/$c.primary.ini"
-    sed "${own[@]}" "$H_TMP/coord.ini" >"$H_TMP/$c.standby.ini"
-    printf '[standby]\nprimary = 127.0.0.1:%s\n' "${PORT[$o]}" >>"$H_TMP/$c.standby.ini"
-done
-export DTXHOST=127.0.0.1,127.0.0.1 DTXPORT=${PORT[X]},${PORT[Y]} DTXSSLROOTCERT=$H_CERTS/ca.crt \
-    DTXSSLCERT=$H_CERTS/app.crt DTXSSLKEY=$H_CERTS/app.key
-one() {
-    local c=$1
-    shift
-    DTXHOST=127.0.0.1 DTXPORT=${PORT[$c]} DTXSSLCERT=$H_CERTS/ops.crt DTXSSLKEY=$H_CERTS/ops.key \
-        "$H_BIN/dtx" "$@"
-}
-synchronous() { one "$1" replication 2>/dev/null | grep -q '^synchronous: yes'; }
-sure() { one "$1" replication 2>/dev/null | grep -q '^sure: yes'; }
-start_as() { DTX_FAILPOINTS=${3:-} h_start "$1" "$H_BIN/dtx-coordinator" -c "$H_TMP/$1.$2.ini"; }
+h_pair_config "sweep_interval = 10s"
+one() { h_pair_dtx "$@"; }
+sure() { h_pair_is "$1" sure; }
+synchronous() { h_pair_is "$1" synchronous; }
+start_as() { h_pair_start "$@"; }
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 prepared_ours() {
     local p total=0 c

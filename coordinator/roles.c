@@ -84,7 +84,8 @@ accept_error_cb(struct evconnlistener *lst, void *arg)
     log_warn("could not accept a connection: %s", evutil_socket_error_to_string(err));
 }
 
-/* Listen on listen_addr:listen_port; its text into addr. */
+/* Listen on listen_addr:listen_port (unless listening already); its text
+ * into addr. */
 static void
 listen_now(coord *co, char *addr, size_t addrlen)
 {
@@ -92,6 +93,8 @@ listen_now(coord *co, char *addr, size_t addrlen)
     int sl = sizeof(ss);
     snprintf(addr, addrlen, strchr(co->conf.listen_addr, ':') ? "[%s]:%d" : "%s:%d",
              co->conf.listen_addr, co->conf.listen_port);
+    if (co->listener)
+        return;
     if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sl) != 0)
         log_fatal("invalid listen address \"%s\"", addr);
     co->listener = evconnlistener_new_bind(
@@ -159,10 +162,7 @@ epoch_durable(void *arg)
     if (co->tearing_down)
         return; /* stopped before it was ready */
     char addr[300];
-    if (co->listener == NULL)
-        listen_now(co, addr, sizeof(addr));
-    snprintf(addr, sizeof(addr), strchr(co->conf.listen_addr, ':') ? "[%s]:%d" : "%s:%d",
-             co->conf.listen_addr, co->conf.listen_port);
+    listen_now(co, addr, sizeof(addr)); /* a STARTING primary listens already */
     run_as_primary(co);
     log_log("dtx-coordinator \"%s\" ready: epoch %llu, listening on %s, %d participant(s)",
             co->conf.name, (unsigned long long)co->epoch, addr, co->nlinks);

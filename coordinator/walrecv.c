@@ -448,8 +448,7 @@ walrecv_describe(coord *co, proto_replication *out)
     out->synchronous = wr->state == WR_STREAMING && wr->primary_sync;
     char why[300];
     out->sure = walrecv_sure(co, why, sizeof(why));
-    snprintf(detail, sizeof(detail), "%s%s%s", out->sure ? "" : "not sure: ", out->sure ? "" : why,
-             wr->last_error[0] && wr->state != WR_STREAMING ? "" : "");
+    snprintf(detail, sizeof(detail), "not sure: %s", why);
     if (!out->sure)
         out->detail = detail;
     else if (wr->state != WR_STREAMING && wr->last_error[0])

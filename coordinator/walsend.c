@@ -233,8 +233,8 @@ static const clog_events walsend_clog_events = {.durable = durable_here};
 void
 walsend_init(coord *co, void (*wait_for_standby)(coord *co))
 {
-    if (co->wss)
-        return;
+    if (co->wss || co->nstandbys == 0)
+        return; /* no standby may connect: no timer, nothing on the commit path */
     struct walsend_state *st = calloc(1, sizeof(*st));
     if (st == NULL)
         log_fatal("out of memory");
@@ -255,7 +255,7 @@ walsend_init(coord *co, void (*wait_for_standby)(coord *co))
         log_log("the commit log says a standby was synchronous: records wait for its "
                 "acknowledgement%s",
                 co->conf.sync_standby_timeout_ms > 0 ? " (up to sync_standby_timeout)" : "");
-    } else if (co->nstandbys) {
+    } else {
         log_warn("no synchronous standby yet: commits are made durable on this machine alone "
                  "until one has caught up");
     }

@@ -36,36 +36,12 @@ RANDOM=$seed
 echo "# chaos-failover: $secs s, $threads clients, seed $seed"
 h_init
 bank_setup || exit 1
-h_dtx_certs ops >/dev/null
 
-declare -A PORT=([X]=$(h_free_port) [Y]=$(h_free_port))
-other() { [ "$1" = X ] && echo Y || echo X; }
-# NAME.primary.ini and NAME.standby.ini for X and Y
-H_COORD_PORT=${PORT[X]}
-h_coord_config "sweep_interval = 1s" "prepare_timeout = 5s" "allowed_clients = app, ops, coord" \
-    "allowed_standbys = coord" "admin_clients = ops" "fence_timeout = 5s"
-for n in X Y; do
-    o=$(other $n)
-    own=(-e "s/^listen_port = .*/listen_port = ${PORT[$n]}/" -e "s|^data_dir = .*|data_dir = $H_TMP/data-$n|")
-    sed "${own[@]}" -e "s/^\\[participants\\]/standby = 127.0.0.1:${PORT[$o]}\\n[participants]/" \
-        "$H_TMP/coord.ini" >"$H_TMP/$n.primary.ini"
-    sed "${own[@]}" "$H_TMP/coord.ini" >"$H_TMP/$n.standby.ini"
-    printf '[standby]\nprimary = 127.0.0.1:%s\n' "${PORT[$o]}" >>"$H_TMP/$n.standby.ini"
-done
-export DTXHOST=127.0.0.1,127.0.0.1 DTXPORT=${PORT[X]},${PORT[Y]} DTXSSLROOTCERT=$H_CERTS/ca.crt \
-    DTXSSLCERT=$H_CERTS/app.crt DTXSSLKEY=$H_CERTS/app.key
-one() { # NAME dtx ARGS... against that coordinator alone, as the admin
-    local n=$1
-    shift
-    DTXHOST=127.0.0.1 DTXPORT=${PORT[$n]} DTXSSLCERT=$H_CERTS/ops.crt DTXSSLKEY=$H_CERTS/ops.key \
-        "$H_BIN/dtx" "$@"
-}
-field() { sed -n "s/^$2: //p" <<<"$1"; }
-sure() { [ "$(field "$(one "$1" replication 2>/dev/null)" sure)" = yes ]; }
-synchronous() { [ "$(field "$(one "$1" replication 2>/dev/null)" synchronous)" = yes ]; }
-start_as() { # NAME primary|standby [failpoints]
-    DTX_FAILPOINTS=${3:-} h_start "$1" "$H_BIN/dtx-coordinator" -c "$H_TMP/$1.$2.ini"
-}
+h_pair_config "sweep_interval = 1s" "prepare_timeout = 5s"
+one() { h_pair_dtx "$@"; }
+sure() { h_pair_is "$1" sure; }
+synchronous() { h_pair_is "$1" synchronous; }
+start_as() { h_pair_start "$@"; }
 
 PRIMARY=X
 STANDBY=Y

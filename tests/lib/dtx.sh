@@ -117,3 +117,52 @@ h_dtx() {
 h_dtx_quiet() {
     "$H_BIN/dtx" "$@" >/dev/null
 }
+
+# ---- a primary and its standby: two coordinators of one name (c1) -------
+#
+#   h_pair_config [ini lines]   X and Y, each with its own port (H_PAIR_PORT)
+#                               and data_dir, and two files each:
+#                               X.primary.ini (standby = Y) and X.standby.ini
+#                               ([standby] primary = Y); likewise for Y.
+#                               Admin "ops" (certificate made here), standby
+#                               "coord".  Clients (DTX*) list both hosts.
+#   h_pair_start NAME primary|standby [failpoints]
+#   h_pair_dtx NAME ARGS...     the dtx CLI against NAME alone, as "ops"
+#   h_pair_is NAME KEY          true when NAME's `dtx replication` says KEY: yes
+declare -A H_PAIR_PORT=()
+
+h_pair_config() {
+    local n o own
+    h_certs ops
+    H_PAIR_PORT=([X]=$(h_free_port) [Y]=$(h_free_port))
+    H_COORD_PORT=${H_PAIR_PORT[X]}
+    h_coord_config "allowed_clients = app, ops, coord" "allowed_standbys = coord" \
+        "admin_clients = ops" "fence_timeout = 5s" "$@"
+    for n in X Y; do
+        o=Y
+        [ "$n" = Y ] && o=X
+        own=(-e "s/^listen_port = .*/listen_port = ${H_PAIR_PORT[$n]}/"
+            -e "s|^data_dir = .*|data_dir = $H_TMP/data-$n|")
+        sed "${own[@]}" -e "s/^\\[participants\\]/standby = 127.0.0.1:${H_PAIR_PORT[$o]}\\n[participants]/" \
+            "$H_TMP/coord.ini" >"$H_TMP/$n.primary.ini"
+        sed "${own[@]}" "$H_TMP/coord.ini" >"$H_TMP/$n.standby.ini"
+        printf '[standby]\nprimary = 127.0.0.1:%s\n' "${H_PAIR_PORT[$o]}" >>"$H_TMP/$n.standby.ini"
+    done
+    export DTXHOST=127.0.0.1,127.0.0.1 DTXPORT=${H_PAIR_PORT[X]},${H_PAIR_PORT[Y]} \
+        DTXSSLROOTCERT=$H_CERTS/ca.crt DTXSSLCERT=$H_CERTS/app.crt DTXSSLKEY=$H_CERTS/app.key
+}
+
+h_pair_start() {
+    DTX_FAILPOINTS=${3:-} h_start "$1" "$H_BIN/dtx-coordinator" -c "$H_TMP/$1.$2.ini"
+}
+
+h_pair_dtx() {
+    local n=$1
+    shift
+    DTXHOST=127.0.0.1 DTXPORT=${H_PAIR_PORT[$n]} DTXSSLCERT=$H_CERTS/ops.crt \
+        DTXSSLKEY=$H_CERTS/ops.key "$H_BIN/dtx" "$@"
+}
+
+h_pair_is() {
+    h_pair_dtx "$1" replication 2>/dev/null | grep -q "^$2: yes"
+}
