@@ -29,13 +29,17 @@ PKGS      := libpq libevent libevent_pthreads openssl
 CC        ?= cc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# the coordinator alone: etcd's JSON gateway (ha.c, etcd.c)
+COORD_PKGS   := json-c libevent_openssl
+COORD_CFLAGS := $(shell pkg-config --cflags $(COORD_PKGS) 2>/dev/null)
+COORD_LIBS   := $(shell pkg-config --libs $(COORD_PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
              -Wmissing-prototypes -Wstrict-prototypes -Wvla
 BASEFLAGS := -std=gnu11 -D_GNU_SOURCE -fPIC -pthread -MMD -MP $(WARN) \
-             -Icommon -Iwal -Iclient -I$(O)/include $(PKG_CFLAGS)
+             -Icommon -Iwal -Iclient -I$(O)/include $(PKG_CFLAGS) $(COORD_CFLAGS)
 
 ifeq ($(BUILD),test)
   SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -167,7 +171,7 @@ SRV_LIBS := $(filter $(LIBWAL),$(ALL_LIBS_A)) $(LIBCOMMON)
 
 $(O)/bin/dtx-coordinator: $(call obj,$(COORD_SRC)) $(SRV_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_X) -o $@ $(call obj,$(COORD_SRC)) $(SRV_LIBS) $(LIBS)
+	$(CC) $(LDFLAGS_X) -o $@ $(call obj,$(COORD_SRC)) $(SRV_LIBS) $(COORD_LIBS) $(LIBS)
 
 $(O)/bin/dtx-participant: $(call obj,$(PART_SRC)) $(SRV_LIBS)
 	@mkdir -p $(dir $@)
@@ -200,7 +204,8 @@ $(filter $(O)/tests/test_part%,$(UNIT_BINS)): $(PART_OBJ_NOMAIN)
 $(O)/tests/%: $(O)/obj/tests/unit/%.o $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_X) -o $@ $< $(if $(filter test_coord%,$*),$(COORD_OBJ_NOMAIN)) \
-	    $(if $(filter test_part%,$*),$(PART_OBJ_NOMAIN)) $(LINK_LIBS) $(CHECK_LIBS) $(LIBS)
+	    $(if $(filter test_part%,$*),$(PART_OBJ_NOMAIN)) $(LINK_LIBS) $(CHECK_LIBS) \
+	    $(if $(filter test_coord%,$*),$(COORD_LIBS)) $(LIBS)
 
 $(O)/obj/tests/unit/%.o: tests/unit/%.c | $(VERSION_H)
 	@mkdir -p $(dir $@)

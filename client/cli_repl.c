@@ -117,6 +117,15 @@ print_replication(const dtx_replication_info *ri)
     print_kv("synchronous", ri->synchronous ? "yes" : "no");
     print_kv("sure", ri->sure ? "yes" : "no");
     print_kv("detail", ri->detail);
+    if (ri->ha_leader[0] == '\0')
+        return; /* no [ha] */
+    print_kv("ha_leader", ri->ha_leader);
+    if (ri->ha_lease_ms >= 0)
+        printf("ha_lease_ms: %" PRId64 "\n", ri->ha_lease_ms);
+    else
+        print_kv("ha_lease_ms", "");
+    print_kv("ha_sync_standby", ri->ha_sync);
+    print_kv("ha_etcd", ri->ha_etcd);
 }
 
 int

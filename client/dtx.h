@@ -214,6 +214,11 @@ typedef struct dtx_replication_info {
     int sure;             /* 1: the standby holds every decision its primary
                              acknowledged, so dtx_promote() needs no force */
     const char *detail;   /* more, in the coordinator's words */
+    /* automatic failover (a coordinator with [ha]; "" and -1 without) */
+    const char *ha_leader; /* who holds etcd's leader key, where, at which epoch */
+    int64_t ha_lease_ms;   /* the leader lease this primary holds, ms left (-1: none) */
+    const char *ha_sync;   /* the synchronous standby etcd records */
+    const char *ha_etcd;   /* whether etcd answers, and which endpoint */
 } dtx_replication_info;
 
 /* Fields of an error, for dtx_result_error_field() and dtx_error_field(). */

@@ -53,7 +53,7 @@
 
 #define PROTO_MAGIC      0x44545831u /* "DTX1" */
 #define PROTO_MAJOR      1
-#define PROTO_MINOR      3
+#define PROTO_MINOR      4
 #define PROTO_MAX_PARAMS 65535
 #define PROTO_MAX_STMTS  65535
 

@@ -18,6 +18,7 @@ proto_put_repl_start(wbuf *w, const proto_repl_start *m)
         wbuf_put_u64(w, m->lsn[i]);
         wbuf_put_u64(w, m->instance[i]);
     }
+    wbuf_put_str(w, m->member ? m->member : "");
     return frame_end(w, s, ENC_MAX);
 }
 
@@ -29,7 +30,8 @@ proto_get_repl_start(const frame_view *f, proto_repl_start *m)
     m->end = rbuf_get_u64(&r);
     m->n = rbuf_get_u16(&r);
     m->epoch = m->lsn = m->instance = NULL;
-    if (!rbuf_ok(&r) || m->n > REPL_MAX_EPOCHS || rbuf_remaining(&r) != (size_t)m->n * 24)
+    m->member = "";
+    if (!rbuf_ok(&r) || m->n > REPL_MAX_EPOCHS || rbuf_remaining(&r) < (size_t)m->n * 24)
         return false;
     m->epoch = calloc(m->n + 1u, sizeof(uint64_t));
     m->lsn = calloc(m->n + 1u, sizeof(uint64_t));
@@ -43,7 +45,9 @@ proto_get_repl_start(const frame_view *f, proto_repl_start *m)
         m->lsn[i] = rbuf_get_u64(&r);
         m->instance[i] = rbuf_get_u64(&r);
     }
-    if (!rbuf_done(&r)) {
+    if (rbuf_remaining(&r)) /* 1.4: the standby's member name ([ha]) */
+        m->member = rbuf_get_str(&r, NULL);
+    if (!rbuf_done(&r) || m->member == NULL) {
         proto_repl_start_clear(m);
         return false;
     }
@@ -188,6 +192,10 @@ proto_put_replication_reply(wbuf *w, const proto_replication *m)
     wbuf_put_u8(w, m->synchronous);
     wbuf_put_u8(w, m->sure);
     wbuf_put_str(w, m->detail);
+    wbuf_put_str(w, m->ha_leader ? m->ha_leader : "");
+    wbuf_put_u64(w, (uint64_t)m->ha_lease_ms);
+    wbuf_put_str(w, m->ha_sync ? m->ha_sync : "");
+    wbuf_put_str(w, m->ha_etcd ? m->ha_etcd : "");
     return frame_end(w, s, ENC_MAX);
 }
 
@@ -209,5 +217,13 @@ proto_get_replication_reply(const frame_view *f, proto_replication *m)
     m->synchronous = rbuf_get_u8(&r);
     m->sure = rbuf_get_u8(&r);
     m->detail = rbuf_get_str(&r, NULL);
+    m->ha_leader = m->ha_sync = m->ha_etcd = "";
+    m->ha_lease_ms = -1;
+    if (rbuf_ok(&r) && rbuf_remaining(&r)) { /* 1.4: automatic failover's view */
+        m->ha_leader = rbuf_get_str(&r, NULL);
+        m->ha_lease_ms = (int64_t)rbuf_get_u64(&r);
+        m->ha_sync = rbuf_get_str(&r, NULL);
+        m->ha_etcd = rbuf_get_str(&r, NULL);
+    }
     return rbuf_done(&r);
 }

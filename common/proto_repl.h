@@ -50,11 +50,13 @@ enum proto_repl_msg {
 
 /* REPL_START: u64 end (where the standby's log ends; 0: empty), u16 n,
  * {u64 epoch, u64 lsn, u64 instance}[n] (the epochs begun in its log,
- * oldest first: where each EPOCH record starts, and who claimed it) */
+ * oldest first: where each EPOCH record starts, and who claimed it), then
+ * (1.4, optional) str member: the standby's [ha] member name, "" without */
 typedef struct proto_repl_start {
     uint64_t end;
     uint16_t n;
     uint64_t *epoch, *lsn, *instance; /* heap arrays of n, freed by proto_repl_start_clear */
+    const char *member;               /* into the frame; "" when absent */
 } proto_repl_start;
 
 /* REPL_START_OK flags */
@@ -85,7 +87,11 @@ typedef struct proto_wal_data {
 
 /* REPLICATION_REPLY: u8 role (1 primary, 2 standby), u64 epoch, str name,
  * str peer, str state, u64 sent, u64 flushed, u64 primary_lsn, u64
- * lag_bytes, u64 lag_ms, u8 synchronous, u8 sure, str detail */
+ * lag_bytes, u64 lag_ms, u8 synchronous, u8 sure, str detail, then (1.4,
+ * optional; empty strings without [ha]) str ha_leader (who holds the
+ * leader key), u64 ha_lease_ms (this primary's lease left; all ones:
+ * none), str ha_sync (the synchronous standby etcd records), str ha_etcd
+ * (whether etcd answers, and which endpoint) */
 typedef struct proto_replication {
     uint8_t role;
     uint64_t epoch;
@@ -93,6 +99,9 @@ typedef struct proto_replication {
     uint64_t sent, flushed, primary_lsn, lag_bytes, lag_ms;
     uint8_t synchronous, sure;
     const char *detail;
+    const char *ha_leader; /* NULL or "": no [ha] */
+    int64_t ha_lease_ms;   /* -1: this instance holds no lease */
+    const char *ha_sync, *ha_etcd;
 } proto_replication;
 
 bool proto_put_repl_start(wbuf *w, const proto_repl_start *m) __attribute__((warn_unused_result));

@@ -42,6 +42,7 @@
 
 #include "clog.h"
 #include "conn.h"
+#include "ha.h"
 #include "log.h"
 #include "proto_repl.h"
 #include "txn.h"
@@ -641,6 +642,7 @@ handle_replication(client *cl, const frame_view *f)
         walsend_describe(cl->co, &r);
     else
         walrecv_describe(cl->co, &r);
+    ha_describe(cl->co, &r);
     wbuf_reset(&cl->out);
     if (proto_put_replication_reply(&cl->out, &r))
         conn_send(cl->c, &cl->out);
@@ -723,6 +725,27 @@ standby_serves(client *cl, const frame_view *f)
     }
 }
 
+/* A primary whose leader lease ran out ([ha]) starts no transaction; false
+ * when f was answered with a refusal instead. */
+static bool
+lease_lost_serves(client *cl, const frame_view *f)
+{
+    static const char msg[] = "this coordinator has lost its leader lease: transactions go to "
+                              "whichever instance holds it";
+    switch (f->type) {
+    case MSG_BEGIN:
+    case MSG_BEGIN_RESERVED:
+        client_send_error(cl, PROTO_NOT_PRIMARY_SQLSTATE, NULL, "%s", msg);
+        return false;
+    case MSG_ONESHOT:
+    case MSG_ONESHOT_RESERVED:
+        client_refuse(cl, "", PROTO_NOT_PRIMARY_SQLSTATE, msg);
+        return false;
+    default:
+        return true;
+    }
+}
+
 static void
 client_on_frame(conn *c, const frame_view *f, void *arg)
 {
@@ -738,6 +761,8 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
         return;
     }
     if (cl->co->role != COORD_PRIMARY && !standby_serves(cl, f))
+        return;
+    if (!ha_may_serve(cl->co) && !lease_lost_serves(cl, f))
         return;
     switch (f->type) {
     case MSG_BEGIN:

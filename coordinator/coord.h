@@ -84,6 +84,15 @@ typedef struct coord_conf {
     int64_t sync_standby_timeout_ms; /* 0: commits wait for a gone standby forever */
     int64_t fence_timeout_ms;        /* a promotion waits this long for participants */
     char *primary_addr;              /* [standby] primary: this coordinator is its standby */
+    /* [ha]: automatic failover through etcd (ha.c); ha_etcd NULL: none */
+    char *ha_etcd;              /* etcd endpoints, "host:port, ..." */
+    char *ha_prefix;            /* keys live under <prefix>/<name>/ */
+    char *ha_member;            /* this instance's name among the name's instances */
+    char *ha_advertise;         /* where clients and the standby reach this instance */
+    int64_t ha_ttl_ms;          /* the leader lease */
+    int64_t ha_renew_ms;        /* keep-alives and polls this often */
+    int64_t ha_etcd_timeout_ms; /* one request to one endpoint */
+    char *ha_etcd_ca, *ha_etcd_cert, *ha_etcd_key; /* https to etcd (ca), client certificate */
     /* [participants] */
     part_conf *parts;
     int nparts;
@@ -96,6 +105,7 @@ struct plink_events;
 struct walsend_state;
 struct walrecv;
 struct client_events;
+struct ha;
 
 /* What this process is (docs/failover.md): a standby streams the log and
  * answers STATUS, INDOUBT and REPLICATION only; PROMOTING has stopped
@@ -121,6 +131,9 @@ struct coord {
     coord_role role;
     struct walsend_state *wss; /* walsend.c: the primary's side of replication */
     struct walrecv *wr;        /* walrecv.c: the standby's */
+    struct ha *ha;             /* ha.c: automatic failover ([ha]); NULL: none */
+    uint64_t won_epoch;        /* the epoch etcd gave this instance's promotion (0: last + 1) */
+    bool restart;              /* at exit, start again (an [ha] instance that lost the lead) */
     SSL_CTX *client_ctx;       /* towards participants (mutual TLS) */
     struct evconnlistener *listener;
     uint64_t epoch;

@@ -22,6 +22,7 @@
 #include "client.h"
 #include "clog.h"
 #include "coord.h"
+#include "ha.h"
 #include "plink.h"
 #include "resolver.h"
 #include "roles.h"
@@ -160,6 +161,22 @@ static const config_key coord_keys[] = {
      .default_value = "5s", .unit = "s", .min = 0, .max = 3600000},
     {0},
 };
+static const config_key ha_keys[] = {
+    {.name = "etcd", .type = CONFIG_STRING, .offset = OFF(ha_etcd), .required = true},
+    {.name = "prefix", .type = CONFIG_STRING, .offset = OFF(ha_prefix), .default_value = "/dtx"},
+    {.name = "member", .type = CONFIG_STRING, .offset = OFF(ha_member), .required = true},
+    {.name = "advertise", .type = CONFIG_STRING, .offset = OFF(ha_advertise)},
+    {.name = "ttl", .type = CONFIG_DURATION, .offset = OFF(ha_ttl_ms), .default_value = "5s",
+     .unit = "s", .min = 2000, .max = 3600000},
+    {.name = "renew_interval", .type = CONFIG_DURATION, .offset = OFF(ha_renew_ms),
+     .default_value = "1s", .unit = "ms", .min = 100, .max = 1800000},
+    {.name = "etcd_timeout", .type = CONFIG_DURATION, .offset = OFF(ha_etcd_timeout_ms),
+     .default_value = "1s", .unit = "ms", .min = 100, .max = 60000},
+    {.name = "etcd_ca", .type = CONFIG_STRING, .offset = OFF(ha_etcd_ca)},
+    {.name = "etcd_cert", .type = CONFIG_STRING, .offset = OFF(ha_etcd_cert)},
+    {.name = "etcd_key", .type = CONFIG_STRING, .offset = OFF(ha_etcd_key)},
+    {0},
+};
 static const config_key standby_keys[] = {
     {.name = "primary", .type = CONFIG_STRING, .offset = OFF(primary_addr), .required = true},
     {0},
@@ -169,6 +186,7 @@ static const config_section coord_sections[] = {
     {.name = "coordinator", .keys = coord_keys, .required = true},
     {.name = "participants", .on_entry = add_participant, .required = true},
     {.name = "standby", .keys = standby_keys},
+    {.name = "ha", .keys = ha_keys},
     {0},
 };
 
@@ -304,6 +322,8 @@ configure(coord *co, const char *cfgfile)
     if (co->conf.primary_addr && co->conf.standby_addr)
         log_fatal("%s: a standby ([standby] primary) names no standby of its own (standby)",
                   cfgfile);
+    if (!ha_check_config(&co->conf, err, sizeof(err)))
+        log_fatal("%s: %s", cfgfile, err);
 }
 
 static void
@@ -378,6 +398,7 @@ teardown(coord *co)
     client_close_all(co);
     walrecv_stop(co);
     walsend_shutdown(co);
+    ha_shutdown(co);
     resolver_stop(co);
     for (int i = 0; i < co->nlinks; i++)
         plink_shutdown(co->links[i]);
@@ -432,8 +453,16 @@ main(int argc, char **argv)
     roles_start(&co);
     event_base_dispatch(co.base);
     teardown(&co);
+    bool restart = co.restart;
     free_config(&co);
     event_base_free(co.base);
+    if (restart) {
+        /* [ha]: lost the lead; the same program, arguments and
+         * environment start again as a standby of whoever holds it */
+        log_log("dtx-coordinator starting again to follow the leader");
+        execv("/proc/self/exe", argv);
+        log_fatal("could not start again (/proc/self/exe): %m");
+    }
     log_log("dtx-coordinator stopped");
     return 0;
 }

@@ -35,6 +35,7 @@
 
 #include "client.h"
 #include "clog.h"
+#include "ha.h"
 #include "plink.h"
 #include "resolver.h"
 #include "walrecv.h"
@@ -133,8 +134,10 @@ link_fenced(void *arg, plink *l, const char *message)
     if (co->shutting_down)
         return;
     log_error("this coordinator has been deposed: participant \"%s\" refused epoch %" PRIu64
-              " (%s); stopping",
-              plink_name(l), co->epoch, message);
+              " (%s); stopping%s",
+              plink_name(l), co->epoch, message,
+              ha_enabled(co) ? ", then starting again to follow the leader" : "");
+    co->restart = ha_enabled(co);
     kill(getpid(), SIGINT); /* a fast shutdown, through the signal handler */
 }
 
@@ -429,6 +432,17 @@ received_durable(void *arg)
     clog_apply_received(co->log);
     log_log("promotion: the log received is durable up to %" PRIu64, clog_end_lsn(co->log));
     co->epoch = clog_last_epoch(co->log) + 1;
+    if (co->won_epoch) { /* etcd's: no other instance ever holds it */
+        if (co->won_epoch < co->epoch) {
+            log_error("promotion: etcd gave epoch %" PRIu64 ", but this log has reached %" PRIu64
+                      "; starting again",
+                      co->won_epoch, co->epoch - 1);
+            co->restart = true;
+            kill(getpid(), SIGINT);
+            return;
+        }
+        co->epoch = co->won_epoch;
+    }
     co->instance = coord_new_instance();
     co->next_seq = 0;
     clog_begin_epoch(co->log, co->epoch, co->instance, promoted_epoch_durable, co);
@@ -438,6 +452,12 @@ static bool
 promote(coord *co, bool force, char *err, size_t errlen)
 {
     char why[300];
+    if (ha_enabled(co)) {
+        snprintf(err, errlen,
+                 "this coordinator fails over by itself ([ha]): etcd's leader key decides which "
+                 "instance is primary (docs/failover.md, \"Automatic failover\")");
+        return false;
+    }
     if (walrecv_cutting(co)) {
         snprintf(err, errlen, "this standby is cutting back a forked log; try again in a moment");
         return false;
@@ -461,6 +481,49 @@ promote(coord *co, bool force, char *err, size_t errlen)
 }
 
 static const client_events roles_client_events = {.promote = promote};
+
+/* ---- automatic failover ([ha]) --------------------------------------------- */
+
+static void
+ha_won(coord *co, uint64_t epoch)
+{
+    if (co->role != COORD_STANDBY || walrecv_cutting(co)) {
+        co->restart = true; /* (cutting a fork: the start again finishes it first) */
+        kill(getpid(), SIGINT);
+        return;
+    }
+    co->won_epoch = epoch;
+    co->role = COORD_PROMOTING;
+    walrecv_stop(co);
+    log_log("promotion by etcd's leader key, epoch %" PRIu64 ": streaming stopped at %" PRIu64,
+            epoch, clog_end_lsn(co->log));
+    clog_when_durable(co->log, clog_end_lsn(co->log), received_durable, co);
+}
+
+static void
+ha_follow(coord *co, const char *addr)
+{
+    walrecv_follow(co, addr);
+}
+
+static bool
+ha_streaming(coord *co)
+{
+    return walrecv_streaming(co);
+}
+
+static void
+ha_demote(coord *co, const char *why)
+{
+    (void)why;
+    if (co->shutting_down)
+        return;
+    co->restart = true;
+    kill(getpid(), SIGINT); /* a fast shutdown; main starts the process again */
+}
+
+static const ha_events roles_ha_events = {
+    .won = ha_won, .follow = ha_follow, .streaming = ha_streaming, .demote = ha_demote};
 
 void
 roles_shutdown(coord *co)
@@ -486,12 +549,29 @@ start_standby(coord *co)
             co->conf.name, co->conf.primary_addr, addr);
 }
 
+/* With [ha]: a standby of nobody yet; etcd's leader key says whom to
+ * follow, or lets this instance win and be promoted. */
+static void
+start_ha(coord *co)
+{
+    char addr[300];
+    co->role = COORD_STANDBY;
+    co->epoch = clog_last_epoch(co->log);
+    listen_now(co, addr, sizeof(addr));
+    ha_start(co, &roles_ha_events);
+    log_log("dtx-coordinator \"%s\" ready, listening on %s: a standby until etcd's leader key "
+            "says otherwise (status, indoubt, replication and promote only)",
+            co->conf.name, addr);
+}
+
 void
 roles_start(coord *co)
 {
     client_init(co, &roles_client_events);
     plink_set_events(co, &roles_plink_events, co);
-    if (co->conf.primary_addr)
+    if (ha_enabled(co))
+        start_ha(co);
+    else if (co->conf.primary_addr)
         start_standby(co);
     else
         start_primary(co);

@@ -144,7 +144,7 @@ send_start(struct walrecv *wr)
     size_t n;
     const clog_epoch_start *h = clog_epoch_history(wr->co->log, &n);
     size_t first = n > REPL_MAX_EPOCHS ? n - REPL_MAX_EPOCHS : 0;
-    proto_repl_start m = {.n = (uint16_t)(n - first)};
+    proto_repl_start m = {.n = (uint16_t)(n - first), .member = wr->co->conf.ha_member};
     m.epoch = calloc(n + 1, sizeof(uint64_t));
     m.lsn = calloc(n + 1, sizeof(uint64_t));
     m.instance = calloc(n + 1, sizeof(uint64_t));
@@ -342,25 +342,75 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
         wr_connect(wr);
 }
 
-void
-walrecv_start(coord *co)
+/* The state, without a connection yet. */
+static struct walrecv *
+wr_create(coord *co)
 {
     struct walrecv *wr = calloc(1, sizeof(*wr));
-    char err[300];
     if (wr == NULL)
         log_fatal("out of memory");
     wr->co = co;
     wr->backoff_ms = 100;
     wbuf_init(&wr->out);
-    if (!config_parse_hostport(co->conf.primary_addr, 0, wr->host, sizeof(wr->host), &wr->port, err,
-                               sizeof(err)))
-        log_fatal("[standby] primary: %s", err);
     wr->retry_ev = evtimer_new(co->base, retry_cb, wr);
     co->wr = wr;
     co->epoch = clog_last_epoch(co->log);
+    return wr;
+}
+
+/* Stream from addr ("host:port"); false with the reason when it is not
+ * one. */
+static bool
+wr_target(struct walrecv *wr, const char *addr, char *err, size_t errlen)
+{
+    char host[256];
+    uint16_t port;
+    if (!config_parse_hostport(addr, 0, host, sizeof(host), &port, err, errlen))
+        return false;
+    snprintf(wr->host, sizeof(wr->host), "%s", host);
+    wr->port = port;
     log_log("standby of %s:%u: log ends at %" PRIu64 ", epoch %" PRIu64, wr->host, wr->port,
-            clog_end_lsn(co->log), co->epoch);
+            clog_end_lsn(wr->co->log), clog_last_epoch(wr->co->log));
+    return true;
+}
+
+void
+walrecv_start(coord *co)
+{
+    char err[300];
+    struct walrecv *wr = wr_create(co);
+    if (!wr_target(wr, co->conf.primary_addr, err, sizeof(err)))
+        log_fatal("[standby] primary: %s", err);
     wr_connect(wr);
+}
+
+void
+walrecv_follow(coord *co, const char *addr)
+{
+    char err[300];
+    struct walrecv *wr = co->wr ? co->wr : wr_create(co);
+    if (wr->state == WR_STOPPED)
+        return;
+    if (wr->c) {
+        conn_close(wr->c);
+        wr->c = NULL;
+    }
+    evtimer_del(wr->retry_ev);
+    wr->state = WR_DOWN;
+    wr->backoff_ms = 100;
+    wr->primary_sync = false;
+    if (!wr_target(wr, addr, err, sizeof(err))) {
+        log_warn("replication: the leader's address \"%s\": %s", addr, err);
+        wr->port = 0;
+        return;
+    }
+    wr_connect(wr);
+}
+
+bool
+walrecv_streaming(const coord *co)
+{
+    return co->wr && co->wr->state == WR_STREAMING;
 }
 
 void

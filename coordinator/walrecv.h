@@ -13,6 +13,11 @@
 /* Start streaming from [standby] primary = host:port (reconnecting with
  * back-off); call once the log is open. */
 void walrecv_start(coord *co);
+/* Stream from addr instead ([ha]: the leader key names it), from now on;
+ * starts the state when there is none yet. */
+void walrecv_follow(coord *co, const char *addr);
+/* Is the primary streaming to this standby right now? */
+bool walrecv_streaming(const coord *co);
 /* Stop for good (promotion, shutdown): the connection is closed.  The
  * state stays (durability callbacks of what was received refer to it)
  * until walrecv_free, once the log is closed. */

@@ -45,6 +45,7 @@
 
 #include "clock.h"
 #include "clog.h"
+#include "ha.h"
 #include "log.h"
 
 #include <inttypes.h>
@@ -70,10 +71,12 @@ struct walsend {
     void *owner;
     bool dead; /* broken: no more sends, the owner frees it soon */
     char name[260];
-    wal_reader *rd; /* NULL until REPL_START */
-    uint64_t sent;  /* end of what was sent */
-    uint64_t acked; /* what the standby has durable */
-    bool sync;      /* it has caught up: commits count on it */
+    wal_reader *rd;  /* NULL until REPL_START */
+    uint64_t sent;   /* end of what was sent */
+    uint64_t acked;  /* what the standby has durable */
+    bool sync;       /* it has caught up: commits count on it */
+    bool recording;  /* [ha]: etcd is being told it is synchronous */
+    char member[64]; /* its [ha] member name ("" without) */
     int64_t last_send_ms;
     lag_sample lag[LAG_SAMPLES];
     unsigned lag_head, lag_n;
@@ -85,6 +88,7 @@ struct walsend_state {
     walsend *cur;
     bool had_sync;         /* a standby was synchronous since we became primary */
     bool alone;            /* gave up waiting for a gone synchronous standby */
+    bool alone_recording;  /* [ha]: etcd is being told there is none */
     int64_t gone_since_ms; /* when the synchronous standby went (0: it has not) */
     char last_name[260];
     struct event *tick;
@@ -131,6 +135,8 @@ lag_ms(const walsend *ws, int64_t now)
 }
 
 static void walsend_gone_detach(walsend *ws, const char *reason);
+static void go_alone(struct walsend_state *st);
+static void alone_recorded(void *arg, bool ok);
 
 /* ---- sending ------------------------------------------------------------- */
 
@@ -208,14 +214,42 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
         return;
     if (st->gone_since_ms && !st->alone && co->conf.sync_standby_timeout_ms > 0 &&
         now - st->gone_since_ms >= co->conf.sync_standby_timeout_ms) {
-        st->alone = true;
-        clog_set_sync(co->log, false);
-        clog_note_sync(co->log, false, NULL);
-        log_warn("no synchronous standby for %lld ms (sync_standby_timeout): the primary goes "
-                 "on alone; a promoted standby may now lack decisions acknowledged from here on",
-                 (long long)co->conf.sync_standby_timeout_ms);
-        sync_reached(st);
+        if (ha_enabled(co)) { /* etcd first: a standby it names may still win */
+            if (!st->alone_recording) {
+                st->alone_recording = true;
+                ha_record_sync(co, "", clog_durable_lsn(co->log), alone_recorded, st);
+            }
+            return;
+        }
+        go_alone(st);
     }
+}
+
+/* The synchronous standby is given up: commits no longer wait for it. */
+static void
+go_alone(struct walsend_state *st)
+{
+    coord *co = st->co;
+    st->alone = true;
+    clog_set_sync(co->log, false);
+    clog_note_sync(co->log, false, NULL);
+    log_warn("no synchronous standby for %lld ms (sync_standby_timeout): the primary goes on "
+             "alone; %s",
+             (long long)co->conf.sync_standby_timeout_ms,
+             ha_enabled(co)
+                 ? "etcd records it, so the standby no longer takes over"
+                 : "a promoted standby may now lack decisions acknowledged from here on");
+    sync_reached(st);
+}
+
+/* [ha]: etcd has been told (ok) that there is no synchronous standby */
+static void
+alone_recorded(void *arg, bool ok)
+{
+    struct walsend_state *st = arg;
+    st->alone_recording = false;
+    if (ok && !st->alone && !(st->cur && st->cur->sync))
+        go_alone(st);
 }
 
 /* clog_events: records up to lsn are durable here */
@@ -269,6 +303,7 @@ walsend_shutdown(coord *co)
         return;
     if (st->cur) /* its client frees it (client_close_all) */
         walsend_gone_detach(st->cur, "shutting down");
+    ha_record_cancel(co);
     clog_set_events(co->log, NULL, NULL); /* the log's last callbacks must not find us */
     event_free(st->tick);
     free(st);
@@ -345,13 +380,18 @@ handle_start(walsend *ws, const frame_view *f)
     char why[300], err[300];
     bool ok = stream_start(ws, &m, &start, &cut, why, sizeof(why));
     uint64_t end = m.end;
+    snprintf(ws->member, sizeof(ws->member), "%s", m.member);
     proto_repl_start_clear(&m);
+    if (ok && ha_enabled(ws->co) && ws->member[0] == '\0')
+        snprintf(why, sizeof(why),
+                 "this primary fails over by itself ([ha]): its standby needs "
+                 "[ha] too"),
+            ok = false;
     if (ok && (ws->rd = clog_stream_open(ws->co->log, start, err, sizeof(err))) == NULL)
         snprintf(why, sizeof(why), "%s", err), ok = false;
     if (!ok) {
-        log_warn("standby \"%s\" refused: %s; clone it afresh (stop it, empty its data_dir, "
-                 "start it)",
-                 ws->name, why);
+        log_warn("standby \"%s\" refused: %s%s", ws->name, why,
+                 ws->rd ? "" : "; clone it afresh (stop it, empty its data_dir, start it)");
         conn_fail(ws->c, "55000",
                   "this standby cannot follow: %s; empty its data_dir and "
                   "start it again to clone the primary afresh",
@@ -392,6 +432,37 @@ ack_bound(const walsend *ws)
     return ws->sent % seg > seg - 128 ? next : ws->sent;
 }
 
+/* ws has caught up (and, with [ha], etcd records it): commits count on it */
+static void
+become_sync(walsend *ws)
+{
+    struct walsend_state *st = ws->co->wss;
+    ws->sync = true;
+    st->had_sync = true;
+    st->alone = false;
+    st->gone_since_ms = 0;
+    clog_sync_acked(ws->co->log, ws->acked);
+    clog_set_sync(ws->co->log, true);
+    log_log("standby \"%s\" has caught up at %" PRIu64 ": it is synchronous", ws->name, ws->acked);
+    clog_note_sync(ws->co->log, true, ws->name);
+    ha_note_standby(ws->co, true);
+    sync_reached(st);
+    (void)send_data(ws, ws->sent, NULL, 0); /* it may count itself sure from now on */
+}
+
+/* [ha]: etcd has been told (ok) that the streaming standby is synchronous */
+static void
+sync_recorded(void *arg, bool ok)
+{
+    struct walsend_state *st = arg;
+    walsend *ws = st->cur;
+    if (ws == NULL || !ws->recording)
+        return;
+    ws->recording = false;
+    if (ok && !ws->sync && !ws->dead)
+        become_sync(ws);
+}
+
 static void
 handle_ack(walsend *ws, uint64_t lsn)
 {
@@ -406,17 +477,14 @@ handle_ack(walsend *ws, uint64_t lsn)
         clog_set_sync(ws->co->log, true);
     }
     if (!ws->sync && ws->acked >= clog_durable_lsn(ws->co->log)) {
-        ws->sync = true;
-        st->had_sync = true;
-        st->alone = false;
-        st->gone_since_ms = 0;
-        clog_sync_acked(ws->co->log, ws->acked);
-        clog_set_sync(ws->co->log, true);
-        log_log("standby \"%s\" has caught up at %" PRIu64 ": it is synchronous", ws->name,
-                ws->acked);
-        clog_note_sync(ws->co->log, true, ws->name);
-        sync_reached(st);
-        (void)send_data(ws, ws->sent, NULL, 0); /* it may count itself sure from now on */
+        if (ha_enabled(ws->co)) { /* etcd first: only a recorded standby may win */
+            if (!ws->recording) {
+                ws->recording = true;
+                ha_record_sync(ws->co, ws->member, ws->acked, sync_recorded, st);
+            }
+            return;
+        }
+        become_sync(ws);
         return;
     }
     if (ws->sync)
@@ -483,6 +551,7 @@ walsend_gone_detach(walsend *ws, const char *reason)
     struct walsend_state *st = ws->co->wss;
     st->cur = NULL;
     if (ws->sync) {
+        ha_note_standby(ws->co, false);
         st->gone_since_ms = clock_mono_ms();
         log_warn("synchronous standby \"%s\" is gone (%s): commits wait for it%s", ws->name, reason,
                  ws->co->conf.sync_standby_timeout_ms > 0

@@ -152,6 +152,19 @@ h_pair_config() {
         DTXSSLROOTCERT=$H_CERTS/ca.crt DTXSSLCERT=$H_CERTS/app.crt DTXSSLKEY=$H_CERTS/app.key
 }
 
+# h_pair_ha_config [ini lines] — as h_pair_config, plus X.ha.ini and
+# Y.ha.ini: the same two instances with [ha] (members X and Y, etcd at
+# $ETCD_ENDPOINTS, HA_TTL default 5s); started with h_pair_start NAME ha.
+h_pair_ha_config() {
+    local n
+    h_pair_config "$@"
+    for n in X Y; do
+        { cat "$H_TMP/$n.standby.ini"; printf '[ha]\netcd = %s\nmember = %s\nttl = %s\n' \
+            "$ETCD_ENDPOINTS" "$n" "${HA_TTL:-5s}"; } | grep -v '^\[standby\]\|^primary = ' \
+            >"$H_TMP/$n.ha.ini"
+    done
+}
+
 h_pair_start() {
     DTX_FAILPOINTS=${3:-} h_start "$1" "$H_BIN/dtx-coordinator" -c "$H_TMP/$1.$2.ini"
 }
