@@ -48,6 +48,11 @@ enum proto_repl_msg {
 
 #define REPL_MAX_EPOCHS 1024
 
+/* A primary sends a keep-alive WAL_DATA at least a second apart, and a
+ * standby of 1.4 acknowledges each: either side hearing nothing from the
+ * other for this long takes it as gone. */
+#define REPL_SILENCE_MS 5000
+
 /* REPL_START: u64 end (where the standby's log ends; 0: empty), u16 n,
  * {u64 epoch, u64 lsn, u64 instance}[n] (the epochs begun in its log,
  * oldest first: where each EPOCH record starts, and who claimed it), then

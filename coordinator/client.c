@@ -371,8 +371,11 @@ handle_hello(client *cl, const frame_view *f)
         conn_send(cl->c, &cl->out);
     if (h.role != ROLE_STANDBY)
         return;
-    /* a standby speaks only when the log moves: idle_timeout is not for it */
-    conn_set_read_timeout(cl->c, 0);
+    /* idle_timeout is not for a standby: one of 1.4 answers every
+     * keep-alive (a second apart), so a silence of REPL_SILENCE_MS means it
+     * is frozen or cut off — it is then gone, and sync_standby_timeout
+     * runs; an older one speaks only when the log moves */
+    conn_set_read_timeout(cl->c, h.minor >= 4 ? REPL_SILENCE_MS : 0);
     if ((cl->ws = walsend_start(cl->co, cl->c, cl->cert, client_stream_broken, cl)) == NULL)
         client_free(cl); /* refused: walsend_start sent the ERROR */
 }

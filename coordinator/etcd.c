@@ -256,7 +256,8 @@ parse_kvs(json_object *kvs, etcd_reply *out, char *err, size_t errlen)
         etcd_kv *d = &out->kvs[out->nkvs];
         memset(d, 0, sizeof(*d));
         size_t klen = 0;
-        if (!json_object_is_type(kv, json_type_object) || !json_object_object_get_ex(kv, "key", &k) ||
+        if (!json_object_is_type(kv, json_type_object) ||
+            !json_object_object_get_ex(kv, "key", &k) ||
             !json_object_is_type(k, json_type_string) ||
             (d->key = b64_decode(json_object_get_string(k), &klen)) == NULL) {
             snprintf(err, errlen, "a kv without a valid key");
@@ -302,7 +303,8 @@ etcd_parse_reply(const char *body, size_t len, etcd_reply *out, char *err, size_
         goto out;
     }
     json_object *top = root; /* a keep-alive's answer is inside "result" */
-    if (json_object_object_get_ex(root, "result", &res) && json_object_is_type(res, json_type_object))
+    if (json_object_object_get_ex(root, "result", &res) &&
+        json_object_is_type(res, json_type_object))
         top = res;
     json_object_object_get_ex(top, "header", &hdr);
     out->revision = get_int(hdr, "revision");
@@ -639,7 +641,8 @@ parse_endpoints(etcd *e, const char *list, char *err, size_t errlen)
         return false;
     }
     bool ok = true;
-    for (char *tok = strtok_r(copy, ", \t", &save); tok && ok; tok = strtok_r(NULL, ", \t", &save)) {
+    for (char *tok = strtok_r(copy, ", \t", &save); tok && ok;
+         tok = strtok_r(NULL, ", \t", &save)) {
         if (e->nep == ETCD_MAX_ENDPOINTS) {
             snprintf(err, errlen, "more than %d endpoints", ETCD_MAX_ENDPOINTS);
             ok = false;

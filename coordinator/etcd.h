@@ -23,9 +23,9 @@
 typedef struct etcd etcd;
 
 typedef struct etcd_options {
-    const char *endpoints;        /* "host:port, host:port, ..." */
-    const char *ca, *cert, *key;  /* https when ca is set; cert and key: a client certificate */
-    int64_t timeout_ms;           /* per attempt */
+    const char *endpoints;       /* "host:port, host:port, ..." */
+    const char *ca, *cert, *key; /* https when ca is set; cert and key: a client certificate */
+    int64_t timeout_ms;          /* per attempt */
 } etcd_options;
 
 typedef struct etcd_kv {
@@ -66,8 +66,7 @@ typedef enum etcd_target { ETCD_CREATE, ETCD_MOD, ETCD_VERSION } etcd_target;
 etcd_txn *etcd_txn_new(void); /* NULL when out of memory */
 /* key's create/mod revision or version equals n (0: the key does not exist) */
 void etcd_txn_compare(etcd_txn *t, const char *key, etcd_target target, int64_t n);
-void etcd_txn_put(etcd_txn *t, bool on_success, const char *key, const char *value,
-                  int64_t lease);
+void etcd_txn_put(etcd_txn *t, bool on_success, const char *key, const char *value, int64_t lease);
 void etcd_txn_get(etcd_txn *t, bool on_success, const char *key);
 void etcd_txn_delete(etcd_txn *t, bool on_success, const char *key);
 /* false (and t freed, cb never called) when out of memory */

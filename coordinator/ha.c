@@ -284,8 +284,7 @@ send_or_die(struct ha *h, etcd_txn *t, etcd_cb cb)
 
 /* ---- following ------------------------------------------------------------ */
 
-static void
-note_once(struct ha *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_once(struct ha *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 note_once(struct ha *h, const char *fmt, ...)
@@ -440,12 +439,15 @@ campaign_done(void *arg, const etcd_reply *r)
         return;
     }
     h->my_epoch_mod = r->revision;
-    h->leader = (leader_view){.known = true, .mod = r->revision, .lease = h->lease_id,
-                              .instance = h->id, .epoch = h->my_epoch};
+    h->leader = (leader_view){.known = true,
+                              .mod = r->revision,
+                              .lease = h->lease_id,
+                              .instance = h->id,
+                              .epoch = h->my_epoch};
     snprintf(h->leader.member, sizeof(h->leader.member), "%s", h->co->conf.ha_member);
     snprintf(h->leader.addr, sizeof(h->leader.addr), "%s", h->co->conf.ha_advertise);
-    h->sync = (sync_view){.known = true, .mod = r->revision, .lsn = clog_end_lsn(h->co->log),
-                          .epoch = h->my_epoch};
+    h->sync = (sync_view){
+        .known = true, .mod = r->revision, .lsn = clog_end_lsn(h->co->log), .epoch = h->my_epoch};
     snprintf(h->sync.leader, sizeof(h->sync.leader), "%s", h->co->conf.ha_member);
     h->lease_end_ms = h->granted_ms + h->co->conf.ha_ttl_ms;
     ha_set_state(h, HA_LEADING);
@@ -510,8 +512,10 @@ lease_lost(struct ha *h, const char *why)
     event_del(h->expiry);
     if (!h->standby_sync) {
         char msg[800];
-        snprintf(msg, sizeof(msg), "the leader lease is lost (%s) and no synchronous standby "
-                                   "acknowledges", why);
+        snprintf(msg, sizeof(msg),
+                 "the leader lease is lost (%s) and no synchronous standby "
+                 "acknowledges",
+                 why);
         demote(h, msg);
         return;
     }
@@ -800,8 +804,9 @@ ha_check_config(const coord_conf *cf, char *err, size_t errlen)
     if (cf->ha_etcd == NULL)
         return true;
     if (cf->primary_addr || cf->standby_addr) {
-        snprintf(err, errlen, "[ha]: an instance with [ha] takes its role from etcd: remove "
-                              "[standby] primary and standby");
+        snprintf(err, errlen,
+                 "[ha]: an instance with [ha] takes its role from etcd: remove "
+                 "[standby] primary and standby");
         return false;
     }
     if (!valid_member(cf->ha_member)) {
@@ -838,8 +843,9 @@ ha_check_config(const coord_conf *cf, char *err, size_t errlen)
     }
     if (cf->ha_advertise == NULL) {
         if (strcmp(cf->listen_addr, "0.0.0.0") == 0 || strcmp(cf->listen_addr, "::") == 0) {
-            snprintf(err, errlen, "[ha] advertise is required when listen_addr is a wildcard: "
-                                  "say where clients and the standby reach this instance");
+            snprintf(err, errlen,
+                     "[ha] advertise is required when listen_addr is a wildcard: "
+                     "say where clients and the standby reach this instance");
             return false;
         }
         return true;
@@ -926,8 +932,7 @@ ha_describe(const coord *co, proto_replication *out)
     const leader_view *l = &h->leader;
     if (l->known)
         snprintf(leader, sizeof(leader), "%s at %s, epoch %" PRIu64 "%s", l->member, l->addr,
-                 l->epoch,
-                 h->state == HA_LEADING || h->state == HA_LOST ? " (this instance)" : "");
+                 l->epoch, h->state == HA_LEADING || h->state == HA_LOST ? " (this instance)" : "");
     else
         snprintf(leader, sizeof(leader), "nobody%s",
                  h->state == HA_CAMPAIGNING ? " (this instance is campaigning)" : "");
@@ -940,8 +945,7 @@ ha_describe(const coord *co, proto_replication *out)
     if (!h->sync.known)
         snprintf(sync, sizeof(sync), "not recorded");
     else if (h->sync.standby[0])
-        snprintf(sync, sizeof(sync), "%s (caught up to %" PRIu64 ")", h->sync.standby,
-                 h->sync.lsn);
+        snprintf(sync, sizeof(sync), "%s (caught up to %" PRIu64 ")", h->sync.standby, h->sync.lsn);
     else
         snprintf(sync, sizeof(sync), "none: %s serves alone", h->sync.leader);
     out->ha_sync = sync;

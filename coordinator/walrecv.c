@@ -46,8 +46,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WR_SILENCE_MS 5000
-
 typedef enum wr_state {
     WR_DOWN,
     WR_CONNECTING,
@@ -134,7 +132,7 @@ wr_on_open(conn *c, const char *peer, void *arg)
     wr_set_state(wr, WR_HELLO_WAIT);
     /* the primary sends at least a keep-alive a second: a silent
      * connection (a partition TCP has not noticed) is dropped and retried */
-    conn_set_read_timeout(wr->c, WR_SILENCE_MS);
+    conn_set_read_timeout(wr->c, REPL_SILENCE_MS);
 }
 
 /* HELLO_OK: say where this log ends and which epochs began in it. */
@@ -269,8 +267,12 @@ handle_data(struct walrecv *wr, const frame_view *f)
     if (m.synchronous && !wr->primary_sync)
         log_log("replication: this standby is synchronous (caught up at %" PRIu64 ")", wr->acked);
     wr->primary_sync = m.synchronous;
-    if (m.len == 0)
-        return; /* keep-alive */
+    if (m.len == 0) { /* keep-alive: answered, so that the primary hears from us */
+        wbuf_reset(&wr->out);
+        if (proto_put_wal_ack(&wr->out, wr->acked))
+            wr_send(wr);
+        return;
+    }
     uint64_t lsn = clog_receive(wr->co->log, m.pos, m.bytes, m.len, err, sizeof(err));
     if (lsn == 0) {
         log_error("replication: refused what the primary sent: %s", err);
