@@ -292,7 +292,7 @@ chaos: deps
 # the chaos test with coordinator failover among its faults (docs/failover.md)
 chaos-failover: deps
 	@$(MAKE) --no-print-directory build BUILD=test
-	@tests/chaos-failover.sh $(SECONDS)
+	@HA=$(HA) tests/chaos-failover.sh $(SECONDS)
 
 deps:
 	@tests/lib/deps.sh

@@ -15,10 +15,15 @@
 #            prepared, replicated to the standby; kill -9 the primary,
 #            promote the standby, and time until nothing of ours is prepared
 #            in any database and `dtx indoubt` is empty (polled every 20 ms).
+#   automatic the same pair with [ha] on a real etcd (one member, the
+#            default 5 s TTL): kill -9 the primary and time until the first
+#            transfer commits on the standby, which takes over by itself
+#            (nobody runs dtx promote); the old primary, started again,
+#            rejoins as standby.  FAILOVER_ROUNDS rounds, median.
 #
 # One JSON line per measurement, then the last line
 #
-#   bench-failover: manual X ms (median of 5), 1000 in doubt resolved in Y ms
+#   bench-failover: manual X ms (median of 5), 1000 in doubt resolved in Y ms, automatic Z ms (median of 5)
 #
 # The invariants of the crash tests are checked at the end.
 #   FAILOVER_ROUNDS (default 5), FAILOVER_TXNS (default 1000)
@@ -32,6 +37,7 @@ threads=10
 per=$(((n + threads - 1) / threads))
 export BANK_ACCOUNTS=$((per * threads + 16))
 . "$(dirname "$0")/../tests/lib/bank.sh"
+. "$(dirname "$0")/../tests/lib/etcd.sh"
 
 h_init
 bank_setup $((n + 100)) "pool_size = 16" >/dev/null || exit 1
@@ -112,6 +118,36 @@ out=$(bank_check 2>&1)
 grep '^VIOLATION' <<<"$out" | sed 's/^/# /'
 echo "# $(tail -n 1 <<<"$out")"
 echo "# manual failovers: ${times[*]} ms"
+
+# automatic: the same two instances (their logs go on) with [ha]
 h_stop "$STANDBY" >/dev/null
-echo "bench-failover: manual $median ms (median of $rounds), $indoubt in doubt resolved in $ms_doubt ms"
+h_etcd_start 1 >/dev/null || exit 1
+h_pair_ha_config "sweep_interval = 10s"
+is_primary() { one "$1" replication 2>/dev/null | grep -qx 'role: primary'; }
+start_as X ha
+h_wait_until 30 is_primary X || { echo "# X never led"; exit 1; }
+start_as Y ha
+h_wait_until 30 synchronous X || exit 1
+PRIMARY=X
+STANDBY=Y
+auto=()
+for r in $(seq 1 "$rounds"); do
+    for i in 1 2 3; do transfer_ok || exit 1; done
+    h_kill "$PRIMARY"
+    t0=$(date +%s%N)
+    until transfer_ok; do sleep 0.005; done
+    ms=$(ms_since "$t0")
+    auto+=("$ms")
+    echo "{\"bench\":\"failover\",\"kind\":\"automatic\",\"round\":$r,\"ttl_ms\":5000,\"kill_to_first_commit_ms\":$ms,\"build\":\"test (ASan+UBSan)\"}"
+    old=$PRIMARY
+    PRIMARY=$STANDBY
+    STANDBY=$old
+    start_as "$STANDBY" ha
+    h_wait_until 30 synchronous "$PRIMARY" || { echo "# the old primary never rejoined"; exit 1; }
+done
+median_auto=$(printf '%s\n' "${auto[@]}" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+echo "# automatic failovers: ${auto[*]} ms"
+h_stop "$STANDBY" >/dev/null
+h_stop "$PRIMARY" >/dev/null
+echo "bench-failover: manual $median ms (median of $rounds), $indoubt in doubt resolved in $ms_doubt ms, automatic $median_auto ms (median of $rounds)"
 grep -q ', 0 violations' <<<"$out"

@@ -22,33 +22,58 @@
 #
 #     chaos-failover: <n> transactions, <k> faults (<f> failovers), <v> violations
 #
+# With HA=etcd (make chaos-failover HA=etcd) the pair runs with [ha] on a
+# real etcd and nobody runs dtx promote: a killed primary's standby takes
+# over by itself (or, when etcd does not let it, the restarted old primary
+# leads again), every restarted instance finds its role in etcd, and etcd
+# itself is among the faults (killed, started again).  Same last line.
+#
 #   CHAOS_THREADS (default 6), CHAOS_SEED (default: random, printed)
 set -u
 export DTX_BUILD=${DTX_BUILD:-test}
 . "$(dirname "$0")/lib/harness.sh"
 . "$(dirname "$0")/lib/dtx.sh"
 . "$(dirname "$0")/lib/bank.sh"
+. "$(dirname "$0")/lib/etcd.sh"
 
 secs=${1:-60}
 threads=${CHAOS_THREADS:-6}
 seed=${CHAOS_SEED:-$RANDOM}
 RANDOM=$seed
-echo "# chaos-failover: $secs s, $threads clients, seed $seed"
+ha=${HA:-}
+case $ha in "" | etcd) ;; *) echo "chaos-failover: HA=$ha: only HA=etcd is known"; exit 2 ;; esac
+echo "# chaos-failover: $secs s, $threads clients, seed $seed${ha:+, automatic failover through etcd}"
 h_init
 bank_setup || exit 1
 
-h_pair_config "sweep_interval = 1s" "prepare_timeout = 5s"
 one() { h_pair_dtx "$@"; }
 sure() { h_pair_is "$1" sure; }
 synchronous() { h_pair_is "$1" synchronous; }
-start_as() { h_pair_start "$@"; }
+is_primary() { h_pair_dtx "$1" replication 2>/dev/null | grep -qx 'role: primary'; }
+either_leads() { is_primary X || is_primary Y; }
+if [ -n "$ha" ]; then
+    h_etcd_start 1 || exit 1
+    h_pair_ha_config "sweep_interval = 1s" "prepare_timeout = 5s"
+    # a frozen or dead host is given up after 2 s (the next host is tried)
+    export DTXCONNECT_TIMEOUT=2
+    start_as() { h_pair_start "$1" ha "${3:-}"; }
+else
+    h_pair_config "sweep_interval = 1s" "prepare_timeout = 5s"
+    start_as() { h_pair_start "$@"; }
+fi
 
 PRIMARY=X
 STANDBY=Y
-start_as Y standby
-h_wait_newlog Y "ready as a standby" 20 || exit 1
-start_as X primary
-h_wait_newlog X "ready: epoch" 20 || exit 1
+if [ -n "$ha" ]; then
+    start_as X
+    h_wait_until 30 is_primary X || { echo "chaos-failover: X never led"; exit 1; }
+    start_as Y
+else
+    start_as Y standby
+    h_wait_newlog Y "ready as a standby" 20 || exit 1
+    start_as X primary
+    h_wait_newlog X "ready: epoch" 20 || exit 1
+fi
 h_wait_until 30 synchronous X || { echo "chaos-failover: the standby never caught up"; exit 1; }
 h_wait_until 30 bank_resolved || { echo "chaos-failover: the initial state never settled"; exit 1; }
 
@@ -60,10 +85,36 @@ fault() {
     nfault[$1]=$((${nfault[$1]:-0} + 1))
 }
 
+# [ha]: the primary dies; its standby takes over by itself within the TTL
+# and a few seconds, or it may not (etcd does not record it as
+# synchronous): the old primary, started again, leads again.  Whoever
+# leads is the primary from now on.
+fail_primary_ha() {
+    local old=$PRIMARY other=$STANDBY fp=""
+    h_kill "$old"
+    fault primary
+    h_wait_until 12 is_primary "$other"
+    [ $((RANDOM % 2)) = 0 ] && fp="coord-after-commit-durable=kill@$((RANDOM % 100 + 20))"
+    start_as "$old" ha "$fp"
+    if ! h_wait_until 40 either_leads; then
+        echo "chaos-failover: nobody leads 40 s after the primary was killed"
+        exit 1
+    fi
+    if is_primary "$other"; then
+        failovers=$((failovers + 1))
+        PRIMARY=$other
+        STANDBY=$old
+    fi
+}
+
 # The primary dies; its standby takes over if it is sure, else the old
 # primary comes back as primary.
 fail_primary() {
     local old=$PRIMARY
+    if [ -n "$ha" ]; then
+        fail_primary_ha
+        return
+    fi
     h_kill "$old"
     fault primary
     if sure "$STANDBY" && one "$STANDBY" promote >>"$H_TMP/promote.out" 2>&1; then
@@ -88,8 +139,17 @@ fail_standby() {
     fault standby
     sleep "0.$((RANDOM % 10))"
     start_as "$STANDBY" standby
-    h_wait_newlog "$STANDBY" "ready as a standby" 20 ||
+    h_wait_newlog "$STANDBY" "ready as a standby|a standby until etcd" 20 ||
         { echo "chaos-failover: the standby did not restart"; exit 1; }
+}
+
+# [ha]: etcd dies and comes back; the pair goes on meanwhile
+fail_etcd() {
+    h_etcd_kill 1
+    fault etcd
+    sleep "$((RANDOM % 4)).$((RANDOM % 10))"
+    h_etcd_member_start 1
+    h_wait_until 20 h_etcd_healthy || { echo "chaos-failover: etcd did not restart"; exit 1; }
 }
 
 bank_run --threads "$threads" --seconds "$secs" --reconnect --seed "$seed" \
@@ -107,7 +167,15 @@ while [ $SECONDS -lt $end ]; do
         continue
     fi
     p=$(echo a b c | cut -d' ' -f$((RANDOM % 3 + 1)))
-    case $((RANDOM % 4)) in
+    k=$((RANDOM % 4))
+    [ -n "$ha" ] && [ $((RANDOM % 6)) = 0 ] && k=4
+    # [ha]: the primary may have lost the lead to its standby by itself
+    # (a participant down at the wrong moment, etcd away): follow etcd
+    if [ -n "$ha" ] && ! is_primary "$PRIMARY" && is_primary "$STANDBY"; then
+        t=$PRIMARY PRIMARY=$STANDBY STANDBY=$t
+    fi
+    case $k in
+    4) fail_etcd ;;
     0) fail_primary ;;
     1) fail_standby ;;
     2)
@@ -145,8 +213,14 @@ v=$((v + $(grep -c '^VIOLATION' <<<"$out")))
 # promoted): the second recovery resolves nothing and changes nothing
 d1=$(bank_digest)
 h_kill "$PRIMARY"
-start_as "$PRIMARY" primary
-h_wait_newlog "$PRIMARY" "ready: epoch" 20 || { echo "VIOLATION I5 no restart"; v=$((v + 1)); }
+if [ -n "$ha" ]; then
+    h_stop "$STANDBY" >/dev/null # (else it may take over: it is eligible too)
+    start_as "$PRIMARY" ha
+    h_wait_until 30 is_primary "$PRIMARY" || { echo "VIOLATION I5 no restart"; v=$((v + 1)); }
+else
+    start_as "$PRIMARY" primary
+    h_wait_newlog "$PRIMARY" "ready: epoch" 20 || { echo "VIOLATION I5 no restart"; v=$((v + 1)); }
+fi
 h_wait_until 40 bank_resolved
 sleep 1.5
 d2=$(bank_digest)
@@ -165,7 +239,7 @@ h_stop "$PRIMARY" >/dev/null
 n=$(grep -c '^B ' "$BANK_JOURNAL")
 echo "# faults: primary ${nfault[primary]:-0} ($failovers failovers), standby" \
     "${nfault[standby]:-0}, participant ${nfault[participant]:-0}, postgres" \
-    "${nfault[postgres]:-0}; outcomes:" \
+    "${nfault[postgres]:-0}${ha:+, etcd ${nfault[etcd]:-0}}; outcomes:" \
     "$(awk '$1 == "R" {print $3}' "$BANK_JOURNAL" | sort | uniq -c | tr '\n' ' ')"
 echo "chaos-failover: $n transactions, $faults faults ($failovers failovers), $v violations"
 [ $v -eq 0 ]
