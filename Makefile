@@ -350,7 +350,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_BASE    := -std=gnu11 -D_GNU_SOURCE -pthread -MMD -MP -O1 -g $(FUZZ_SAN) \
                 -Icommon -Iwal -Iclient -Icoordinator -Iparticipant -Itests/fuzz \
-                -I$(FUZZ_O)/include -I$(FUZZ_O)/gen $(PKG_CFLAGS)
+                -I$(FUZZ_O)/include -I$(FUZZ_O)/gen $(PKG_CFLAGS) $(COORD_CFLAGS)
 # dtx's sources, instrumented for coverage; gcc holds them to -Werror, and a
 # warning only clang gives must not stop the fuzzers
 FUZZ_LIBFLAGS := $(FUZZ_BASE) $(filter-out -Werror,$(WARN)) -Wno-unused-function \
@@ -412,13 +412,15 @@ $(FUZZ_O)/obj/tests/fuzz/coord_config.o: $(FUZZ_O)/gen/coord_config.inc
 
 FUZZ_EXTRA_config      := $(FUZZ_O)/obj/tests/fuzz/coord_config.o
 FUZZ_EXTRA_participant := $(FUZZ_PART_OBJ)
+FUZZ_EXTRA_etcd        := $(call fuzzobj,coordinator/etcd.c)
+$(FUZZ_O)/bin/fuzz_etcd: $(FUZZ_EXTRA_etcd)
 $(FUZZ_O)/bin/fuzz_config: $(FUZZ_EXTRA_config)
 $(FUZZ_O)/bin/fuzz_participant: $(FUZZ_EXTRA_participant)
 # the targets' objects are kept (not intermediate files to remove)
 .SECONDARY: $(patsubst %,$(FUZZ_O)/obj/tests/fuzz/fuzz_%.o,$(FUZZ_TARGETS))
 $(FUZZ_O)/bin/fuzz_%: $(FUZZ_O)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIBS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_EXTRA_$*) $(FUZZ_LIBS) $(PKG_LIBS) \
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_EXTRA_$*) $(FUZZ_LIBS) $(COORD_LIBS) $(PKG_LIBS) \
 	    -lpthread -lm
 
 $(FUZZ_O)/bin/gen-corpus: $(FUZZ_O)/obj/tests/fuzz/gen_corpus.o $(FUZZ_LIBS)

@@ -295,6 +295,10 @@ etcd_parse_reply(const char *body, size_t len, etcd_reply *out, char *err, size_
     }
     json_object *root = len <= INT32_MAX ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
     bool complete = json_tokener_get_error(tok) == json_tokener_success;
+    size_t end = complete ? json_tokener_get_parse_end(tok) : 0;
+    while (end < len && strchr(" \t\r\n", body[end]) && body[end])
+        end++;
+    complete = complete && end == len; /* one object, nothing after it */
     json_tokener_free(tok);
     bool ok = false;
     json_object *o, *hdr = NULL, *resps, *res;

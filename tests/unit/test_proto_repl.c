@@ -1,8 +1,9 @@
 /*
  * test_proto_repl.c — the codec of replication and admin messages
- * (common/proto_repl.c, protocol 1.3): every message encoded and decoded
- * back, and malformed payloads refused — cut at every length, with a byte
- * too many, with more epochs than REPL_MAX_EPOCHS, with flag bytes out of
+ * (common/proto_repl.c, protocol 1.3 and 1.4): every message encoded and
+ * decoded back, and malformed payloads refused — cut at every length (but
+ * where a 1.3 message ends: 1.4's fields are optional), with a byte too
+ * many, with more epochs than REPL_MAX_EPOCHS, with flag bytes out of
  * range, with broken strings.
  *
  * Payloads under test are copied into allocations of exactly their length,
@@ -58,6 +59,20 @@ check_strict(decode_fn dec, const frame_view *f)
     for (uint32_t n = 0; n < f->len; n++)
         ck_assert_msg(!decode_copy(dec, f, n, 0), "'%c': accepted %u of %u bytes", f->type, n,
                       f->len);
+    ck_assert_msg(!decode_copy(dec, f, f->len, 1), "'%c': accepted a trailing byte", f->type);
+}
+
+/* As check_strict for a 1.4 message whose first v13_len bytes are the
+ * whole 1.3 message: that prefix is accepted too, every other refused. */
+static void
+check_strict_v14(decode_fn dec, const frame_view *f, uint32_t v13_len)
+{
+    ck_assert_msg(decode_copy(dec, f, f->len, 0), "'%c': the whole payload refused", f->type);
+    ck_assert_msg(decode_copy(dec, f, v13_len, 0), "'%c': the 1.3 payload refused", f->type);
+    for (uint32_t n = 0; n < f->len; n++)
+        if (n != v13_len)
+            ck_assert_msg(!decode_copy(dec, f, n, 0), "'%c': accepted %u of %u bytes", f->type, n,
+                          f->len);
     ck_assert_msg(!decode_copy(dec, f, f->len, 1), "'%c': accepted a trailing byte", f->type);
 }
 
@@ -124,13 +139,18 @@ START_TEST(repl_start_round_trip)
     uint64_t epoch[3] = {1, 2, 0xfffffffffffffff0ull};
     uint64_t lsn[3] = {0, 0x1000, 0x123456789abcdefull};
     uint64_t instance[3] = {0x1111, 0, 0xfedcba9876543210ull};
-    proto_repl_start in = {
-        .end = 0x2000000aull, .n = 3, .epoch = epoch, .lsn = lsn, .instance = instance};
+    proto_repl_start in = {.end = 0x2000000aull,
+                           .n = 3,
+                           .epoch = epoch,
+                           .lsn = lsn,
+                           .instance = instance,
+                           .member = "Y"};
     ck_assert(proto_put_repl_start(&w, &in));
     frame_view f = only_frame(&w, MSG_REPL_START);
-    ck_assert_uint_eq(f.len, 8 + 2 + 3 * 24);
+    ck_assert_uint_eq(f.len, 8 + 2 + 3 * 24 + 4 + 2); /* str: u32 length, bytes, NUL */
     proto_repl_start m;
     ck_assert(proto_get_repl_start(&f, &m));
+    ck_assert_str_eq(m.member, "Y");
     ck_assert_uint_eq(m.end, 0x2000000aull);
     ck_assert_uint_eq(m.n, 3);
     for (int i = 0; i < 3; i++) {
@@ -142,19 +162,25 @@ START_TEST(repl_start_round_trip)
     ck_assert_ptr_null(m.epoch);
     ck_assert_ptr_null(m.instance);
     ck_assert_uint_eq(m.n, 0);
-    check_strict(dec_repl_start, &f);
+    check_strict_v14(dec_repl_start, &f, 8 + 2 + 3 * 24);
+    /* a 1.3 standby's: no member */
+    frame_view f13 = {.type = f.type, .len = 8 + 2 + 3 * 24, .payload = f.payload};
+    ck_assert(proto_get_repl_start(&f13, &m));
+    ck_assert_str_eq(m.member, "");
+    proto_repl_start_clear(&m);
 
     /* an empty standby: end 0, no epochs */
     wbuf_reset(&w);
     proto_repl_start empty = {.end = 0, .n = 0};
     ck_assert(proto_put_repl_start(&w, &empty));
     f = only_frame(&w, MSG_REPL_START);
-    ck_assert_uint_eq(f.len, 10);
+    ck_assert_uint_eq(f.len, 10 + 5);
     ck_assert(proto_get_repl_start(&f, &m));
     ck_assert_uint_eq(m.end, 0);
     ck_assert_uint_eq(m.n, 0);
+    ck_assert_str_eq(m.member, "");
     proto_repl_start_clear(&m);
-    check_strict(dec_repl_start, &f);
+    check_strict_v14(dec_repl_start, &f, 10);
     wbuf_free(&w);
 }
 END_TEST
@@ -289,7 +315,11 @@ START_TEST(replication_reply_round_trip)
                             .lag_ms = 3,
                             .synchronous = 1,
                             .sure = 0,
-                            .detail = "caught up at 12:00:01"};
+                            .detail = "caught up at 12:00:01",
+                            .ha_leader = "X at 127.0.0.1:7001, epoch 7",
+                            .ha_lease_ms = 4200,
+                            .ha_sync = "Y (caught up to 4096)",
+                            .ha_etcd = "reachable (127.0.0.1:2379)"};
     ck_assert(proto_put_replication_reply(&w, &in));
     frame_view f = only_frame(&w, MSG_REPLICATION_REPLY);
     proto_replication m;
@@ -309,7 +339,17 @@ START_TEST(replication_reply_round_trip)
     ck_assert_str_eq(m.detail, "caught up at 12:00:01");
     /* zero-copy: the strings point into the payload */
     ck_assert(m.name > (const char *)f.payload && m.detail < (const char *)f.payload + f.len);
-    check_strict(dec_replication_reply, &f);
+    ck_assert_str_eq(m.ha_leader, "X at 127.0.0.1:7001, epoch 7");
+    ck_assert_int_eq(m.ha_lease_ms, 4200);
+    ck_assert_str_eq(m.ha_sync, "Y (caught up to 4096)");
+    ck_assert_str_eq(m.ha_etcd, "reachable (127.0.0.1:2379)");
+    /* the 1.3 answer ends after detail: no [ha], no lease */
+    uint32_t v13 = (uint32_t)((const uint8_t *)m.detail + strlen(m.detail) + 1 - f.payload);
+    check_strict_v14(dec_replication_reply, &f, v13);
+    frame_view f13 = {.type = f.type, .len = v13, .payload = f.payload};
+    ck_assert(proto_get_replication_reply(&f13, &m));
+    ck_assert_str_eq(m.ha_leader, "");
+    ck_assert_int_eq(m.ha_lease_ms, -1);
 
     /* empty strings are strings too */
     wbuf_reset(&w);
@@ -319,7 +359,8 @@ START_TEST(replication_reply_round_trip)
     ck_assert(proto_get_replication_reply(&f, &m));
     ck_assert_str_eq(m.peer, "");
     ck_assert_str_eq(m.detail, "");
-    check_strict(dec_replication_reply, &f);
+    check_strict_v14(dec_replication_reply, &f,
+                     (uint32_t)((const uint8_t *)m.detail + 1 - f.payload));
     wbuf_free(&w);
 }
 END_TEST
@@ -357,7 +398,7 @@ START_TEST(repl_start_epoch_counts)
     in.n = (uint16_t)max;
     ck_assert(proto_put_repl_start(&w, &in));
     f = only_frame(&w, MSG_REPL_START);
-    ck_assert_uint_eq(f.len, 10 + max * 24);
+    ck_assert_uint_eq(f.len, 10 + max * 24 + 5);
     ck_assert(!dec_repl_start(&f));
 
     /* a count the payload cannot hold: 3 announced, 2 present */
