@@ -48,6 +48,7 @@
 
 #include "clog.h"
 #include "failpoint.h"
+#include "ha.h"
 #include "log.h"
 #include "plink.h"
 #include "txn.h"
@@ -323,6 +324,8 @@ resolve_link(coord *co, plink *l)
         return;
     if (FAILPOINT("coord-resolver-pass") == FP_ERROR)
         return; /* tests: let in-doubt transactions pile up */
+    if (!ha_may_serve(co))
+        return; /* [ha]: the lease is over and no standby vouches: not ours to finish */
     finish_commits(co, l);
     char prefix[GID_MAX];
     snprintf(prefix, sizeof(prefix), "dtx:%s:", co->conf.name);

@@ -51,6 +51,7 @@
 #include "clock.h"
 #include "clog.h"
 #include "failpoint.h"
+#include "ha.h"
 #include "log.h"
 #include "plink.h"
 
@@ -615,8 +616,10 @@ commit_durable(void *arg)
         txn_maybe_free(t);
         return;
     }
-    /* error: no COMMIT PREPARED at all, phase two is left to the resolver */
-    bool skip = FAILPOINT("coord-after-commit-durable") == FP_ERROR;
+    /* error: no COMMIT PREPARED at all, phase two is left to the resolver;
+     * so with [ha] once the lease is over and no synchronous standby
+     * vouches for this primary (whoever leads next finishes it) */
+    bool skip = FAILPOINT("coord-after-commit-durable") == FP_ERROR || !ha_may_serve(t->co);
     txn_set_state(t, TXN_COMMITTING);
     int sent = 0;
     for (int i = 0; i < t->nbr; i++) {
@@ -852,9 +855,11 @@ onephase_marker_durable(void *arg)
     txn *t = arg;
     t->outstanding--;
     t->marker_pending = false;
-    if (t->state == TXN_ONEPHASE && t->co->tearing_down) {
-        /* exiting, the links gone: the branch is rolled back when its link
-         * drops; STATUS says UNKNOWN (ONEPHASE without its outcome) */
+    if (t->state == TXN_ONEPHASE && (t->co->tearing_down || !ha_may_serve(t->co))) {
+        /* exiting, the links gone (or, with [ha], the lease over and no
+         * standby vouching: this primary is about to stop): the branch is
+         * rolled back when its link drops; STATUS says UNKNOWN (ONEPHASE
+         * without its outcome) */
         txn_set_state(t, TXN_FINISHED);
         txn_maybe_free(t);
     } else if (t->state == TXN_ONEPHASE) {
