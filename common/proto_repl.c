@@ -18,7 +18,8 @@ proto_put_repl_start(wbuf *w, const proto_repl_start *m)
         wbuf_put_u64(w, m->lsn[i]);
         wbuf_put_u64(w, m->instance[i]);
     }
-    wbuf_put_str(w, m->member ? m->member : "");
+    if (m->member) /* 1.4 */
+        wbuf_put_str(w, m->member);
     return frame_end(w, s, ENC_MAX);
 }
 
@@ -192,10 +193,12 @@ proto_put_replication_reply(wbuf *w, const proto_replication *m)
     wbuf_put_u8(w, m->synchronous);
     wbuf_put_u8(w, m->sure);
     wbuf_put_str(w, m->detail);
-    wbuf_put_str(w, m->ha_leader ? m->ha_leader : "");
-    wbuf_put_u64(w, (uint64_t)m->ha_lease_ms);
-    wbuf_put_str(w, m->ha_sync ? m->ha_sync : "");
-    wbuf_put_str(w, m->ha_etcd ? m->ha_etcd : "");
+    if (m->ha_leader) { /* 1.4, [ha] */
+        wbuf_put_str(w, m->ha_leader);
+        wbuf_put_u64(w, (uint64_t)m->ha_lease_ms);
+        wbuf_put_str(w, m->ha_sync ? m->ha_sync : "");
+        wbuf_put_str(w, m->ha_etcd ? m->ha_etcd : "");
+    }
     return frame_end(w, s, ENC_MAX);
 }
 

@@ -645,7 +645,8 @@ handle_replication(client *cl, const frame_view *f)
         walsend_describe(cl->co, &r);
     else
         walrecv_describe(cl->co, &r);
-    ha_describe(cl->co, &r);
+    if (cl->minor >= 4) /* a 1.3 client refuses fields it does not know */
+        ha_describe(cl->co, &r);
     wbuf_reset(&cl->out);
     if (proto_put_replication_reply(&cl->out, &r))
         conn_send(cl->c, &cl->out);

@@ -10,14 +10,20 @@
  *
  * Life cycle of a request: built (the JSON body is kept), then one attempt
  * per endpoint at most, starting with the current one.  Each attempt is a
- * new HTTP connection that frees itself once the request is done
- * (evhttp_connection_free_on_completion): a TLS connection cannot be
- * reused after a close anyway, and a request every second or so costs
- * nothing.  An attempt that cannot connect, times out (timeout_ms) or gets
- * a 5xx moves on to the next endpoint; the first endpoint that answers
- * becomes the current one.  The callback runs exactly once — unless
- * etcd_free cancels the request first, which frees its connection
- * (evhttp_connection_free drops its requests without calling back).
+ * new HTTP connection: a TLS connection cannot be reused after a close
+ * anyway, and a request every second or so costs nothing.  An attempt that
+ * cannot connect, times out (timeout_ms) or gets a 5xx moves on to the
+ * next endpoint; the first endpoint that answers becomes the current one.
+ * The callback runs exactly once — unless etcd_free cancels the request
+ * first, which frees its connection (evhttp_connection_free drops its
+ * requests without calling back).
+ *
+ * A finished attempt's connection cannot be freed inside its own callback
+ * (evhttp still uses it after), and libevent 2.1 does not free a
+ * connection that failed to connect by itself even when asked to
+ * (evhttp_connection_free_on_completion): finished connections go to a
+ * list that etcd_reap — called from a timer, never from inside evhttp —
+ * and etcd_free empty.
  */
 #include "etcd.h"
 
@@ -53,7 +59,9 @@ struct etcd {
     size_t nep, cur;
     int64_t timeout_ms;
     bool reachable;
-    etcd_req *reqs; /* in flight, for etcd_free */
+    etcd_req *reqs;                  /* in flight, for etcd_free */
+    struct evhttp_connection **dead; /* finished, to free (etcd_reap) */
+    size_t ndead, capdead;
 };
 
 struct etcd_req {
@@ -381,6 +389,34 @@ refusal_text(const char *body, size_t len, int status, char *out, size_t outlen)
 
 static void attempt(etcd_req *r);
 
+/* r's attempt is over: its connection waits for etcd_reap */
+static void
+bury(etcd_req *r)
+{
+    etcd *e = r->e;
+    struct evhttp_connection *c = r->evcon;
+    r->evcon = NULL;
+    if (c == NULL)
+        return;
+    if (e->ndead == e->capdead) {
+        size_t cap = e->capdead ? e->capdead * 2 : 8;
+        struct evhttp_connection **nd = realloc(e->dead, cap * sizeof(*nd));
+        if (nd == NULL)
+            log_fatal("out of memory");
+        e->dead = nd;
+        e->capdead = cap;
+    }
+    e->dead[e->ndead++] = c;
+}
+
+void
+etcd_reap(etcd *e)
+{
+    for (size_t i = 0; i < e->ndead; i++)
+        evhttp_connection_free(e->dead[i]);
+    e->ndead = 0;
+}
+
 static void
 req_free(etcd_req *r)
 {
@@ -450,7 +486,7 @@ try_next(etcd_req *r, const char *why)
     char msg[400];
     snprintf(msg, sizeof(msg), "etcd %s: %s", e->ep[r->ep].text, why);
     log_warn("%s", msg);
-    r->evcon = NULL;
+    bury(r);
     if (r->tries >= e->nep) {
         e->reachable = false;
         deliver_error(r, msg);
@@ -460,6 +496,24 @@ try_next(etcd_req *r, const char *why)
     attempt(r);
 }
 
+/* Why r's TLS connection failed, when it did: OpenSSL's errors on its
+ * bufferevent and the certificate verification result. */
+static bool
+tls_failure(etcd_req *r, char *out, size_t outlen)
+{
+    if (r->e->ssl_ctx == NULL || r->evcon == NULL)
+        return false;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+    if (bev == NULL)
+        return false;
+    unsigned long codes[8], code;
+    size_t n = 0;
+    while ((code = bufferevent_get_openssl_error(bev)) != 0)
+        if (n < 8)
+            codes[n++] = code;
+    return tls_codes_error_text(bufferevent_openssl_get_ssl(bev), codes, n, out, outlen);
+}
+
 static void
 on_done(struct evhttp_request *req, void *arg)
 {
@@ -467,15 +521,17 @@ on_done(struct evhttp_request *req, void *arg)
     etcd *e = r->e;
     int status = req ? evhttp_request_get_response_code(req) : 0;
     if (status == 0 || status >= 500) {
-        char why[300];
+        char why[300], tls[240];
         if (status)
             snprintf(why, sizeof(why), "HTTP %d", status);
+        else if (tls_failure(r, tls, sizeof(tls)))
+            snprintf(why, sizeof(why), "%s (TLS: %s)", failure_text(r), tls);
         else
             snprintf(why, sizeof(why), "%s", failure_text(r));
         try_next(r, why);
         return;
     }
-    r->evcon = NULL; /* frees itself after this callback */
+    bury(r);
     e->cur = r->ep;
     e->reachable = true;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -557,12 +613,9 @@ attempt(etcd_req *r)
     evbuffer_add(evhttp_request_get_output_buffer(req), r->body, strlen(r->body));
     r->evcon = c;
     if (evhttp_make_request(c, req, EVHTTP_REQ_POST, r->path) != 0) {
-        /* the request was freed by evhttp */
-        evhttp_connection_free(c);
-        try_next(r, "could not send the request");
+        try_next(r, "could not send the request"); /* c is buried, req goes with it */
         return;
     }
-    evhttp_connection_free_on_completion(c);
 }
 
 /* Send body (a JSON object, consumed) to path. */
@@ -694,17 +747,14 @@ etcd_create(struct event_base *base, const etcd_options *o, char *err, size_t er
         return NULL;
     }
     e->base = base;
+    e->dns = o->dns;
     e->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 1000;
     e->reachable = true;
     if (!parse_endpoints(e, o->endpoints, err, errlen))
         goto fail;
     for (size_t i = 0; i < e->nep && e->dns == NULL; i++) {
-        if (tls_is_ip_literal(e->ep[i].host))
-            continue;
-        e->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-                                          EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-        if (e->dns == NULL) {
-            snprintf(err, errlen, "could not set up name resolution for \"%s\"", e->ep[i].host);
+        if (!tls_is_ip_literal(e->ep[i].host)) {
+            snprintf(err, errlen, "no name resolution for \"%s\"", e->ep[i].host);
             goto fail;
         }
     }
@@ -733,8 +783,8 @@ etcd_free(etcd *e)
             evhttp_connection_free(r->evcon);
         req_free(r);
     }
-    if (e->dns)
-        evdns_base_free(e->dns, 0);
+    etcd_reap(e);
+    free(e->dead);
     SSL_CTX_free(e->ssl_ctx);
     free(e);
 }

@@ -13,6 +13,7 @@
 #ifndef DTX_ETCD_H
 #define DTX_ETCD_H
 
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,6 +27,7 @@ typedef struct etcd_options {
     const char *endpoints;       /* "host:port, host:port, ..." */
     const char *ca, *cert, *key; /* https when ca is set; cert and key: a client certificate */
     int64_t timeout_ms;          /* per attempt */
+    struct evdns_base *dns;      /* host names; NULL: addresses only (not owned) */
 } etcd_options;
 
 typedef struct etcd_kv {
@@ -54,6 +56,9 @@ etcd *etcd_create(struct event_base *base, const etcd_options *o, char *err, siz
 bool etcd_check_endpoints(const char *list, char *err, size_t errlen);
 /* Cancels every request in flight (their callbacks are not called). */
 void etcd_free(etcd *e);
+/* Free the connections of finished requests; call from a timer (never
+ * from inside an etcd callback). */
+void etcd_reap(etcd *e);
 /* The endpoint requests go to first; whether the last request got an answer. */
 const char *etcd_endpoint(const etcd *e);
 bool etcd_reachable(const etcd *e);

@@ -54,6 +54,7 @@
 #include "config.h"
 #include "log.h"
 
+#include <event2/dns.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -105,6 +106,7 @@ struct ha {
     int64_t epoch_mod;
     /* leading */
     int64_t lease_id, lease_end_ms, granted_ms, ka_sent_ms;
+    int64_t pending_lease; /* a take-back's lease, until the key is on it */
     uint64_t my_epoch;
     int64_t my_epoch_mod;
     bool standby_sync;
@@ -307,15 +309,16 @@ eligible(struct ha *h, char *why, size_t whylen)
     const sync_view *s = &h->sync;
     const char *me = h->co->conf.ha_member;
     uint64_t end = clog_end_lsn(h->co->log);
-    if (!s->known || strcmp(s->leader, me) == 0)
+    if (!s->known)
         return true;
-    if (strcmp(s->standby, me) == 0) {
+    bool leader = strcmp(s->leader, me) == 0;
+    if (leader || strcmp(s->standby, me) == 0) {
         if (end >= s->lsn)
             return true;
         snprintf(why, whylen,
-                 "etcd records this member as the synchronous standby caught up to %" PRIu64
-                 ", but its log ends at %" PRIu64,
-                 s->lsn, end);
+                 "etcd records this member as the %s at %" PRIu64 ", but its log ends at %" PRIu64
+                 " (another data_dir, or one restored from an older copy?)",
+                 leader ? "last leader" : "synchronous standby", s->lsn, end);
         return false;
     }
     if (s->standby[0])
@@ -333,15 +336,6 @@ eligible(struct ha *h, char *why, size_t whylen)
 static void campaign(struct ha *h);
 
 static void
-stale_deleted(void *arg, const etcd_reply *r)
-{
-    struct ha *h = arg;
-    h->busy = false;
-    if (!etcd_failed(h, r))
-        ha_schedule(h, 0);
-}
-
-static void
 look_done(void *arg, const etcd_reply *r)
 {
     struct ha *h = arg;
@@ -355,17 +349,14 @@ look_done(void *arg, const etcd_reply *r)
     h->epoch_mod = ekv ? ekv->mod_rev : 0;
     const leader_view *l = &h->leader;
     if (l->known && strcmp(l->member, h->co->conf.ha_member) == 0) {
-        /* an earlier start of this member (this process holds no key) */
-        log_log("ha: the leader key names this member from an earlier start (instance %016" PRIx64
-                "): removing it",
-                l->instance);
-        etcd_txn *t = etcd_txn_new();
-        if (t) {
-            etcd_txn_compare(t, h->k_leader, ETCD_MOD, l->mod);
-            etcd_txn_delete(t, true, h->k_leader);
-        }
-        h->busy = true;
-        send_or_die(h, t, stale_deleted);
+        /* an earlier start of this member — or, misconfigured, another
+         * instance with the same member name: never removed, it goes
+         * with its lease */
+        note_once(h,
+                  "the leader key names this member \"%s\" but another process (instance "
+                  "%016" PRIx64 "): an earlier start of it, or a second instance with the same "
+                  "member name; waiting for its lease to run out",
+                  l->member, l->instance);
         return;
     }
     if (l->known) {
@@ -545,6 +536,13 @@ keepalive_done(void *arg, const etcd_reply *r)
     h->ka_busy = false;
     if (etcd_failed(h, r))
         return;
+    if (r->id != h->lease_id) {
+        /* an answer about a lease no longer ours (a take-back replaced
+         * it meanwhile), or none at all: no news about the lease */
+        if (r->id == 0)
+            snprintf(h->etcd_error, sizeof(h->etcd_error), "a keep-alive answer naming no lease");
+        return;
+    }
     if (r->ttl <= 0) {
         if (h->state == HA_LEADING)
             lease_lost(h, "etcd says the lease is gone");
@@ -571,27 +569,50 @@ keepalive(struct ha *h)
 }
 
 static void
+revoke(struct ha *h, int64_t lease)
+{
+    if (lease && !etcd_lease_revoke(h->etcd, lease, lease_ignored, h))
+        log_fatal("out of memory");
+}
+
+static void
 take_back_done(void *arg, const etcd_reply *r)
 {
     struct ha *h = arg;
+    int64_t lease = h->pending_lease;
     h->busy = false;
-    if (etcd_failed(h, r) || h->state != HA_LOST)
+    h->pending_lease = 0;
+    if (etcd_failed(h, r)) {
+        revoke(h, lease); /* applied or not: the key (if put) goes with it */
         return;
+    }
     if (r->succeeded) {
+        /* the key is ours again, on the new lease, whatever happened
+         * meanwhile: from now on that is the lease to keep alive */
+        h->lease_id = lease;
         h->leader.mod = r->revision;
-        h->leader.lease = h->lease_id;
+        h->leader.lease = lease;
         h->lease_end_ms = h->granted_ms + h->co->conf.ha_ttl_ms;
-        ha_set_state(h, HA_LEADING);
-        arm_expiry(h);
+        if (h->state == HA_LOST)
+            ha_set_state(h, HA_LEADING);
+        if (h->state == HA_LEADING)
+            arm_expiry(h);
         log_log("ha: took the leader key back (epoch %" PRIu64 " unchanged)", h->my_epoch);
         return;
     }
+    revoke(h, lease);
+    if (h->state != HA_LOST)
+        return; /* leading again meanwhile: the lease (and the key on it) was alive */
     const etcd_kv *kv = etcd_reply_find(r, h->k_leader);
     char why[400];
     if (kv) {
         read_leader(h, kv);
-        if (h->leader.instance == h->id)
-            return; /* ours after all: the keep-alive settles it */
+        if (h->leader.instance == h->id) {
+            /* ours, on a lease an earlier take-back put it on: keep that
+             * one alive; the keep-alive settles whether it still is */
+            h->lease_id = kv->lease;
+            return;
+        }
         snprintf(why, sizeof(why), "\"%s\" holds the leader key (epoch %" PRIu64 ")",
                  h->leader.member, h->leader.epoch);
     } else {
@@ -607,15 +628,17 @@ take_back_granted(void *arg, const etcd_reply *r)
     struct ha *h = arg;
     if (etcd_failed(h, r) || r->id == 0 || h->state != HA_LOST) {
         h->busy = false;
+        if (r->error == NULL)
+            revoke(h, r->id);
         return;
     }
-    h->lease_id = r->id;
+    h->pending_lease = r->id; /* adopted only once the key is on it */
     char *lv = leader_value(h, h->my_epoch);
     etcd_txn *t = lv ? etcd_txn_new() : NULL;
     if (t) {
         etcd_txn_compare(t, h->k_leader, ETCD_CREATE, 0);
         etcd_txn_compare(t, h->k_epoch, ETCD_MOD, h->my_epoch_mod);
-        etcd_txn_put(t, true, h->k_leader, lv, h->lease_id);
+        etcd_txn_put(t, true, h->k_leader, lv, h->pending_lease);
         etcd_txn_get(t, false, h->k_leader);
     }
     free(lv);
@@ -752,6 +775,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct ha *h = arg;
     int64_t next = h->co->conf.ha_renew_ms;
+    etcd_reap(h->etcd);
     switch (h->state) {
     case HA_FOLLOWING:
         if (!h->busy)
@@ -890,7 +914,11 @@ ha_start(coord *co, const ha_events *ev)
     snprintf(h->k_leader, sizeof(h->k_leader), "%.*s/%s/leader", (int)pl, p, co->conf.name);
     snprintf(h->k_sync, sizeof(h->k_sync), "%.*s/%s/sync", (int)pl, p, co->conf.name);
     snprintf(h->k_epoch, sizeof(h->k_epoch), "%.*s/%s/epoch", (int)pl, p, co->conf.name);
+    if (co->dns == NULL) /* freed by main after the loop's last pass */
+        co->dns = evdns_base_new(co->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                               EVDNS_BASE_DISABLE_WHEN_INACTIVE);
     etcd_options o = {.endpoints = co->conf.ha_etcd,
+                      .dns = co->dns,
                       .ca = co->conf.ha_etcd_ca,
                       .cert = co->conf.ha_etcd_cert,
                       .key = co->conf.ha_etcd_key,

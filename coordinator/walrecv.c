@@ -73,6 +73,7 @@ struct walrecv {
     uint8_t flags;            /* REPL_START_OK's */
     bool primary_sync;        /* the primary's last word: it counts on us */
     bool cutting;             /* a fork's cut waits for the log to be durable */
+    uint16_t primary_minor;   /* its HELLO_OK's */
     uint64_t cut_to;
     char last_error[300];
     wbuf out;
@@ -142,7 +143,9 @@ send_start(struct walrecv *wr)
     size_t n;
     const clog_epoch_start *h = clog_epoch_history(wr->co->log, &n);
     size_t first = n > REPL_MAX_EPOCHS ? n - REPL_MAX_EPOCHS : 0;
-    proto_repl_start m = {.n = (uint16_t)(n - first), .member = wr->co->conf.ha_member};
+    /* the member name only to a primary of 1.4 (a 1.3 one refuses it) */
+    proto_repl_start m = {.n = (uint16_t)(n - first),
+                          .member = wr->primary_minor >= 4 ? wr->co->conf.ha_member : NULL};
     m.epoch = calloc(n + 1, sizeof(uint64_t));
     m.lsn = calloc(n + 1, sizeof(uint64_t));
     m.instance = calloc(n + 1, sizeof(uint64_t));
@@ -299,9 +302,10 @@ wr_on_frame(conn *c, const frame_view *f, void *arg)
         return;
     }
     proto_hello_ok ok;
-    if (wr->state == WR_HELLO_WAIT && f->type == MSG_HELLO_OK && proto_get_hello_ok(f, &ok))
+    if (wr->state == WR_HELLO_WAIT && f->type == MSG_HELLO_OK && proto_get_hello_ok(f, &ok)) {
+        wr->primary_minor = ok.minor;
         send_start(wr);
-    else if (wr->state == WR_START_WAIT && f->type == MSG_REPL_START_OK)
+    } else if (wr->state == WR_START_WAIT && f->type == MSG_REPL_START_OK)
         handle_start_ok(wr, f);
     else if (wr->state == WR_STREAMING && f->type == MSG_WAL_DATA)
         handle_data(wr, f);

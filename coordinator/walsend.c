@@ -215,6 +215,8 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
     if (st->gone_since_ms && !st->alone && co->conf.sync_standby_timeout_ms > 0 &&
         now - st->gone_since_ms >= co->conf.sync_standby_timeout_ms) {
         if (ha_enabled(co)) { /* etcd first: a standby it names may still win */
+            if (st->cur && st->cur->recording)
+                return; /* one catching up is being recorded: it goes first */
             if (!st->alone_recording) {
                 st->alone_recording = true;
                 ha_record_sync(co, "", clog_durable_lsn(co->log), alone_recorded, st);
@@ -386,6 +388,9 @@ handle_start(walsend *ws, const frame_view *f)
         snprintf(why, sizeof(why),
                  "this primary fails over by itself ([ha]): its standby needs "
                  "[ha] too"),
+            ok = false;
+    if (ok && ha_enabled(ws->co) && strcmp(ws->member, ws->co->conf.ha_member) == 0)
+        snprintf(why, sizeof(why), "it has this primary's own [ha] member name \"%s\"", ws->member),
             ok = false;
     if (ok && (ws->rd = clog_stream_open(ws->co->log, start, err, sizeof(err))) == NULL)
         snprintf(why, sizeof(why), "%s", err), ok = false;
@@ -559,6 +564,10 @@ walsend_gone_detach(walsend *ws, const char *reason)
                      : " until it is back (sync_standby_timeout is 0)");
     } else {
         log_log("standby \"%s\" disconnected: %s", ws->name, reason);
+        /* close behind, it was counted on before it was synchronous: with
+         * none synchronous since we became primary, back to alone */
+        if (!st->had_sync)
+            clog_set_sync(ws->co->log, false);
     }
 }
 

@@ -98,9 +98,10 @@ fail_primary_ha() {
     start_as "$old" ha "$fp"
     local t=0
     until either_leads; do
-        # its failpoint may kill it again before the standby could count
-        # as synchronous: then only it may lead, so it starts again
+        # a failpoint may kill the one that just took over before the other
+        # could count as synchronous: only it may lead, so it starts again
         h_alive "$old" || start_as "$old" ha
+        h_alive "$other" || start_as "$other" ha
         t=$((t + 1))
         if [ $t -gt 400 ]; then
             echo "chaos-failover: nobody leads 40 s after the primary was killed"

@@ -27,12 +27,16 @@
 #   cluster3     a three-member etcd cluster, the member the instances ask
 #                first killed: requests move to the others (logged); the
 #                primary killed: the standby takes over
+#   tls          etcd over https with client certificates (etcd_ca,
+#                etcd_cert, etcd_key): the pair leads and fails over; an
+#                instance with the wrong CA, or without a client certificate,
+#                cannot talk to etcd, says so, and never leads
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/dtx.sh"
 . "$(dirname "$0")/../lib/bank.sh"
 . "$(dirname "$0")/../lib/etcd.sh"
-h_cases +config takeover frozen etcd-cut not-sync etcd-restart cluster3
+h_cases +config takeover frozen etcd-cut not-sync etcd-restart cluster3 tls
 h_init
 
 bank_setup || exit 1
@@ -60,7 +64,7 @@ sync_standby_is() {
 # and the bank journal remember them): etcd is fresh, its epoch key is not.
 fresh() {
     local n e
-    e=$(epoch_key 2>/dev/null)
+    e=${E_NEXT:-$(epoch_key 2>/dev/null)}
     for n in X Y; do h_kill "$n"; done
     for n in $(seq 1 "${H_ETCD_N:-0}"); do h_etcd_kill "$n"; done
     rm -rf "$H_TMP"/etcd[0-9]*
@@ -69,6 +73,12 @@ fresh() {
     E0=${e:-0}
     h_pair_ha_config "sweep_interval = 1s" "prepare_timeout = 5s" "sync_standby_timeout = ${SST:-0}" \
         "log_level = debug"
+    if [ "${H_ETCD_TLS:-0}" = 1 ]; then
+        for n in X Y; do
+            printf 'etcd_ca = %s\netcd_cert = %s\netcd_key = %s\n' "$H_CERTS/ca.crt" \
+                "$H_CERTS/coord.crt" "$H_CERTS/coord.key" >>"$H_TMP/$n.ha.ini"
+        done
+    fi
     h_pair_start X ha
     h_wait_until 30 is_primary X || { h_log "X never became primary"; return 1; }
     h_pair_start Y ha
@@ -276,6 +286,33 @@ if h_case cluster3; then
     grep '^VIOLATION' <<<"$out" | head -5 | sed 's/^/# /'
     h_check "cluster3: I1-I6 hold ($(grep '^check:' <<<"$out"))" test "$(grep -c '^VIOLATION' <<<"$out")" = 0
     h_check "cluster3: no gid handed out twice" bank_gids_unique
+fi
+
+if h_case tls; then
+    E_NEXT=$(epoch_key)
+    H_ETCD_TLS=1
+    fresh 1 || exit 1
+    h_check "tls: X leads through https to etcd" grep -q "^reachable" <<<"$(field X ha_etcd)"
+    h_kill X
+    h_check "tls: the standby takes over" h_wait_until 25 is_primary Y
+    # X again, first trusting another CA, then with no client certificate
+    mkdir -p "$H_TMP/other-ca"
+    "$H_ROOT/tests/lib/gencerts.sh" "$H_TMP/other-ca" x >/dev/null
+    sed "s|^etcd_ca = .*|etcd_ca = $H_TMP/other-ca/ca.crt|" "$H_TMP/X.ha.ini" >"$H_TMP/X.wrongca.ini"
+    h_start X "$H_BIN/dtx-coordinator" -c "$H_TMP/X.wrongca.ini"
+    h_check "tls: an instance that does not trust etcd's certificate says why" \
+        h_wait_newlog X "etcd 127.0.0.1:[0-9]+: .*certificate" 10
+    h_check "tls: ... and follows nobody" grep -q "^nobody" <<<"$(field X ha_leader)"
+    h_kill X
+    grep -v '^etcd_cert\|^etcd_key' "$H_TMP/X.ha.ini" >"$H_TMP/X.nocert.ini"
+    h_start X "$H_BIN/dtx-coordinator" -c "$H_TMP/X.nocert.ini"
+    h_check "tls: without a client certificate etcd refuses it, logged" \
+        h_wait_newlog X "etcd 127.0.0.1:[0-9]+: " 10
+    h_check "tls: ... and it follows nobody" grep -q "^nobody" <<<"$(field X ha_leader)"
+    h_kill X
+    h_pair_start X ha
+    h_check "tls: with its certificates it rejoins as standby" h_wait_until 30 is_standby X
+    h_check "tls: ... and becomes synchronous" h_wait_until 30 h_pair_is Y synchronous
 fi
 
 h_done

@@ -53,14 +53,14 @@ END_TEST
 START_TEST(lease_answers)
 {
     etcd_reply r;
-    ck_assert(parse("{\"header\":{\"revision\":\"1\"},\"ID\":\"4111120489361609733\",\"TTL\":\"5\"}",
-                    &r));
+    ck_assert(parse(
+        "{\"header\":{\"revision\":\"1\"},\"ID\":\"4111120489361609733\",\"TTL\":\"5\"}", &r));
     ck_assert_int_eq(r.id, 4111120489361609733LL);
     ck_assert_int_eq(r.ttl, 5);
     etcd_reply_clear(&r);
     /* a keep-alive's answer is inside "result"; a lease that is gone has no TTL */
-    ck_assert(parse("{\"result\":{\"header\":{\"revision\":\"2\"},\"ID\":\"12\",\"TTL\":\"5\"}}",
-                    &r));
+    ck_assert(
+        parse("{\"result\":{\"header\":{\"revision\":\"2\"},\"ID\":\"12\",\"TTL\":\"5\"}}", &r));
     ck_assert_int_eq(r.id, 12);
     ck_assert_int_eq(r.ttl, 5);
     etcd_reply_clear(&r);

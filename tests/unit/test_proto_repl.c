@@ -171,7 +171,7 @@ START_TEST(repl_start_round_trip)
 
     /* an empty standby: end 0, no epochs */
     wbuf_reset(&w);
-    proto_repl_start empty = {.end = 0, .n = 0};
+    proto_repl_start empty = {.end = 0, .n = 0, .member = ""};
     ck_assert(proto_put_repl_start(&w, &empty));
     f = only_frame(&w, MSG_REPL_START);
     ck_assert_uint_eq(f.len, 10 + 5);
@@ -398,7 +398,7 @@ START_TEST(repl_start_epoch_counts)
     in.n = (uint16_t)max;
     ck_assert(proto_put_repl_start(&w, &in));
     f = only_frame(&w, MSG_REPL_START);
-    ck_assert_uint_eq(f.len, 10 + max * 24 + 5);
+    ck_assert_uint_eq(f.len, 10 + max * 24); /* no member: a 1.3 standby's */
     ck_assert(!dec_repl_start(&f));
 
     /* a count the payload cannot hold: 3 announced, 2 present */
