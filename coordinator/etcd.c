@@ -38,6 +38,7 @@
 #include <event2/http.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -509,7 +510,7 @@ tls_failure(etcd_req *r, char *out, size_t outlen)
     unsigned long codes[8], code;
     size_t n = 0;
     while ((code = bufferevent_get_openssl_error(bev)) != 0)
-        if (n < 8)
+        if (n < 8 && ERR_GET_LIB(code) != 0) /* (libevent also queues bare errnos) */
             codes[n++] = code;
     return tls_codes_error_text(bufferevent_openssl_get_ssl(bev), codes, n, out, outlen);
 }
