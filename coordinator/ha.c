@@ -23,10 +23,12 @@
  * key, and a campaign that read an older one fails.
  *
  * Eligible to campaign: no sync record yet (the coordinator's first
- * start), or the record names this member as the last leader, or as the
- * synchronous standby with this log reaching its lsn.  A standby that is
+ * start), or the record names this member as the last leader or as the
+ * synchronous standby, with this log reaching its lsn.  A standby that is
  * still streaming from a live primary never campaigns, even when the key
- * is gone (that primary lost etcd, not its standby).
+ * is gone (that primary lost etcd, not its standby).  A leader key naming
+ * this member but another process is outlived, never removed: it may be a
+ * second instance misconfigured with the same member name.
  *
  * States (ha_set_state checks every transition):
  *
