@@ -241,6 +241,8 @@ valgrind: deps
 	@VALGRIND=1 DTX_BUILD=valgrind TESTS_ONLY=unit tests/run-all.sh
 	@DTX_VALGRIND=1 DTX_BUILD=valgrind TESTS_ONLY=integration TESTS_MATCH='^e2e$$' \
 	    tests/run-all.sh
+	@# the etcd client and [ha] under load, etcd restarted, a clean stop
+	@DTX_VALGRIND=1 DTX_BUILD=valgrind CASE=etcd-restart bash tests/integration/ha.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory build BUILD=release

@@ -264,6 +264,9 @@ if h_case etcd-restart; then
     grep '^VIOLATION' <<<"$out" | head -5 | sed 's/^/# /'
     h_check "etcd-restart: I1-I6 hold ($(grep '^check:' <<<"$out"))" test "$(grep -c '^VIOLATION' <<<"$out")" = 0
     h_check "etcd-restart: transactions committed throughout" test "$(grep -c ' COMMITTED' "$BANK_JOURNAL")" -gt 0
+    # a clean stop: no leak or error in the etcd and [ha] code (ASan's
+    # LeakSanitizer, or valgrind under make valgrind, fail the exit status)
+    h_eq "etcd-restart: both stop cleanly (SIGTERM)" "0 0" "$(h_stop Y 30) $(h_stop X 30)"
 fi
 
 if h_case cluster3; then
