@@ -79,10 +79,10 @@ decode_replication(const frame_view *f, dtx_replication_info *out)
                                   .synchronous = m.synchronous != 0,
                                   .sure = m.sure != 0,
                                   .detail = m.detail,
-                                  .ha_leader = m.ha_leader,
+                                  .ha_leader = m.ha_leader ? m.ha_leader : "",
                                   .ha_lease_ms = m.ha_lease_ms,
-                                  .ha_sync = m.ha_sync,
-                                  .ha_etcd = m.ha_etcd};
+                                  .ha_sync = m.ha_sync ? m.ha_sync : "",
+                                  .ha_etcd = m.ha_etcd ? m.ha_etcd : ""};
     return true;
 }
 

@@ -31,7 +31,7 @@ proto_get_repl_start(const frame_view *f, proto_repl_start *m)
     m->end = rbuf_get_u64(&r);
     m->n = rbuf_get_u16(&r);
     m->epoch = m->lsn = m->instance = NULL;
-    m->member = "";
+    m->member = NULL;
     if (!rbuf_ok(&r) || m->n > REPL_MAX_EPOCHS || rbuf_remaining(&r) < (size_t)m->n * 24)
         return false;
     m->epoch = calloc(m->n + 1u, sizeof(uint64_t));
@@ -48,7 +48,7 @@ proto_get_repl_start(const frame_view *f, proto_repl_start *m)
     }
     if (rbuf_remaining(&r)) /* 1.4: the standby's member name ([ha]) */
         m->member = rbuf_get_str(&r, NULL);
-    if (!rbuf_done(&r) || m->member == NULL) {
+    if (!rbuf_done(&r)) {
         proto_repl_start_clear(m);
         return false;
     }
@@ -220,7 +220,7 @@ proto_get_replication_reply(const frame_view *f, proto_replication *m)
     m->synchronous = rbuf_get_u8(&r);
     m->sure = rbuf_get_u8(&r);
     m->detail = rbuf_get_str(&r, NULL);
-    m->ha_leader = m->ha_sync = m->ha_etcd = "";
+    m->ha_leader = m->ha_sync = m->ha_etcd = NULL;
     m->ha_lease_ms = -1;
     if (rbuf_ok(&r) && rbuf_remaining(&r)) { /* 1.4: automatic failover's view */
         m->ha_leader = rbuf_get_str(&r, NULL);

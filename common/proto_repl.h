@@ -61,7 +61,7 @@ typedef struct proto_repl_start {
     uint64_t end;
     uint16_t n;
     uint64_t *epoch, *lsn, *instance; /* heap arrays of n, freed by proto_repl_start_clear */
-    const char *member; /* decoded: into the frame, "" when absent; encoded: NULL leaves it out */
+    const char *member;               /* into the frame; NULL: absent (encoded: left out) */
 } proto_repl_start;
 
 /* REPL_START_OK flags */
@@ -104,7 +104,7 @@ typedef struct proto_replication {
     uint64_t sent, flushed, primary_lsn, lag_bytes, lag_ms;
     uint8_t synchronous, sure;
     const char *detail;
-    const char *ha_leader; /* encoded: NULL leaves the [ha] fields out; decoded: "" then */
+    const char *ha_leader; /* NULL: the [ha] fields are absent (encoded: left out) */
     int64_t ha_lease_ms;   /* -1: this instance holds no lease */
     const char *ha_sync, *ha_etcd;
 } proto_replication;

@@ -382,7 +382,7 @@ handle_start(walsend *ws, const frame_view *f)
     char why[300], err[300];
     bool ok = stream_start(ws, &m, &start, &cut, why, sizeof(why));
     uint64_t end = m.end;
-    snprintf(ws->member, sizeof(ws->member), "%s", m.member);
+    snprintf(ws->member, sizeof(ws->member), "%s", m.member ? m.member : "");
     proto_repl_start_clear(&m);
     if (ok && ha_enabled(ws->co) && ws->member[0] == '\0')
         snprintf(why, sizeof(why),

@@ -166,7 +166,7 @@ START_TEST(repl_start_round_trip)
     /* a 1.3 standby's: no member */
     frame_view f13 = {.type = f.type, .len = 8 + 2 + 3 * 24, .payload = f.payload};
     ck_assert(proto_get_repl_start(&f13, &m));
-    ck_assert_str_eq(m.member, "");
+    ck_assert_ptr_null(m.member);
     proto_repl_start_clear(&m);
 
     /* an empty standby: end 0, no epochs */
@@ -348,7 +348,7 @@ START_TEST(replication_reply_round_trip)
     check_strict_v14(dec_replication_reply, &f, v13);
     frame_view f13 = {.type = f.type, .len = v13, .payload = f.payload};
     ck_assert(proto_get_replication_reply(&f13, &m));
-    ck_assert_str_eq(m.ha_leader, "");
+    ck_assert_ptr_null(m.ha_leader);
     ck_assert_int_eq(m.ha_lease_ms, -1);
 
     /* empty strings are strings too */
