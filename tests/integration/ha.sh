@@ -127,7 +127,7 @@ if h_case takeover; then
     h_check "takeover: Y's view names X as leader" grep -q "^X at" <<<"$(field Y ha_leader)"
     out=$(h_pair_dtx Y promote 2>&1)
     h_check "takeover: dtx promote is refused on an [ha] standby ($(grep -m1 ERROR <<<"$out"))" grep -q "fails over by itself" <<<"$out"
-    bank_run --threads 4 --seconds 14 --reconnect --seed 7 >"$H_TMP/w.out" 2>&1 &
+    bank_run --threads 4 --seconds 10 --reconnect --seed 7 >"$H_TMP/w.out" 2>&1 &
     w=$!
     sleep 3
     h_kill X
@@ -153,7 +153,7 @@ fi
 declare -A mark=()
 if h_case frozen; then
     fresh 1 || exit 1
-    bank_run --threads 4 --seconds 12 --reconnect --seed 11 >"$H_TMP/w.out" 2>&1 &
+    bank_run --threads 4 --seconds 10 --reconnect --seed 11 >"$H_TMP/w.out" 2>&1 &
     w=$!
     sleep 2
     kill -STOP "$(h_pid X)"
@@ -220,7 +220,7 @@ if h_case not-sync; then
     h_kill X
     rm -rf "$H_TMP/data-Y"
     h_pair_start Y ha
-    sleep 12 # twice the TTL
+    sleep 8 # past the TTL, with the standby polling every 200 ms
     h_check "not-sync: a fresh standby never takes over" is_standby Y
     h_check "not-sync: ... and says why" grep -q "not campaigning for the leader key: etcd records that \"X\" went on without a synchronous standby" "$H_TMP/Y.log"
     h_pair_start X ha
@@ -237,7 +237,7 @@ if h_case not-sync; then
     H_LOG_FROM[Y]=$(stat -c %s "$H_TMP/Y.log")
     h_kill X
     kill -CONT "$(h_pid Y)"
-    sleep 12
+    sleep 8
     h_check "not-sync: Y, left behind, never takes over" is_standby Y
     h_check "not-sync: ... and says why" h_wait_newlog Y "not campaigning for the leader key: etcd records that \"X\" went on" 1
     h_pair_start X ha
@@ -248,7 +248,7 @@ fi
 if h_case etcd-restart; then
     fresh 1 || exit 1
     e0=$(epoch_key)
-    bank_run --threads 4 --seconds 12 --reconnect --seed 13 >"$H_TMP/w.out" 2>&1 &
+    bank_run --threads 4 --seconds 10 --reconnect --seed 13 >"$H_TMP/w.out" 2>&1 &
     w=$!
     sleep 2
     h_etcd_kill 1
@@ -266,12 +266,15 @@ if h_case etcd-restart; then
     h_check "etcd-restart: transactions committed throughout" test "$(grep -c ' COMMITTED' "$BANK_JOURNAL")" -gt 0
     # a clean stop: no leak or error in the etcd and [ha] code (ASan's
     # LeakSanitizer, or valgrind under make valgrind, fail the exit status)
-    h_eq "etcd-restart: both stop cleanly (SIGTERM)" "0 0" "$(h_stop Y 30) $(h_stop X 30)"
+    h_stop Y 30
+    ry=$?
+    h_stop X 30
+    h_eq "etcd-restart: both stop cleanly (SIGTERM)" "0 0" "$ry $?"
 fi
 
 if h_case cluster3; then
     fresh 3 || exit 1
-    bank_run --threads 4 --seconds 14 --reconnect --seed 17 >"$H_TMP/w.out" 2>&1 &
+    bank_run --threads 4 --seconds 11 --reconnect --seed 17 >"$H_TMP/w.out" 2>&1 &
     w=$!
     sleep 1
     h_etcd_kill 1
