@@ -15,6 +15,12 @@
 #                the standby took over; the old primary prepares, commits
 #                and rolls back nothing (PostgreSQL's statement logs),
 #                notices, and rejoins as a standby of the new primary
+#   primary-cut  only the primary cut off from etcd (its etcd traffic goes
+#                through a proxy that is frozen): the leader key expires,
+#                the standby, still streaming from a live primary, does not
+#                campaign and says why; the primary serves on while the
+#                standby acknowledges, stops once the standby is gone, and
+#                leads again once it reaches etcd; nothing is lost
 #   etcd-cut     etcd gone: the primary serves on while its synchronous
 #                standby acknowledges, and stops serving once the standby
 #                is gone too; etcd back: the instance that holds every
@@ -36,7 +42,7 @@ set -u
 . "$(dirname "$0")/../lib/dtx.sh"
 . "$(dirname "$0")/../lib/bank.sh"
 . "$(dirname "$0")/../lib/etcd.sh"
-h_cases +config takeover frozen etcd-cut not-sync etcd-restart cluster3 tls
+h_cases +config takeover frozen primary-cut etcd-cut not-sync etcd-restart cluster3 tls
 h_init
 
 bank_setup || exit 1
@@ -53,6 +59,7 @@ is_primary() { [ "$(role "$1")" = primary ]; }
 is_standby() { [ "$(role "$1")" = standby ]; }
 leader() { h_etcd_get /dtx/c1/leader | python3 -c 'import json,sys; print(json.load(sys.stdin)["member"])' 2>/dev/null; }
 epoch_key() { h_etcd_get /dtx/c1/epoch; }
+leader_gone() { [ -z "$(h_etcd_get /dtx/c1/leader)" ]; }
 # sync_standby_is NAME: etcd's sync record names NAME ("" : none)
 sync_standby_is() {
     [ "$(h_etcd_get /dtx/c1/sync | python3 -c 'import json,sys; print(json.load(sys.stdin)["standby"])' 2>/dev/null)" = "$1" ]
@@ -65,7 +72,7 @@ sync_standby_is() {
 fresh() {
     local n e
     e=${E_NEXT:-$(epoch_key 2>/dev/null)}
-    for n in X Y; do h_kill "$n"; done
+    for n in X Y proxy; do h_kill "$n"; done
     for n in $(seq 1 "${H_ETCD_N:-0}"); do h_etcd_kill "$n"; done
     rm -rf "$H_TMP"/etcd[0-9]*
     h_etcd_start "${1:-1}" || return 1
@@ -73,6 +80,11 @@ fresh() {
     E0=${e:-0}
     h_pair_ha_config "sweep_interval = 1s" "prepare_timeout = 5s" "sync_standby_timeout = ${SST:-0}" \
         "log_level = debug"
+    if [ -n "${X_ETCD_PROXY:-}" ]; then # X reaches etcd through tools/tcpproxy.py only
+        h_start proxy python3 "$H_ROOT/tests/tools/tcpproxy.py" "$X_ETCD_PROXY" "${H_ETCD_CPORT[1]}"
+        h_wait_log proxy listening 10 || return 1
+        sed -i "s/^etcd = .*/etcd = 127.0.0.1:$X_ETCD_PROXY/" "$H_TMP/X.ha.ini"
+    fi
     if [ "${H_ETCD_TLS:-0}" = 1 ]; then
         for n in X Y; do
             printf 'etcd_ca = %s\netcd_cert = %s\netcd_key = %s\n' "$H_CERTS/ca.crt" \
@@ -180,6 +192,33 @@ if h_case frozen; then
     grep '^VIOLATION' <<<"$out" | head -5 | sed 's/^/# /'
     h_check "frozen: I1-I6 hold ($(grep '^check:' <<<"$out"))" test "$(grep -c '^VIOLATION' <<<"$out")" = 0
     h_check "frozen: no gid handed out twice" bank_gids_unique
+fi
+
+if h_case primary-cut; then
+    X_ETCD_PROXY=$(h_free_port) fresh 1 || exit 1
+    H_LOG_FROM[Y]=$(stat -c %s "$H_TMP/Y.log")
+    kill -STOP "$(h_pid proxy)"
+    h_check "primary-cut: the leader key expires (X cannot renew it)" h_wait_until 15 leader_gone
+    h_check "primary-cut: ... X says its lease is lost" h_wait_log X "leader lease is lost" 15
+    h_check "primary-cut: Y, still streaming from X, does not campaign, and says why" \
+        h_wait_newlog Y "not campaigning for the leader key: the leader key is gone, but the primary still streams" 10
+    sleep 2
+    h_check "primary-cut: X still leads" is_primary X
+    h_check "primary-cut: ... Y still follows" is_standby Y
+    ok=0
+    for i in $(seq 1 10); do [ "$(transfer)" = COMMITTED ] && ok=$((ok + 1)); done
+    h_eq "primary-cut: ... transfers commit (Y acknowledges)" 10 "$ok"
+    bal_b=$(h_psql pb "select balance from x where id = 1")
+    h_kill Y
+    h_check "primary-cut: with Y gone, X stops serving" h_wait_log X "gives up being primary" 15
+    res=$(transfer)
+    h_check "primary-cut: ... a transfer now is not committed ($res)" test "$res" != COMMITTED
+    kill -CONT "$(h_pid proxy)"
+    h_check "primary-cut: X reaches etcd again and leads" h_wait_until 30 is_primary X
+    h_pair_start Y ha
+    h_check "primary-cut: Y follows again" h_wait_until 30 h_pair_is X synchronous
+    h_eq "primary-cut: a transfer commits" COMMITTED "$(transfer)"
+    h_eq "primary-cut: nothing was lost" $((bal_b + 1)) "$(h_psql pb "select balance from x where id = 1")"
 fi
 
 if h_case etcd-cut; then
