@@ -545,6 +545,10 @@ check_config(const tls_config *cfg, bool server, char *err, size_t errlen)
                  (unsigned)cfg->min_version);
         return false;
     }
+    if (cfg->crl_file != NULL && cfg->ca_file == NULL) {
+        snprintf(err, errlen, "a certificate revocation list needs a CA file");
+        return false;
+    }
     if ((cfg->cert_file == NULL) != (cfg->key_file == NULL)) {
         snprintf(err, errlen, "a certificate file and a key file must be given together");
         return false;
@@ -628,6 +632,21 @@ load_identity(SSL_CTX *ctx, const tls_config *cfg, char *err, size_t errlen)
     return true;
 }
 
+/* The CRLs of crl_file into ctx's store; a peer's certificate is then
+ * checked against its issuer's CRL. */
+static bool
+load_crl(SSL_CTX *ctx, const char *crl_file, char *err, size_t errlen)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    X509_LOOKUP *lookup = store ? X509_STORE_add_lookup(store, X509_LOOKUP_file()) : NULL;
+    if (lookup == NULL || X509_load_crl_file(lookup, crl_file, X509_FILETYPE_PEM) <= 0) {
+        setup_error(err, errlen, "could not load the certificate revocation list \"%s\"", crl_file);
+        return false;
+    }
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+    return true;
+}
+
 static bool
 load_verify(SSL_CTX *ctx, const tls_config *cfg, bool server, char *err, size_t errlen)
 {
@@ -663,6 +682,8 @@ load_verify(SSL_CTX *ctx, const tls_config *cfg, bool server, char *err, size_t 
         setup_error(err, errlen, "could not load the system's trusted certificates");
         return false;
     }
+    if (cfg->crl_file != NULL && !load_crl(ctx, cfg->crl_file, err, errlen))
+        return false;
     SSL_CTX_set_verify(ctx, mode, verify_peer_cb);
     return true;
 }

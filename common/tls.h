@@ -70,6 +70,11 @@ typedef struct tls_config {
     /* Lowest protocol version: 0 means TLS1_2_VERSION; TLS1_3_VERSION may be
      * asked for; anything below TLS 1.2 is refused. */
     int min_version;
+    /* PEM certificate revocation lists (one or more, concatenated) of the
+     * CAs in ca_file: a peer certificate they revoke is refused.  Needs
+     * ca_file; every issuer of a peer certificate then needs its CRL in
+     * the file (OpenSSL's X509_V_FLAG_CRL_CHECK).  NULL: none. */
+    const char *crl_file;
 } tls_config;
 
 /*

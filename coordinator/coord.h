@@ -60,6 +60,7 @@ typedef struct coord_conf {
     char *listen_addr;
     int listen_port;
     char *tls_cert, *tls_key, *tls_ca;
+    char *tls_crl; /* revoked certificates of tls_ca's CAs (optional) */
     char *allowed_clients;
     char *data_dir;
     int64_t prepare_timeout_ms;

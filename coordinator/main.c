@@ -116,6 +116,7 @@ static const config_key coord_keys[] = {
     {.name = "tls_cert", .type = CONFIG_STRING, .offset = OFF(tls_cert), .required = true},
     {.name = "tls_key", .type = CONFIG_STRING, .offset = OFF(tls_key), .required = true},
     {.name = "tls_ca", .type = CONFIG_STRING, .offset = OFF(tls_ca), .required = true},
+    {.name = "tls_crl", .type = CONFIG_STRING, .offset = OFF(tls_crl)},
     {.name = "allowed_clients", .type = CONFIG_STRING, .offset = OFF(allowed_clients),
      .required = true},
     {.name = "data_dir", .type = CONFIG_STRING, .offset = OFF(data_dir), .required = true},
@@ -333,12 +334,15 @@ setup_tls(coord *co)
     tls_config stc = {.cert_file = co->conf.tls_cert,
                       .key_file = co->conf.tls_key,
                       .ca_file = co->conf.tls_ca,
+                      .crl_file = co->conf.tls_crl,
                       .require_peer_cert = true};
     co->server_ctx = tls_server_ctx_create(&stc, err, sizeof(err));
     if (co->server_ctx == NULL)
         log_fatal("could not set up TLS for clients: %s", err);
-    tls_config ctc = {
-        .cert_file = co->conf.tls_cert, .key_file = co->conf.tls_key, .ca_file = co->conf.tls_ca};
+    tls_config ctc = {.cert_file = co->conf.tls_cert,
+                      .key_file = co->conf.tls_key,
+                      .ca_file = co->conf.tls_ca,
+                      .crl_file = co->conf.tls_crl};
     co->client_ctx = tls_client_ctx_create(&ctc, err, sizeof(err));
     if (co->client_ctx == NULL)
         log_fatal("could not set up TLS for participants: %s", err);

@@ -206,6 +206,7 @@ make_tls(const part_conf *conf, char *err, size_t errlen)
     tls_config tc = {.cert_file = conf->tls_cert,
                      .key_file = conf->tls_key,
                      .ca_file = conf->tls_ca,
+                     .crl_file = conf->tls_crl,
                      .require_peer_cert = true};
     return tls_server_ctx_create(&tc, err, errlen);
 }

@@ -54,6 +54,7 @@ static const config_key part_keys[] = {
      .type = CONFIG_STRING,
      .offset = offsetof(part_conf, tls_ca),
      .required = true},
+    {.name = "tls_crl", .type = CONFIG_STRING, .offset = offsetof(part_conf, tls_crl)},
     {.name = "allowed_coordinators",
      .type = CONFIG_STRING,
      .offset = offsetof(part_conf, allowed_coordinators),
@@ -322,7 +323,8 @@ pconf_load(part_conf *c, const char *path, char *err, size_t errlen)
         !pconf_check_listen(c, err, errlen) ||
         !pconf_check_file(c, "tls_cert", c->tls_cert, err, errlen) ||
         !pconf_check_file(c, "tls_key", c->tls_key, err, errlen) ||
-        !pconf_check_file(c, "tls_ca", c->tls_ca, err, errlen))
+        !pconf_check_file(c, "tls_ca", c->tls_ca, err, errlen) ||
+        (c->tls_crl && !pconf_check_file(c, "tls_crl", c->tls_crl, err, errlen)))
         goto fail;
     if (c->name == NULL || c->name[0] == '\0') {
         char buf[300];

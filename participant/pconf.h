@@ -21,6 +21,7 @@ typedef struct part_conf {
     char *tls_cert;
     char *tls_key;
     char *tls_ca;
+    char *tls_crl;              /* revoked certificates of tls_ca's CAs (optional) */
     char *allowed_coordinators; /* as written */
     char *conninfo;
     int pool_size;
