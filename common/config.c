@@ -962,3 +962,77 @@ config_free(const config_section *table, void *out)
         }
     }
 }
+
+/* ---- name lists -------------------------------------------------------- */
+
+static bool
+names_add(char ***out, size_t *n, const char *name, size_t len)
+{
+    char **nn = realloc(*out, (*n + 1) * sizeof(char *));
+    if (nn == NULL)
+        return false;
+    *out = nn;
+    if ((nn[*n] = strndup(name, len)) == NULL)
+        return false;
+    (*n)++;
+    return true;
+}
+
+bool
+config_split_names(const char *list, char ***out, size_t *n, char *err, size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    const char *p = list;
+    for (;;) { /* one comma-separated item: one or more blank-separated names */
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        size_t before = *n;
+        for (size_t i = 0; i < len;) {
+            while (i < len && (p[i] == ' ' || p[i] == '\t'))
+                i++;
+            size_t start = i;
+            while (i < len && p[i] != ' ' && p[i] != '\t')
+                i++;
+            if (i == start)
+                break;
+            for (size_t k = start; k < i; k++) {
+                unsigned char ch = (unsigned char)p[k];
+                if (ch < 0x20 || ch == 0x7f || ch == '"') {
+                    snprintf(err, errlen, "invalid character in certificate name \"%.*s\"",
+                             (int)(i - start), p + start);
+                    goto fail;
+                }
+            }
+            if (!names_add(out, n, p + start, i - start)) {
+                snprintf(err, errlen, "out of memory");
+                goto fail;
+            }
+        }
+        if (*n == before && (end != NULL || before > 0)) {
+            snprintf(err, errlen, "empty certificate name in the list");
+            goto fail;
+        }
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    if (*n == 0) {
+        snprintf(err, errlen, "the list names no certificate (\"*\" allows any from the CA)");
+        goto fail;
+    }
+    return true;
+fail:
+    config_free_names(*out, *n);
+    *out = NULL;
+    *n = 0;
+    return false;
+}
+
+void
+config_free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}

@@ -126,6 +126,19 @@ bool config_parse_size(const char *text, const char *default_unit, int64_t *byte
                        size_t errlen) __attribute__((warn_unused_result));
 
 /*
+ * A list of certificate names, as allowed_clients, allowed_standbys,
+ * admin_clients and allowed_coordinators take it: names separated by
+ * commas and/or blanks.  Refused, with the reason in err: a list naming
+ * nothing, an empty item between commas ("a,,b", a trailing comma), a name
+ * with a control character or a double quote.  "*" is a name like any
+ * other (the caller gives it its meaning).  On success *out is a heap
+ * array of *n heap strings: free with config_free_names.
+ */
+bool config_split_names(const char *list, char ***out, size_t *n, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void config_free_names(char **names, size_t n);
+
+/*
  * Split "host:port", "1.2.3.4:port", "[::1]:port" (or, when default_port is
  * not 0, the same without ":port") into host (brackets removed, NUL-terminated
  * in a buffer of hostlen bytes) and port (1..65535).  A bare IPv6 address

@@ -191,41 +191,6 @@ static const config_section coord_sections[] = {
     {0},
 };
 
-/* A comma- or blank-separated list; false when it names nothing (or
- * memory ran out). */
-static bool
-split_names(const char *list, char ***out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    char *copy = strdup(list);
-    if (copy == NULL)
-        return false;
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
-        char **nn = realloc(*out, (*n + 1) * sizeof(char *));
-        char *name = strdup(tok);
-        if (nn != NULL)
-            *out = nn;
-        if (nn == NULL || name == NULL) {
-            free(name);
-            free(copy);
-            return false;
-        }
-        (*out)[(*n)++] = name;
-    }
-    free(copy);
-    return *n > 0;
-}
-
-static void
-free_names(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 /* ---- signals ------------------------------------------------------------ */
 
 static void
@@ -310,16 +275,16 @@ configure(coord *co, const char *cfgfile)
     /* The allow-list is checked once the handshake is done (client.c), not
      * inside it, so that a refused client gets an ERROR frame that names the
      * reason rather than a bare TLS alert. */
-    if (!split_names(co->conf.allowed_clients, &co->allowed, &co->nallowed))
-        log_fatal("%s: allowed_clients lists no name (\"*\" allows any certificate from "
-                  "tls_ca)",
-                  cfgfile);
+    if (!config_split_names(co->conf.allowed_clients, &co->allowed, &co->nallowed, err,
+                            sizeof(err)))
+        log_fatal("%s: allowed_clients: %s", cfgfile, err);
     if (co->conf.allowed_standbys[0] &&
-        !split_names(co->conf.allowed_standbys, &co->standbys, &co->nstandbys))
-        log_fatal("%s: allowed_standbys lists no name", cfgfile);
+        !config_split_names(co->conf.allowed_standbys, &co->standbys, &co->nstandbys, err,
+                            sizeof(err)))
+        log_fatal("%s: allowed_standbys: %s", cfgfile, err);
     if (co->conf.admin_clients[0] &&
-        !split_names(co->conf.admin_clients, &co->admins, &co->nadmins))
-        log_fatal("%s: admin_clients lists no name", cfgfile);
+        !config_split_names(co->conf.admin_clients, &co->admins, &co->nadmins, err, sizeof(err)))
+        log_fatal("%s: admin_clients: %s", cfgfile, err);
     if (co->conf.primary_addr && co->conf.standby_addr)
         log_fatal("%s: a standby ([standby] primary) names no standby of its own (standby)",
                   cfgfile);
@@ -430,9 +395,9 @@ free_config(coord *co)
     SSL_CTX_free(co->server_ctx);
     SSL_CTX_free(co->client_ctx);
     free(co->conf.parts);
-    free_names(co->allowed, co->nallowed);
-    free_names(co->standbys, co->nstandbys);
-    free_names(co->admins, co->nadmins);
+    config_free_names(co->allowed, co->nallowed);
+    config_free_names(co->standbys, co->nstandbys);
+    config_free_names(co->admins, co->nadmins);
     config_free(coord_sections, &co->conf);
 }
 

@@ -188,74 +188,15 @@ pconf_fail(const part_conf *c, const char *key, char *err, size_t errlen, const 
     return false;
 }
 
-/* Cut blanks off both ends of s in place; the result points into s
- * (nothing is allocated). */
-static char *
-trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-        s[--n] = '\0';
-    return s;
-}
-
 static bool
 pconf_split_allowed(part_conf *c, char *err, size_t errlen)
 {
-    char *copy = strdup(c->allowed_coordinators);
-    if (copy == NULL)
-        return pconf_fail(c, NULL, err, errlen, "out of memory");
-    size_t cap = 1;
-    for (const char *p = copy; *p; p++)
-        cap += *p == ',';
-    c->allowed = calloc(cap, sizeof(char *));
-    if (c->allowed == NULL) {
-        free(copy);
-        return pconf_fail(c, NULL, err, errlen, "out of memory");
-    }
-    bool ok = true;
-    const char *kw = "allowed_coordinators";
-    /* strtok_r would skip empty items silently; walk by hand */
-    char *item = copy;
-    for (;;) {
-        char *comma = strchr(item, ',');
-        if (comma)
-            *comma = '\0';
-        char *name = trim(item);
-        if (*name == '\0') {
-            ok = pconf_fail(c, kw, err, errlen,
-                            "invalid value for key \"%s\" in section [%s]: empty certificate name "
-                            "in the list",
-                            kw, PCONF_SECTION);
-            break;
-        }
-        for (const char *q = name; *q; q++) {
-            if ((unsigned char)*q < 0x20 || *q == 0x7f || *q == '"') {
-                ok = pconf_fail(c, kw, err, errlen,
-                                "invalid value for key \"%s\" in section [%s]: invalid character "
-                                "in certificate name \"%s\"",
-                                kw, PCONF_SECTION, name);
-                break;
-            }
-        }
-        if (!ok)
-            break;
-        if (strcmp(name, "*") == 0)
-            c->allow_any = true;
-        c->allowed[c->n_allowed] = strdup(name);
-        if (c->allowed[c->n_allowed] == NULL) {
-            ok = pconf_fail(c, NULL, err, errlen, "out of memory");
-            break;
-        }
-        c->n_allowed++;
-        if (comma == NULL)
-            break;
-        item = comma + 1;
-    }
-    free(copy);
-    return ok;
+    char why[300];
+    if (!config_split_names(c->allowed_coordinators, &c->allowed, &c->n_allowed, why, sizeof(why)))
+        return pconf_fail(c, "allowed_coordinators", err, errlen,
+                          "invalid value for key \"allowed_coordinators\" in section [%s]: %s",
+                          PCONF_SECTION, why);
+    return true;
 }
 
 static bool
@@ -348,26 +289,10 @@ fail:
 void
 pconf_free(part_conf *c)
 {
-    for (size_t i = 0; i < c->n_allowed; i++)
-        free(c->allowed[i]);
-    free(c->allowed);
+    config_free_names(c->allowed, c->n_allowed);
     c->allowed = NULL;
     c->n_allowed = 0;
     free(c->path);
     c->path = NULL;
     config_free(part_sections, c);
-}
-
-bool
-pconf_coordinator_allowed(const part_conf *c, const char *cert_name)
-{
-    if (cert_name == NULL || cert_name[0] == '\0')
-        return false;
-    if (c->allow_any)
-        return true;
-    for (size_t i = 0; i < c->n_allowed; i++) {
-        if (strcasecmp(c->allowed[i], cert_name) == 0)
-            return true;
-    }
-    return false;
 }

@@ -36,9 +36,8 @@ typedef struct part_conf {
     char *log_file;
 
     /* derived by pconf_load */
-    char **allowed; /* certificate names; "*" allows any */
+    char **allowed; /* certificate names (config_split_names); "*" allows any */
     size_t n_allowed;
-    bool allow_any;
     char *path; /* the file, for messages */
 } part_conf;
 
@@ -48,9 +47,6 @@ typedef struct part_conf {
 bool pconf_load(part_conf *c, const char *path, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 void pconf_free(part_conf *c);
-
-/* Is a verified certificate name on the allow-list (ASCII case-insensitive)? */
-bool pconf_coordinator_allowed(const part_conf *c, const char *cert_name);
 
 /* The line where key is set in [participant], or 0 (for messages). */
 int pconf_key_line(const char *path, const char *key);

@@ -217,7 +217,10 @@ cc_on_open(conn *c, const char *peer_name, void *arg)
         return;
     snprintf(cc->addr, sizeof(cc->addr), "%s", conn_peer_addr(c));
     snprintf(cc->cert_name, sizeof(cc->cert_name), "%s", peer_name ? peer_name : "");
-    if (!pconf_coordinator_allowed(srv_env.conf, cc->cert_name)) {
+    /* the coordinator's rule: the CN or any DNS subjectAltName on the list */
+    char name[256];
+    if (!conn_peer_allowed(c, (const char *const *)srv_env.conf->allowed, srv_env.conf->n_allowed,
+                           name, sizeof(name))) {
         if (conn_refusal_note(c, CONN_REFUSED_NAME))
             log_report(LOG_LVL_WARNING, "28000", NULL, NULL,
                        "refused coordinator connection from %s: certificate name \"%s\" is not "

@@ -17,10 +17,14 @@
 #                  serverAuth); a coordinator certificate for clients only
 #   tls11          a client that offers TLS 1.1 at most, to the coordinator
 #                  and to a participant
+#   names          the participant matches coordinator names as the
+#                  coordinator matches clients: the CN or any DNS
+#                  subjectAltName, lists parsed alike (an empty item is
+#                  refused by both with the same message)
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/dtx.sh"
-h_cases expired not-yet-valid revoked key-usage tls11
+h_cases expired not-yet-valid revoked key-usage tls11 names
 h_init
 
 h_pg_start pa
@@ -53,10 +57,10 @@ policy = p
 [p]
 commonName = supplied
 CNF
-# issue FILE CN START END [EKU] — $CA/FILE.crt and .key
+# issue FILE CN START END [EKU [SAN]] — $CA/FILE.crt and .key
 issue() {
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$CA/$1.key" \
-        -subj "/CN=$2" -addext "subjectAltName=DNS:$2,DNS:localhost,IP:127.0.0.1" \
+        -subj "/CN=$2" -addext "subjectAltName=DNS:${6:-$2},DNS:localhost,IP:127.0.0.1" \
         -addext "extendedKeyUsage=${5:-serverAuth,clientAuth}" -out "$CA/$1.csr" 2>/dev/null &&
         openssl ca -batch -config "$CA/ca.cnf" -startdate "$3" -enddate "$4" -notext \
             -in "$CA/$1.csr" -out "$CA/$1.crt" >/dev/null 2>&1 && chmod 600 "$CA/$1.key"
@@ -184,6 +188,26 @@ if h_case tls11; then
         h_check "tls11: the $what logs why" \
             h_wait_newlog "$logname" "TLS handshake failed: .*(unsupported protocol|wrong version)" 5
     done
+fi
+
+if h_case names; then
+    # a coordinator certificate whose CN is not listed, but a DNS name is
+    issue coord-san other-cn "$NOW" "$LATER" serverAuth,clientAuth coord-alt
+    h_kill part-a
+    sed -i "s/^allowed_coordinators = .*/allowed_coordinators = coord coord-alt/" "$H_TMP/part-a.ini"
+    h_part_start a pa >/dev/null
+    other_coord coord-san
+    h_check "names: a participant takes a coordinator by a DNS subjectAltName on its list" \
+        h_wait_newlog part-a "coordinator \"c2\" .*connected" 15
+    h_kill coord2
+    sed "s/^allowed_coordinators = .*/allowed_coordinators = coord,,x/" "$H_TMP/part-a.ini" >"$H_TMP/bad-part.ini"
+    pout=$("$H_BIN/dtx-participant" -c "$H_TMP/bad-part.ini" -t 2>&1)
+    sed "s/^allowed_clients = .*/allowed_clients = app,,x/" "$H_TMP/coord.ini" >"$H_TMP/bad.ini"
+    cout=$("$H_BIN/dtx-coordinator" -c "$H_TMP/bad.ini" -t 2>&1)
+    h_check "names: the participant refuses a list with an empty item ($pout)" \
+        grep -q "allowed_coordinators.*empty certificate name in the list" <<<"$pout"
+    h_check "names: ... and so does the coordinator, in the same words ($cout)" \
+        grep -q "allowed_clients: empty certificate name in the list" <<<"$cout"
 fi
 
 h_done

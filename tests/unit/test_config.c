@@ -675,6 +675,41 @@ START_TEST(test_hostport)
 }
 END_TEST
 
+/* Certificate-name lists: one parser for both daemons' allow-lists. */
+START_TEST(test_split_names)
+{
+    char **v;
+    size_t n;
+    char why[200];
+    ck_assert(config_split_names("app", &v, &n, why, sizeof(why)));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(v[0], "app");
+    config_free_names(v, n);
+    ck_assert(config_split_names(" a, b c\t,d ", &v, &n, why, sizeof(why)));
+    ck_assert_uint_eq(n, 4);
+    ck_assert_str_eq(v[0], "a");
+    ck_assert_str_eq(v[1], "b");
+    ck_assert_str_eq(v[2], "c");
+    ck_assert_str_eq(v[3], "d");
+    config_free_names(v, n);
+    ck_assert(config_split_names("*", &v, &n, why, sizeof(why)));
+    ck_assert_str_eq(v[0], "*");
+    config_free_names(v, n);
+    static const char *const bad[] = {"", "  ", "a,,b", "a,", ",a", "a, ,b", "a\"b", "a\x01"};
+    static const char *const want[] = {
+        "names no",          "names no",         "empty", "empty", "empty", "empty",
+        "invalid character", "invalid character"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        v = (char **)1;
+        ck_assert_msg(!config_split_names(bad[i], &v, &n, why, sizeof(why)), "accepted \"%s\"",
+                      bad[i]);
+        ck_assert_msg(strstr(why, want[i]) != NULL, "\"%s\": %s", bad[i], why);
+        ck_assert_ptr_null(v);
+        ck_assert_uint_eq(n, 0);
+    }
+}
+END_TEST
+
 START_TEST(test_small_error_buffer)
 {
     char small[16];
@@ -708,6 +743,7 @@ config_suite(void)
     tcase_add_test(tc, test_bad_table);
     tcase_add_test(tc, test_hostport);
     tcase_add_test(tc, test_small_error_buffer);
+    tcase_add_test(tc, test_split_names);
     suite_add_tcase(s, tc);
     return s;
 }
