@@ -361,7 +361,12 @@ if h_case allowed-clients; then
     sed 's/^allowed_clients = .*/allowed_clients = " , "/' "$H_TMP/coord.ini" >"$H_TMP/blank.ini"
     out=$("$H_BIN/dtx-coordinator" -t -c "$H_TMP/blank.ini" 2>&1)
     h_eq "a blank allowed_clients: the coordinator refuses the configuration" 1 $?
-    h_check "... saying so" grep -q 'allowed_clients lists no name' <<<"$out" || h_log "$out"
+    h_check "... saying so" grep -q 'allowed_clients: empty certificate name in the list' <<<"$out" ||
+        h_log "$out"
+    sed 's/^allowed_clients = .*/allowed_clients = "  "/' "$H_TMP/coord.ini" >"$H_TMP/blank.ini"
+    out=$("$H_BIN/dtx-coordinator" -t -c "$H_TMP/blank.ini" 2>&1)
+    h_check "an allowed_clients of blanks names nobody, and says so" \
+        grep -q 'allowed_clients: the list names no certificate' <<<"$out"
     out=$("$H_BIN/dtx-coordinator" -t -c "$H_TMP/coord.ini" 2>&1)
     h_eq "the configuration in use passes -t" 0 $? || h_log "$out"
 fi
