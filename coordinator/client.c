@@ -730,7 +730,8 @@ standby_serves(client *cl, const frame_view *f)
 }
 
 /* A primary whose leader lease ran out ([ha]) starts no transaction; false
- * when f was answered with a refusal instead. */
+ * when f was answered with a refusal instead.  (The lease is asked about
+ * only for a frame that starts one.) */
 static bool
 lease_lost_serves(client *cl, const frame_view *f)
 {
@@ -739,10 +740,14 @@ lease_lost_serves(client *cl, const frame_view *f)
     switch (f->type) {
     case MSG_BEGIN:
     case MSG_BEGIN_RESERVED:
+        if (ha_may_serve(cl->co))
+            return true;
         client_send_error(cl, PROTO_NOT_PRIMARY_SQLSTATE, NULL, "%s", msg);
         return false;
     case MSG_ONESHOT:
     case MSG_ONESHOT_RESERVED:
+        if (ha_may_serve(cl->co))
+            return true;
         client_refuse(cl, "", PROTO_NOT_PRIMARY_SQLSTATE, msg);
         return false;
     default:
@@ -766,7 +771,7 @@ client_on_frame(conn *c, const frame_view *f, void *arg)
     }
     if (cl->co->role != COORD_PRIMARY && !standby_serves(cl, f))
         return;
-    if (!ha_may_serve(cl->co) && !lease_lost_serves(cl, f))
+    if (!lease_lost_serves(cl, f))
         return;
     switch (f->type) {
     case MSG_BEGIN:

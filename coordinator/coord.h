@@ -5,11 +5,14 @@
  * Modules, highest first (docs/architecture.md, "Layers"; make check
  * enforces the include order with tests/layers/check.sh):
  *
- *   main.c      start-up, configuration, listener, signals, shutdown
+ *   main.c      start-up, configuration, signals, shutdown
+ *   roles.c     primary or standby, promotion, fencing, the listener
  *   client.c    client connections: start-up handshake, request dispatch
  *   resolver.c  resolution of in-doubt branches (recovery and periodic sweep)
+ *   walsend.c   the primary's side of replication; walrecv.c the standby's
  *   txn.c       the transaction table and one state machine per transaction
  *   plink.c     links to participants: connect, reconnect, tagged requests
+ *   ha.c        automatic failover through etcd ([ha]); etcd.c its client
  *   clog.c      the commit log: record formats on top of wal/, replay
  *   coord.c     this header's helpers
  *

@@ -222,19 +222,10 @@ etcd_txn_get(etcd_txn *t, bool on_success, const char *key)
     txn_op(t, on_success, "request_range", r, ok);
 }
 
-void
-etcd_txn_delete(etcd_txn *t, bool on_success, const char *key)
-{
-    json_object *r = json_object_new_object();
-    bool ok = r && add(r, "key", b64_json(key));
-    txn_op(t, on_success, "request_delete_range", r, ok);
-}
-
 /* ---- parsing ------------------------------------------------------------- */
 
-/* A decimal-string (or number) field; 0 when absent. */
-static int64_t
-get_int(json_object *o, const char *field)
+int64_t
+etcd_json_int(json_object *o, const char *field)
 {
     json_object *v;
     if (o == NULL || !json_object_object_get_ex(o, field, &v))
@@ -285,10 +276,10 @@ parse_kvs(json_object *kvs, etcd_reply *out, char *err, size_t errlen)
             snprintf(err, errlen, "a value that is not base64");
             return false;
         }
-        d->create_rev = get_int(kv, "create_revision");
-        d->mod_rev = get_int(kv, "mod_revision");
-        d->version = get_int(kv, "version");
-        d->lease = get_int(kv, "lease");
+        d->create_rev = etcd_json_int(kv, "create_revision");
+        d->mod_rev = etcd_json_int(kv, "mod_revision");
+        d->version = etcd_json_int(kv, "version");
+        d->lease = etcd_json_int(kv, "lease");
     }
     return true;
 }
@@ -320,10 +311,10 @@ etcd_parse_reply(const char *body, size_t len, etcd_reply *out, char *err, size_
         json_object_is_type(res, json_type_object))
         top = res;
     json_object_object_get_ex(top, "header", &hdr);
-    out->revision = get_int(hdr, "revision");
+    out->revision = etcd_json_int(hdr, "revision");
     out->succeeded = json_object_object_get_ex(top, "succeeded", &o) && json_object_get_boolean(o);
-    out->id = get_int(top, "ID");
-    out->ttl = get_int(top, "TTL");
+    out->id = etcd_json_int(top, "ID");
+    out->ttl = etcd_json_int(top, "TTL");
     if (json_object_object_get_ex(top, "kvs", &o) && !parse_kvs(o, out, err, errlen))
         goto out;
     if (json_object_object_get_ex(top, "responses", &resps)) {
@@ -691,7 +682,7 @@ etcd_lease_revoke(etcd *e, int64_t id, etcd_cb cb, void *arg)
 /* ---- the client ---------------------------------------------------------- */
 
 static bool
-parse_endpoints(etcd *e, const char *list, char *err, size_t errlen)
+parse_endpoints(endpoint *ep, size_t *nep, const char *list, char *err, size_t errlen)
 {
     char *copy = strdup(list), *save = NULL;
     if (copy == NULL) {
@@ -701,12 +692,12 @@ parse_endpoints(etcd *e, const char *list, char *err, size_t errlen)
     bool ok = true;
     for (char *tok = strtok_r(copy, ", \t", &save); tok && ok;
          tok = strtok_r(NULL, ", \t", &save)) {
-        if (e->nep == ETCD_MAX_ENDPOINTS) {
+        if (*nep == ETCD_MAX_ENDPOINTS) {
             snprintf(err, errlen, "more than %d endpoints", ETCD_MAX_ENDPOINTS);
             ok = false;
             break;
         }
-        endpoint *p = &e->ep[e->nep];
+        endpoint *p = &ep[*nep];
         char perr[200];
         if (!config_parse_hostport(tok, 2379, p->host, sizeof(p->host), &p->port, perr,
                                    sizeof(perr))) {
@@ -716,10 +707,10 @@ parse_endpoints(etcd *e, const char *list, char *err, size_t errlen)
         }
         snprintf(p->text, sizeof(p->text), strchr(p->host, ':') ? "[%s]:%u" : "%s:%u", p->host,
                  p->port);
-        e->nep++;
+        (*nep)++;
     }
     free(copy);
-    if (ok && e->nep == 0) {
+    if (ok && *nep == 0) {
         snprintf(err, errlen, "no endpoint given");
         ok = false;
     }
@@ -729,14 +720,9 @@ parse_endpoints(etcd *e, const char *list, char *err, size_t errlen)
 bool
 etcd_check_endpoints(const char *list, char *err, size_t errlen)
 {
-    etcd *e = calloc(1, sizeof(*e));
-    if (e == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return false;
-    }
-    bool ok = parse_endpoints(e, list, err, errlen);
-    free(e);
-    return ok;
+    endpoint ep[ETCD_MAX_ENDPOINTS];
+    size_t n = 0;
+    return parse_endpoints(ep, &n, list, err, errlen);
 }
 
 etcd *
@@ -751,7 +737,7 @@ etcd_create(struct event_base *base, const etcd_options *o, char *err, size_t er
     e->dns = o->dns;
     e->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 1000;
     e->reachable = true;
-    if (!parse_endpoints(e, o->endpoints, err, errlen))
+    if (!parse_endpoints(e->ep, &e->nep, o->endpoints, err, errlen))
         goto fail;
     for (size_t i = 0; i < e->nep && e->dns == NULL; i++) {
         if (!tls_is_ip_literal(e->ep[i].host)) {

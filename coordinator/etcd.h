@@ -73,13 +73,17 @@ etcd_txn *etcd_txn_new(void); /* NULL when out of memory */
 void etcd_txn_compare(etcd_txn *t, const char *key, etcd_target target, int64_t n);
 void etcd_txn_put(etcd_txn *t, bool on_success, const char *key, const char *value, int64_t lease);
 void etcd_txn_get(etcd_txn *t, bool on_success, const char *key);
-void etcd_txn_delete(etcd_txn *t, bool on_success, const char *key);
 /* false (and t freed, cb never called) when out of memory */
 bool etcd_txn_send(etcd *e, etcd_txn *t, etcd_cb cb, void *arg);
 
 bool etcd_lease_grant(etcd *e, int64_t ttl_s, etcd_cb cb, void *arg);
 bool etcd_lease_keepalive(etcd *e, int64_t id, etcd_cb cb, void *arg);
 bool etcd_lease_revoke(etcd *e, int64_t id, etcd_cb cb, void *arg);
+
+/* A JSON object's field that etcd writes as a decimal string (64-bit
+ * numbers) or as a number; 0 when absent. */
+struct json_object;
+int64_t etcd_json_int(struct json_object *o, const char *field);
 
 /* The kv of key in r, or NULL. */
 const etcd_kv *etcd_reply_find(const etcd_reply *r, const char *key);

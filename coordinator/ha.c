@@ -133,8 +133,8 @@ static void
 ha_set_state(struct ha *h, ha_state to)
 {
     static const unsigned allowed[] = {
-        [HA_FOLLOWING] = 1u << HA_CAMPAIGNING | 1u << HA_DEMOTED,
-        [HA_CAMPAIGNING] = 1u << HA_LEADING | 1u << HA_FOLLOWING | 1u << HA_DEMOTED,
+        [HA_FOLLOWING] = 1u << HA_CAMPAIGNING,
+        [HA_CAMPAIGNING] = 1u << HA_LEADING | 1u << HA_FOLLOWING,
         [HA_LEADING] = 1u << HA_LOST | 1u << HA_DEMOTED,
         [HA_LOST] = 1u << HA_LEADING | 1u << HA_DEMOTED,
         [HA_DEMOTED] = 0,
@@ -189,17 +189,6 @@ get_str(json_object *o, const char *field, char *out, size_t outlen)
         snprintf(out, outlen, "%s", json_object_get_string(v));
 }
 
-static uint64_t
-get_u64(json_object *o, const char *field)
-{
-    json_object *v;
-    if (!json_object_object_get_ex(o, field, &v))
-        return 0;
-    if (json_object_is_type(v, json_type_string))
-        return strtoull(json_object_get_string(v), NULL, 10);
-    return (uint64_t)json_object_get_int64(v);
-}
-
 static void
 read_leader(struct ha *h, const etcd_kv *kv)
 {
@@ -218,8 +207,8 @@ read_leader(struct ha *h, const etcd_kv *kv)
     }
     get_str(o, "member", l->member, sizeof(l->member));
     get_str(o, "addr", l->addr, sizeof(l->addr));
-    l->instance = get_u64(o, "instance");
-    l->epoch = get_u64(o, "epoch");
+    l->instance = (uint64_t)etcd_json_int(o, "instance");
+    l->epoch = (uint64_t)etcd_json_int(o, "epoch");
     json_object_put(o);
 }
 
@@ -239,9 +228,19 @@ read_sync(struct ha *h, const etcd_kv *kv)
     }
     get_str(o, "leader", s->leader, sizeof(s->leader));
     get_str(o, "standby", s->standby, sizeof(s->standby));
-    s->lsn = get_u64(o, "lsn");
-    s->epoch = get_u64(o, "epoch");
+    s->lsn = (uint64_t)etcd_json_int(o, "lsn");
+    s->epoch = (uint64_t)etcd_json_int(o, "epoch");
     json_object_put(o);
+}
+
+/* o's text (heap; caller frees), o released; NULL when out of memory */
+static char *
+json_text(json_object *o)
+{
+    const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    char *out = t ? strdup(t) : NULL;
+    json_object_put(o);
+    return out;
 }
 
 /* JSON text of a record (heap; caller frees), NULL when out of memory */
@@ -257,10 +256,7 @@ leader_value(const struct ha *h, uint64_t epoch)
     json_object_object_add(o, "addr", json_object_new_string(h->co->conf.ha_advertise));
     json_object_object_add(o, "instance", json_object_new_string(buf));
     json_object_object_add(o, "epoch", json_object_new_int64((int64_t)epoch));
-    const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    char *out = t ? strdup(t) : NULL;
-    json_object_put(o);
-    return out;
+    return json_text(o);
 }
 
 static char *
@@ -273,10 +269,7 @@ sync_value(const struct ha *h, const char *standby, uint64_t lsn)
     json_object_object_add(o, "standby", json_object_new_string(standby));
     json_object_object_add(o, "lsn", json_object_new_int64((int64_t)lsn));
     json_object_object_add(o, "epoch", json_object_new_int64((int64_t)h->my_epoch));
-    const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-    char *out = t ? strdup(t) : NULL;
-    json_object_put(o);
-    return out;
+    return json_text(o);
 }
 
 static void
@@ -363,11 +356,10 @@ look_done(void *arg, const etcd_reply *r)
     }
     if (l->known) {
         h->note[0] = '\0';
-        if (l->addr[0] && strcmp(h->following, l->addr) != 0) {
+        if (l->addr[0] && strcmp(h->following, l->addr) != 0 && h->ev->follow(h->co, l->addr)) {
             snprintf(h->following, sizeof(h->following), "%s", l->addr);
             log_log("ha: \"%s\" holds the leader key (epoch %" PRIu64 "): following it at %s",
                     l->member, l->epoch, l->addr);
-            h->ev->follow(h->co, l->addr);
         }
         return;
     }

@@ -15,8 +15,9 @@
 typedef struct ha_events {
     /* this instance won the leader key with epoch: promote */
     void (*won)(coord *co, uint64_t epoch);
-    /* the leader is another instance, reachable at addr: stream from it */
-    void (*follow)(coord *co, const char *addr);
+    /* the leader is another instance, reachable at addr: stream from it
+     * (false: not now; asked again at the next poll) */
+    bool (*follow)(coord *co, const char *addr);
     /* is a primary streaming to this standby right now? */
     bool (*streaming)(coord *co);
     /* this primary lost its mandate (why): stop serving, start again */

@@ -115,6 +115,15 @@ roles_stop_listening(coord *co)
     }
 }
 
+/* Stop fast (through the signal handler, as SIGINT) and, with restart,
+ * start again: main execs this program anew once everything is closed. */
+static void
+stop_now(coord *co, bool restart)
+{
+    co->restart = restart;
+    kill(getpid(), SIGINT);
+}
+
 /* ---- participants' events ---------------------------------------------- */
 
 static void
@@ -137,8 +146,7 @@ link_fenced(void *arg, plink *l, const char *message)
               " (%s); stopping%s",
               plink_name(l), co->epoch, message,
               ha_enabled(co) ? ", then starting again to follow the leader" : "");
-    co->restart = ha_enabled(co);
-    kill(getpid(), SIGINT); /* a fast shutdown, through the signal handler */
+    stop_now(co, ha_enabled(co));
 }
 
 static const plink_events roles_plink_events = {.ready = link_ready, .fenced = link_fenced};
@@ -437,8 +445,7 @@ received_durable(void *arg)
             log_error("promotion: etcd gave epoch %" PRIu64 ", but this log has reached %" PRIu64
                       "; starting again",
                       co->won_epoch, co->epoch - 1);
-            co->restart = true;
-            kill(getpid(), SIGINT);
+            stop_now(co, true);
             return;
         }
         co->epoch = co->won_epoch;
@@ -488,8 +495,7 @@ static void
 ha_won(coord *co, uint64_t epoch)
 {
     if (co->role != COORD_STANDBY || walrecv_cutting(co)) {
-        co->restart = true; /* (cutting a fork: the start again finishes it first) */
-        kill(getpid(), SIGINT);
+        stop_now(co, true); /* (cutting a fork: the start again finishes it first) */
         return;
     }
     co->won_epoch = epoch;
@@ -500,10 +506,10 @@ ha_won(coord *co, uint64_t epoch)
     clog_when_durable(co->log, clog_end_lsn(co->log), received_durable, co);
 }
 
-static void
+static bool
 ha_follow(coord *co, const char *addr)
 {
-    walrecv_follow(co, addr);
+    return walrecv_follow(co, addr);
 }
 
 static bool
@@ -518,8 +524,7 @@ ha_demote(coord *co, const char *why)
     (void)why;
     if (co->shutting_down)
         return;
-    co->restart = true;
-    kill(getpid(), SIGINT); /* a fast shutdown; main starts the process again */
+    stop_now(co, true);
 }
 
 static const ha_events roles_ha_events = {

@@ -390,27 +390,26 @@ walrecv_start(coord *co)
     wr_connect(wr);
 }
 
-void
+bool
 walrecv_follow(coord *co, const char *addr)
 {
     char err[300];
     struct walrecv *wr = co->wr ? co->wr : wr_create(co);
-    if (wr->state == WR_STOPPED)
-        return;
+    if (wr->state == WR_STOPPED || wr->cutting)
+        return false; /* (a fork's cut finishes against the primary that asked for it) */
+    if (!wr_target(wr, addr, err, sizeof(err))) { /* the stream, if any, goes on */
+        log_warn("replication: the leader's address \"%s\": %s", addr, err);
+        return false;
+    }
     if (wr->c) {
         conn_close(wr->c);
         wr->c = NULL;
     }
     evtimer_del(wr->retry_ev);
-    wr->state = WR_DOWN;
     wr->backoff_ms = 100;
     wr->primary_sync = false;
-    if (!wr_target(wr, addr, err, sizeof(err))) {
-        log_warn("replication: the leader's address \"%s\": %s", addr, err);
-        wr->port = 0;
-        return;
-    }
     wr_connect(wr);
+    return true;
 }
 
 bool

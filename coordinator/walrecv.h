@@ -14,8 +14,9 @@
  * back-off); call once the log is open. */
 void walrecv_start(coord *co);
 /* Stream from addr instead ([ha]: the leader key names it), from now on;
- * starts the state when there is none yet. */
-void walrecv_follow(coord *co, const char *addr);
+ * starts the state when there is none yet.  false (nothing changed) when
+ * addr is not host:port, or a fork's cut is under way: ask again later. */
+bool walrecv_follow(coord *co, const char *addr);
 /* Is the primary streaming to this standby right now? */
 bool walrecv_streaming(const coord *co);
 /* Stop for good (promotion, shutdown): the connection is closed.  The
