@@ -207,7 +207,9 @@ read_leader(struct ha *h, const etcd_kv *kv)
     }
     get_str(o, "member", l->member, sizeof(l->member));
     get_str(o, "addr", l->addr, sizeof(l->addr));
-    l->instance = (uint64_t)etcd_json_int(o, "instance");
+    char inst[40];
+    get_str(o, "instance", inst, sizeof(inst));
+    l->instance = strtoull(inst, NULL, 16); /* written in hex (leader_value) */
     l->epoch = (uint64_t)etcd_json_int(o, "epoch");
     json_object_put(o);
 }
