@@ -123,7 +123,7 @@ echo "# manual failovers: ${times[*]} ms"
 h_stop "$STANDBY" >/dev/null
 h_etcd_start 1 >/dev/null || exit 1
 h_pair_ha_config "sweep_interval = 10s"
-is_primary() { one "$1" replication 2>/dev/null | grep -qx 'role: primary'; }
+is_primary() { h_pair_role_is "$1" primary; }
 start_as X ha
 h_wait_until 30 is_primary X || { echo "# X never led"; exit 1; }
 start_as Y ha

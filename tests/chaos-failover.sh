@@ -49,7 +49,7 @@ bank_setup || exit 1
 one() { h_pair_dtx "$@"; }
 sure() { h_pair_is "$1" sure; }
 synchronous() { h_pair_is "$1" synchronous; }
-is_primary() { h_pair_dtx "$1" replication 2>/dev/null | grep -qx 'role: primary'; }
+is_primary() { h_pair_role_is "$1" primary; }
 either_leads() { is_primary X || is_primary Y; }
 if [ -n "$ha" ]; then
     h_etcd_start 1 || exit 1

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FUZZ_SPLIT          "#dtxsep#"
 #define FUZZ_SPLIT_LEN      (sizeof(FUZZ_SPLIT) - 1)
@@ -43,6 +44,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
             abort();                                                                               \
         }                                                                                          \
     } while (0)
+
+/* A fresh directory for a target's files, dtx-fuzz-TAG.XXXXXX under
+ * /dev/shm (TMPDIR, or /tmp, when /dev/shm cannot be written), into out. */
+FUZZ_UNUSED void
+fuzz_tmpdir(char *out, size_t outlen, const char *tag)
+{
+    const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
+    snprintf(out, outlen, "%s/dtx-fuzz-%s.XXXXXX", tmp ? tmp : "/tmp", tag);
+    FUZZ_CHECK(mkdtemp(out) != NULL);
+}
 
 /* Abort on the self-test input when DTX_FUZZ_SELFTEST=1. */
 FUZZ_UNUSED void

@@ -82,9 +82,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     log_set_level(LOG_LVL_ERROR);
-    const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-    snprintf(dir, sizeof(dir), "%s/dtx-fuzz-wal-scan.XXXXXX", tmp ? tmp : "/tmp");
-    FUZZ_CHECK(mkdtemp(dir) != NULL);
+    fuzz_tmpdir(dir, sizeof(dir), "wal-scan");
     dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     FUZZ_CHECK(dirfd >= 0);
     atexit(remove_dir);

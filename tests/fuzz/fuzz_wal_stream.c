@@ -67,9 +67,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     log_set_level(LOG_LVL_ERROR);
-    const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-    snprintf(base, sizeof(base), "%s/dtx-fuzz-wal-stream.XXXXXX", tmp ? tmp : "/tmp");
-    FUZZ_CHECK(mkdtemp(base) != NULL);
+    fuzz_tmpdir(base, sizeof(base), "wal-stream");
     for (int i = 0; i < FW_NLOGS; i++) {
         snprintf(dirs[i], sizeof(dirs[i]), "%s/log%d", base, i);
         FUZZ_CHECK(mkdir(dirs[i], 0700) == 0);

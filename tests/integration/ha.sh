@@ -53,10 +53,9 @@ HA_TTL=5s
 # on it after 2 s and try the next host
 export DTXCONNECT_TIMEOUT=2
 
-role() { h_pair_dtx "$1" replication 2>/dev/null | sed -n 's/^role: //p'; }
 field() { h_pair_dtx "$1" replication 2>/dev/null | sed -n "s/^$2: //p"; }
-is_primary() { [ "$(role "$1")" = primary ]; }
-is_standby() { [ "$(role "$1")" = standby ]; }
+is_primary() { h_pair_role_is "$1" primary; }
+is_standby() { h_pair_role_is "$1" standby; }
 leader() { h_etcd_get /dtx/c1/leader | python3 -c 'import json,sys; print(json.load(sys.stdin)["member"])' 2>/dev/null; }
 epoch_key() { h_etcd_get /dtx/c1/epoch; }
 leader_gone() { [ -z "$(h_etcd_get /dtx/c1/leader)" ]; }

@@ -149,10 +149,5 @@ if h_case example; then
 fi
 
 h_end_case
-h_stop coord
-h_eq "coordinator exits 0 on SIGTERM (no leaks)" 0 $?
-for p in a b; do
-    h_stop "part-$p"
-    h_eq "participant $p exits 0 on SIGTERM (no leaks)" 0 $?
-done
+h_stop_clean a b
 h_done

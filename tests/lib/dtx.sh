@@ -108,6 +108,19 @@ h_coord_start() {
     return 0
 }
 
+# h_stop_clean PART... — the end of a suite: SIGTERM the coordinator, then
+# each participant named; each must exit 0 (the sanitizer build fails the
+# exit status on a leak)
+h_stop_clean() {
+    h_stop coord
+    h_eq "coordinator exits 0 on SIGTERM (no leaks)" 0 $?
+    local p
+    for p in "$@"; do
+        h_stop "part-$p"
+        h_eq "participant $p exits 0 on SIGTERM (no leaks)" 0 $?
+    done
+}
+
 h_dtx() {
     "$H_BIN/dtx" "$@"
 }
@@ -129,6 +142,7 @@ h_dtx_quiet() {
 #   h_pair_start NAME primary|standby [failpoints]
 #   h_pair_dtx NAME ARGS...     the dtx CLI against NAME alone, as "ops"
 #   h_pair_is NAME KEY          true when NAME's `dtx replication` says KEY: yes
+#   h_pair_role_is NAME ROLE    true when it says role: ROLE (primary, standby)
 declare -A H_PAIR_PORT=()
 
 h_pair_config() {
@@ -174,6 +188,11 @@ h_pair_dtx() {
     shift
     DTXHOST=127.0.0.1 DTXPORT=${H_PAIR_PORT[$n]} DTXSSLCERT=$H_CERTS/ops.crt \
         DTXSSLKEY=$H_CERTS/ops.key "$H_BIN/dtx" "$@"
+}
+
+# h_pair_role_is NAME ROLE — true when NAME's `dtx replication` says role: ROLE
+h_pair_role_is() {
+    h_pair_dtx "$1" replication 2>/dev/null | grep -qx "role: $2"
 }
 
 h_pair_is() {
