@@ -25,21 +25,22 @@ VERSION     := 1.0.0
 VERSION_NUM := $(shell echo $(VERSION) | awk -F. '{ print $$1 * 10000 + $$2 * 100 + $$3 }')
 VERSION_H   := $(O)/include/dtx_version.h
 
-PKGS      := libpq libevent libevent_pthreads openssl
+PKGS      := libpq libevent libevent_pthreads openssl json-c
 CC        ?= cc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-# the coordinator alone: etcd's JSON gateway (ha.c, etcd.c)
-COORD_PKGS   := json-c libevent_openssl
-COORD_CFLAGS := $(shell pkg-config --cflags $(COORD_PKGS) 2>/dev/null)
-COORD_LIBS   := $(shell pkg-config --libs $(COORD_PKGS) 2>/dev/null)
+# the daemons alone: HTTPS (etcd's gateway, the operations endpoint) and
+# systemd's readiness notification
+SRV_PKGS   := libevent_openssl libsystemd
+SRV_CFLAGS := $(shell pkg-config --cflags $(SRV_PKGS) 2>/dev/null)
+SRV_LIBS_X := $(shell pkg-config --libs $(SRV_PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
              -Wmissing-prototypes -Wstrict-prototypes -Wvla
 BASEFLAGS := -std=gnu11 -D_GNU_SOURCE -fPIC -pthread -MMD -MP $(WARN) \
-             -Icommon -Iwal -Iclient -I$(O)/include $(PKG_CFLAGS) $(COORD_CFLAGS)
+             -Icommon -Iwal -Iclient -I$(O)/include $(PKG_CFLAGS) $(SRV_CFLAGS)
 
 ifeq ($(BUILD),test)
   SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -151,7 +152,7 @@ $(LIBDTX_A): $(call obj,$(LIBDTX_SRC)) $(call obj,$(COMMON_SRC))
 
 $(LIBDTX_SO): $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libdtx.so.1 -Wl,--exclude-libs,ALL $(LDFLAGS_X) -o $@ $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON) $(LIBS)
+	$(CC) -shared -Wl,-soname,libdtx.so.1 -Wl,--exclude-libs,ALL -Wl,--as-needed $(LDFLAGS_X) -o $@ $(call obj,$(LIBDTX_SRC)) $(LIBCOMMON) $(LIBS)
 	@ln -sf libdtx.so.1 $(O)/lib/libdtx.so
 
 # The static library a user links: libdtx's objects and what they use of
@@ -171,11 +172,11 @@ SRV_LIBS := $(filter $(LIBWAL),$(ALL_LIBS_A)) $(LIBCOMMON)
 
 $(O)/bin/dtx-coordinator: $(call obj,$(COORD_SRC)) $(SRV_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_X) -o $@ $(call obj,$(COORD_SRC)) $(SRV_LIBS) $(COORD_LIBS) $(LIBS)
+	$(CC) $(LDFLAGS_X) -o $@ $(call obj,$(COORD_SRC)) $(SRV_LIBS) $(SRV_LIBS_X) $(LIBS)
 
 $(O)/bin/dtx-participant: $(call obj,$(PART_SRC)) $(SRV_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_X) -o $@ $(call obj,$(PART_SRC)) $(SRV_LIBS) $(LIBS)
+	$(CC) $(LDFLAGS_X) -o $@ $(call obj,$(PART_SRC)) $(SRV_LIBS) $(SRV_LIBS_X) $(LIBS)
 
 $(O)/bin/dtx-waldump: $(call obj,wal/waldump_main.c) $(LINK_LIBS)
 	@mkdir -p $(dir $@)
@@ -205,7 +206,7 @@ $(O)/tests/%: $(O)/obj/tests/unit/%.o $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_X) -o $@ $< $(if $(filter test_coord%,$*),$(COORD_OBJ_NOMAIN)) \
 	    $(if $(filter test_part%,$*),$(PART_OBJ_NOMAIN)) $(LINK_LIBS) $(CHECK_LIBS) \
-	    $(if $(filter test_coord%,$*),$(COORD_LIBS)) $(LIBS)
+	    $(if $(filter test_coord% test_part%,$*),$(SRV_LIBS_X)) $(LIBS)
 
 $(O)/obj/tests/unit/%.o: tests/unit/%.c | $(VERSION_H)
 	@mkdir -p $(dir $@)
@@ -352,7 +353,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_BASE    := -std=gnu11 -D_GNU_SOURCE -pthread -MMD -MP -O1 -g $(FUZZ_SAN) \
                 -Icommon -Iwal -Iclient -Icoordinator -Iparticipant -Itests/fuzz \
-                -I$(FUZZ_O)/include -I$(FUZZ_O)/gen $(PKG_CFLAGS) $(COORD_CFLAGS)
+                -I$(FUZZ_O)/include -I$(FUZZ_O)/gen $(PKG_CFLAGS) $(SRV_CFLAGS)
 # dtx's sources, instrumented for coverage; gcc holds them to -Werror, and a
 # warning only clang gives must not stop the fuzzers
 FUZZ_LIBFLAGS := $(FUZZ_BASE) $(filter-out -Werror,$(WARN)) -Wno-unused-function \
@@ -422,7 +423,7 @@ $(FUZZ_O)/bin/fuzz_participant: $(FUZZ_EXTRA_participant)
 .SECONDARY: $(patsubst %,$(FUZZ_O)/obj/tests/fuzz/fuzz_%.o,$(FUZZ_TARGETS))
 $(FUZZ_O)/bin/fuzz_%: $(FUZZ_O)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIBS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_EXTRA_$*) $(FUZZ_LIBS) $(COORD_LIBS) $(PKG_LIBS) \
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_EXTRA_$*) $(FUZZ_LIBS) $(SRV_LIBS_X) $(PKG_LIBS) \
 	    -lpthread -lm
 
 $(FUZZ_O)/bin/gen-corpus: $(FUZZ_O)/obj/tests/fuzz/gen_corpus.o $(FUZZ_LIBS)

@@ -963,6 +963,71 @@ config_free(const config_section *table, void *out)
     }
 }
 
+/* ---- reload ------------------------------------------------------------ */
+
+static size_t
+key_size(config_type t)
+{
+    switch (t) {
+    case CONFIG_STRING:
+        return sizeof(char *);
+    case CONFIG_INT:
+    case CONFIG_ENUM:
+        return sizeof(int);
+    case CONFIG_BOOL:
+        return sizeof(bool);
+    case CONFIG_DURATION:
+    case CONFIG_SIZE:
+        return sizeof(int64_t);
+    default:
+        abort();
+    }
+}
+
+static bool
+key_equal(const config_key *k, const void *a, const void *b)
+{
+    const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
+    if (k->type == CONFIG_STRING) {
+        const char *sa = *(char *const *)(const void *)pa, *sb = *(char *const *)(const void *)pb;
+        return (sa == NULL && sb == NULL) || (sa && sb && strcmp(sa, sb) == 0);
+    }
+    return memcmp(pa, pb, key_size(k->type)) == 0;
+}
+
+static bool
+name_listed(const char *name, const char *const *list)
+{
+    for (; list && *list; list++)
+        if (strcmp(*list, name) == 0)
+            return true;
+    return false;
+}
+
+int
+config_keep_restart_keys(const config_section *table, void *newc, void *oldc,
+                         const char *const *live, config_changed_fn changed, void *arg)
+{
+    int n = 0;
+    for (const config_section *sec = table; sec->name != NULL; sec++) {
+        for (const config_key *k = sec->keys; k != NULL && k->name != NULL; k++) {
+            if (name_listed(k->name, live) || key_equal(k, newc, oldc))
+                continue;
+            /* the old value stays in force; the new one goes with oldc */
+            unsigned char tmp[sizeof(int64_t)];
+            char *pn = (char *)newc + k->offset, *po = (char *)oldc + k->offset;
+            size_t sz = key_size(k->type);
+            memcpy(tmp, pn, sz);
+            memcpy(pn, po, sz);
+            memcpy(po, tmp, sz);
+            if (changed)
+                changed(arg, sec->name, k->name);
+            n++;
+        }
+    }
+    return n;
+}
+
 /* ---- name lists -------------------------------------------------------- */
 
 static bool

@@ -108,6 +108,18 @@ bool config_parse_string(const config_section *table, void *out, void *cb_ctx, c
                          const char *text, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/*
+ * Reload: newc was parsed from the file again, oldc is in force.  Every key
+ * of a keyed section whose name is not in live (NULL-terminated; NULL: none
+ * is) and whose value differs keeps its old value: the two values are
+ * swapped, so that newc holds what stays in force and oldc what was asked
+ * for (freed with oldc), and changed(arg, section, key) is called.  Returns
+ * how many keys were kept.
+ */
+typedef void (*config_changed_fn)(void *arg, const char *section, const char *key);
+int config_keep_restart_keys(const config_section *table, void *newc, void *oldc,
+                             const char *const *live, config_changed_fn changed, void *arg);
+
 /* Free the CONFIG_STRING fields of out and set them to NULL.  Idempotent. */
 void config_free(const config_section *table, void *out);
 

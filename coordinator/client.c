@@ -884,6 +884,37 @@ client_accept(coord *co, int fd)
     all_clients = cl;
 }
 
+void
+client_reloaded(coord *co)
+{
+    conn_admission a = {.timeout_ms = co->conf.authentication_timeout_ms,
+                        .max_authenticating = co->conf.max_authenticating};
+    conn_admission_set(&a);
+    client *cl = all_clients;
+    while (cl) {
+        client *next = cl->next;
+        char name[260];
+        cl->may_standby =
+            co->nstandbys > 0 && conn_peer_allowed(cl->c, (const char *const *)co->standbys,
+                                                   co->nstandbys, name, sizeof(name));
+        cl->may_client = conn_peer_allowed(cl->c, (const char *const *)co->allowed, co->nallowed,
+                                           name, sizeof(name));
+        bool keep = cl->state == CL_HELLO_WAIT ? cl->may_client || cl->may_standby
+                    : cl->role == ROLE_STANDBY ? cl->may_standby
+                                               : cl->may_client;
+        if (!keep && !cl->closing) {
+            log_log("closing the connection of %s: certificate name \"%s\" is no longer allowed",
+                    conn_peer_addr(cl->c), cl->cert);
+            conn_fail(cl->c, "28000",
+                      "certificate name \"%s\" is no longer allowed (the configuration was "
+                      "reloaded)",
+                      cl->cert);
+            client_free(cl);
+        }
+        cl = next;
+    }
+}
+
 /* Shutdown: close every client that is not in the middle of a request; one
  * with a transaction in progress gets it rolled back (client_free). */
 void

@@ -25,5 +25,9 @@ void client_accept(coord *co, int fd);
 /* Shutdown: close every client not in the middle of a request (all of
  * them on a fast shutdown). */
 void client_close_all(coord *co);
+/* The configuration was reloaded: admission limits from it; clients whose
+ * certificate name is no longer allowed are told so and closed (a
+ * transaction of theirs goes on to its decision without them). */
+void client_reloaded(coord *co);
 
 #endif

@@ -106,6 +106,8 @@
  */
 #include "clog.h"
 
+#include "clock.h"
+
 #include "log.h"
 #include "wal.h"
 
@@ -203,6 +205,7 @@ struct clog {
     uint64_t last_lsn;     /* end of the last record we appended (only the
                             * event loop appends: no need to ask wal/) */
     uint64_t ckpt_keep;    /* keep_lsn of the running checkpoint */
+    int64_t ckpt_done_ms;  /* monotonic: the last checkpoint ended (or the log opened) */
     char ckpt_why[GID_MAX + 64];
     /* replication (primary): who hears of durable records, and the waits
      * for a synchronous standby's acknowledgement (durable_trampoline) */
@@ -1059,6 +1062,7 @@ clog_open(coord *co, const char *dir, char *err, size_t errlen)
     wal_options opts;
     wal_options_init(&opts);
     opts.segment_size = (uint32_t)co->conf.wal_segment_size;
+    l->ckpt_done_ms = clock_mono_ms();
     l->wal = wal_open(dir, &opts, err, errlen);
     if (l->wal == NULL || l->omap == NULL) {
         if (l->wal)
@@ -1720,6 +1724,7 @@ ckpt_done_cb(evutil_socket_t fd, short what, void *arg)
     pthread_join(l->ckpt_thread, NULL);
     l->ckpt_thread_up = false;
     l->ckpt_running = false;
+    l->ckpt_done_ms = clock_mono_ms();
     char a[32], b[32];
     if (!l->ckpt_ok)
         log_error("checkpoint: could not remove old segments of the commit log: %s "
@@ -1806,6 +1811,18 @@ ckpt_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     clog_checkpoint(arg);
+}
+
+struct wal *
+clog_wal(const clog *l)
+{
+    return l->wal;
+}
+
+int64_t
+clog_checkpoint_age_ms(const clog *l)
+{
+    return clock_mono_ms() - l->ckpt_done_ms;
 }
 
 void

@@ -74,6 +74,10 @@ void clog_foreach_heuristic(clog *l, clog_heuristic_fn fn, void *arg);
 /* Start periodic checkpoints (checkpoint_interval, checkpoint_segments);
  * call once the epoch is durable. */
 void clog_checkpoint_start(clog *l);
+/* ms since the last checkpoint ended (or since the log was opened) */
+int64_t clog_checkpoint_age_ms(const clog *l);
+/* the write-ahead log under it (for its metrics) */
+struct wal *clog_wal(const clog *l);
 
 /* ---- replication --------------------------------------------------------- */
 

@@ -7,6 +7,7 @@
 #include "hash.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 
 void
@@ -42,4 +43,14 @@ coord_new_instance(void)
         if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
             v = clock_wall_ms() ^ ((uint64_t)clock_mono_ns() << 20);
     return v;
+}
+
+void
+coord_stats_init(coord_stats *st)
+{
+    static const metrics_hist seconds = METRICS_HIST_SECONDS;
+    memset(st, 0, sizeof(*st));
+    st->commit_latency = seconds;
+    st->prepare_round = seconds;
+    st->durable_wait = seconds;
 }

@@ -33,6 +33,8 @@
 #ifndef DTX_COORD_H
 #define DTX_COORD_H
 
+#include "metrics.h"
+
 #include <event2/event.h>
 #include <openssl/ssl.h>
 #include <stdbool.h>
@@ -81,6 +83,9 @@ typedef struct coord_conf {
     int max_authenticating;            /* connections not yet authenticated, at most */
     char *log_level;
     char *log_file;
+    int log_format;    /* log_format of log.h */
+    char *http_listen; /* operations endpoint (ops.c); NULL: none */
+    bool http_tls;     /* ...over HTTPS, with tls_cert and tls_key */
     /* replication (docs/failover.md) */
     char *allowed_standbys;          /* certificate names that may stream the log */
     char *admin_clients;             /* certificate names that may promote */
@@ -101,6 +106,43 @@ typedef struct coord_conf {
     part_conf *parts;
     int nparts;
 } coord_conf;
+
+/* ---- counting, for /metrics (ops.c) --------------------------------------- */
+
+/* How a transaction ended, as told to its client */
+typedef enum coord_outcome {
+    CO_COMMITTED = 0,
+    CO_ABORTED,
+    CO_UNKNOWN,
+    CO_HEURISTIC,
+    CO_NOUTCOMES,
+} coord_outcome;
+
+/* What kind of transaction it was: read-only (nothing to commit anywhere),
+ * one-phase (one branch wrote), one-shot (ONESHOT over several), interactive
+ * (BEGIN ... COMMIT over several) */
+typedef enum coord_kind {
+    CK_ONESHOT = 0,
+    CK_INTERACTIVE,
+    CK_ONEPHASE,
+    CK_READONLY,
+    CK_NKINDS,
+} coord_kind;
+
+typedef enum coord_resolver_action {
+    CR_COMMIT = 0, /* COMMIT PREPARED of a decided branch */
+    CR_ROLLBACK,   /* ROLLBACK PREPARED of an orphaned one */
+    CR_LIST,       /* a listing asked for */
+    CR_NACTIONS,
+} coord_resolver_action;
+
+typedef struct coord_stats {
+    uint64_t txns[CO_NOUTCOMES][CK_NKINDS];
+    metrics_hist commit_latency; /* COMMIT or ONESHOT received -> its outcome sent (µs) */
+    metrics_hist prepare_round;  /* PREPARE sent -> every vote in (µs) */
+    metrics_hist durable_wait;   /* COMMIT record appended -> durable (µs) */
+    uint64_t resolver[CR_NACTIONS];
+} coord_stats;
 
 /* ---- the process --------------------------------------------------------- */
 
@@ -154,7 +196,8 @@ struct coord {
     bool shutting_down;
     bool fast_shutdown;
     bool tearing_down; /* the loop has ended: links are going; durable callbacks only release */
-    struct event *sigterm_ev, *sigint_ev, *shutdown_timer;
+    struct event *sigterm_ev, *sigint_ev, *sighup_ev, *shutdown_timer;
+    const char *conf_path;     /* the configuration file, read again on SIGHUP */
     struct event *sweep_timer; /* resolver.c */
     struct event *kick_timer;  /* resolver_kick(): a pass soon */
     /* upward callbacks, set by the higher module (see the head comment) */
@@ -167,6 +210,8 @@ struct coord {
     uint64_t (*wall_ms)(void);
     /* counters, for logs, admin and benchmarks */
     uint64_t n_committed, n_aborted, n_unknown, n_heuristic;
+    coord_stats stats; /* for /metrics (ops.c); coord_stats_init */
+    struct ops *ops;   /* ops.c: the HTTP endpoint; NULL: none */
 };
 
 /* ---- helpers (coord.c) --------------------------------------------------- */
@@ -180,6 +225,8 @@ void coord_gid_format(const coord *co, uint64_t seq, char *out, size_t len);
 uint64_t coord_new_instance(void);
 /* wall-clock ms since 1970 for timestamps that are stored (co->wall_ms) */
 uint64_t coord_wall_ms(const coord *co);
+/* zero the counters, set the histograms' buckets */
+void coord_stats_init(coord_stats *st);
 /* bucket of a gid in a table of n buckets */
 size_t coord_gid_hash(const char *gid, size_t n);
 

@@ -23,6 +23,7 @@
 #include "clog.h"
 #include "coord.h"
 #include "ha.h"
+#include "ops.h"
 #include "plink.h"
 #include "resolver.h"
 #include "roles.h"
@@ -34,6 +35,7 @@
 #include "config.h"
 #include "failpoint.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "tls.h"
 
 #include <arpa/inet.h>
@@ -105,6 +107,7 @@ add_participant(void *ctx, const char *key, const char *value, char *err, size_t
 }
 
 #define OFF(f) offsetof(coord_conf, f)
+static const char *const log_format_names[] = {"text", "json", NULL};
 /* one key per line reads as a table */
 /* clang-format off */
 static const config_key coord_keys[] = {
@@ -150,6 +153,10 @@ static const config_key coord_keys[] = {
      .default_value = "256", .min = 1, .max = 1000000},
     {.name = "log_level", .type = CONFIG_STRING, .offset = OFF(log_level), .default_value = "log"},
     {.name = "log_file", .type = CONFIG_STRING, .offset = OFF(log_file)},
+    {.name = "log_format", .type = CONFIG_ENUM, .offset = OFF(log_format),
+     .default_value = "text", .choices = log_format_names},
+    {.name = "http_listen", .type = CONFIG_STRING, .offset = OFF(http_listen)},
+    {.name = "http_tls", .type = CONFIG_BOOL, .offset = OFF(http_tls), .default_value = "off"},
     {.name = "allowed_standbys", .type = CONFIG_STRING, .offset = OFF(allowed_standbys),
      .default_value = ""},
     {.name = "admin_clients", .type = CONFIG_STRING, .offset = OFF(admin_clients),
@@ -220,6 +227,7 @@ begin_shutdown(coord *co, bool fast)
         return;
     co->shutting_down = true;
     log_log("received %s shutdown request", fast ? "fast" : "smart");
+    sdnotify_stopping();
     /* close the listening socket, not just stop accepting from it: a new
      * client is refused at once (and can try another host) instead of
      * waiting in the backlog until we exit */
@@ -249,8 +257,108 @@ usage(FILE *f)
                "  -t, --check-config     check the configuration and exit\n"
                "  -h, --help             show this help and exit\n"
                "  -V, --version          show the version and exit\n\n"
-               "Signals: SIGTERM stops after in-flight work, SIGINT stops fast.\n"
+               "Signals: SIGTERM stops after in-flight work, SIGINT stops fast, SIGHUP\n"
+               "reloads the configuration file.\n"
                "See docs/configuration.md for the keys of the configuration file.\n");
+}
+
+/* What a configuration file makes besides its values: the name lists */
+typedef struct conf_lists {
+    char **allowed, **standbys, **admins;
+    size_t nallowed, nstandbys, nadmins;
+} conf_lists;
+
+static void
+free_lists(conf_lists *l)
+{
+    config_free_names(l->allowed, l->nallowed);
+    config_free_names(l->standbys, l->nstandbys);
+    config_free_names(l->admins, l->nadmins);
+    memset(l, 0, sizeof(*l));
+}
+
+static bool
+check_hostport(const char *text, char *why, size_t len)
+{
+    char host[256];
+    uint16_t port;
+    return config_parse_hostport(text, 0, host, sizeof(host), &port, why, len);
+}
+
+/* Read and check the configuration file into *cf (zeroed) and *lists; false
+ * and a message naming the file in err if anything is wrong (then nothing
+ * is left to free). */
+static bool
+read_config(const char *cfgfile, coord_conf *cf, conf_lists *lists, char *err, size_t errlen)
+{
+    char why[512];
+    memset(lists, 0, sizeof(*lists));
+    if (!config_parse_file(coord_sections, cf, cf, cfgfile, err, errlen)) {
+        free(cf->parts);
+        cf->parts = NULL;
+        return false;
+    }
+    log_level lvl;
+    if (!valid_name(cf->name, COORD_NAME_MAX))
+        snprintf(err, errlen,
+                 "%s: invalid coordinator name \"%s\": use letters, digits and '-', at most %d "
+                 "bytes",
+                 cfgfile, cf->name, COORD_NAME_MAX - 1);
+    else if (cf->nparts == 0)
+        snprintf(err, errlen, "%s: no participants configured in [participants]", cfgfile);
+    else if (!log_parse_level(cf->log_level, &lvl))
+        snprintf(err, errlen, "%s: invalid log_level \"%s\"", cfgfile, cf->log_level);
+    /* The allow-list is checked once the handshake is done (client.c), not
+     * inside it, so that a refused client gets an ERROR frame that names the
+     * reason rather than a bare TLS alert. */
+    else if (!config_split_names(cf->allowed_clients, &lists->allowed, &lists->nallowed, why,
+                                 sizeof(why)))
+        snprintf(err, errlen, "%s: allowed_clients: %s", cfgfile, why);
+    else if (cf->allowed_standbys[0] && !config_split_names(cf->allowed_standbys, &lists->standbys,
+                                                            &lists->nstandbys, why, sizeof(why)))
+        snprintf(err, errlen, "%s: allowed_standbys: %s", cfgfile, why);
+    else if (cf->admin_clients[0] && !config_split_names(cf->admin_clients, &lists->admins,
+                                                         &lists->nadmins, why, sizeof(why)))
+        snprintf(err, errlen, "%s: admin_clients: %s", cfgfile, why);
+    else if (cf->primary_addr && cf->standby_addr)
+        snprintf(err, errlen,
+                 "%s: a standby ([standby] primary) names no standby of its own (standby)",
+                 cfgfile);
+    else if (cf->http_listen && !check_hostport(cf->http_listen, why, sizeof(why)))
+        snprintf(err, errlen, "%s: http_listen: %s", cfgfile, why);
+    else if (!ha_check_config(cf, why, sizeof(why)))
+        snprintf(err, errlen, "%s: %s", cfgfile, why);
+    else
+        return true;
+    free_lists(lists);
+    free(cf->parts);
+    cf->parts = NULL;
+    config_free(coord_sections, cf);
+    return false;
+}
+
+/* Logging as the configuration says; false (errno set) if log_file cannot
+ * be opened. */
+static bool
+apply_logging(const coord_conf *cf)
+{
+    log_level lvl;
+    if (!log_parse_level(cf->log_level, &lvl)) /* checked by read_config */
+        lvl = LOG_LVL_LOG;
+    log_set_level(lvl);
+    log_set_format((log_format)cf->log_format);
+    return cf->log_file == NULL || log_open_file(cf->log_file);
+}
+
+static void
+take_lists(coord *co, conf_lists *l)
+{
+    co->allowed = l->allowed;
+    co->nallowed = l->nallowed;
+    co->standbys = l->standbys;
+    co->nstandbys = l->nstandbys;
+    co->admins = l->admins;
+    co->nadmins = l->nadmins;
 }
 
 /* Read and check the configuration file, set up logging and the lists. */
@@ -258,59 +366,170 @@ static void
 configure(coord *co, const char *cfgfile)
 {
     char err[1024];
-    if (!config_parse_file(coord_sections, &co->conf, &co->conf, cfgfile, err, sizeof(err)))
+    conf_lists lists;
+    if (!read_config(cfgfile, &co->conf, &lists, err, sizeof(err)))
         log_fatal("%s", err);
-    if (!valid_name(co->conf.name, COORD_NAME_MAX))
-        log_fatal("%s: invalid coordinator name \"%s\": use letters, digits and '-', at most %d "
-                  "bytes",
-                  cfgfile, co->conf.name, COORD_NAME_MAX - 1);
-    if (co->conf.nparts == 0)
-        log_fatal("%s: no participants configured in [participants]", cfgfile);
-    log_level lvl;
-    if (!log_parse_level(co->conf.log_level, &lvl))
-        log_fatal("%s: invalid log_level \"%s\"", cfgfile, co->conf.log_level);
-    log_set_level(lvl);
-    if (co->conf.log_file && !log_open_file(co->conf.log_file))
+    take_lists(co, &lists);
+    if (!apply_logging(&co->conf))
         log_fatal("could not open log file \"%s\": %m", co->conf.log_file);
-    /* The allow-list is checked once the handshake is done (client.c), not
-     * inside it, so that a refused client gets an ERROR frame that names the
-     * reason rather than a bare TLS alert. */
-    if (!config_split_names(co->conf.allowed_clients, &co->allowed, &co->nallowed, err,
-                            sizeof(err)))
-        log_fatal("%s: allowed_clients: %s", cfgfile, err);
-    if (co->conf.allowed_standbys[0] &&
-        !config_split_names(co->conf.allowed_standbys, &co->standbys, &co->nstandbys, err,
-                            sizeof(err)))
-        log_fatal("%s: allowed_standbys: %s", cfgfile, err);
-    if (co->conf.admin_clients[0] &&
-        !config_split_names(co->conf.admin_clients, &co->admins, &co->nadmins, err, sizeof(err)))
-        log_fatal("%s: admin_clients: %s", cfgfile, err);
-    if (co->conf.primary_addr && co->conf.standby_addr)
-        log_fatal("%s: a standby ([standby] primary) names no standby of its own (standby)",
-                  cfgfile);
-    if (!ha_check_config(&co->conf, err, sizeof(err)))
-        log_fatal("%s: %s", cfgfile, err);
+}
+
+/* The TLS contexts of cf: for clients (server) and towards participants
+ * (client); false and a message in err on failure. */
+static bool
+make_tls(const coord_conf *cf, SSL_CTX **server, SSL_CTX **toward, char *err, size_t errlen)
+{
+    char why[900];
+    tls_config stc = {.cert_file = cf->tls_cert,
+                      .key_file = cf->tls_key,
+                      .ca_file = cf->tls_ca,
+                      .crl_file = cf->tls_crl,
+                      .require_peer_cert = true};
+    *server = tls_server_ctx_create(&stc, why, sizeof(why));
+    if (*server == NULL) {
+        snprintf(err, errlen, "could not set up TLS for clients: %s", why);
+        return false;
+    }
+    tls_config ctc = {.cert_file = cf->tls_cert,
+                      .key_file = cf->tls_key,
+                      .ca_file = cf->tls_ca,
+                      .crl_file = cf->tls_crl};
+    *toward = tls_client_ctx_create(&ctc, why, sizeof(why));
+    if (*toward == NULL) {
+        snprintf(err, errlen, "could not set up TLS for participants: %s", why);
+        SSL_CTX_free(*server);
+        *server = NULL;
+        return false;
+    }
+    return true;
 }
 
 static void
 setup_tls(coord *co)
 {
     char err[1024];
-    tls_config stc = {.cert_file = co->conf.tls_cert,
-                      .key_file = co->conf.tls_key,
-                      .ca_file = co->conf.tls_ca,
-                      .crl_file = co->conf.tls_crl,
-                      .require_peer_cert = true};
-    co->server_ctx = tls_server_ctx_create(&stc, err, sizeof(err));
-    if (co->server_ctx == NULL)
-        log_fatal("could not set up TLS for clients: %s", err);
-    tls_config ctc = {.cert_file = co->conf.tls_cert,
-                      .key_file = co->conf.tls_key,
-                      .ca_file = co->conf.tls_ca,
-                      .crl_file = co->conf.tls_crl};
-    co->client_ctx = tls_client_ctx_create(&ctc, err, sizeof(err));
-    if (co->client_ctx == NULL)
-        log_fatal("could not set up TLS for participants: %s", err);
+    if (!make_tls(&co->conf, &co->server_ctx, &co->client_ctx, err, sizeof(err)))
+        log_fatal("%s", err);
+}
+
+/* ---- reload (SIGHUP) ------------------------------------------------------ */
+
+/* Keys a reload applies (docs/operations.md, "Reload"); any other key that
+ * changed keeps its value until a restart, and the log names it. */
+static const char *const live_keys[] = {
+    "tls_cert",
+    "tls_key",
+    "tls_ca",
+    "tls_crl",
+    "allowed_clients",
+    "allowed_standbys",
+    "admin_clients",
+    "prepare_timeout",
+    "commit_timeout",
+    "idle_timeout",
+    "statement_timeout",
+    "sweep_interval",
+    "outcome_retention",
+    "max_clients",
+    "authentication_timeout",
+    "max_authenticating",
+    "log_level",
+    "log_file",
+    "log_format",
+    "sync_standby_timeout",
+    "fence_timeout",
+    NULL,
+};
+
+static void
+restart_key_changed(void *arg, const char *section, const char *key)
+{
+    (void)arg;
+    log_warn("parameter \"%s\" in [%s] changed: it takes effect at the next restart of "
+             "dtx-coordinator",
+             key, section);
+}
+
+static bool
+same_participants(const coord_conf *a, const coord_conf *b)
+{
+    if (a->nparts != b->nparts)
+        return false;
+    for (int i = 0; i < a->nparts; i++)
+        if (strcmp(a->parts[i].name, b->parts[i].name) != 0 ||
+            strcmp(a->parts[i].host, b->parts[i].host) != 0 || a->parts[i].port != b->parts[i].port)
+            return false;
+    return true;
+}
+
+/* Read the file again; apply what can change live, name what cannot.  A
+ * file with any error changes nothing. */
+static void
+reload(coord *co)
+{
+    sdnotify_reloading();
+    log_log("received SIGHUP: reloading \"%s\"", co->conf_path);
+    char err[1024];
+    coord_conf nc;
+    memset(&nc, 0, sizeof(nc));
+    conf_lists lists;
+    SSL_CTX *server = NULL, *toward = NULL;
+    if (!read_config(co->conf_path, &nc, &lists, err, sizeof(err))) {
+        log_error("configuration not reloaded, nothing changed: %s", err);
+        goto out;
+    }
+    if (!make_tls(&nc, &server, &toward, err, sizeof(err))) {
+        log_error("configuration not reloaded, nothing changed: %s", err);
+        free_lists(&lists);
+        free(nc.parts);
+        config_free(coord_sections, &nc);
+        goto out;
+    }
+    config_keep_restart_keys(coord_sections, &nc, &co->conf, live_keys, restart_key_changed, NULL);
+    if (!same_participants(&nc, &co->conf))
+        restart_key_changed(NULL, "participants", "(the list)");
+    /* the participants stay as they are: the links were made from them */
+    part_conf *np = nc.parts;
+    nc.parts = co->conf.parts;
+    nc.nparts = co->conf.nparts;
+    free(np);
+    coord_conf old = co->conf;
+    co->conf = nc;
+    old.parts = NULL;
+    config_free(coord_sections, &old);
+    conf_lists was = {.allowed = co->allowed,
+                      .nallowed = co->nallowed,
+                      .standbys = co->standbys,
+                      .nstandbys = co->nstandbys,
+                      .admins = co->admins,
+                      .nadmins = co->nadmins};
+    take_lists(co, &lists);
+    free_lists(&was);
+    /* new handshakes use the new certificates; established connections
+     * hold their own reference to the context they were made with */
+    SSL_CTX_free(co->server_ctx);
+    SSL_CTX_free(co->client_ctx);
+    co->server_ctx = server;
+    co->client_ctx = toward;
+    if (!apply_logging(&co->conf))
+        log_error("could not open log file \"%s\": %m (logging goes on where it went)",
+                  co->conf.log_file);
+    client_reloaded(co);
+    resolver_set_interval(co);
+    ops_reloaded(co);
+    log_log("configuration reloaded");
+out:
+    sdnotify_ready(NULL);
+}
+
+static void
+sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    coord *co = arg;
+    if (!co->shutting_down)
+        reload(co);
 }
 
 /* The loop, name resolution, the transaction table, the links (not started)
@@ -320,6 +539,7 @@ setup(coord *co)
 {
     char err[1024];
     signal(SIGPIPE, SIG_IGN);
+    coord_stats_init(&co->stats);
     co->base = event_base_new();
     if (co->base == NULL)
         log_fatal("could not create the event loop");
@@ -351,8 +571,10 @@ setup(coord *co)
         log_fatal("could not open the commit log in \"%s\": %s", waldir, err);
     co->sigterm_ev = evsignal_new(co->base, SIGTERM, signal_cb, co);
     co->sigint_ev = evsignal_new(co->base, SIGINT, signal_cb, co);
+    co->sighup_ev = evsignal_new(co->base, SIGHUP, sighup_cb, co);
     event_add(co->sigterm_ev, NULL);
     event_add(co->sigint_ev, NULL);
+    event_add(co->sighup_ev, NULL);
 }
 
 /* Orderly teardown: everything freed so leak checkers stay quiet.  The log
@@ -362,6 +584,7 @@ static void
 teardown(coord *co)
 {
     co->tearing_down = true;
+    ops_stop(co);
     roles_shutdown(co);
     co->fast_shutdown = true;
     client_close_all(co);
@@ -385,6 +608,7 @@ teardown(coord *co)
     txn_table_free(co);
     event_free(co->sigterm_ev);
     event_free(co->sigint_ev);
+    event_free(co->sighup_ev);
     if (co->shutdown_timer)
         event_free(co->shutdown_timer);
 }
@@ -395,9 +619,13 @@ free_config(coord *co)
     SSL_CTX_free(co->server_ctx);
     SSL_CTX_free(co->client_ctx);
     free(co->conf.parts);
-    config_free_names(co->allowed, co->nallowed);
-    config_free_names(co->standbys, co->nstandbys);
-    config_free_names(co->admins, co->nadmins);
+    conf_lists l = {.allowed = co->allowed,
+                    .nallowed = co->nallowed,
+                    .standbys = co->standbys,
+                    .nstandbys = co->nstandbys,
+                    .admins = co->admins,
+                    .nadmins = co->nadmins};
+    free_lists(&l);
     config_free(coord_sections, &co->conf);
 }
 
@@ -418,8 +646,10 @@ main(int argc, char **argv)
         free_config(&co);
         return 0;
     }
+    co.conf_path = args.config;
     setup(&co);
     roles_start(&co);
+    ops_start(&co);
     event_base_dispatch(co.base);
     teardown(&co);
     bool restart = co.restart;

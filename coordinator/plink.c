@@ -446,6 +446,12 @@ plink_ready(const plink *l)
     return l->state == PL_READY;
 }
 
+uint32_t
+plink_inflight(const plink *l)
+{
+    return l->inflight;
+}
+
 const char *
 plink_name(const plink *l)
 {

@@ -39,6 +39,8 @@ void plink_shutdown(plink *l);
 void plink_free(plink *l);
 void plink_start(plink *l);
 bool plink_ready(const plink *l);
+/* requests sent and not yet answered */
+uint32_t plink_inflight(const plink *l);
 /* the participant's configured name (the link's, valid while it lives) */
 const char *plink_name(const plink *l);
 /* the link of the participant with this name, or NULL */

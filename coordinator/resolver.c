@@ -164,10 +164,39 @@ branch_to_gid(const char *branch, char *gid, size_t len)
     return true;
 }
 
+/* What the last listing of each link showed (resolver_orphans), by link
+ * index; allocated by resolver_start. */
+typedef struct orphan_note {
+    uint32_t n;
+    uint64_t oldest_ms; /* prepared_ms of the oldest, participant's clock */
+} orphan_note;
+
+static orphan_note *orphans;
+
+bool
+resolver_orphans(const coord *co, int i, uint32_t *n, uint64_t *oldest_ms)
+{
+    if (orphans == NULL || i < 0 || i >= co->nlinks)
+        return false;
+    *n = orphans[i].n;
+    *oldest_ms = orphans[i].oldest_ms;
+    return true;
+}
+
+static void
+note_orphans(coord *co, plink *l, uint32_t n, uint64_t oldest_ms)
+{
+    for (int i = 0; orphans && i < co->nlinks; i++)
+        if (co->links[i] == l)
+            orphans[i] = (orphan_note){.n = n, .oldest_ms = oldest_ms};
+}
+
 /* Job 2: judge one listing of the link's prepared branches of ours. */
 static void
 judge_listing(coord *co, plink *l, const proto_list_entry *ent, uint32_t n)
 {
+    uint32_t norphans = 0;
+    uint64_t oldest = 0;
     for (uint32_t i = 0; i < n; i++) {
         char gid[GID_MAX];
         const char *branch = ent[i].gid;
@@ -187,10 +216,16 @@ judge_listing(coord *co, plink *l, const proto_list_entry *ent, uint32_t n)
                       branch, proto_outcome_name(o));
             continue;
         }
+        norphans++;
+        if (oldest == 0 || (ent[i].prepared_ms && ent[i].prepared_ms < oldest))
+            oldest = ent[i].prepared_ms;
         rctx *rr = rctx_new(co, l, RJ_ROLLBACK, gid);
-        if (!plink_send_finish(l, branch, false, ent[i].xid, rollback_reply, rr))
+        if (plink_send_finish(l, branch, false, ent[i].xid, rollback_reply, rr))
+            co->stats.resolver[CR_ROLLBACK]++;
+        else
             free(rr);
     }
+    note_orphans(co, l, norphans, oldest);
 }
 
 /* Tests only (failpoint coord-sweep-hold): a listing judged HOLD_MS after
@@ -298,10 +333,12 @@ finish_commits(coord *co, plink *l)
             char name[BRANCH_MAX];
             coord_branch_name(name, sizeof(name), gid, b->participant);
             rctx *r = rctx_new(co, l, RJ_COMMIT, gid);
-            if (plink_send_finish(l, name, true, b->xid, commit_reply, r))
+            if (plink_send_finish(l, name, true, b->xid, commit_reply, r)) {
                 clog_pending_set_inflight(p, i, true);
-            else
+                co->stats.resolver[CR_COMMIT]++;
+            } else {
                 free(r);
+            }
         }
     }
     /* a pending commit naming a participant that is no longer configured
@@ -330,7 +367,9 @@ resolve_link(coord *co, plink *l)
     char prefix[GID_MAX];
     snprintf(prefix, sizeof(prefix), "dtx:%s:", co->conf.name);
     rctx *r = rctx_new(co, l, RJ_LIST, NULL);
-    if (!plink_send_list(l, prefix, list_reply, r))
+    if (plink_send_list(l, prefix, list_reply, r))
+        co->stats.resolver[CR_LIST]++;
+    else
         free(r);
 }
 
@@ -364,6 +403,8 @@ resolver_start(coord *co)
                          (co->conf.sweep_interval_ms % 1000) * 1000};
     co->sweep_timer = event_new(co->base, -1, EV_PERSIST, sweep_cb, co);
     event_add(co->sweep_timer, &tv);
+    free(orphans);
+    orphans = calloc((size_t)co->nlinks + 1, sizeof(*orphans));
     co->kick_timer = evtimer_new(co->base, sweep_cb, co);
 }
 
@@ -372,12 +413,25 @@ resolver_stop(coord *co)
 {
     while (held_listings)
         held_free(held_listings);
+    free(orphans);
+    orphans = NULL;
     if (co->sweep_timer)
         event_free(co->sweep_timer);
     co->sweep_timer = NULL;
     if (co->kick_timer)
         event_free(co->kick_timer);
     co->kick_timer = NULL;
+}
+
+void
+resolver_set_interval(coord *co)
+{
+    if (co->sweep_timer == NULL)
+        return;
+    struct timeval tv = {co->conf.sweep_interval_ms / 1000,
+                         (co->conf.sweep_interval_ms % 1000) * 1000};
+    event_del(co->sweep_timer);
+    event_add(co->sweep_timer, &tv);
 }
 
 void

@@ -17,5 +17,11 @@ void resolver_link_ready(coord *co, plink *l);
 void resolver_stop(coord *co);
 /* a COMMIT's branches were not all finished in line: a pass soon */
 void resolver_kick(coord *co);
+/* sweep_interval changed (reload): the timer takes it from now on */
+void resolver_set_interval(coord *co);
+/* Branches of ours without a decision that the last listing of link i found
+ * (being rolled back), and the oldest one's prepared_ms; false before any
+ * listing. */
+bool resolver_orphans(const coord *co, int i, uint32_t *n, uint64_t *oldest_ms);
 
 #endif

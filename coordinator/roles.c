@@ -45,6 +45,7 @@
 #include "conn.h"
 #include "config.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "proto.h"
 #include "proto_repl.h"
 
@@ -177,6 +178,9 @@ epoch_durable(void *arg)
     run_as_primary(co);
     log_log("dtx-coordinator \"%s\" ready: epoch %llu, listening on %s, %d participant(s)",
             co->conf.name, (unsigned long long)co->epoch, addr, co->nlinks);
+    char st[128];
+    snprintf(st, sizeof(st), "primary, epoch %llu", (unsigned long long)co->epoch);
+    sdnotify_ready(st);
 }
 
 /* Log EPOCH(last + 1) with a fresh instance; epoch_durable goes on. */
@@ -552,6 +556,7 @@ start_standby(coord *co)
     log_log("dtx-coordinator \"%s\" ready as a standby of %s: listening on %s (status, "
             "indoubt, replication and promote only)",
             co->conf.name, co->conf.primary_addr, addr);
+    sdnotify_ready("standby");
 }
 
 /* With [ha]: a standby of nobody yet; etcd's leader key says whom to
@@ -567,6 +572,7 @@ start_ha(coord *co)
     log_log("dtx-coordinator \"%s\" ready, listening on %s: a standby until etcd's leader key "
             "says otherwise (status, indoubt, replication and promote only)",
             co->conf.name, addr);
+    sdnotify_ready("standby ([ha])");
 }
 
 void

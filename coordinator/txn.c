@@ -119,6 +119,10 @@ struct txn {
     bool marker_pending;      /* ONEPHASE record not yet durable */
     int op_outcome;           /* one-phase outcome waiting for the marker, or -1 */
     int op_br;                /* ONEPHASE: index of the one branch */
+    /* for /metrics: when the commit started (ns, 0: not yet), its prepare
+     * round, its COMMIT record; what kind of commit it became */
+    uint64_t commit_ns, prepare_ns, logged_ns;
+    bool onephase, readonly;
     txn *hnext;
 };
 
@@ -364,6 +368,24 @@ txn_maybe_free(txn *t)
         txn_free(t);
 }
 
+/* Count the outcome by kind, and the commit's latency (ops.c's metrics). */
+static void
+txn_count(txn *t, proto_outcome o)
+{
+    coord_stats *st = &t->co->stats;
+    coord_outcome co = o == OUTCOME_COMMITTED   ? CO_COMMITTED
+                       : o == OUTCOME_ABORTED   ? CO_ABORTED
+                       : o == OUTCOME_HEURISTIC ? CO_HEURISTIC
+                                                : CO_UNKNOWN;
+    coord_kind k = t->readonly   ? CK_READONLY
+                   : t->onephase ? CK_ONEPHASE
+                   : t->oneshot  ? CK_ONESHOT
+                                 : CK_INTERACTIVE;
+    st->txns[co][k]++;
+    if (t->commit_ns)
+        metrics_hist_observe(&st->commit_latency, (clock_mono_ns() - t->commit_ns) / 1000);
+}
+
 /* Tell the client the outcome (once), with the first error before it. */
 static void
 txn_reply(txn *t, proto_outcome o)
@@ -371,6 +393,7 @@ txn_reply(txn *t, proto_outcome o)
     if (t->replied)
         return;
     t->replied = true;
+    txn_count(t, o);
     if (o == OUTCOME_COMMITTED)
         t->co->n_committed++;
     else if (o == OUTCOME_ABORTED)
@@ -609,6 +632,7 @@ static void
 commit_durable(void *arg)
 {
     txn *t = arg;
+    metrics_hist_observe(&t->co->stats.durable_wait, (clock_mono_ns() - t->logged_ns) / 1000);
     if (t->co->tearing_down) {
         /* exiting, the links gone: phase two is left to recovery at the
          * next start, as for any decision not finished at exit */
@@ -646,6 +670,8 @@ commit_durable(void *arg)
 static void
 txn_decide(txn *t)
 {
+    if (t->prepare_ns)
+        metrics_hist_observe(&t->co->stats.prepare_round, (clock_mono_ns() - t->prepare_ns) / 1000);
     int yes = 0;
     bool no = t->timed_out;
     for (int i = 0; i < t->nbr; i++) {
@@ -667,6 +693,7 @@ txn_decide(txn *t)
         return;
     }
     if (yes == 0) { /* every branch read-only */
+        t->readonly = true;
         txn_set_state(t, TXN_FINISHED);
         txn_reply(t, OUTCOME_COMMITTED);
         txn_maybe_free(t);
@@ -690,6 +717,7 @@ txn_decide(txn *t)
         n++;
     }
     txn_set_state(t, TXN_LOGGING);
+    t->logged_ns = clock_mono_ns();
     clog_commit(t->co->log, t->gid, cb, n, commit_durable, t);
     free(cb);
 }
@@ -1078,6 +1106,7 @@ static void
 txn_start_prepare(txn *t)
 {
     txn_set_state(t, TXN_PREPARING);
+    t->prepare_ns = clock_mono_ns();
     if (t->co->conf.prepare_timeout_ms > 0) {
         struct timeval tv = {t->co->conf.prepare_timeout_ms / 1000,
                              (t->co->conf.prepare_timeout_ms % 1000) * 1000};
@@ -1088,12 +1117,14 @@ txn_start_prepare(txn *t)
 void
 txn_commit(txn *t)
 {
+    t->commit_ns = clock_mono_ns();
     if (t->state == TXN_FAILED) {
         txn_abort(t);
         return;
     }
     int n = txn_open_branches(t);
     if (n == 0) {
+        t->readonly = true;
         txn_set_state(t, TXN_FINISHED);
         txn_reply(t, OUTCOME_COMMITTED);
         txn_maybe_free(t);
@@ -1109,6 +1140,7 @@ txn_commit(txn *t)
             if (b->state != TB_OPEN)
                 continue;
             txn_set_state(t, TXN_ONEPHASE);
+            t->onephase = true;
             onephase_mark(t, i); /* the COMMIT follows once it is durable */
             return;
         }
@@ -1199,6 +1231,7 @@ void
 txn_oneshot(txn *t, const proto_stmts *body)
 {
     t->oneshot = true;
+    t->commit_ns = clock_mono_ns();
     uint16_t *sb = calloc(body->n ? body->n : 1, sizeof(uint16_t));
     proto_stmt *per = calloc((size_t)body->n + 1, sizeof(proto_stmt));
     uint16_t *cnt = calloc((size_t)t->nbr + 1, sizeof(uint16_t));
@@ -1218,6 +1251,7 @@ txn_oneshot(txn *t, const proto_stmts *body)
         goto out;
     }
     if (nb == 0) {
+        t->readonly = true;
         txn_set_state(t, TXN_FINISHED);
         txn_reply(t, OUTCOME_COMMITTED);
         txn_maybe_free(t);
@@ -1228,6 +1262,7 @@ txn_oneshot(txn *t, const proto_stmts *body)
          * durable (onephase_send_commit) */
         int k = t->stmt_branch[0];
         txn_set_state(t, TXN_ONEPHASE);
+        t->onephase = true;
         onephase_mark(t, k);
         oneshot_send(t, body, k, per, 0, onephase_open_reply);
     } else {

@@ -164,6 +164,7 @@ typedef struct wal_buf {
     uint64_t end_pos;  /* stream position just past data[len - 1] */
     uint64_t last_lsn; /* LSN of the last record in the buffer */
     uint64_t waits;    /* durability waits for its records (group commit) */
+    uint64_t records;  /* records in it (records per flush, for metrics) */
 } wal_buf;
 
 typedef struct wal_waiter {
@@ -239,6 +240,8 @@ struct wal {
     _Atomic uint64_t loop_min_lsn;
     _Atomic int efd;
     _Atomic uint64_t stat_fsyncs, stat_batches;
+    metrics_hist fsync_hist;   /* fdatasync times, µs (writer thread) */
+    metrics_hist records_hist; /* records per flush (writer thread) */
     _Atomic uint64_t oldest_segno;
 
     /* Preparer, under prep_lock. */
@@ -360,6 +363,7 @@ wal_buf_reset(wal_buf *b)
     b->len = 0;
     b->next = 0;
     b->waits = 0;
+    b->records = 0;
     b->last_lsn = 0;
 }
 
@@ -439,6 +443,7 @@ wal_append(wal_t *w, uint8_t type, const void *payload, uint32_t len)
     wal_rec_encode(dst, w->cur_salt, type, lsn, payload, len);
     w->insert_lsn = lsn;
     w->fill.last_lsn = lsn;
+    w->fill.records++;
     w->stat_records++;
     w->stat_bytes += size;
     bool wake_writer = w->writer_sleeping && (w->writer_idle || w->fill.len >= WAL_BG_FLUSH_BYTES);
@@ -674,6 +679,7 @@ wal_fdatasync(wal_t *w)
         log_panic("could not fdatasync file \"%s\": %m", w->seg_path);
     w->seg_dirty = false;
     uint64_t d = clock_mono_ns() - t0;
+    metrics_hist_observe(&w->fsync_hist, d / 1000);
     uint64_t ema = atomic_load_explicit(&w->fsync_ema_ns, memory_order_relaxed);
     atomic_store_explicit(&w->fsync_ema_ns, (ema * 7 + d) / 8, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->stat_fsyncs, 1, memory_order_relaxed);
@@ -860,6 +866,8 @@ wal_flush_locked(wal_t *w)
     pthread_mutex_unlock(&w->lock);
 
     wal_write_batch(w, &w->flush);
+    if (w->flush.records)
+        metrics_hist_observe(&w->records_hist, w->flush.records);
     uint64_t lsn = w->flush.last_lsn;
     uint64_t waits = w->flush.waits;
     wal_buf_reset(&w->flush);
@@ -1165,12 +1173,15 @@ wal_open(const char *dir, const wal_options *opts, char *err, size_t errlen)
         return NULL;
     }
     wal_t *w = calloc(1, sizeof(*w));
+    static const metrics_hist fsync0 = METRICS_HIST_SECONDS, records0 = METRICS_HIST_COUNT;
     if (w == NULL || (w->dir = strdup(dir)) == NULL) {
         snprintf(err, errlen, "out of memory");
         free(w);
         return NULL;
     }
     w->dirfd = w->lockfd = -1;
+    w->fsync_hist = fsync0;
+    w->records_hist = records0;
     w->bg_flush_ns =
         (uint64_t)(opts->bg_flush_ms ? opts->bg_flush_ms : WAL_DEFAULT_BG_FLUSH_MS) * 1000000ull;
     if (!wal_init_sync(w)) {
@@ -1275,6 +1286,13 @@ wal_get_stats(wal_t *w, wal_stats *out)
     pthread_mutex_unlock(&w->lock);
     out->fsyncs = atomic_load(&w->stat_fsyncs);
     out->batches = atomic_load(&w->stat_batches);
+}
+
+void
+wal_get_hists(wal_t *w, const metrics_hist **fsync, const metrics_hist **records)
+{
+    *fsync = &w->fsync_hist;
+    *records = &w->records_hist;
 }
 
 uint32_t
@@ -1435,6 +1453,7 @@ wal_stream_take(wal_t *w, const wal_stream_state *was, const wal_stream_state *n
     memcpy(wal_buf_put(&w->fill, pos, len), bytes, len);
     wal_stream_set_locked(w, now);
     w->fill.last_lsn = now->insert_lsn;
+    w->fill.records += records;
     w->stat_records += records;
     w->stat_bytes += len;
     bool wake_writer = w->writer_sleeping && (w->writer_idle || w->fill.len >= WAL_BG_FLUSH_BYTES);

@@ -58,6 +58,8 @@
 #ifndef DTX_WAL_H
 #define DTX_WAL_H
 
+#include "metrics.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -146,6 +148,9 @@ void wal_close(wal_t *w);
 void wal_get_info(const wal_t *w, wal_info *out);
 /* Counters since open. */
 void wal_get_stats(wal_t *w, wal_stats *out);
+/* The writer's histograms: fdatasync durations (µs) and records per flush;
+ * valid while the log is open, read with metrics_hist_write (any thread). */
+void wal_get_hists(wal_t *w, const metrics_hist **fsync, const metrics_hist **records);
 /* Largest payload accepted by wal_append on this log. */
 uint32_t wal_max_payload(const wal_t *w);
 /* Segment size of this log. */

@@ -2,7 +2,7 @@
 # Install what building and testing dtx needs, on Debian 12, when missing.
 # Quiet and idempotent: a no-op when everything is present.
 set -e
-pkgs="build-essential pkg-config libpq-dev libevent-dev libssl-dev check postgresql openssl procps iproute2 clang-format python3 python3-pytest clang libclang-rt-14-dev libjson-c-dev etcd-server"
+pkgs="build-essential pkg-config libpq-dev libevent-dev libssl-dev check postgresql openssl procps iproute2 clang-format python3 python3-pytest clang libclang-rt-14-dev libjson-c-dev etcd-server libsystemd-dev prometheus"
 missing=""
 for p in $pkgs; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -24,5 +24,9 @@ if command -v pg_lsclusters >/dev/null 2>&1; then
     pg_lsclusters -h 2>/dev/null | while read -r ver name _rest; do
         pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
     done
+fi
+# Nor the Prometheus server the package may start: the tests run their own.
+if pgrep -x prometheus >/dev/null 2>&1; then
+    (service prometheus stop || pkill -x prometheus) >/dev/null 2>&1 || true
 fi
 exit 0
