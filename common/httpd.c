@@ -53,8 +53,7 @@ reply_json(struct evhttp_request *req, int code, const char *reason, json_object
         return;
     }
     evbuffer_add_printf(body, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "application/json");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     evhttp_send_reply(req, code, reason, body);
     evbuffer_free(body);
 }

@@ -16,8 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
-const uint64_t metrics_seconds_bounds[14] = {500,    1000,   2500,    5000,    10000,
-                                             25000,  50000,  100000,  250000,  500000,
+const uint64_t metrics_seconds_bounds[14] = {500,     1000,    2500,    5000,    10000,
+                                             25000,   50000,   100000,  250000,  500000,
                                              1000000, 2500000, 5000000, 10000000};
 const uint64_t metrics_count_bounds[11] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 

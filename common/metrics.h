@@ -35,9 +35,9 @@ struct evbuffer;
 #define METRICS_BUCKETS_MAX 16
 
 typedef struct metrics_hist {
-    const uint64_t *bounds; /* upper bounds, ascending, in observation units */
-    int nbounds;            /* at most METRICS_BUCKETS_MAX */
-    uint64_t scale;         /* units per written unit: 1000000 for µs -> s */
+    const uint64_t *bounds;                   /* upper bounds, ascending, in observation units */
+    int nbounds;                              /* at most METRICS_BUCKETS_MAX */
+    uint64_t scale;                           /* units per written unit: 1000000 for µs -> s */
     uint64_t counts[METRICS_BUCKETS_MAX + 1]; /* per bucket, not cumulative; last: +Inf */
     uint64_t sum;                             /* in observation units */
 } metrics_hist;
@@ -48,8 +48,13 @@ extern const uint64_t metrics_seconds_bounds[14];
 extern const uint64_t metrics_count_bounds[11];
 
 #define METRICS_HIST_SECONDS                                                                       \
-    {.bounds = metrics_seconds_bounds, .nbounds = 14, .scale = 1000000}
-#define METRICS_HIST_COUNT {.bounds = metrics_count_bounds, .nbounds = 11, .scale = 1}
+    {                                                                                              \
+        .bounds = metrics_seconds_bounds, .nbounds = 14, .scale = 1000000                          \
+    }
+#define METRICS_HIST_COUNT                                                                         \
+    {                                                                                              \
+        .bounds = metrics_count_bounds, .nbounds = 11, .scale = 1                                  \
+    }
 
 /* Add one observation (any thread). */
 void metrics_hist_observe(metrics_hist *h, uint64_t v);

@@ -126,8 +126,7 @@ write_participants(coord *co, struct evbuffer *out)
                  "Requests sent to the participant and not yet answered.");
     for (int i = 0; i < n; i++) {
         snprintf(lab, sizeof(lab), "participant=\"%s\"", plink_name(co->links[i]));
-        metrics_u64(out, "dtx_participant_requests_in_flight", lab,
-                    plink_inflight(co->links[i]));
+        metrics_u64(out, "dtx_participant_requests_in_flight", lab, plink_inflight(co->links[i]));
     }
     metrics_head(out, "dtx_participant_branches_in_doubt", "gauge",
                  "Prepared branches waiting for the resolver: decided commits not yet "

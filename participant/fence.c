@@ -303,6 +303,13 @@ fence_count(void)
     return (int)fence_n;
 }
 
+void
+fence_foreach(void (*fn)(void *arg, const char *name, uint64_t epoch), void *arg)
+{
+    for (size_t i = 0; i < fence_n; i++)
+        fn(arg, fence_tab[i].name, fence_tab[i].epoch);
+}
+
 /* ------------------------------------------------------------------------
  * Verdicts
  */

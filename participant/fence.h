@@ -56,6 +56,8 @@ bool fence_load(PGconn *pg, char *err, size_t errlen) __attribute__((warn_unused
 const char *fence_table(void);
 /* Number of coordinator names in the fence. */
 int fence_count(void);
+/* fn for each coordinator in the fence, with the epoch it is fenced at */
+void fence_foreach(void (*fn)(void *arg, const char *name, uint64_t epoch), void *arg);
 
 /* At HELLO: the verdict for (name, epoch, instance) from memory.  On
  * FENCE_REFUSE err says why, naming both epochs or both instances. */

@@ -39,9 +39,11 @@
 #include "failpoint.h"
 #include "fence.h"
 #include "log.h"
+#include "ops.h"
 #include "pconf.h"
 #include "pgpool.h"
 #include "resolve.h"
+#include "sdnotify.h"
 #include "server.h"
 #include "slots.h"
 #include "tls.h"
@@ -72,8 +74,13 @@ static struct {
     main_phase phase;
     struct event_base *base;
     struct evconnlistener *listener;
-    struct event *ev_term, *ev_int, *ev_tick;
+    struct event *ev_term, *ev_int, *ev_tick, *ev_hup;
     int64_t deadline_ms;
+    /* what a reload (SIGHUP) changes */
+    const char *config_path;
+    part_conf *conf;
+    pg_pool *pool;
+    slots *slots;
 } m;
 
 static void
@@ -298,11 +305,71 @@ on_sigterm(evutil_socket_t fd, short what, void *arg)
     log_log("received SIGTERM: shutting down (requests in flight may finish for up to %d ms)",
             SHUTDOWN_GRACE_MS);
     main_set_phase(MP_DRAINING);
+    sdnotify_stopping();
+    ops_draining();
     main_stop_listening();
     server_shutdown_begin();
     m.deadline_ms = clock_mono_ms() + SHUTDOWN_GRACE_MS;
     struct timeval tv = {0, SHUTDOWN_TICK_MS * 1000};
     event_add(m.ev_tick, &tv);
+}
+
+/* Logging as conf says; false (errno set) if log_file cannot be opened */
+static bool
+apply_logging(const part_conf *conf)
+{
+    log_set_level((log_level)conf->log_level);
+    log_set_format((log_format)conf->log_format);
+    return !(conf->log_file && conf->log_file[0] && !log_open_file(conf->log_file));
+}
+
+/* Read the file again; apply what can change live, name what cannot.  A
+ * file with any error changes nothing. */
+static void
+reload(void)
+{
+    sdnotify_reloading();
+    log_log("received SIGHUP: reloading \"%s\"", m.config_path);
+    char err[2048];
+    part_conf nc = {0};
+    SSL_CTX *ssl = NULL;
+    if (!pconf_load(&nc, m.config_path, err, sizeof(err))) {
+        log_error("configuration not reloaded, nothing changed: %s", err);
+        goto out;
+    }
+    if ((ssl = make_tls(&nc, err, sizeof(err))) == NULL) {
+        log_error("configuration not reloaded, nothing changed: %s: invalid TLS settings: %s",
+                  m.config_path, err);
+        pconf_free(&nc);
+        goto out;
+    }
+    pconf_keep_restart_keys(&nc, m.conf);
+    part_conf old = *m.conf;
+    *m.conf = nc; /* in place: the modules hold m.conf */
+    pconf_free(&old);
+    if (!apply_logging(m.conf))
+        log_error("could not open log file \"%s\": %m (logging goes on where it went)",
+                  m.conf->log_file);
+    server_reloaded(ssl);
+    SSL_CTX_free(ssl);
+    pool_set_wait_timeout(m.pool, m.conf->pool_wait_timeout_ms);
+    if (!pool_resize(m.pool, m.conf->pool_size))
+        log_error("pool_size: out of memory; the pool keeps %d connection(s)", pool_size(m.pool));
+    slots_set_wait(m.slots, m.conf->prepare_wait_timeout_ms);
+    ops_reloaded();
+    log_log("configuration reloaded");
+out:
+    sdnotify_ready(NULL);
+}
+
+static void
+on_sighup(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (m.phase == MP_RUNNING)
+        reload();
 }
 
 static void
@@ -312,6 +379,7 @@ on_sigint(evutil_socket_t fd, short what, void *arg)
     (void)what;
     (void)arg;
     log_log("received SIGINT: fast shutdown");
+    sdnotify_stopping();
     if (m.phase == MP_RUNNING)
         server_shutdown_begin();
     main_exit_now();
@@ -370,8 +438,7 @@ main(int argc, char **argv)
         pconf_free(&conf);
         return 0;
     }
-    log_set_level((log_level)conf.log_level);
-    if (conf.log_file && conf.log_file[0] && !log_open_file(conf.log_file))
+    if (!apply_logging(&conf))
         log_fatal("could not open log file \"%s\": %m", conf.log_file);
     signal(SIGPIPE, SIG_IGN);
 
@@ -391,23 +458,33 @@ main(int argc, char **argv)
     m.ev_term = evsignal_new(m.base, SIGTERM, on_sigterm, NULL);
     m.ev_int = evsignal_new(m.base, SIGINT, on_sigint, NULL);
     m.ev_tick = event_new(m.base, -1, EV_PERSIST, on_tick, NULL);
-    if (pool == NULL || sl == NULL || m.ev_term == NULL || m.ev_int == NULL || m.ev_tick == NULL)
+    m.ev_hup = evsignal_new(m.base, SIGHUP, on_sighup, NULL);
+    if (pool == NULL || sl == NULL || m.ev_term == NULL || m.ev_int == NULL || m.ev_tick == NULL ||
+        m.ev_hup == NULL)
         log_fatal("out of memory");
     event_add(m.ev_term, NULL);
     event_add(m.ev_int, NULL);
+    event_add(m.ev_hup, NULL);
+    m.config_path = config_path;
+    m.conf = &conf;
+    m.pool = pool;
+    m.slots = sl;
     slots_set_resync(sl, resolve_count_prepared, NULL);
     server_env env = {.base = m.base, .ssl_ctx = ssl, .conf = &conf, .pool = pool, .slots = sl};
     server_init(&env);
     pool_start(pool);
     main_listen(&conf);
+    ops_start(m.base, &conf, pool, sl);
     if (strchr(conf.listen_addr, ':'))
         log_log("dtx-participant ready: listening on [%s]:%d", conf.listen_addr, conf.listen_port);
     else
         log_log("dtx-participant ready: listening on %s:%d", conf.listen_addr, conf.listen_port);
+    sdnotify_ready(conf.name);
 
     event_base_dispatch(m.base);
 
     int live = branch_live_count();
+    ops_stop();
     branch_free_all();
     resolve_free_all();
     server_free();
@@ -418,6 +495,7 @@ main(int argc, char **argv)
     event_free(m.ev_term);
     event_free(m.ev_int);
     event_free(m.ev_tick);
+    event_free(m.ev_hup);
     /* let conn.c free the connections closed above */
     event_base_loop(m.base, EVLOOP_NONBLOCK);
     event_base_free(m.base);

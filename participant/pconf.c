@@ -30,6 +30,8 @@
 
 static const char *const level_choices[] = {"debug", "info", "log", "warning", "error", NULL};
 
+static const char *const format_choices[] = {"text", "json", NULL};
+
 static const config_key part_keys[] = {
     {.name = "name", .type = CONFIG_STRING, .offset = offsetof(part_conf, name)},
     {.name = "listen_addr",
@@ -121,6 +123,16 @@ static const config_key part_keys[] = {
      .default_value = "log",
      .choices = level_choices},
     {.name = "log_file", .type = CONFIG_STRING, .offset = offsetof(part_conf, log_file)},
+    {.name = "log_format",
+     .type = CONFIG_ENUM,
+     .offset = offsetof(part_conf, log_format),
+     .default_value = "text",
+     .choices = format_choices},
+    {.name = "http_listen", .type = CONFIG_STRING, .offset = offsetof(part_conf, http_listen)},
+    {.name = "http_tls",
+     .type = CONFIG_BOOL,
+     .offset = offsetof(part_conf, http_tls),
+     .default_value = "off"},
     {0},
 };
 
@@ -239,6 +251,19 @@ pconf_check_listen(part_conf *c, char *err, size_t errlen)
 }
 
 static bool
+pconf_check_http(part_conf *c, char *err, size_t errlen)
+{
+    char host[256], why[300];
+    uint16_t port;
+    if (c->http_listen == NULL ||
+        config_parse_hostport(c->http_listen, 0, host, sizeof(host), &port, why, sizeof(why)))
+        return true;
+    return pconf_fail(c, "http_listen", err, errlen,
+                      "invalid value for key \"http_listen\" in section [%s]: %s", PCONF_SECTION,
+                      why);
+}
+
+static bool
 pconf_check_file(part_conf *c, const char *key, const char *file, char *err, size_t errlen)
 {
     if (access(file, R_OK) != 0) {
@@ -261,7 +286,7 @@ pconf_load(part_conf *c, const char *path, char *err, size_t errlen)
         return false;
     }
     if (!pconf_split_allowed(c, err, errlen) || !pconf_check_conninfo(c, err, errlen) ||
-        !pconf_check_listen(c, err, errlen) ||
+        !pconf_check_listen(c, err, errlen) || !pconf_check_http(c, err, errlen) ||
         !pconf_check_file(c, "tls_cert", c->tls_cert, err, errlen) ||
         !pconf_check_file(c, "tls_key", c->tls_key, err, errlen) ||
         !pconf_check_file(c, "tls_ca", c->tls_ca, err, errlen) ||
@@ -295,4 +320,38 @@ pconf_free(part_conf *c)
     free(c->path);
     c->path = NULL;
     config_free(part_sections, c);
+}
+
+/* Keys a reload applies (docs/operations.md, "Reload") */
+static const char *const live_keys[] = {
+    "tls_cert",
+    "tls_key",
+    "tls_ca",
+    "tls_crl",
+    "allowed_coordinators",
+    "pool_size",
+    "prepare_wait_timeout",
+    "pool_wait_timeout",
+    "authentication_timeout",
+    "max_authenticating",
+    "log_level",
+    "log_file",
+    "log_format",
+    NULL,
+};
+
+static void
+restart_key_changed(void *arg, const char *section, const char *key)
+{
+    (void)arg;
+    log_warn("parameter \"%s\" in [%s] changed: it takes effect at the next restart of "
+             "dtx-participant",
+             key, section);
+}
+
+int
+pconf_keep_restart_keys(part_conf *newc, part_conf *oldc)
+{
+    return config_keep_restart_keys(part_sections, newc, oldc, live_keys, restart_key_changed,
+                                    NULL);
 }

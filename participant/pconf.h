@@ -34,6 +34,9 @@ typedef struct part_conf {
     int max_authenticating;            /* connections not yet authenticated, at most */
     int log_level;                     /* log_level of log.h */
     char *log_file;
+    int log_format;    /* log_format of log.h */
+    char *http_listen; /* operations endpoint (ops.c); NULL: none */
+    bool http_tls;     /* ...over HTTPS, with tls_cert and tls_key */
 
     /* derived by pconf_load */
     char **allowed; /* certificate names (config_split_names); "*" allows any */
@@ -47,6 +50,11 @@ typedef struct part_conf {
 bool pconf_load(part_conf *c, const char *path, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 void pconf_free(part_conf *c);
+/* Reload: newc was loaded from the file again, oldc is in force.  Keys that
+ * a reload cannot apply keep their old values in newc (the new ones go to
+ * oldc, to be freed with it); each is logged as needing a restart.
+ * Returns how many. */
+int pconf_keep_restart_keys(part_conf *newc, part_conf *oldc);
 
 /* The line where key is set in [participant], or 0 (for messages). */
 int pconf_key_line(const char *path, const char *key);

@@ -99,7 +99,8 @@ typedef enum pgc_entry_kind {
 
 typedef struct pgc_entry {
     pgc_entry_kind kind;
-    int slot; /* of the statement cache, for EXEC and PREPARE */
+    int slot;         /* of the statement cache, for EXEC and PREPARE */
+    uint64_t sent_ns; /* when it was queued (statement times) */
 } pgc_entry;
 
 typedef enum pgc_state {
@@ -136,6 +137,7 @@ struct pgc {
     pgc_entry *entries; /* kinds of the batch's entries, in order */
     int nentries, entries_cap;
     bool ever_up; /* set-up completed at least once */
+    bool retired; /* the pool shrank (pool_resize): closed once not leased, never reopened */
     int backoff_ms;
     char fail_reason[256];
 };
@@ -157,6 +159,9 @@ struct pg_pool {
     bool started;
     bool unreachable;
     char last_error[256];
+    pool_stats stats;
+    int stmt_cache_size;
+    int nretired; /* connections of conns[] closed for good by pool_resize */
 };
 
 static const char *const pgc_state_names[] = {
@@ -367,6 +372,10 @@ pgc_on_defer(evutil_socket_t fd, short what, void *arg)
 static void
 pgc_schedule_reconnect(pgc *pc)
 {
+    if (pc->retired) {
+        pgc_set_state(pc, PGC_CLOSED);
+        return;
+    }
     int ms = pc->backoff_ms;
     if (ms < PGC_BACKOFF_MIN_MS)
         ms = PGC_BACKOFF_MIN_MS;
@@ -610,19 +619,44 @@ pgc_entry_push(pgc *pc, pgc_entry_kind kind, int slot)
         pc->entries = e;
         pc->entries_cap = cap;
     }
-    pc->entries[pc->nentries++] = (pgc_entry){.kind = kind, .slot = slot};
+    pc->entries[pc->nentries++] =
+        (pgc_entry){.kind = kind, .slot = slot, .sent_ns = clock_mono_ns()};
     return true;
 }
 
 /* Bookkeeping of the statement cache for one result; true when the lessee
  * must see it (its own queries' results, and the error of a hidden entry,
  * which stands for the query behind it). */
+/* A statement's time and, if it failed, its SQLSTATE class */
+static void
+pool_note_result(pg_pool *p, pgc_entry e, const char *state)
+{
+    if (e.kind != PGC_E_QUERY && e.kind != PGC_E_EXEC)
+        return;
+    pool_stats *st = &p->stats;
+    metrics_hist_observe(&st->stmt, (clock_mono_ns() - e.sent_ns) / 1000);
+    if (state == NULL || strlen(state) < 2)
+        return;
+    for (int i = 0; i < st->nerrors; i++) {
+        if (memcmp(st->errors[i].cls, state, 2) == 0) {
+            st->errors[i].n++;
+            return;
+        }
+    }
+    if (st->nerrors < POOL_ERROR_CLASSES) {
+        memcpy(st->errors[st->nerrors].cls, state, 2);
+        st->errors[st->nerrors].cls[2] = '\0';
+        st->errors[st->nerrors++].n = 1;
+    }
+}
+
 static bool
 pgc_entry_result(pgc *pc, pgc_entry e, const PGresult *r)
 {
     ExecStatusType st = PQresultStatus(r);
     bool error = st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE;
     const char *state = error ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    pool_note_result(pc->pool, e, state);
     /* one of our statements was gone (a function ran DEALLOCATE: 26000),
      * or a client had planted one under our next name (42P05) */
     if (state != NULL && e.kind != PGC_E_QUERY &&
@@ -811,6 +845,32 @@ pgc_txn_status(const pgc *pc)
 
 static void pool_wait_cb(evutil_socket_t fd, short what, void *arg);
 
+/* A connection of p, down; NULL when out of memory (then pool_free frees
+ * what was made of it when it is stored in p->conns). */
+static pgc *
+pgc_new(pg_pool *p, int id)
+{
+    pgc *pc = calloc(1, sizeof(*pc));
+    if (pc == NULL)
+        return NULL;
+    pc->pool = p;
+    pc->id = id;
+    pc->state = PGC_DOWN;
+    pc->ev_timer = evtimer_new(p->base, pgc_on_timer, pc);
+    pc->ev_defer = event_new(p->base, -1, 0, pgc_on_defer, pc);
+    pc->cache = stmt_cache_new(p->stmt_cache_size);
+    if (pc->ev_timer == NULL || pc->ev_defer == NULL || pc->cache == NULL) {
+        if (pc->ev_timer)
+            event_free(pc->ev_timer);
+        if (pc->ev_defer)
+            event_free(pc->ev_defer);
+        stmt_cache_free(pc->cache);
+        free(pc);
+        return NULL;
+    }
+    return pc;
+}
+
 pg_pool *
 pool_create(struct event_base *base, const char *conninfo, int size, int64_t statement_timeout_ms,
             int64_t wait_timeout_ms, int stmt_cache_size)
@@ -818,6 +878,8 @@ pool_create(struct event_base *base, const char *conninfo, int size, int64_t sta
     pg_pool *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
+    static const metrics_hist seconds = METRICS_HIST_SECONDS;
+    p->stats.stmt = seconds;
     p->base = base;
     p->size = size;
     p->reserve = size >= 2 ? 1 : 0;
@@ -831,20 +893,10 @@ pool_create(struct event_base *base, const char *conninfo, int size, int64_t sta
     if (p->conninfo == NULL || p->conns == NULL || p->ev_dispatch == NULL || p->ev_wait == NULL ||
         p->canceller == NULL)
         goto fail;
-    for (int i = 0; i < size; i++) {
-        pgc *pc = calloc(1, sizeof(*pc));
-        if (pc == NULL)
+    p->stmt_cache_size = stmt_cache_size;
+    for (int i = 0; i < size; i++)
+        if ((p->conns[i] = pgc_new(p, i + 1)) == NULL)
             goto fail;
-        p->conns[i] = pc;
-        pc->pool = p;
-        pc->id = i + 1;
-        pc->state = PGC_DOWN;
-        pc->ev_timer = evtimer_new(base, pgc_on_timer, pc);
-        pc->ev_defer = event_new(base, -1, 0, pgc_on_defer, pc);
-        pc->cache = stmt_cache_new(stmt_cache_size);
-        if (pc->ev_timer == NULL || pc->ev_defer == NULL || pc->cache == NULL)
-            goto fail;
-    }
     return p;
 fail:
     pool_free(p);
@@ -917,7 +969,49 @@ pool_count(const pg_pool *p, pgc_state a, pgc_state b, pgc_state c)
 int
 pool_size(const pg_pool *p)
 {
-    return p->size;
+    return p->size - p->nretired;
+}
+
+bool
+pool_resize(pg_pool *p, int n)
+{
+    int live = p->size - p->nretired;
+    if (n == live || n < 1)
+        return true;
+    if (n > live) {
+        pgc **nc = realloc(p->conns, (size_t)(p->size + n - live) * sizeof(pgc *));
+        if (nc == NULL)
+            return false;
+        p->conns = nc;
+        while (live < n) {
+            pgc *pc = pgc_new(p, p->size + 1);
+            if (pc == NULL)
+                return false;
+            p->conns[p->size++] = pc;
+            live++;
+            if (p->started)
+                pgc_connect_start(pc);
+        }
+    } else {
+        /* the newest go first: closed now unless leased, else at release */
+        for (int i = p->size - 1; i >= 0 && live > n; i--) {
+            pgc *pc = p->conns[i];
+            if (pc->retired)
+                continue;
+            pc->retired = true;
+            p->nretired++;
+            live--;
+            if (pc->state != PGC_LEASED && pc->state != PGC_BUSY) {
+                pgc_close_pg(pc);
+                pgc_set_state(pc, PGC_CLOSED);
+            }
+        }
+    }
+    p->reserve = live >= 2 ? 1 : 0;
+    log_log("pool_size is %d now (%d connection%s retired so far)", live, p->nretired,
+            p->nretired == 1 ? "" : "s");
+    pool_schedule_dispatch(p);
+    return true;
 }
 
 int
@@ -1122,6 +1216,10 @@ pool_release(pgc *pc)
         pgc_break(pc, pc->fail_reason);
         return;
     }
+    if (pc->retired) {
+        pool_discard(pc, "the pool is smaller now (pool_size)");
+        return;
+    }
     if (PQtransactionStatus(pc->pg) != PQTRANS_IDLE) {
         pool_discard(pc, "released inside a transaction");
         return;
@@ -1149,4 +1247,26 @@ pool_discard(pgc *pc, const char *why)
     pgc_set_state(pc, PGC_DOWN);
     pc->backoff_ms = 0;
     pgc_schedule_reconnect(pc);
+}
+
+int
+pool_waiting_count(const pg_pool *p)
+{
+    int n = 0;
+    for (int q = 0; q < 2; q++)
+        for (const pool_waiter *w = p->head[q]; w; w = w->next)
+            n++;
+    return n;
+}
+
+void
+pool_set_wait_timeout(pg_pool *p, int64_t ms)
+{
+    p->wait_timeout_ms = ms;
+}
+
+const pool_stats *
+pool_get_stats(const pg_pool *p)
+{
+    return &p->stats;
 }

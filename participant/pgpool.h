@@ -29,6 +29,8 @@
 #ifndef DTX_PART_PGPOOL_H
 #define DTX_PART_PGPOOL_H
 
+#include "metrics.h"
+
 #include <event2/event.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
@@ -110,6 +112,25 @@ void pool_release(pgc *pc);
 void pool_discard(pgc *pc, const char *why);
 
 int pool_size(const pg_pool *p);
+/* pool_size changed (reload): new connections start connecting; extra ones
+ * close now when idle, or when released; false when out of memory (the
+ * pool keeps what it could make). */
+bool pool_resize(pg_pool *p, int n);
+/* work queued for a connection */
+int pool_waiting_count(const pg_pool *p);
+/* pool_wait_timeout changed (reload): waits queued from now on use it */
+void pool_set_wait_timeout(pg_pool *p, int64_t ms);
+/* Statement times and errors, for /metrics */
+#define POOL_ERROR_CLASSES 48
+typedef struct pool_stats {
+    metrics_hist stmt; /* a statement sent -> its result (µs) */
+    struct {
+        char cls[3]; /* SQLSTATE class: "23", "40", ... */
+        uint64_t n;
+    } errors[POOL_ERROR_CLASSES];
+    int nerrors;
+} pool_stats;
+const pool_stats *pool_get_stats(const pg_pool *p);
 int pool_idle_count(const pg_pool *p);
 /* Connections with a batch in flight. */
 int pool_busy_count(const pg_pool *p);

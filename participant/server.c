@@ -142,6 +142,7 @@ void
 server_init(const server_env *env)
 {
     srv_env = *env;
+    SSL_CTX_up_ref(srv_env.ssl_ctx); /* released by server_free */
     peer_set_ops(&srv_peer_ops);
     conn_admission a = {.timeout_ms = env->conf->authentication_timeout_ms,
                         .max_authenticating = env->conf->max_authenticating};
@@ -563,6 +564,34 @@ server_quiescent(void)
 }
 
 void
+server_reloaded(SSL_CTX *ssl_ctx)
+{
+    SSL_CTX_up_ref(ssl_ctx);
+    SSL_CTX_free(srv_env.ssl_ctx);
+    srv_env.ssl_ctx = ssl_ctx;
+    conn_admission a = {.timeout_ms = srv_env.conf->authentication_timeout_ms,
+                        .max_authenticating = srv_env.conf->max_authenticating};
+    conn_admission_set(&a);
+    coord_conn *next;
+    for (coord_conn *cc = srv_list; cc; cc = next) {
+        next = cc->next;
+        char name[256];
+        if (cc->state == CC_HANDSHAKE || cc->state == CC_CLOSING || cc->state == CC_CLOSED ||
+            conn_peer_allowed(cc->c, (const char *const *)srv_env.conf->allowed,
+                              srv_env.conf->n_allowed, name, sizeof(name)))
+            continue;
+        log_report(LOG_LVL_LOG, "28000", NULL, NULL,
+                   "closing the connection of coordinator \"%s\" from %s: certificate name "
+                   "\"%s\" is no longer allowed",
+                   cc->name, cc->addr, cc->cert_name);
+        cc_fail(cc, "28000",
+                "coordinator certificate name \"%s\" is no longer allowed (the configuration "
+                "was reloaded)",
+                cc->cert_name);
+    }
+}
+
+void
 server_close_all(void)
 {
     /* Send the reason and detach everything, but leave the TLS connection
@@ -596,4 +625,6 @@ server_free(void)
         cc_destroy(cc);
     }
     conn_admission_end(); /* the last summary of refusals */
+    SSL_CTX_free(srv_env.ssl_ctx);
+    srv_env.ssl_ctx = NULL;
 }

@@ -47,6 +47,11 @@ bool server_shutting_down(void);
 bool server_quiescent(void);
 /* Close every coordinator connection (their open branches roll back). */
 void server_close_all(void);
+/* The configuration (env.conf, changed in place) was reloaded: new
+ * handshakes use ssl_ctx (a reference is taken), admission limits are
+ * taken again, and connections whose certificate name is no longer allowed
+ * are told so and closed (their open branches roll back). */
+void server_reloaded(SSL_CTX *ssl_ctx);
 /* Free what is left (after the event loop ended). */
 void server_free(void);
 

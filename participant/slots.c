@@ -265,3 +265,9 @@ slots_in_use(const slots *s)
 {
     return s->prepared + s->reserved;
 }
+
+void
+slots_set_wait(slots *s, int64_t wait_ms)
+{
+    s->wait_ms = wait_ms;
+}

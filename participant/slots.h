@@ -72,6 +72,8 @@ void slots_finished(slots *s);
 void slots_resync(slots *s, int prepared);
 
 int slots_max(const slots *s);
+/* prepare_wait_timeout changed (reload): waits queued from now on use it */
+void slots_set_wait(slots *s, int64_t wait_ms);
 int slots_in_use(const slots *s);
 
 #endif
