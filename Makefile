@@ -312,6 +312,12 @@ install: all
 	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' client/libdtx.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libdtx.pc; \
 	fi
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/sysusers.d \
+	    $(DESTDIR)$(PREFIX)/share/dtx
+	for u in coordinator/dtx-coordinator.service.in participant/dtx-participant.service.in; do \
+	  sed 's|@BINDIR@|$(PREFIX)/bin|g' $$u > $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u .in); done
+	install -m 644 common/dtx.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/dtx.conf
+	install -m 644 docs/prometheus/dtx-alerts.yml $(DESTDIR)$(PREFIX)/share/dtx/
 	for m in docs/man/*.1; do [ -f "$$m" ] && \
 	  sed 's|@VERSION@|$(VERSION)|' $$m > $(DESTDIR)$(PREFIX)/share/man/man1/$$(basename $$m) || true; done
 	py=$${PYTHON3:-$$(command -v /usr/bin/python3 || command -v python3)}; \

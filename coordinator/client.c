@@ -823,7 +823,8 @@ client_on_open(conn *c, const char *peer, void *arg)
         conn_peer_allowed(c, (const char *const *)co->allowed, co->nallowed, name, sizeof(name));
     if (!cl->may_client && !cl->may_standby) {
         if (conn_refusal_note(c, CONN_REFUSED_NAME))
-            log_warn("refused client connection from %s: certificate name \"%s\" is not allowed",
+            log_with(&(log_fields){.client = name, .sqlstate = "28000"}, LOG_LVL_WARNING,
+                     "refused client connection from %s: certificate name \"%s\" is not allowed",
                      conn_peer_addr(c), name);
         conn_fail(c, "28000", "client certificate name \"%s\" is not allowed", name);
         client_free(cl);
@@ -903,8 +904,9 @@ client_reloaded(coord *co)
                     : cl->role == ROLE_STANDBY ? cl->may_standby
                                                : cl->may_client;
         if (!keep && !cl->closing) {
-            log_log("closing the connection of %s: certificate name \"%s\" is no longer allowed",
-                    conn_peer_addr(cl->c), cl->cert);
+            log_with(&(log_fields){.client = cl->cert, .sqlstate = "28000"}, LOG_LVL_LOG,
+                     "closing the connection of %s: certificate name \"%s\" is no longer allowed",
+                     conn_peer_addr(cl->c), cl->cert);
             conn_fail(cl->c, "28000",
                       "certificate name \"%s\" is no longer allowed (the configuration was "
                       "reloaded)",

@@ -97,10 +97,12 @@ maybe_end(coord *co, clog_pending *p)
         return;
     if (clog_pending_heuristic(p)) {
         char what[512];
-        log_error("transaction %s: finished with a heuristic outcome: %s", gid,
-                  clog_pending_describe(p, what, sizeof(what)));
+        log_with(&(log_fields){.gid = gid}, LOG_LVL_ERROR,
+                 "transaction %s: finished with a heuristic outcome: %s", gid,
+                 clog_pending_describe(p, what, sizeof(what)));
     } else {
-        log_log("transaction %s: committed on every participant", gid);
+        log_with(&(log_fields){.gid = gid}, LOG_LVL_LOG,
+                 "transaction %s: committed on every participant", gid);
     }
     if (FAILPOINT("coord-recovery-partial") == FP_ERROR)
         return;
@@ -122,10 +124,11 @@ commit_reply(void *arg, const frame_view *f, bool final)
         if (f && f->type == MSG_DONE && proto_get_done(f, &d) && b->result == BRANCH_PENDING) {
             clog_branch_result res = clog_commit_answer(r->gid, b->participant, b->xid, &d);
             if (res == BRANCH_PENDING && d.status != DONE_BUSY && d.status != DONE_NOT_FOUND)
-                log_report(LOG_LVL_WARNING, d.sqlstate, d.detail, d.hint,
-                           "transaction %s: COMMIT PREPARED on \"%s\" failed: %s", r->gid,
-                           b->participant,
-                           d.message ? d.message : proto_done_status_name(d.status));
+                log_report_with(&(log_fields){.gid = r->gid, .participant = b->participant},
+                                LOG_LVL_WARNING, d.sqlstate, d.detail, d.hint,
+                                "transaction %s: COMMIT PREPARED on \"%s\" failed: %s", r->gid,
+                                b->participant,
+                                d.message ? d.message : proto_done_status_name(d.status));
             clog_pending_set_result(p, i, res);
         }
         if (b->result != BRANCH_PENDING)
@@ -141,13 +144,16 @@ rollback_reply(void *arg, const frame_view *f, bool final)
     if (!final)
         return;
     proto_done d;
+    log_fields rf = {.gid = r->gid, .participant = plink_name(r->link)};
     if (f && f->type == MSG_DONE && proto_get_done(f, &d)) {
         if (d.status == DONE_OK)
-            log_log("rolled back orphaned branch %s on \"%s\"", r->gid, plink_name(r->link));
+            log_with(&rf, LOG_LVL_LOG, "rolled back orphaned branch %s on \"%s\"", r->gid,
+                     plink_name(r->link));
         else if (d.status != DONE_NOT_FOUND && d.status != DONE_BUSY)
-            log_report(LOG_LVL_WARNING, d.sqlstate, d.detail, d.hint,
-                       "ROLLBACK PREPARED of %s on \"%s\" failed: %s", r->gid, plink_name(r->link),
-                       d.message ? d.message : proto_done_status_name(d.status));
+            log_report_with(&rf, LOG_LVL_WARNING, d.sqlstate, d.detail, d.hint,
+                            "ROLLBACK PREPARED of %s on \"%s\" failed: %s", r->gid,
+                            plink_name(r->link),
+                            d.message ? d.message : proto_done_status_name(d.status));
     }
     free(r);
 }

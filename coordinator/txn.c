@@ -302,8 +302,9 @@ txn_timeout_cb(evutil_socket_t fd, short what, void *arg)
     txn *t = arg;
     if (t->state != TXN_PREPARING)
         return;
-    log_log("transaction %s: prepare timed out after %lld ms; aborting", t->gid,
-            (long long)t->co->conf.prepare_timeout_ms);
+    log_with(&(log_fields){.gid = t->gid}, LOG_LVL_LOG,
+             "transaction %s: prepare timed out after %lld ms; aborting", t->gid,
+             (long long)t->co->conf.prepare_timeout_ms);
     t->timed_out = true;
     if (t->err.len == 0) {
         proto_error e = {.sqlstate = "57014",
@@ -491,11 +492,12 @@ end_answer(txn *t, txn_branch *b, const frame_view *f)
         tb_set_state(b, TB_GONE); /* rolled back, or gone already */
         return;
     }
-    log_report(LOG_LVL_WARNING, d.sqlstate, d.detail, d.hint,
-               "transaction %s: %s on participant \"%s\" answered %s%s%s; the resolver will retry",
-               t->gid, t->state == TXN_COMMITTING ? "COMMIT PREPARED" : "rollback",
-               plink_name(b->link), proto_done_status_name(d.status), d.message ? ": " : "",
-               d.message ? d.message : "");
+    log_report_with(
+        &(log_fields){.gid = t->gid, .participant = plink_name(b->link)}, LOG_LVL_WARNING,
+        d.sqlstate, d.detail, d.hint,
+        "transaction %s: %s on participant \"%s\" answered %s%s%s; the resolver will retry", t->gid,
+        t->state == TXN_COMMITTING ? "COMMIT PREPARED" : "rollback", plink_name(b->link),
+        proto_done_status_name(d.status), d.message ? ": " : "", d.message ? d.message : "");
     tb_set_state(b, TB_UNKNOWN);
 }
 
@@ -546,8 +548,9 @@ commit_answered(txn *t)
         clog_pending *p = clog_find_pending(t->co->log, t->gid);
         char what[512];
         if (p)
-            log_error("transaction %s: finished with a heuristic outcome: %s", t->gid,
-                      clog_pending_describe(p, what, sizeof(what)));
+            log_with(&(log_fields){.gid = t->gid}, LOG_LVL_ERROR,
+                     "transaction %s: finished with a heuristic outcome: %s", t->gid,
+                     clog_pending_describe(p, what, sizeof(what)));
     }
     if (all) {
         if (FAILPOINT("coord-before-end") == FP_ERROR)
@@ -1017,10 +1020,11 @@ txn_stmt_timeout_cb(evutil_socket_t fd, short what, void *arg)
     b->abandoned = true;
     t->exec_br = NULL;
     txn_set_state(t, TXN_FAILED);
-    log_log("transaction %s: statement on participant \"%s\" exceeded statement_timeout (%lld ms)"
-            "%s",
-            t->gid, pname, (long long)t->co->conf.statement_timeout_ms,
-            cancel_sent ? "; cancel sent" : "; the participant cannot be asked to cancel it");
+    log_with(&(log_fields){.gid = t->gid, .participant = pname, .sqlstate = "57014"}, LOG_LVL_LOG,
+             "transaction %s: statement on participant \"%s\" exceeded statement_timeout (%lld ms)"
+             "%s",
+             t->gid, pname, (long long)t->co->conf.statement_timeout_ms,
+             cancel_sent ? "; cancel sent" : "; the participant cannot be asked to cancel it");
     char msg[256];
     snprintf(msg, sizeof(msg),
              "canceling statement due to statement timeout: participant \"%s\" did not answer "

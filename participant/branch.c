@@ -527,8 +527,8 @@ br_rollback(branch *b)
 static void
 br_fail(branch *b)
 {
-    log_report(LOG_LVL_DEBUG, b->sqlstate, b->detail, b->hint, "branch %s failed: %s", b->name,
-               b->msg ? b->msg : "");
+    log_report_with(&(log_fields){.gid = b->name}, LOG_LVL_DEBUG, b->sqlstate, b->detail, b->hint,
+                    "branch %s failed: %s", b->name, b->msg ? b->msg : "");
     br_reply_error(b);
     br_rollback(b);
 }
@@ -544,8 +544,9 @@ br_slot_granted(bool ok, void *arg)
                      b->name, slots_max(br_slots));
         b->hint = strdup("Commit or roll back prepared transactions, or raise "
                          "max_prepared_transactions on the PostgreSQL server.");
-        log_report(LOG_LVL_WARNING, b->sqlstate, b->detail, b->hint,
-                   "branch %s: no prepared-transaction slot within prepare_wait_timeout", b->name);
+        log_report_with(
+            &(log_fields){.gid = b->name}, LOG_LVL_WARNING, b->sqlstate, b->detail, b->hint,
+            "branch %s: no prepared-transaction slot within prepare_wait_timeout", b->name);
         br_fail(b);
         return;
     }
@@ -567,8 +568,8 @@ br_conn_granted(pgc *pc, const char *error, void *arg)
         b->hint = strdup("Retry the transaction; raise pool_size (and PostgreSQL's "
                          "max_connections) above the number of concurrent interactive "
                          "transactions, or keep transactions short.");
-        log_report(LOG_LVL_LOG, b->sqlstate, b->detail, b->hint, "branch %s: %s", b->name,
-                   error ? error : "pool wait timed out");
+        log_report_with(&(log_fields){.gid = b->name}, LOG_LVL_LOG, b->sqlstate, b->detail, b->hint,
+                        "branch %s: %s", b->name, error ? error : "pool wait timed out");
         br_fail(b);
         return;
     }
@@ -915,9 +916,10 @@ br_on_sync(pgc *pc, void *arg)
     case BR_READONLY_END:
         if (b->err) {
             /* still prepared; the coordinator's recovery will roll it back */
-            log_report(LOG_LVL_WARNING, b->sqlstate, b->detail, b->hint,
-                       "branch %s: could not commit read-only prepared transaction: %s", b->name,
-                       b->msg ? b->msg : "");
+            log_report_with(&(log_fields){.gid = b->name}, LOG_LVL_WARNING, b->sqlstate, b->detail,
+                            b->hint,
+                            "branch %s: could not commit read-only prepared transaction: %s",
+                            b->name, b->msg ? b->msg : "");
             br_reply_error(b);
         } else {
             slots_finished(br_slots);
@@ -927,9 +929,9 @@ br_on_sync(pgc *pc, void *arg)
         break;
     case BR_UNDO_PREPARE:
         if (b->err)
-            log_report(LOG_LVL_WARNING, b->sqlstate, b->detail, b->hint,
-                       "branch %s: could not roll back prepared transaction: %s", b->name,
-                       b->msg ? b->msg : "");
+            log_report_with(&(log_fields){.gid = b->name}, LOG_LVL_WARNING, b->sqlstate, b->detail,
+                            b->hint, "branch %s: could not roll back prepared transaction: %s",
+                            b->name, b->msg ? b->msg : "");
         else
             slots_finished(br_slots);
         br_release_and_free(b);
@@ -976,8 +978,9 @@ br_on_broken(pgc *pc, const char *reason, void *arg)
             br_free(b);
         } else {
             br_set_state(b, BR_FAILED);
-            log_log("branch %s: connection to PostgreSQL lost; its transaction is rolled back",
-                    b->name);
+            log_with(&(log_fields){.gid = b->name}, LOG_LVL_LOG,
+                     "branch %s: connection to PostgreSQL lost; its transaction is rolled back",
+                     b->name);
         }
         break;
     case BR_READONLY_END:
@@ -1180,7 +1183,8 @@ branch_on_cancel(coord_conn *cc, branch_set *set, const frame_view *f)
             break;
         }
     }
-    log_log("branch %s: cancel requested by the coordinator (%s)", m.branch, what);
+    log_with(&(log_fields){.gid = m.branch}, LOG_LVL_LOG,
+             "branch %s: cancel requested by the coordinator (%s)", m.branch, what);
     peer_reply_plain(cc, m.tag, DONE_OK, 0);
 }
 

@@ -55,8 +55,8 @@ metrics_cb(void *arg, struct evbuffer *out)
     metrics_one(out, "dtx_prepared_slots_used", "gauge",
                 "Prepared transactions of the server, counted against its maximum.",
                 slots_in_use(ops.slots));
-    metrics_one(out, "dtx_prepared_slots_max", "gauge",
-                "PostgreSQL's max_prepared_transactions.", slots_max(ops.slots));
+    metrics_one(out, "dtx_prepared_slots_max", "gauge", "PostgreSQL's max_prepared_transactions.",
+                slots_max(ops.slots));
     metrics_one(out, "dtx_postgres_up", "gauge",
                 "1 when at least one pool connection to PostgreSQL is up.",
                 pool_up_count(ops.pool) > 0);

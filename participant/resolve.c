@@ -555,9 +555,9 @@ rq_on_sync(pgc *pc, void *arg)
         if (rq->err) {
             /* the branch is gone and its xid says nothing (e.g. an xid from
              * the future): report not-found, status unknown, with the reason */
-            log_report(LOG_LVL_LOG, rq->sqlstate, rq->detail, rq->hint,
-                       "branch %s: pg_xact_status(%" PRIu64 ") failed: %s", rq->name, rq->xid,
-                       rq->msg ? rq->msg : "");
+            log_report_with(&(log_fields){.gid = rq->name}, LOG_LVL_LOG, rq->sqlstate, rq->detail,
+                            rq->hint, "branch %s: pg_xact_status(%" PRIu64 ") failed: %s", rq->name,
+                            rq->xid, rq->msg ? rq->msg : "");
             rq->xact_status = XACT_UNKNOWN;
         } else {
             rq->err = true; /* send 42704 and its message along */

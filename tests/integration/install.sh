@@ -24,9 +24,13 @@ if h_case tree; then
     h_eq "make install DESTDIR=... PREFIX=$prefix: exit 0" 0 $? || tail -n 20 "$H_TMP/install.log" | sed 's/^/# /'
     for f in bin/dtx bin/dtx-coordinator bin/dtx-participant bin/dtx-waldump lib/libdtx.so.1 \
         lib/libdtx.a include/dtx.h include/dtx_version.h lib/pkgconfig/libdtx.pc \
-        share/man/man1/dtx.1; do
+        share/man/man1/dtx.1 lib/systemd/system/dtx-coordinator.service \
+        lib/systemd/system/dtx-participant.service lib/sysusers.d/dtx.conf \
+        share/dtx/dtx-alerts.yml; do
         h_check "installed: $f" test -s "$r/$f"
     done
+    h_check "the installed units run the installed daemons" \
+        grep -q "^ExecStart=$prefix/bin/dtx-coordinator -c " "$r/lib/systemd/system/dtx-coordinator.service"
     h_check "the Makefile's VERSION is major.minor.patch ('$want', $want_num)" \
         bash -c "grep -qE '^[0-9]+[.][0-9]+[.][0-9]+\$' <<<'$want' && [ '$want_num' -gt 0 ]"
     h_eq "dtx --version" "dtx $want (libdtx $want)" "$("$r/bin/dtx" --version 2>&1)"
