@@ -719,6 +719,48 @@ START_TEST(test_small_error_buffer)
 }
 END_TEST
 
+/* Reload: keys not listed as live keep the value in force; live ones take
+ * the new one; each kept key is reported once. */
+static char changed_keys[256];
+
+static void
+note_changed(void *arg, const char *section, const char *key)
+{
+    (void)arg;
+    size_t n = strlen(changed_keys);
+    snprintf(changed_keys + n, sizeof(changed_keys) - n, "%s%s.%s", n ? " " : "", section, key);
+}
+
+START_TEST(test_keep_restart_keys)
+{
+    ck_assert_msg(parse("[main]\nname = a\nworkers = 2\n[limits]\nport = 80\n"), "%s", err);
+    test_conf old = conf;
+    memset(&conf, 0, sizeof(conf));
+    ck_assert_msg(parse("[main]\nname = b\nworkers = 3\ngreeting = hi\n[limits]\nport = 81\n"),
+                  "%s", err);
+    static const char *const live[] = {"workers", "greeting", NULL};
+    changed_keys[0] = '\0';
+    int n = config_keep_restart_keys(table, &conf, &old, live, note_changed, NULL);
+    ck_assert_int_eq(n, 2);
+    ck_assert_str_eq(changed_keys, "main.name limits.port");
+    ck_assert_str_eq(conf.name, "a"); /* kept */
+    ck_assert_int_eq(conf.port, 80);
+    ck_assert_int_eq(conf.workers, 3); /* live */
+    ck_assert_str_eq(conf.greeting, "hi");
+    ck_assert_str_eq(old.name, "b"); /* the new value goes with the old config */
+    config_free(table, &old);
+    /* nothing changed: nothing reported */
+    test_conf again;
+    memset(&again, 0, sizeof(again));
+    ck_assert(config_parse_string(table, &again, &peer_list, "t.ini",
+                                  "[main]\nname = a\nworkers = 3\ngreeting = hi\n[limits]\n"
+                                  "port = 80\n",
+                                  err, sizeof(err)));
+    ck_assert_int_eq(config_keep_restart_keys(table, &again, &conf, NULL, NULL, NULL), 0);
+    config_free(table, &again);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -744,6 +786,7 @@ config_suite(void)
     tcase_add_test(tc, test_hostport);
     tcase_add_test(tc, test_small_error_buffer);
     tcase_add_test(tc, test_split_names);
+    tcase_add_test(tc, test_keep_restart_keys);
     suite_add_tcase(s, tc);
     return s;
 }
