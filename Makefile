@@ -110,7 +110,7 @@ LINK_LIBS  := $(filter $(LIBDTX_A),$(ALL_LIBS_A)) $(filter $(LIBWAL),$(ALL_LIBS_
 PHONY_X := unit-bins check-build
 .PHONY: $(PHONY_X) all build check unit integration demo bench bench-wal bench-floor install clean fmt fmt-check layers deps \
         valgrind chaos chaos-failover bench-recovery bench-failover help example bench-python \
-        bench-admission
+        bench-admission bench-metrics
 .DEFAULT_GOAL := all
 
 all: deps
@@ -276,6 +276,12 @@ bench-python: deps
 bench-admission: deps
 	@$(MAKE) --no-print-directory build BUILD=release
 	@bench/run-bench-admission.sh
+
+# what metrics cost: one-shot transfers with the operations endpoints off,
+# against on and scraped every second
+bench-metrics: deps
+	@$(MAKE) --no-print-directory build BUILD=release
+	@bench/run-bench-metrics.sh
 
 # failover time: kill -9 to the first commit on the promoted standby, and
 # 1,000 in-doubt transactions resolved by it (needs failpoints: the test build)

@@ -5,7 +5,8 @@
  * Modules, highest first (docs/architecture.md, "Layers"; make check
  * enforces the include order with tests/layers/check.sh):
  *
- *   main.c      start-up, configuration, signals, shutdown
+ *   main.c      start-up, configuration, signals, reload, shutdown
+ *   ops.c       /metrics and the health endpoints (docs/operations.md)
  *   roles.c     primary or standby, promotion, fencing, the listener
  *   client.c    client connections: start-up handshake, request dispatch
  *   resolver.c  resolution of in-doubt branches (recovery and periodic sweep)
@@ -23,7 +24,8 @@
  *
  * Threads: one libevent loop runs every module.  wal/ adds two threads of
  * its own: the writer (appends, group commit, fdatasync) and the segment
- * preparer (zero-filled segments made ahead of need); clog.c starts a
+ * preparer (zero-filled segments made ahead of need), which counts its
+ * fsync times into histograms (relaxed atomics); clog.c starts a
  * short-lived thread per checkpoint for the segment removal and its
  * directory fsync.  They reach the loop only through eventfds (durability
  * callbacks, checkpoint done).  Nothing on the loop blocks: disk waits go
