@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The chaos bank test with coordinator failover (tests/chaos-failover.sh)
-# for 60 seconds, as part of make check.  One scenario: no named cases
+# for 45 seconds, as part of make check.  One scenario: no named cases
 # (CASE fails it, docs/testing.md).
 set -u
 dir=$(dirname "$0")
 . "$dir/../lib/harness.sh"
 h_no_cases
 # chaos-failover-ha.sh runs this with CHAOS_HA=etcd: the automatic mode
-out=$(HA=${CHAOS_HA:-} "$dir/../chaos-failover.sh" "${CHAOS_SECONDS:-60}" 2>&1)
+out=$(HA=${CHAOS_HA:-} "$dir/../chaos-failover.sh" "${CHAOS_SECONDS:-45}" 2>&1)
 rc=$?
 last=$(tail -n 1 <<<"$out")
 # a run without failovers or without transactions would prove nothing

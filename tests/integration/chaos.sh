@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The chaos bank test (tests/chaos.sh) for 60 seconds, as part of make check.
+# The chaos bank test (tests/chaos.sh) for 45 seconds, as part of make check.
 # One scenario: no named cases (CASE fails it, docs/testing.md).
 set -u
 dir=$(dirname "$0")
 . "$dir/../lib/harness.sh"
 h_no_cases
-out=$("$dir/../chaos.sh" "${CHAOS_SECONDS:-60}" 2>&1)
+out=$("$dir/../chaos.sh" "${CHAOS_SECONDS:-45}" 2>&1)
 rc=$?
 last=$(tail -n 1 <<<"$out")
 # a run without faults or without transactions would prove nothing

@@ -5,7 +5,7 @@
 #
 #   - every regression input kept in tests/fuzz/regress/TARGET/ (an input
 #     that once crashed the target) runs through it once;
-#   - the target fuzzes for FUZZ_CHECK_SECONDS (5) seconds from its
+#   - the target fuzzes for FUZZ_CHECK_SECONDS (3) seconds from its
 #     checked-in seeds (tests/fuzz/corpus/TARGET, read only) with its
 #     dictionary.
 #
@@ -25,7 +25,7 @@ h_cases "${targets[@]}" self-test
 h_init
 
 FZ_BIN=$H_ROOT/build/fuzz/bin
-FZ_SECONDS=${FUZZ_CHECK_SECONDS:-5}
+FZ_SECONDS=${FUZZ_CHECK_SECONDS:-3}
 export ASAN_OPTIONS=detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
