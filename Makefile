@@ -244,6 +244,8 @@ valgrind: deps
 	    tests/run-all.sh
 	@# the etcd client and [ha] under load, etcd restarted, a clean stop
 	@DTX_VALGRIND=1 DTX_BUILD=valgrind CASE=etcd-restart bash tests/integration/ha.sh
+	@# the operations endpoints, reload (TLS contexts swapped, the pool resized), JSON logs
+	@DTX_VALGRIND=1 DTX_BUILD=valgrind CASE=health,reload,notify bash tests/integration/ops.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory build BUILD=release

@@ -44,6 +44,20 @@ tls_bev(struct event_base *base, void *arg)
                                           BEV_OPT_CLOSE_ON_FREE);
 }
 
+/* Send body (or, for HEAD, only its length). */
+static void
+send_reply(struct evhttp_request *req, int code, const char *reason, struct evbuffer *body)
+{
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        char len[32];
+        snprintf(len, sizeof(len), "%zu", evbuffer_get_length(body));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", len);
+        evhttp_send_reply(req, code, reason, NULL);
+        return;
+    }
+    evhttp_send_reply(req, code, reason, body);
+}
+
 static void
 reply_json(struct evhttp_request *req, int code, const char *reason, json_object *o)
 {
@@ -54,7 +68,7 @@ reply_json(struct evhttp_request *req, int code, const char *reason, json_object
     }
     evbuffer_add_printf(body, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-    evhttp_send_reply(req, code, reason, body);
+    send_reply(req, code, reason, body);
     evbuffer_free(body);
 }
 
@@ -122,7 +136,7 @@ answer_metrics(httpd *h, struct evhttp_request *req)
     h->ops->metrics(h->arg, body);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4; charset=utf-8");
-    evhttp_send_reply(req, 200, "OK", body);
+    send_reply(req, 200, "OK", body);
     evbuffer_free(body);
 }
 

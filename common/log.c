@@ -95,7 +95,7 @@ log_open_file(const char *path)
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0)
         return false;
-    if (log_fd > 2) {
+    if (__atomic_load_n(&log_fd, __ATOMIC_ACQUIRE) > 2) {
         /* in place, so that a thread writing meanwhile writes to one file or
          * the other, never to a closed or reused descriptor */
         int rc = dup3(fd, log_fd, O_CLOEXEC);
@@ -104,7 +104,7 @@ log_open_file(const char *path)
         errno = saved;
         return rc >= 0;
     }
-    log_fd = fd;
+    __atomic_store_n(&log_fd, fd, __ATOMIC_RELEASE);
     return true;
 }
 
@@ -148,7 +148,7 @@ log_append_line(char *line, size_t len, size_t size, const char *level, const ch
 static void
 log_write(const char *line, size_t len)
 {
-    ssize_t w = write(log_fd, line, len);
+    ssize_t w = write(__atomic_load_n(&log_fd, __ATOMIC_ACQUIRE), line, len);
     (void)w;
 }
 

@@ -10,6 +10,7 @@
 
 #include "log.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
@@ -22,9 +23,19 @@ notify(const char *state)
         log_debug("sd_notify(\"%s\") failed: %s", state, strerror(-rc));
 }
 
+static bool ready_sent;
+
+void
+sdnotify_reloaded(void)
+{
+    if (ready_sent)
+        notify("READY=1");
+}
+
 void
 sdnotify_ready(const char *status)
 {
+    ready_sent = true;
     char msg[512];
     if (status)
         snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status);

@@ -5,7 +5,7 @@
  *
  *   sdnotify_ready("epoch 7, 2 participants")   READY=1 and a STATUS line
  *   sdnotify_reloading()                        RELOADING=1 (SIGHUP taken)
- *   sdnotify_ready(NULL)                        READY=1 again once applied
+ *   sdnotify_reloaded()                         READY=1 again once applied
  *   sdnotify_stopping()                         STOPPING=1
  */
 #ifndef DTX_SDNOTIFY_H
@@ -13,6 +13,8 @@
 
 void sdnotify_ready(const char *status);
 void sdnotify_reloading(void);
+/* READY=1 again after a reload, if READY was said before it */
+void sdnotify_reloaded(void);
 void sdnotify_stopping(void);
 
 #endif

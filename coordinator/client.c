@@ -895,6 +895,10 @@ client_reloaded(coord *co)
     while (cl) {
         client *next = cl->next;
         char name[260];
+        if (cl->cert[0] == '\0') { /* TLS not up yet: judged when it is (client_on_open) */
+            cl = next;
+            continue;
+        }
         cl->may_standby =
             co->nstandbys > 0 && conn_peer_allowed(cl->c, (const char *const *)co->standbys,
                                                    co->nstandbys, name, sizeof(name));

@@ -206,6 +206,7 @@ struct clog {
                             * event loop appends: no need to ask wal/) */
     uint64_t ckpt_keep;    /* keep_lsn of the running checkpoint */
     int64_t ckpt_done_ms;  /* monotonic: the last checkpoint ended (or the log opened) */
+    bool closing;          /* clog_close is under way */
     char ckpt_why[GID_MAX + 64];
     /* replication (primary): who hears of durable records, and the waits
      * for a synchronous standby's acknowledgement (durable_trampoline) */
@@ -1141,6 +1142,7 @@ clog_close(clog *l)
         close(l->ckpt_efd);
     if (l->apply_rd)
         wal_reader_close(l->apply_rd);
+    l->closing = true; /* wal_close reports the last durable records */
     wal_close(l->wal);
     while (l->pending)
         pending_remove(l, l->pending);
@@ -1702,6 +1704,10 @@ ckpt_record_durable(void *arg, uint64_t lsn)
 {
     (void)lsn;
     clog *l = arg;
+    if (l->closing) { /* from wal_close: the segments stay for the next start */
+        l->ckpt_running = false;
+        return;
+    }
     int rc = pthread_create(&l->ckpt_thread, NULL, ckpt_thread_main, l);
     if (rc != 0) {
         log_warn("checkpoint: could not start a thread to remove segments: %s", strerror(rc));

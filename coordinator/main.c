@@ -485,6 +485,9 @@ reload(coord *co)
         config_free(coord_sections, &nc);
         goto out;
     }
+    if (nc.ha_etcd && nc.ha_advertise == NULL && co->conf.ha_advertise &&
+        (nc.ha_advertise = strdup(co->conf.ha_advertise)) == NULL)
+        log_fatal("out of memory"); /* derived at start (ha.c): not a change */
     config_keep_restart_keys(coord_sections, &nc, &co->conf, live_keys, restart_key_changed, NULL);
     if (!same_participants(&nc, &co->conf))
         restart_key_changed(NULL, "participants", "(the list)");
@@ -519,7 +522,7 @@ reload(coord *co)
     ops_reloaded(co);
     log_log("configuration reloaded");
 out:
-    sdnotify_ready(NULL);
+    sdnotify_reloaded();
 }
 
 static void
@@ -577,9 +580,10 @@ setup(coord *co)
     event_add(co->sighup_ev, NULL);
 }
 
-/* Orderly teardown: everything freed so leak checkers stay quiet.  The log
- * may still report a record durable from the loop passes below, after the
- * links are freed: its callbacks check tearing_down. */
+/* Orderly teardown: everything freed so leak checkers stay quiet.  The
+ * commit log is closed while the links still exist: wal_close reports the
+ * records its last flush made durable (their callbacks see tearing_down and
+ * only settle their transactions), and only then do the links go. */
 static void
 teardown(coord *co)
 {
@@ -594,6 +598,9 @@ teardown(coord *co)
     resolver_stop(co);
     for (int i = 0; i < co->nlinks; i++)
         plink_shutdown(co->links[i]);
+    clog_close(co->log);
+    co->log = NULL;
+    walrecv_free(co); /* after the log: its callbacks refer to it */
     for (int i = 0; i < co->nlinks; i++)
         plink_free(co->links[i]);
     free(co->links);
@@ -603,8 +610,6 @@ teardown(coord *co)
     event_base_loop(co->base, EVLOOP_NONBLOCK);
     if (co->dns)
         evdns_base_free(co->dns, 0);
-    clog_close(co->log);
-    walrecv_free(co); /* after the log: its callbacks refer to it */
     txn_table_free(co);
     event_free(co->sigterm_ev);
     event_free(co->sigint_ev);

@@ -194,8 +194,8 @@ write_role(coord *co, struct evbuffer *out)
         walrecv_describe(co, &r);
     if (r.peer == NULL || r.peer[0] == '\0')
         return; /* no standby (or primary) yet: nothing to say */
-    char lab[160];
-    snprintf(lab, sizeof(lab), "peer=\"%s\"", r.peer);
+    char lab[600], v[512];
+    snprintf(lab, sizeof(lab), "peer=\"%s\"", metrics_label_value(r.peer, v, sizeof(v)));
     bool streaming = r.state && (strncmp(r.state, "streaming", 9) == 0 ||
                                  strncmp(r.state, "catching up", 11) == 0);
     metrics_head(out, "dtx_replication_connected", "gauge",

@@ -221,6 +221,8 @@ cut_when_durable(void *arg)
 {
     struct walrecv *wr = arg;
     struct timeval now = {0, 0};
+    if (wr->co->tearing_down)
+        return;
     if (event_base_once(wr->co->base, -1, EV_TIMEOUT, cut_now, wr, &now) != 0)
         log_fatal("could not schedule the cut of the commit log");
 }

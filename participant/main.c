@@ -359,7 +359,7 @@ reload(void)
     ops_reloaded();
     log_log("configuration reloaded");
 out:
-    sdnotify_ready(NULL);
+    sdnotify_reloaded();
 }
 
 static void

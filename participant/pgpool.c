@@ -631,7 +631,8 @@ pgc_entry_push(pgc *pc, pgc_entry_kind kind, int slot)
 static void
 pool_note_result(pg_pool *p, pgc_entry e, const char *state)
 {
-    if (e.kind != PGC_E_QUERY && e.kind != PGC_E_EXEC)
+    /* (the connection's own set-up query is no entry: sent_ns 0) */
+    if ((e.kind != PGC_E_QUERY && e.kind != PGC_E_EXEC) || e.sent_ns == 0)
         return;
     pool_stats *st = &p->stats;
     metrics_hist_observe(&st->stmt, (clock_mono_ns() - e.sent_ns) / 1000);
@@ -845,6 +846,23 @@ pgc_txn_status(const pgc *pc)
 
 static void pool_wait_cb(evutil_socket_t fd, short what, void *arg);
 
+/* Close pc for good and free it (NULL: nothing). */
+static void
+pgc_free(pgc *pc)
+{
+    if (pc == NULL)
+        return;
+    pgc_close_pg(pc);
+    pgc_set_state(pc, PGC_CLOSED);
+    if (pc->ev_timer)
+        event_free(pc->ev_timer);
+    if (pc->ev_defer)
+        event_free(pc->ev_defer);
+    stmt_cache_free(pc->cache);
+    free(pc->entries);
+    free(pc);
+}
+
 /* A connection of p, down; NULL when out of memory (then pool_free frees
  * what was made of it when it is stored in p->conns). */
 static pgc *
@@ -919,20 +937,8 @@ pool_free(pg_pool *p)
 {
     if (p == NULL)
         return;
-    for (int i = 0; p->conns && i < p->size; i++) {
-        pgc *pc = p->conns[i];
-        if (pc == NULL)
-            continue;
-        pgc_close_pg(pc);
-        pgc_set_state(pc, PGC_CLOSED);
-        if (pc->ev_timer)
-            event_free(pc->ev_timer);
-        if (pc->ev_defer)
-            event_free(pc->ev_defer);
-        stmt_cache_free(pc->cache);
-        free(pc->entries);
-        free(pc);
-    }
+    for (int i = 0; p->conns && i < p->size; i++)
+        pgc_free(p->conns[i]);
     free(p->conns);
     if (p->ev_dispatch)
         event_free(p->ev_dispatch);
@@ -979,14 +985,30 @@ pool_resize(pg_pool *p, int n)
     if (n == live || n < 1)
         return true;
     if (n > live) {
-        pgc **nc = realloc(p->conns, (size_t)(p->size + n - live) * sizeof(pgc *));
+        /* the places of connections closed by an earlier shrink first */
+        for (int i = 0; i < p->size && live < n; i++) {
+            pgc *old = p->conns[i];
+            if (!old->retired || old->state != PGC_CLOSED)
+                continue;
+            pgc *pc = pgc_new(p, old->id);
+            if (pc == NULL)
+                break;
+            pgc_free(old);
+            p->conns[i] = pc;
+            p->nretired--;
+            live++;
+            if (p->started)
+                pgc_connect_start(pc);
+        }
+        pgc **nc =
+            realloc(p->conns, (size_t)(p->size + (n > live ? n - live : 0) + 1) * sizeof(pgc *));
         if (nc == NULL)
-            return false;
+            goto out;
         p->conns = nc;
         while (live < n) {
             pgc *pc = pgc_new(p, p->size + 1);
             if (pc == NULL)
-                return false;
+                goto out;
             p->conns[p->size++] = pc;
             live++;
             if (p->started)
@@ -1007,11 +1029,11 @@ pool_resize(pg_pool *p, int n)
             }
         }
     }
+out:
     p->reserve = live >= 2 ? 1 : 0;
-    log_log("pool_size is %d now (%d connection%s retired so far)", live, p->nretired,
-            p->nretired == 1 ? "" : "s");
+    log_log("pool_size is %d now", live);
     pool_schedule_dispatch(p);
-    return true;
+    return live == n;
 }
 
 int
@@ -1087,13 +1109,14 @@ pool_wait_cb(evutil_socket_t fd, short what, void *arg)
                      "no PostgreSQL connection became free within pool_wait_timeout (%" PRId64
                      " ms): the pool's connections (pool_size = %d%s) are held by open "
                      "transactions",
-                     p->wait_timeout_ms, p->size, p->reserve ? ", one kept for phase two" : "");
+                     p->wait_timeout_ms, pool_size(p),
+                     p->reserve ? ", one kept for phase two" : "");
         w->on_grant(NULL, p->wait_error, w->arg);
     }
     if (n > 0)
         log_warn("%d waiter%s for a PostgreSQL connection gave up after pool_wait_timeout "
                  "(%" PRId64 " ms; pool_size = %d, %d in use)",
-                 n, n == 1 ? "" : "s", p->wait_timeout_ms, p->size,
+                 n, n == 1 ? "" : "s", p->wait_timeout_ms, pool_size(p),
                  pool_count(p, PGC_LEASED, PGC_BUSY, PGC_BUSY));
     pool_arm_wait(p);
 }

@@ -1263,6 +1263,12 @@ wal_close(wal_t *w)
     pthread_join(w->prep_thread, NULL);
 
     if (w->ev != NULL) {
+        /* the last notifications: everything appended is durable now */
+        uint64_t flushed = atomic_load(&w->flushed_lsn);
+        while (w->nheap > 0 && w->heap[0].lsn <= flushed) {
+            wal_waiter x = wal_heap_pop(w);
+            x.cb(x.arg, x.lsn);
+        }
         int efd = atomic_load(&w->efd);
         event_free(w->ev);
         close(efd);

@@ -140,8 +140,11 @@ void wal_options_init(wal_options *opts);
 wal_t *wal_open(const char *dir, const wal_options *opts, char *err, size_t errlen) WAL_WARN_UNUSED;
 
 /* Flush everything appended, stop the threads, close the files and free w.
- * Pending wal_notify_durable callbacks are dropped without being called.
- * Must not race with any other call on w. */
+ * The wal_notify_durable callbacks of what that last flush made durable are
+ * called from here, before it returns (on the caller's thread, as from the
+ * loop): the caller's last decisions are reported whatever its loop does
+ * next.  They must not append, wait or notify on w.  Must not race with any
+ * other call on w. */
 void wal_close(wal_t *w);
 
 /* Recovery facts from wal_open(). */
