@@ -447,6 +447,72 @@ word_at(const char *s, char *out, size_t outlen)
     return n;
 }
 
+/* Statements that would leave session state behind on the pooled
+ * connection, where the next branch — another client's, maybe running as
+ * another role — would find it (docs/participant.md, "Session state").  s
+ * starts with the statement's first word w (n bytes).  Lexical, like the
+ * checks above: state changed from inside a function is not seen. */
+static bool
+br_session_state_allowed(const char *s, const char *w, size_t n, char *why, size_t whylen)
+{
+    char w2[32], w3[32];
+    const char *s2 = skip_space_and_comments(s + n);
+    size_t n2 = word_at(s2, w2, sizeof(w2));
+    word_at(skip_space_and_comments(s2 + n2), w3, sizeof(w3));
+    const char *what = NULL, *instead = NULL;
+    if (strcmp(w, "set") == 0 || strcmp(w, "reset") == 0) {
+        bool local = strcmp(w, "set") == 0 && strcmp(w2, "local") == 0;
+        const char *param = local ? w3 : w2;
+        if (strcmp(param, "role") == 0 || strcmp(param, "session") == 0) {
+            what = strcmp(w, "reset") == 0 ? "RESET ROLE or SESSION AUTHORIZATION"
+                                           : "SET ROLE or SESSION AUTHORIZATION";
+            instead = "the role a branch runs as is the participant's to choose ([roles])";
+        } else if (strcmp(w, "reset") == 0) {
+            what = "RESET";
+            instead = "use SET LOCAL, which ends with the branch";
+        } else if (!local && strcmp(w2, "constraints") != 0 && strcmp(w2, "transaction") != 0) {
+            what = "SET without LOCAL";
+            instead = "use SET LOCAL, which ends with the branch";
+        }
+    } else if (strcmp(w, "listen") == 0 || strcmp(w, "unlisten") == 0) {
+        what = "LISTEN and UNLISTEN";
+        instead = "notifications would go to a pooled connection, not to the client";
+    } else if (strcmp(w, "prepare") == 0) {
+        what = "PREPARE of a statement";
+        instead = "pass parameters instead; the participant prepares statements itself";
+    } else if (strcmp(w, "discard") == 0) {
+        what = "DISCARD";
+        instead = "it would drop the participant's own prepared statements";
+    } else if (strcmp(w, "create") == 0 &&
+               (strcmp(w2, "temp") == 0 || strcmp(w2, "temporary") == 0 ||
+                ((strcmp(w2, "global") == 0 || strcmp(w2, "local") == 0) &&
+                 (strcmp(w3, "temp") == 0 || strcmp(w3, "temporary") == 0)))) {
+        what = "a temporary object";
+        instead = "it would outlive the branch (and a transaction that used one cannot be "
+                  "prepared)";
+    } else if (strcmp(w, "declare") == 0 && strcasestr(s, "with hold")) {
+        what = "a cursor WITH HOLD";
+        instead = "it would outlive the branch";
+    } else if (strcasestr(s, "pg_advisory_lock") || strcasestr(s, "pg_try_advisory_lock")) {
+        what = "a session-level advisory lock";
+        instead = "use pg_advisory_xact_lock, which ends with the branch";
+    } else if (strcasestr(s, "set_config")) {
+        what = "set_config()";
+        instead = "use SET LOCAL, which ends with the branch";
+    } else if (strcmp(w, "select") == 0 && (strcasestr(s, "into temp") ||
+                                            strcasestr(s, "into temporary"))) {
+        what = "a temporary object";
+        instead = "it would outlive the branch";
+    }
+    if (what == NULL)
+        return true;
+    snprintf(why, whylen,
+             "%s is not allowed in a dtx branch: it would leave session state on a pooled "
+             "connection (%s)",
+             what, instead);
+    return false;
+}
+
 /* Statements a branch may not run: they would end or escape its transaction
  * behind the coordinator's back, or need the COPY sub-protocol. */
 static bool
@@ -488,7 +554,7 @@ br_statement_allowed(const char *sql, char *why, size_t whylen)
         snprintf(why, whylen, "COPY FROM STDIN and COPY TO STDOUT are not supported by dtx");
         return false;
     }
-    return true;
+    return br_session_state_allowed(s, w, n, why, whylen);
 }
 
 /* ------------------------------------------------------------------------

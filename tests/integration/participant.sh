@@ -17,7 +17,7 @@
 # and dealloc need the statement cache that cache leaves, sigterm the
 # participant that failpoints leaves: those run first, as set-up.
 . "$(dirname "$0")/../lib/harness.sh"
-h_cases cmdline config start-refusals +start tls prepare-finish read-only stmt-error refusals \
+h_cases cmdline config start-refusals +start tls prepare-finish read-only stmt-error refusals session-state \
     cache cache-evict:cache xid-planted dealloc:cache planted max-frame gid-in-use list \
     multiplex dropped priority cancel pool-wait malformed-cancel slots pg-lost failpoints \
     sigterm:failpoints
@@ -316,6 +316,60 @@ EOF
     h_check "transaction control statements are refused (0A000)" grep -q "^DONE tag=11 status=error .*sqlstate=0A000" <<<"$out"
     h_check "a branch of another coordinator is refused" grep -q "^DONE tag=12 status=error .*sqlstate=22023" <<<"$out"
     h_check "a branch name with a quote is refused" grep -q "^DONE tag=13 status=error .*sqlstate=22023" <<<"$out"
+fi
+
+# Session state: every statement that would leave state on the pooled
+# connection for the next branch is refused before anything runs (0A000),
+# with the reason and what to do instead; what ends with the transaction is
+# allowed, and a following branch on the same connection (pool_size = 2:
+# branches share one) finds the defaults.
+if h_case session-state; then
+    n=100
+    script="hello coord 1"$'\n'
+    refused=("SET statement_timeout = 5" "set session statement_timeout to 5" "SET ROLE postgres"
+        "SET LOCAL ROLE postgres" "SET SESSION AUTHORIZATION postgres" "RESET ROLE"
+        "reset statement_timeout" "RESET ALL" "LISTEN chan" "UNLISTEN *"
+        "PREPARE p1 AS SELECT 1" "DISCARD ALL" "CREATE TEMP TABLE tt (a int)"
+        "create global temporary table tt (a int)" "CREATE TEMPORARY VIEW v AS SELECT 1"
+        "SELECT 1 INTO TEMP tt2" "DECLARE c CURSOR WITH HOLD FOR SELECT 1"
+        "SELECT pg_advisory_lock(42)" "select pg_try_advisory_lock_shared(42)"
+        "SELECT set_config('search_path', 'x', false)" "/* hi */ SET work_mem = '64MB'")
+    for sql in "${refused[@]}"; do
+        n=$((n + 1))
+        script+="work $n open,rollback dtx:coord:1:$n:part-a"$'\n'"sql $sql"$'\n'"send"$'\n'
+    done
+    allowed=("SET LOCAL statement_timeout = 1234" "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+        "SET CONSTRAINTS ALL DEFERRED" "SELECT pg_advisory_xact_lock(42)"
+        "DECLARE c2 CURSOR FOR SELECT 1")
+    a0=$n
+    for sql in "${allowed[@]}"; do
+        n=$((n + 1))
+        script+="work $n open,rollback dtx:coord:1:$n:part-a"$'\n'"sql $sql"$'\n'"send"$'\n'
+    done
+    n=$((n + 1))
+    script+="work $n open,commit dtx:coord:1:$n:part-a"$'\n'"sql SET LOCAL statement_timeout = 4321"$'\n'"send"$'\n'
+    n=$((n + 1))
+    script+="work $n open,commit dtx:coord:1:$n:part-a"$'\n'"sql SHOW statement_timeout"$'\n'"send"$'\n'
+    out=$(probe <<<"$script")
+    i=100
+    for sql in "${refused[@]}"; do
+        i=$((i + 1))
+        h_check "session state: '$sql' is refused (0A000)" \
+            grep -q "^DONE tag=$i status=error .*sqlstate=0A000 .*would leave session state on a pooled connection" <<<"$out"
+    done
+    for sql in "${allowed[@]}"; do
+        i=$((i + 1))
+        h_check "session state: '$sql' (ends with the transaction) runs" grep -q "^DONE tag=$i status=ok" <<<"$out"
+    done
+    h_check "session state: the reason says what to use instead" \
+        grep -q "^DONE tag=101 .*SET without LOCAL is not allowed.*use SET LOCAL" <<<"$out"
+    h_check "session state: a session advisory lock points at the transaction-level one" \
+        grep -q "use pg_advisory_xact_lock" <<<"$out"
+    # (20s: the participant's own statement_timeout, set on each connection)
+    h_check "session state: SET LOCAL of one branch is gone in the next" \
+        grep -qx "ROW 20s" <<<"$(grep -A1 "^RESULT tag=$n " <<<"$out")"
+    h_eq "session state: no advisory lock is left held" 0 \
+        "$(h_psql a "select count(*) from pg_locks where locktype = 'advisory'")"
 fi
 
 # Statement cache (statement_cache_size = 2 here).  pool_size = 2: branches
