@@ -775,7 +775,7 @@ handle_line(parser *p, char *s)
     *eq = '\0';
     char *key = s;
     trim_right(key);
-    if (!valid_name(key))
+    if (!valid_name(key) && strcmp(key, "*") != 0) /* "*": a default ([roles]) */
         return fail_line(p, "invalid key name \"%s\"", key);
     if (p->cur == NULL)
         return fail_line(p, "key \"%s\" appears before any [section]", key);

@@ -159,6 +159,8 @@ proto_put_work(wbuf *w, const proto_work *m)
     wbuf_put_str(w, m->branch);
     wbuf_put_u8(w, m->flags);
     put_stmts(w, &m->body);
+    if (m->client)
+        wbuf_put_str(w, m->client);
     return frame_end(w, s, ENC_MAX);
 }
 
@@ -498,7 +500,13 @@ proto_get_work(const frame_view *f, proto_work *m)
     m->epoch = rbuf_get_u64(&r);
     m->branch = rbuf_get_str(&r, NULL);
     m->flags = rbuf_get_u8(&r);
-    if (!rbuf_ok(&r) || !get_stmts(&r, &m->body) || !rbuf_done(&r)) {
+    if (!rbuf_ok(&r) || !get_stmts(&r, &m->body)) {
+        proto_work_clear(m);
+        return false;
+    }
+    if (rbuf_remaining(&r) > 0)
+        m->client = rbuf_get_str(&r, NULL); /* minor >= 5 */
+    if (!rbuf_done(&r)) {
         proto_work_clear(m);
         return false;
     }

@@ -53,7 +53,7 @@
 
 #define PROTO_MAGIC      0x44545831u /* "DTX1" */
 #define PROTO_MAJOR      1
-#define PROTO_MINOR      4
+#define PROTO_MINOR      5
 #define PROTO_MAX_PARAMS 65535
 #define PROTO_MAX_STMTS  65535
 
@@ -172,13 +172,17 @@ typedef struct proto_stmts {
     proto_stmt *stmts; /* heap array */
 } proto_stmts;
 
-/* WORK: u32 tag, u64 epoch, str branch, u8 flags, u16 n, stmt[n] */
+/* WORK: u32 tag, u64 epoch, str branch, u8 flags, u16 n, stmt[n], and from
+ * minor 5 on, when the coordinator knows it, str client: the certificate
+ * name of the client whose transaction the branch is (the participant maps
+ * it to a database role, [roles]).  Absent: NULL. */
 typedef struct proto_work {
     uint32_t tag;
     uint64_t epoch;
     const char *branch;
     uint8_t flags;
     proto_stmts body;
+    const char *client; /* may be NULL: not sent */
 } proto_work;
 
 /* FINISH: u32 tag, u64 epoch, str branch, u8 commit, u64 xid (0 = not known) */

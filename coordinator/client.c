@@ -523,7 +523,7 @@ handle_begin(client *cl, const frame_view *f)
         client_send_error(cl, "25001", NULL, "a transaction is already in progress");
         return true;
     }
-    cl->cur = txn_begin(cl->co, &client_txn_ops, cl, 0);
+    cl->cur = txn_begin(cl->co, &client_txn_ops, cl, cl->cert, 0);
     if (cl->cur == NULL) {
         client_send_error(cl, "53200", NULL, "out of memory");
         return true;
@@ -553,7 +553,7 @@ handle_begin_reserved(client *cl, const frame_view *f)
         client_free(cl);
         return false;
     }
-    cl->cur = txn_begin(cl->co, &client_txn_ops, cl, seq);
+    cl->cur = txn_begin(cl->co, &client_txn_ops, cl, cl->cert, seq);
     if (cl->cur == NULL) {
         conn_fail(cl->c, "53200", "out of memory");
         client_free(cl);
@@ -615,7 +615,7 @@ handle_oneshot(client *cl, const frame_view *f)
     }
     if (cl->cur)
         sqlstate = "25001", msg = "a transaction is already in progress";
-    else if ((cl->cur = txn_begin(cl->co, &client_txn_ops, cl, seq)) == NULL)
+    else if ((cl->cur = txn_begin(cl->co, &client_txn_ops, cl, cl->cert, seq)) == NULL)
         sqlstate = "53200", msg = "out of memory";
     if (sqlstate) {
         proto_stmts_clear(&body);

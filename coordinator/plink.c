@@ -510,7 +510,7 @@ plink_unslot(plink *l, uint32_t tag)
 
 bool
 plink_send_work(plink *l, const char *branch, uint8_t flags, const proto_stmt *stmts, uint16_t n,
-                plink_reply_fn cb, void *arg)
+                const char *client_name, plink_reply_fn cb, void *arg)
 {
     if (l->state != PL_READY)
         return false;
@@ -521,7 +521,10 @@ plink_send_work(plink *l, const char *branch, uint8_t flags, const proto_stmt *s
                     .epoch = l->co->epoch,
                     .branch = branch,
                     .flags = flags,
-                    .body = {.n = n, .stmts = (proto_stmt *)stmts}};
+                    .body = {.n = n, .stmts = (proto_stmt *)stmts},
+                    /* a participant of 1.4 or older refuses a field it does not know */
+                    .client =
+                        l->peer_minor >= 5 && client_name && client_name[0] ? client_name : NULL};
     if (!plink_flush(l, proto_put_work(&l->out, &m))) {
         plink_unslot(l, tag);
         return false;

@@ -46,9 +46,12 @@ const char *plink_name(const plink *l);
 /* the link of the participant with this name, or NULL */
 plink *plink_find(coord *co, const char *name);
 /* Queue a request; the encoder writes the frame with the given tag.  Returns
- * false (and does not call cb) when the link is not ready. */
+ * false (and does not call cb) when the link is not ready.  client: the
+ * certificate name of the transaction's client (NULL: none), sent to
+ * participants of protocol 1.5 on (their [roles]). */
 bool plink_send_work(plink *l, const char *branch, uint8_t flags, const proto_stmt *stmts,
-                     uint16_t n, plink_reply_fn cb, void *arg) __attribute__((warn_unused_result));
+                     uint16_t n, const char *client, plink_reply_fn cb, void *arg)
+    __attribute__((warn_unused_result));
 bool plink_send_finish(plink *l, const char *branch, bool commit, uint64_t xid, plink_reply_fn cb,
                        void *arg) __attribute__((warn_unused_result));
 bool plink_send_list(plink *l, const char *prefix, plink_reply_fn cb, void *arg)

@@ -123,6 +123,7 @@ struct txn {
      * round, its COMMIT record; what kind of commit it became */
     uint64_t commit_ns, prepare_ns, logged_ns;
     bool onephase, readonly;
+    char client[260]; /* the client's certificate name, for the participants' [roles] */
     txn *hnext;
 };
 
@@ -317,7 +318,7 @@ txn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 txn *
-txn_begin(coord *co, const txn_owner_ops *ops, void *owner, uint64_t seq)
+txn_begin(coord *co, const txn_owner_ops *ops, void *owner, const char *client_name, uint64_t seq)
 {
     txn *t = calloc(1, sizeof(*t));
     if (t == NULL)
@@ -328,6 +329,7 @@ txn_begin(coord *co, const txn_owner_ops *ops, void *owner, uint64_t seq)
         return NULL;
     }
     t->co = co;
+    snprintf(t->client, sizeof(t->client), "%s", client_name ? client_name : "");
     t->ops = ops;
     t->owner = owner;
     t->nbr = co->nlinks;
@@ -602,7 +604,7 @@ branch_rollback_open(txn_branch *b)
     txn *t = b->t;
     char name[BRANCH_MAX];
     coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
-    if (plink_send_work(b->link, name, WORK_ROLLBACK, NULL, 0, end_reply, b)) {
+    if (plink_send_work(b->link, name, WORK_ROLLBACK, NULL, 0, t->client, end_reply, b)) {
         tb_set_state(b, TB_ENDING);
         t->outstanding++;
     } else {
@@ -838,7 +840,7 @@ onephase_send_commit(txn *t)
         return true;
     char name[BRANCH_MAX];
     coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
-    if (plink_send_work(b->link, name, WORK_COMMIT, NULL, 0, onephase_reply, b)) {
+    if (plink_send_work(b->link, name, WORK_COMMIT, NULL, 0, t->client, onephase_reply, b)) {
         tb_set_state(b, TB_WORKING);
         t->outstanding++;
         return true;
@@ -1075,7 +1077,7 @@ txn_exec(txn *t, const proto_stmt *st)
     coord_branch_name(name, sizeof(name), t->gid, plink_name(l));
     proto_stmt one = *st;
     one.participant = "";
-    if (!plink_send_work(l, name, flags, &one, 1, exec_reply, b)) {
+    if (!plink_send_work(l, name, flags, &one, 1, t->client, exec_reply, b)) {
         txn_set_state(t, TXN_FAILED);
         txn_send_error(t, "08006", st->participant, "participant \"%s\" is not reachable",
                        st->participant);
@@ -1159,7 +1161,7 @@ txn_commit(txn *t)
             break;
         char name[BRANCH_MAX];
         coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
-        if (plink_send_work(b->link, name, WORK_PREPARE, NULL, 0, prepare_reply, b)) {
+        if (plink_send_work(b->link, name, WORK_PREPARE, NULL, 0, t->client, prepare_reply, b)) {
             tb_set_state(b, TB_WORKING);
             t->outstanding++;
             sent++;
@@ -1219,7 +1221,7 @@ oneshot_send(txn *t, const proto_stmts *body, int k, proto_stmt *per, uint8_t en
     txn_branch *b = &t->br[k];
     char name[BRANCH_MAX];
     coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
-    if (plink_send_work(b->link, name, WORK_OPEN | end, per, m, cb, b)) {
+    if (plink_send_work(b->link, name, WORK_OPEN | end, per, m, t->client, cb, b)) {
         tb_set_state(b, TB_WORKING);
         t->outstanding++;
         return;

@@ -37,9 +37,12 @@ void txn_table_init(coord *co, const txn_events *ev);
 void txn_table_free(coord *co);
 /* A transaction with the gid of seq in the current epoch (a seq reserved
  * for the client earlier), or of the next seq when seq is 0; NULL when out
- * of memory.  The table owns it: it is freed once its outcome is settled
- * and nothing of it is outstanding. */
-txn *txn_begin(coord *co, const txn_owner_ops *ops, void *owner, uint64_t seq);
+ * of memory.  client_name: the certificate name of its client (copied; it goes
+ * with each branch to the participants, for their [roles]).  The table owns
+ * it: it is freed once its outcome is settled and nothing of it is
+ * outstanding. */
+txn *txn_begin(coord *co, const txn_owner_ops *ops, void *owner, const char *client_name,
+               uint64_t seq);
 void txn_exec(txn *t, const proto_stmt *st);
 void txn_commit(txn *t);
 void txn_rollback(txn *t);

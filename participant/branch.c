@@ -81,6 +81,7 @@
 
 #include "failpoint.h"
 #include "log.h"
+#include "pconf.h"
 #include "peer.h"
 #include "pgpool.h"
 #include "proto.h"
@@ -133,6 +134,12 @@ struct branch {
     proto_work work;
     bool has_work;
     int first_stmt; /* query index of statement 0 in the pipeline */
+    int end_skip;   /* queries before the end flag's own (SET LOCAL ROLE NONE) */
+
+    /* whose branch it is: the client's certificate name (WORK, 1.5) and the
+     * role its statements run as ([roles]; "" : conninfo's) */
+    char client[260];
+    char role[64];
 
     /* what the pipeline said */
     bool err;
@@ -153,6 +160,7 @@ static int br_live;
 static pg_pool *br_pool;
 static slots *br_slots;
 static size_t br_max_frame;
+static const part_conf *br_conf; /* [roles] (changed in place by a reload) */
 
 static const pgc_ops br_pg_ops;
 
@@ -499,8 +507,8 @@ br_session_state_allowed(const char *s, const char *w, size_t n, char *why, size
     } else if (strcasestr(s, "set_config")) {
         what = "set_config()";
         instead = "use SET LOCAL, which ends with the branch";
-    } else if (strcmp(w, "select") == 0 && (strcasestr(s, "into temp") ||
-                                            strcasestr(s, "into temporary"))) {
+    } else if (strcmp(w, "select") == 0 &&
+               (strcasestr(s, "into temp") || strcasestr(s, "into temporary"))) {
         what = "a temporary object";
         instead = "it would outlive the branch";
     }
@@ -563,6 +571,7 @@ br_statement_allowed(const char *sql, char *why, size_t whylen)
 
 static void br_start(branch *b);
 static void br_send(branch *b);
+static void br_quote_ident(const char *ident, const char *prefix, char *out, size_t len);
 
 /* End the branch's transaction with ROLLBACK, then free it.  The request
  * was answered (or the coordinator is gone). */
@@ -729,13 +738,28 @@ br_send(branch *b)
     if (b->flags & WORK_OPEN) {
         pgc_query(b->pc, "BEGIN", 0, NULL);
         b->first_stmt = 1;
+        if (b->role[0]) {
+            /* the branch's statements run as the client's role: its
+             * GRANTs decide; LOCAL, so it ends with the transaction */
+            char set[200];
+            br_quote_ident(b->role, "SET LOCAL ROLE ", set, sizeof(set));
+            pgc_query(b->pc, set, 0, NULL);
+            b->first_stmt = 2;
+        }
     }
     for (uint16_t i = 0; i < b->work.body.n; i++) {
         const proto_stmt *st = &b->work.body.stmts[i];
         pgc_query(b->pc, st->sql, st->nparams, st->params);
     }
+    b->end_skip = 0;
     switch (end) {
     case WORK_PREPARE:
+        if (b->role[0]) {
+            /* prepared as the participant's own role, which finishes it:
+             * COMMIT PREPARED is for the role that prepared (or a superuser) */
+            pgc_query(b->pc, "SET LOCAL ROLE NONE", 0, NULL);
+            b->end_skip = 1;
+        }
         pgc_query(b->pc, "SELECT pg_catalog.pg_current_xact_id_if_assigned()::pg_catalog.text", 0,
                   NULL);
         snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", b->name);
@@ -753,6 +777,21 @@ br_send(branch *b)
     }
     pgc_sync(b->pc);
     br_set_state(b, BR_RUNNING);
+}
+
+/* prefix and "ident" (quotes doubled) into out */
+static void
+br_quote_ident(const char *ident, const char *prefix, char *out, size_t len)
+{
+    size_t o = (size_t)snprintf(out, len, "%s\"", prefix);
+    for (const char *p = ident; *p && o + 3 < len; p++) {
+        if (*p == '"')
+            out[o++] = '"';
+        out[o++] = *p;
+    }
+    if (o + 1 < len)
+        out[o++] = '"';
+    out[o < len ? o : len - 1] = '\0';
 }
 
 /* One statement's rows as a RESULT frame, streamed to the coordinator. */
@@ -819,7 +858,9 @@ br_result_running(branch *b, int index, const PGresult *res)
             br_send_result(b, res, i);
         return;
     }
-    int e = i - n;
+    int e = i - n - b->end_skip;
+    if (e < 0)
+        return; /* SET LOCAL ROLE NONE */
     switch (b->flags & WORK_END_MASK) {
     case WORK_PREPARE:
         if (e == 0) {
@@ -1090,11 +1131,12 @@ static const pgc_ops br_pg_ops = {
  */
 
 void
-branch_init(pg_pool *pool, slots *sl, size_t max_frame)
+branch_init(pg_pool *pool, slots *sl, const part_conf *conf)
 {
     br_pool = pool;
     br_slots = sl;
-    br_max_frame = max_frame;
+    br_conf = conf;
+    br_max_frame = (size_t)conf->max_frame;
 }
 
 void
@@ -1142,11 +1184,38 @@ branch_on_work(coord_conn *cc, branch_set *set, const frame_view *f)
         }
         if (b)
             br_free(b);
+        /* whose branch, and the role it runs as ([roles]) */
+        const char *role = pconf_role_for(br_conf, w.client);
+        if (role == NULL) {
+            const char *who = w.client ? w.client : "";
+            log_report_with(&(log_fields){.gid = w.branch, .client = who}, LOG_LVL_LOG, "42501",
+                            NULL, NULL,
+                            "branch %s refused: client \"%s\" has no database role on this "
+                            "participant",
+                            w.branch, who);
+            if (w.client)
+                peer_reply_status(cc, w.tag, DONE_ERROR, 0, "42501",
+                                  "client \"%s\" has no database role on participant \"%s\": "
+                                  "map its certificate name in [roles]",
+                                  w.client, br_conf->name);
+            else
+                peer_reply_status(cc, w.tag, DONE_ERROR, 0, "42501",
+                                  "participant \"%s\" maps clients to database roles ([roles]), "
+                                  "and this coordinator does not say whose transaction this is "
+                                  "(protocol 1.5)",
+                                  br_conf->name);
+            goto out;
+        }
         b = br_create(cc, set, w.branch);
         if (b == NULL) {
             peer_reply_status(cc, w.tag, DONE_ERROR, 0, "53200", "out of memory");
             goto out;
         }
+        snprintf(b->client, sizeof(b->client), "%s", w.client ? w.client : "");
+        snprintf(b->role, sizeof(b->role), "%s", role);
+        log_with(&(log_fields){.gid = b->name, .client = b->client}, LOG_LVL_DEBUG,
+                 "branch %s opened for client \"%s\"%s%s%s", b->name, b->client,
+                 b->role[0] ? " as role \"" : "", b->role, b->role[0] ? "\"" : "");
     } else {
         if (b == NULL) {
             if (end == WORK_ROLLBACK && w.body.n == 0)

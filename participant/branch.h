@@ -7,6 +7,7 @@
 #define DTX_PART_BRANCH_H
 
 #include "frame.h"
+#include "pconf.h"
 #include "peer.h"
 #include "pgpool.h"
 #include "slots.h"
@@ -24,7 +25,7 @@ typedef struct branch_set {
 
 /* Module set-up: the pool and the slots every branch uses, and the largest
  * frame a RESULT may fill (max_frame).  Pointers kept, not copied. */
-void branch_init(pg_pool *pool, slots *sl, size_t max_frame);
+void branch_init(pg_pool *pool, slots *sl, const part_conf *conf);
 /* Handle a WORK frame of cc (payload only valid during the call). */
 void branch_on_work(coord_conn *cc, branch_set *set, const frame_view *f);
 /* A CANCEL: stop the named branch's request in flight (see proto.h). */

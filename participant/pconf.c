@@ -136,8 +136,78 @@ static const config_key part_keys[] = {
     {0},
 };
 
+/* [roles]: "client = role" */
+static bool
+add_role(void *ctx, const char *key, const char *value, char *err, size_t errlen)
+{
+    part_conf *c = ctx;
+    size_t vl = strlen(value);
+    if (key[0] == '\0' || strlen(key) > 256) {
+        snprintf(err, errlen, "invalid client name \"%s\" in [roles]", key);
+        return false;
+    }
+    if (vl == 0 || vl > 63) {
+        snprintf(err, errlen,
+                 "invalid role \"%s\" for client \"%s\" in [roles]: a PostgreSQL role name of "
+                 "1 to 63 bytes",
+                 value, key);
+        return false;
+    }
+    for (size_t i = 0; i < c->nroles; i++) {
+        if (strcasecmp(c->role_clients[i], key) == 0) {
+            snprintf(err, errlen, "client \"%s\" is listed twice in [roles]", key);
+            return false;
+        }
+    }
+    char **nc = realloc(c->role_clients, (c->nroles + 1) * sizeof(char *));
+    if (nc)
+        c->role_clients = nc;
+    char **nn = realloc(c->role_names, (c->nroles + 1) * sizeof(char *));
+    if (nn)
+        c->role_names = nn;
+    char *k = strdup(key), *v = strdup(value);
+    if (nc == NULL || nn == NULL || k == NULL || v == NULL) {
+        free(k);
+        free(v);
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    c->role_clients[c->nroles] = k;
+    c->role_names[c->nroles++] = v;
+    return true;
+}
+
+static void
+free_roles(part_conf *c)
+{
+    for (size_t i = 0; i < c->nroles; i++) {
+        free(c->role_clients[i]);
+        free(c->role_names[i]);
+    }
+    free(c->role_clients);
+    free(c->role_names);
+    c->role_clients = c->role_names = NULL;
+    c->nroles = 0;
+}
+
+const char *
+pconf_role_for(const part_conf *c, const char *client)
+{
+    if (c->nroles == 0)
+        return "";
+    const char *dflt = NULL;
+    for (size_t i = 0; i < c->nroles; i++) {
+        if (client && strcasecmp(c->role_clients[i], client) == 0)
+            return c->role_names[i];
+        if (strcmp(c->role_clients[i], "*") == 0)
+            dflt = c->role_names[i];
+    }
+    return dflt;
+}
+
 static const config_section part_sections[] = {
     {.name = PCONF_SECTION, .keys = part_keys, .required = true},
+    {.name = "roles", .on_entry = add_role},
     {0},
 };
 
@@ -277,12 +347,14 @@ pconf_check_file(part_conf *c, const char *key, const char *file, char *err, siz
 bool
 pconf_load(part_conf *c, const char *path, char *err, size_t errlen)
 {
-    if (!config_parse_file(part_sections, c, NULL, path, err, errlen))
+    if (!config_parse_file(part_sections, c, c, path, err, errlen)) {
+        free_roles(c);
         return false;
+    }
     c->path = strdup(path);
     if (c->path == NULL) {
         snprintf(err, errlen, "%s: out of memory", path);
-        config_free(part_sections, c);
+        pconf_free(c);
         return false;
     }
     if (!pconf_split_allowed(c, err, errlen) || !pconf_check_conninfo(c, err, errlen) ||
@@ -319,6 +391,7 @@ pconf_free(part_conf *c)
     c->n_allowed = 0;
     free(c->path);
     c->path = NULL;
+    free_roles(c);
     config_free(part_sections, c);
 }
 

@@ -38,6 +38,12 @@ typedef struct part_conf {
     char *http_listen; /* operations endpoint (ops.c); NULL: none */
     bool http_tls;     /* ...over HTTPS, with tls_cert and tls_key */
 
+    /* [roles]: client certificate name -> PostgreSQL role (docs/participant.md,
+     * "Database roles"); "*" is the default.  None (nroles 0): every branch
+     * runs as the role of conninfo */
+    char **role_clients, **role_names;
+    size_t nroles;
+
     /* derived by pconf_load */
     char **allowed; /* certificate names (config_split_names); "*" allows any */
     size_t n_allowed;
@@ -55,6 +61,12 @@ void pconf_free(part_conf *c);
  * oldc, to be freed with it); each is logged as needing a restart.
  * Returns how many. */
 int pconf_keep_restart_keys(part_conf *newc, part_conf *oldc);
+
+/* The role a branch of client runs as under c's [roles]: the client's own
+ * entry (names compared ASCII case-insensitively, as certificate names
+ * are), else "*"'s; NULL when [roles] names neither (or client is NULL
+ * and there is no "*").  "" when c has no [roles]: the role of conninfo. */
+const char *pconf_role_for(const part_conf *c, const char *client);
 
 /* The line where key is set in [participant], or 0 (for messages). */
 int pconf_key_line(const char *path, const char *key);

@@ -147,7 +147,7 @@ server_init(const server_env *env)
     conn_admission a = {.timeout_ms = env->conf->authentication_timeout_ms,
                         .max_authenticating = env->conf->max_authenticating};
     conn_admission_set(&a);
-    branch_init(env->pool, env->slots, (size_t)env->conf->max_frame);
+    branch_init(env->pool, env->slots, env->conf);
     resolve_init(env->pool, env->slots, (size_t)env->conf->max_frame);
 }
 

@@ -150,7 +150,15 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     sl = slots_create(base, 64, 0, 0);
     FUZZ_CHECK(pool != NULL && sl != NULL);
     peer_set_ops(&fuzz_peer_ops);
-    branch_init(pool, sl, FUZZ_MAX_PAYLOAD);
+    /* [roles]: one client of its own, the others (and WORKs naming none)
+     * the default's */
+    static char *role_clients[] = {"app", "*"}, *role_names[] = {"r_\"app", "r_default"};
+    static part_conf conf = {.name = "fuzz",
+                             .max_frame = FUZZ_MAX_PAYLOAD,
+                             .role_clients = role_clients,
+                             .role_names = role_names,
+                             .nroles = 2};
+    branch_init(pool, sl, &conf);
     resolve_init(pool, sl, FUZZ_MAX_PAYLOAD);
     const char *sqlstate;
     FUZZ_CHECK(fence_recorded("c1", 5, 7, 5, 7, err, sizeof(err), &sqlstate));

@@ -430,6 +430,27 @@ gen_participant(void)
     ENC(proto_put_work(&w, &wk));
     put_frames(T, "statements", &run, 1, &w);
 
+    /* session state, and the client name of 1.5 ([roles]) */
+    proto_stmt session[] = {
+        {.participant = "", .sql = "SET LOCAL work_mem = '64MB'", .nparams = 0},
+        {.participant = "", .sql = "set search_path = x", .nparams = 0},
+        {.participant = "", .sql = "SELECT pg_advisory_lock(1)", .nparams = 0},
+        {.participant = "", .sql = "create temp table t (a int)", .nparams = 0},
+    };
+    proto_work ws = {.tag = 1,
+                     .epoch = 5,
+                     .branch = br,
+                     .flags = WORK_OPEN | WORK_PREPARE,
+                     .body = {.n = 1, .stmts = session},
+                     .client = "app"};
+    ENC(proto_put_work(&w, &ws));
+    ws.tag = 2;
+    ws.branch = "dtx:c1:5:18:bank_a";
+    ws.client = "someone-else";
+    ws.body.n = 4;
+    ENC(proto_put_work(&w, &ws));
+    put_frames(T, "session-roles", &run, 1, &w);
+
     enc_hello(&w, ROLE_COORDINATOR, "c2", 9, 1);
     enc_work(&w, 1, 9, "dtx:c2:9:1:bank_a", WORK_OPEN, 1);
     ca.tag = 2;
