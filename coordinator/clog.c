@@ -1142,6 +1142,7 @@ clog_close(clog *l)
         close(l->ckpt_efd);
     if (l->apply_rd)
         wal_reader_close(l->apply_rd);
+    l->apply_rd = NULL;
     l->closing = true; /* wal_close reports the last durable records */
     wal_close(l->wal);
     while (l->pending)

@@ -600,7 +600,8 @@ teardown(coord *co)
         plink_shutdown(co->links[i]);
     clog_close(co->log);
     co->log = NULL;
-    walrecv_free(co); /* after the log: its callbacks refer to it */
+    txn_table_stop_timers(co); /* the loop pass below must not run them */
+    walrecv_free(co);          /* after the log: its callbacks refer to it */
     for (int i = 0; i < co->nlinks; i++)
         plink_free(co->links[i]);
     free(co->links);

@@ -147,6 +147,18 @@ txn_table_init(coord *co, const txn_events *ev)
 }
 
 void
+txn_table_stop_timers(coord *co)
+{
+    for (size_t h = 0; co->tab && h < co->tab_size; h++)
+        for (txn *t = co->tab[h]; t; t = t->hnext) {
+            if (t->timer)
+                event_del(t->timer);
+            if (t->stmt_timer)
+                event_del(t->stmt_timer);
+        }
+}
+
+void
 txn_table_free(coord *co)
 {
     for (size_t h = 0; co->tab && h < co->tab_size; h++)

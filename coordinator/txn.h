@@ -35,6 +35,9 @@ void txn_table_init(coord *co, const txn_events *ev);
  * anyone (what was decided is in the log; recovery finishes it), then the
  * table.  Call once nothing can call back into them (links and log gone). */
 void txn_table_free(coord *co);
+/* Teardown, the commit log closed: no transaction's timer fires any more
+ * (a prepare timeout would abort, and record the outcome in the log). */
+void txn_table_stop_timers(coord *co);
 /* A transaction with the gid of seq in the current epoch (a seq reserved
  * for the client earlier), or of the next seq when seq is 0; NULL when out
  * of memory.  client_name: the certificate name of its client (copied; it goes

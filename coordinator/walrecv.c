@@ -65,6 +65,7 @@ struct walrecv {
     char host[256];
     uint16_t port;
     struct event *retry_ev;
+    struct event *cut_ev; /* cut_now, once the cut is durable (made when first needed) */
     int backoff_ms;
     uint64_t received;        /* end of what was taken */
     uint64_t acked;           /* what was acknowledged */
@@ -223,8 +224,10 @@ cut_when_durable(void *arg)
     struct timeval now = {0, 0};
     if (wr->co->tearing_down)
         return;
-    if (event_base_once(wr->co->base, -1, EV_TIMEOUT, cut_now, wr, &now) != 0)
+    /* its own event, freed with wr: a cut still pending at exit never runs */
+    if (wr->cut_ev == NULL && (wr->cut_ev = evtimer_new(wr->co->base, cut_now, wr)) == NULL)
         log_fatal("could not schedule the cut of the commit log");
+    evtimer_add(wr->cut_ev, &now);
 }
 
 static void
@@ -449,6 +452,8 @@ walrecv_free(coord *co)
         return;
     walrecv_stop(co);
     event_free(wr->retry_ev);
+    if (wr->cut_ev)
+        event_free(wr->cut_ev);
     wbuf_free(&wr->out);
     free(wr);
     co->wr = NULL;

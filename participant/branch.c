@@ -134,7 +134,7 @@ struct branch {
     proto_work work;
     bool has_work;
     int first_stmt; /* query index of statement 0 in the pipeline */
-    int end_skip;   /* queries before the end flag's own (SET LOCAL ROLE NONE) */
+    int end_skip;   /* queries before the end flag's own (back to the login role) */
 
     /* whose branch it is: the client's certificate name (WORK, 1.5) and the
      * role its statements run as ([roles]; "" : conninfo's) */
@@ -455,23 +455,108 @@ word_at(const char *s, char *out, size_t outlen)
     return n;
 }
 
+/* The identifier at s, lower-cased unless double-quoted (then unquoted,
+ * "" for "), into out; its length in s.  Digits and '$' count after the
+ * first character, as in PostgreSQL. */
+static size_t
+ident_at(const char *s, char *out, size_t outlen)
+{
+    size_t n = 0, o = 0;
+    if (s[0] == '"') {
+        for (n = 1; s[n]; n++) {
+            if (s[n] == '"') {
+                if (s[n + 1] != '"') {
+                    n++;
+                    break;
+                }
+                n++;
+            }
+            if (o + 1 < outlen)
+                out[o++] = s[n];
+        }
+    } else {
+        while (isalpha((unsigned char)s[n]) || s[n] == '_' ||
+               (n > 0 && (isdigit((unsigned char)s[n]) || s[n] == '$'))) {
+            if (o + 1 < outlen)
+                out[o++] = (char)tolower((unsigned char)s[n]);
+            n++;
+        }
+    }
+    out[o] = '\0';
+    return n;
+}
+
+static bool
+ident_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == '$';
+}
+
+/* word (lower case) appears in s as a whole identifier, case-insensitively;
+ * then, when next is given, followed (past blanks and comments) by next */
+static bool
+has_word(const char *s, const char *word, const char *next)
+{
+    size_t len = strlen(word);
+    for (const char *p = strcasestr(s, word); p; p = strcasestr(p + 1, word)) {
+        if ((p > s && ident_char(p[-1])) || ident_char(p[len]))
+            continue;
+        if (next == NULL)
+            return true;
+        char w[32];
+        ident_at(skip_space_and_comments(p + len), w, sizeof(w));
+        if (strcmp(w, next) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* CREATE [OR REPLACE] [GLOBAL | LOCAL] [UNLOGGED] TEMP[ORARY] ...: a temp
+ * word among the words before the object's name (s: after CREATE) */
+static bool
+create_is_temp(const char *s)
+{
+    char w[64];
+    for (int i = 0; i < 5; i++) {
+        s = skip_space_and_comments(s);
+        size_t n = ident_at(s, w, sizeof(w));
+        if (n == 0)
+            return false;
+        if (strcmp(w, "temp") == 0 || strcmp(w, "temporary") == 0)
+            return true;
+        if (strcmp(w, "or") != 0 && strcmp(w, "replace") != 0 && strcmp(w, "global") != 0 &&
+            strcmp(w, "local") != 0 && strcmp(w, "unlogged") != 0 && strcmp(w, "recursive") != 0)
+            return false; /* TABLE, VIEW, SEQUENCE, ...: not temporary */
+        s += n;
+    }
+    return false;
+}
+
 /* Statements that would leave session state behind on the pooled
  * connection, where the next branch — another client's, maybe running as
- * another role — would find it (docs/participant.md, "Session state").  s
- * starts with the statement's first word w (n bytes).  Lexical, like the
- * checks above: state changed from inside a function is not seen. */
+ * another role — would find it, or that would let a branch leave the role
+ * [roles] gave it (docs/participant.md, "Session state").  s starts with
+ * the statement's first word w (n bytes); with_role: the branch runs as a
+ * mapped role.  Lexical, like the checks above: state changed from inside
+ * a function is not seen (which is why DO is refused under a role). */
 static bool
-br_session_state_allowed(const char *s, const char *w, size_t n, char *why, size_t whylen)
+br_session_state_allowed(const char *s, const char *w, size_t n, bool with_role, char *why,
+                         size_t whylen)
 {
-    char w2[32], w3[32];
+    char w2[64], w3[64], param[64];
     const char *s2 = skip_space_and_comments(s + n);
-    size_t n2 = word_at(s2, w2, sizeof(w2));
-    word_at(skip_space_and_comments(s2 + n2), w3, sizeof(w3));
+    size_t n2 = ident_at(s2, w2, sizeof(w2));
+    ident_at(skip_space_and_comments(s2 + n2), w3, sizeof(w3));
     const char *what = NULL, *instead = NULL;
     if (strcmp(w, "set") == 0 || strcmp(w, "reset") == 0) {
         bool local = strcmp(w, "set") == 0 && strcmp(w2, "local") == 0;
-        const char *param = local ? w3 : w2;
-        if (strcmp(param, "role") == 0 || strcmp(param, "session") == 0) {
+        snprintf(param, sizeof(param), "%s",
+                 local || (strcmp(w, "set") == 0 && strcmp(w2, "session") == 0 &&
+                           strcmp(w3, "authorization") != 0)
+                     ? w3
+                     : w2);
+        if (strcmp(param, "role") == 0 || strcmp(param, "session") == 0 ||
+            strcmp(param, "session_authorization") == 0) {
             what = strcmp(w, "reset") == 0 ? "RESET ROLE or SESSION AUTHORIZATION"
                                            : "SET ROLE or SESSION AUTHORIZATION";
             instead = "the role a branch runs as is the participant's to choose ([roles])";
@@ -491,26 +576,33 @@ br_session_state_allowed(const char *s, const char *w, size_t n, char *why, size
     } else if (strcmp(w, "discard") == 0) {
         what = "DISCARD";
         instead = "it would drop the participant's own prepared statements";
-    } else if (strcmp(w, "create") == 0 &&
-               (strcmp(w2, "temp") == 0 || strcmp(w2, "temporary") == 0 ||
-                ((strcmp(w2, "global") == 0 || strcmp(w2, "local") == 0) &&
-                 (strcmp(w3, "temp") == 0 || strcmp(w3, "temporary") == 0)))) {
+    } else if (strcmp(w, "load") == 0) {
+        what = "LOAD";
+        instead = "a library loaded into a pooled session stays for every later branch";
+    } else if (strcmp(w, "do") == 0 && with_role) {
+        what = "DO";
+        instead = "this participant runs branches as mapped roles ([roles]), and a DO block "
+                  "could change the role; use a function the role may execute";
+    } else if (strcmp(w, "create") == 0 && create_is_temp(s + n)) {
         what = "a temporary object";
         instead = "it would outlive the branch (and a transaction that used one cannot be "
                   "prepared)";
-    } else if (strcmp(w, "declare") == 0 && strcasestr(s, "with hold")) {
-        what = "a cursor WITH HOLD";
-        instead = "it would outlive the branch";
-    } else if (strcasestr(s, "pg_advisory_lock") || strcasestr(s, "pg_try_advisory_lock")) {
-        what = "a session-level advisory lock";
-        instead = "use pg_advisory_xact_lock, which ends with the branch";
-    } else if (strcasestr(s, "set_config")) {
-        what = "set_config()";
-        instead = "use SET LOCAL, which ends with the branch";
-    } else if (strcmp(w, "select") == 0 &&
-               (strcasestr(s, "into temp") || strcasestr(s, "into temporary"))) {
+    } else if (strcasestr(s, "pg_temp.") || has_word(s, "into", "temp") ||
+               has_word(s, "into", "temporary")) {
         what = "a temporary object";
         instead = "it would outlive the branch";
+    } else if (strcmp(w, "declare") == 0 && has_word(s, "with", "hold")) {
+        what = "a cursor WITH HOLD";
+        instead = "it would outlive the branch";
+    } else if (has_word(s, "pg_advisory_lock", NULL) ||
+               has_word(s, "pg_advisory_lock_shared", NULL) ||
+               has_word(s, "pg_try_advisory_lock", NULL) ||
+               has_word(s, "pg_try_advisory_lock_shared", NULL)) {
+        what = "a session-level advisory lock";
+        instead = "use pg_advisory_xact_lock, which ends with the branch";
+    } else if (has_word(s, "set_config", NULL)) {
+        what = "set_config()";
+        instead = "use SET LOCAL, which ends with the branch";
     }
     if (what == NULL)
         return true;
@@ -524,7 +616,7 @@ br_session_state_allowed(const char *s, const char *w, size_t n, char *why, size
 /* Statements a branch may not run: they would end or escape its transaction
  * behind the coordinator's back, or need the COPY sub-protocol. */
 static bool
-br_statement_allowed(const char *sql, char *why, size_t whylen)
+br_statement_allowed(const char *sql, bool with_role, char *why, size_t whylen)
 {
     static const char *const tx_words[] = {"begin",    "start", "commit", "end",
                                            "rollback", "abort", NULL};
@@ -562,7 +654,7 @@ br_statement_allowed(const char *sql, char *why, size_t whylen)
         snprintf(why, whylen, "COPY FROM STDIN and COPY TO STDOUT are not supported by dtx");
         return false;
     }
-    return br_session_state_allowed(s, w, n, why, whylen);
+    return br_session_state_allowed(s, w, n, with_role, why, whylen);
 }
 
 /* ------------------------------------------------------------------------
@@ -756,9 +848,12 @@ br_send(branch *b)
     case WORK_PREPARE:
         if (b->role[0]) {
             /* prepared as the participant's own role, which finishes it:
-             * COMMIT PREPARED is for the role that prepared (or a superuser) */
+             * COMMIT PREPARED is for the role that prepared (or a superuser).
+             * Deferred triggers fire first, still as the client's role
+             * (PREPARE TRANSACTION would fire them as the login role). */
+            pgc_query(b->pc, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL);
             pgc_query(b->pc, "SET LOCAL ROLE NONE", 0, NULL);
-            b->end_skip = 1;
+            b->end_skip = 2;
         }
         pgc_query(b->pc, "SELECT pg_catalog.pg_current_xact_id_if_assigned()::pg_catalog.text", 0,
                   NULL);
@@ -860,7 +955,7 @@ br_result_running(branch *b, int index, const PGresult *res)
     }
     int e = i - n - b->end_skip;
     if (e < 0)
-        return; /* SET LOCAL ROLE NONE */
+        return; /* SET CONSTRAINTS ALL IMMEDIATE, SET LOCAL ROLE NONE */
     switch (b->flags & WORK_END_MASK) {
     case WORK_PREPARE:
         if (e == 0) {
@@ -1253,7 +1348,8 @@ branch_on_work(coord_conn *cc, branch_set *set, const frame_view *f)
     br_clear_outcome(b);
 
     for (uint16_t i = 0; i < b->work.body.n; i++) {
-        if (!br_statement_allowed(b->work.body.stmts[i].sql, err, sizeof(err))) {
+        if (!br_statement_allowed(b->work.body.stmts[i].sql, b->role[0] != '\0', err,
+                                  sizeof(err))) {
             br_set_error(b, "0A000", "statement %u: %s", i + 1, err);
             br_fail(b);
             return;

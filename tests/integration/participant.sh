@@ -333,14 +333,19 @@ if h_case session-state; then
         "create global temporary table tt (a int)" "CREATE TEMPORARY VIEW v AS SELECT 1"
         "SELECT 1 INTO TEMP tt2" "DECLARE c CURSOR WITH HOLD FOR SELECT 1"
         "SELECT pg_advisory_lock(42)" "select pg_try_advisory_lock_shared(42)"
-        "SELECT set_config('search_path', 'x', false)" "/* hi */ SET work_mem = '64MB'")
+        "SELECT set_config('search_path', 'x', false)" "/* hi */ SET work_mem = '64MB'"
+        "SET LOCAL \"role\" TO 'postgres'" "set local session_authorization to default"
+        "SET TIME ZONE 'UTC'" "create or replace temp view v2 as select 1"
+        "create table pg_temp.t3 (a int)" "LOAD 'plpgsql'"
+        $'DECLARE c3 CURSOR\t WITH \t HOLD FOR SELECT 1' $'select 1 into\t temp tt4')
     for sql in "${refused[@]}"; do
         n=$((n + 1))
         script+="work $n open,rollback dtx:coord:1:$n:part-a"$'\n'"sql $sql"$'\n'"send"$'\n'
     done
     allowed=("SET LOCAL statement_timeout = 1234" "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"
         "SET CONSTRAINTS ALL DEFERRED" "SELECT pg_advisory_xact_lock(42)"
-        "DECLARE c2 CURSOR FOR SELECT 1")
+        "DECLARE c2 CURSOR FOR SELECT 1" "SELECT 1 AS asset_config, 2 AS temp"
+        "CREATE TABLE not_temp (temp int)" "DO \$\$BEGIN PERFORM 1; END\$\$")
     a0=$n
     for sql in "${allowed[@]}"; do
         n=$((n + 1))

@@ -87,16 +87,33 @@ if h_case two-phase; then
     h_eq "two-phase: nothing left prepared" 0 "$(h_psql pa "select count(*) from pg_prepared_xacts")"
     out=$(as app --oneshot -P a "insert into t values ('1s', 1)" -P b "insert into t values ('1s', 1)")
     h_check "two-phase: a one-shot transaction too ($out)" grep -q "^COMMITTED" <<<"$out"
+    # a deferred trigger fires before PREPARE TRANSACTION, as the client's
+    # role, not as the login role the branch goes back to for the PREPARE
+    h_psql pa "create table trig_log (who text); grant insert on trig_log to r_app;
+               create function log_user() returns trigger language plpgsql as
+                 \$\$begin insert into trig_log values (current_user); return null; end\$\$;
+               create constraint trigger tr after insert on t deferrable initially deferred
+                 for each row execute function log_user()" >/dev/null
+    out=$(as app -P a "insert into t values ('trig', 1)" -P b "insert into t values ('trig', 1)")
+    h_check "two-phase: committed with a deferred trigger ($out)" grep -q "^COMMITTED" <<<"$out"
+    h_eq "two-phase: the deferred trigger ran as the client's role" r_app \
+        "$(h_psql pa "select string_agg(who, ',') from trig_log")"
 fi
 
 # 5. a branch cannot leave its role
 if h_case escape; then
     for sql in "reset role" "set role dtx_login" "set local role r_app" \
-        "set session authorization dtx_login"; do
+        "set session authorization dtx_login" "set local \"role\" to 'dtx_login'" \
+        "set local session_authorization to default"; do
         out=$(as app2 -P a "$sql" -P b "select 1")
         h_check "escape: '$sql' is refused (0A000)" \
             has "$out" "SQLSTATE:  0A000" "ROLE or SESSION AUTHORIZATION is not allowed"
     done
+    out=$(as app2 -P a "do \$\$begin execute 'set local role dtx_login'; end\$\$" -P b "select 1")
+    h_check "escape: a DO block is refused under a mapped role ($out)" \
+        has "$out" "SQLSTATE:  0A000" "DO is not allowed"
+    out=$(as app -P b "do \$\$begin perform 1; end\$\$" -P a "select 1")
+    h_check "escape: ...but runs on a participant without [roles] ($out)" grep -q "^COMMITTED" <<<"$out"
 fi
 
 # 6. a reload adds a default ("*"): app3 then runs as r_read
