@@ -151,7 +151,7 @@ if h_case crowd; then
     h_eq "crowd: with 400 unauthenticated connections, an authorised client commits ($ms ms)" 0 "$rc" ||
         h_log "dtx: $(cat "$H_TMP/transfer.out")"
     h_eq "crowd: ... both rows changed" "$((v3a - 1)) $((v3b + 1))" "$(val pa 3) $(val pb 3)"
-    h_check "crowd: ... and again" transfer 4
+    h_check "crowd: ... and again" transfer 4 || h_log "dtx: $(cat "$H_TMP/transfer.out")"
     h_check "crowd: the coordinator dropped the oldest silent ones to make room" \
         h_wait_log coord 'refused [0-9]+ connections in the last [0-9]+ s: .*[0-9]+ over max_authenticating' 15
     for n in crowd_tls crowd_hello crowd_tcp; do silent_stop $n; done
