@@ -45,7 +45,11 @@ h_dtx_certs
 DTX_FAILPOINTS="participant-after-prepare=sleep:2000@1" h_part_start a pa
 h_part_start b pb
 h_coord_config "sweep_interval = 300ms" "log_level = debug"
-DTX_FAILPOINTS="coord-oneshot-alloc=error@1;coord-sweep-hold=error@1+" h_coord_start
+# the first decision's phase two waits 1 s (coord-after-commit-durable): the
+# listing queued at a is answered while the branch is still prepared, not
+# in a race with its COMMIT PREPARED (a loaded machine lost that race)
+DTX_FAILPOINTS="coord-oneshot-alloc=error@1;coord-sweep-hold=error@1+;coord-after-commit-durable=sleep:1000@1" \
+    h_coord_start
 for p in a b; do h_wait_log coord "participant \"$p\" .* is ready" 20; done
 bal() { h_psql "$1" "select balance from accounts where id = 'x'"; }
 
