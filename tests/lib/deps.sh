@@ -2,7 +2,7 @@
 # Install what building and testing dtx needs, on Debian 12, when missing.
 # Quiet and idempotent: a no-op when everything is present.
 set -e
-pkgs="build-essential pkg-config libpq-dev libevent-dev libssl-dev check postgresql openssl procps iproute2 clang-format python3 python3-pytest clang libclang-rt-14-dev libjson-c-dev etcd-server libsystemd-dev prometheus"
+pkgs="build-essential pkg-config libpq-dev libevent-dev libssl-dev check postgresql openssl procps iproute2 clang-format python3 python3-pytest clang libclang-rt-14-dev libjson-c-dev etcd-server libsystemd-dev systemd prometheus"
 missing=""
 for p in $pkgs; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
