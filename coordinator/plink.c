@@ -169,7 +169,8 @@ plink_set_state(plink *l, plink_state st)
     case PL_READY:
         l->backoff_ms = 100;
         l->naddrs = l->next_addr = 0; /* a later reconnect resolves the name afresh */
-        log_log("participant \"%s\" at %s:%u is ready", l->pc.name, l->pc.host, l->pc.port);
+        log_with(&(log_fields){.participant = l->pc.name}, LOG_LVL_LOG,
+                 "participant \"%s\" at %s:%u is ready", l->pc.name, l->pc.host, l->pc.port);
         l->warned = false;
         if (l->co->plink_ev)
             l->co->plink_ev->ready(l->co->plink_ev_arg, l);
@@ -219,9 +220,9 @@ static void
 plink_lost_error(plink *l, const char *why, const proto_error *e)
 {
     if (!l->warned || l->state == PL_READY)
-        log_report(LOG_LVL_WARNING, e ? e->sqlstate : NULL, e ? e->detail : NULL,
-                   e ? e->hint : NULL, "participant \"%s\" at %s:%u: %s", l->pc.name, l->pc.host,
-                   l->pc.port, why);
+        log_report_with(&(log_fields){.participant = l->pc.name}, LOG_LVL_WARNING,
+                        e ? e->sqlstate : NULL, e ? e->detail : NULL, e ? e->hint : NULL,
+                        "participant \"%s\" at %s:%u: %s", l->pc.name, l->pc.host, l->pc.port, why);
     l->warned = true;
     plink_set_state(l, PL_DOWN);
 }

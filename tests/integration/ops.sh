@@ -332,4 +332,6 @@ PY
     bad=$((bad + n))
 done
 h_check "json logs: lines were written" test "$(wc -l <"$H_TMP/coord.log")" -ge 5
+h_check "json logs: a line about a participant names it in its own field" \
+    grep -q '"participant":"a"' "$H_TMP/coord.log"
 h_done
