@@ -15,12 +15,14 @@
 #include "httpd.h"
 
 #include "config.h"
+#include "tls.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <json-c/json.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,9 +170,17 @@ request_cb(struct evhttp_request *req, void *arg)
         evhttp_send_error(req, 404, "Not Found");
 }
 
+/* A server context for HTTPS with cert and key, no client certificate */
+static SSL_CTX *
+tls_ctx(const char *cert, const char *key, char *err, size_t errlen)
+{
+    tls_config c = {.cert_file = cert, .key_file = key};
+    return tls_server_ctx_create(&c, err, errlen);
+}
+
 httpd *
-httpd_start(struct event_base *base, const char *hostport, SSL_CTX *tls, const httpd_ops *ops,
-            void *arg, char *err, size_t errlen)
+httpd_start(struct event_base *base, const char *hostport, const char *cert, const char *key,
+            const httpd_ops *ops, void *arg, char *err, size_t errlen)
 {
     char host[256];
     uint16_t port;
@@ -191,9 +201,13 @@ httpd_start(struct event_base *base, const char *hostport, SSL_CTX *tls, const h
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
     evhttp_set_gencb(h->http, request_cb, h);
-    if (tls) {
-        SSL_CTX_up_ref(tls);
-        h->tls = tls;
+    if (cert) {
+        char why[400];
+        if ((h->tls = tls_ctx(cert, key, why, sizeof(why))) == NULL) {
+            snprintf(err, errlen, "could not set up TLS for %s: %s", hostport, why);
+            httpd_free(h);
+            return NULL;
+        }
         evhttp_set_bevcb(h->http, tls_bev, h);
     }
     /* the host as written: a literal address or a name of this machine */
@@ -205,14 +219,17 @@ httpd_start(struct event_base *base, const char *hostport, SSL_CTX *tls, const h
     return h;
 }
 
-void
-httpd_set_tls(httpd *h, SSL_CTX *tls)
+bool
+httpd_reload_tls(httpd *h, const char *cert, const char *key, char *err, size_t errlen)
 {
-    if (h == NULL || h->tls == NULL || tls == NULL)
-        return;
-    SSL_CTX_up_ref(tls);
-    SSL_CTX_free(h->tls);
+    if (h == NULL || h->tls == NULL)
+        return true;
+    SSL_CTX *tls = tls_ctx(cert, key, err, errlen);
+    if (tls == NULL)
+        return false;
+    SSL_CTX_free(h->tls); /* each connection holds its own reference */
     h->tls = tls;
+    return true;
 }
 
 void

@@ -6,7 +6,7 @@
  *     static void my_metrics(void *arg, struct evbuffer *out) { ... }
  *     static void my_status(void *arg, httpd_status *st) { ... }
  *     static const httpd_ops ops = {.metrics = my_metrics, .status = my_status};
- *     httpd *h = httpd_start(base, "127.0.0.1:9187", NULL, &ops, daemon, err, sizeof(err));
+ *     httpd *h = httpd_start(base, "127.0.0.1:9187", NULL, NULL, &ops, daemon, err, sizeof(err));
  *     ...
  *     httpd_free(h);
  *
@@ -28,7 +28,6 @@
 #ifndef DTX_HTTPD_H
 #define DTX_HTTPD_H
 
-#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,15 +53,17 @@ typedef struct httpd_ops {
 
 typedef struct httpd httpd;
 
-/* Listen on hostport ("host:port"); tls NULL: plain HTTP, else HTTPS with
- * that context (a reference is taken).  NULL and a message in err on
- * failure.  Free with httpd_free. */
-httpd *httpd_start(struct event_base *base, const char *hostport, SSL_CTX *tls,
+/* Listen on hostport ("host:port"); cert and key NULL: plain HTTP, else
+ * HTTPS with that certificate (no client certificate is asked for).  NULL
+ * and a message in err on failure.  Free with httpd_free. */
+httpd *httpd_start(struct event_base *base, const char *hostport, const char *cert, const char *key,
                    const httpd_ops *ops, void *arg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
-/* New HTTPS handshakes use tls (a reference is taken; the old one is
- * dropped); no-op for a plain HTTP listener. */
-void httpd_set_tls(httpd *h, SSL_CTX *tls);
+/* A reload: new HTTPS handshakes use cert and key, read again (established
+ * connections keep theirs).  False, the old certificate kept and a message
+ * in err, when they do not load; true and nothing done for plain HTTP. */
+bool httpd_reload_tls(httpd *h, const char *cert, const char *key, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* Close the listener and every connection.  NULL is a no-op. */
 void httpd_free(httpd *h);
 

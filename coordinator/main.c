@@ -350,6 +350,18 @@ apply_logging(const coord_conf *cf)
     return cf->log_file == NULL || log_open_file(cf->log_file);
 }
 
+/* the lists co holds */
+static conf_lists
+lists_of(const coord *co)
+{
+    return (conf_lists){.allowed = co->allowed,
+                        .nallowed = co->nallowed,
+                        .standbys = co->standbys,
+                        .nstandbys = co->nstandbys,
+                        .admins = co->admins,
+                        .nadmins = co->nadmins};
+}
+
 static void
 take_lists(coord *co, conf_lists *l)
 {
@@ -500,12 +512,7 @@ reload(coord *co)
     co->conf = nc;
     old.parts = NULL;
     config_free(coord_sections, &old);
-    conf_lists was = {.allowed = co->allowed,
-                      .nallowed = co->nallowed,
-                      .standbys = co->standbys,
-                      .nstandbys = co->nstandbys,
-                      .admins = co->admins,
-                      .nadmins = co->nadmins};
+    conf_lists was = lists_of(co);
     take_lists(co, &lists);
     free_lists(&was);
     /* new handshakes use the new certificates; established connections
@@ -625,12 +632,7 @@ free_config(coord *co)
     SSL_CTX_free(co->server_ctx);
     SSL_CTX_free(co->client_ctx);
     free(co->conf.parts);
-    conf_lists l = {.allowed = co->allowed,
-                    .nallowed = co->nallowed,
-                    .standbys = co->standbys,
-                    .nstandbys = co->nstandbys,
-                    .admins = co->admins,
-                    .nadmins = co->nadmins};
+    conf_lists l = lists_of(co);
     free_lists(&l);
     config_free(coord_sections, &co->conf);
 }

@@ -25,7 +25,6 @@
 #include "clock.h"
 #include "httpd.h"
 #include "log.h"
-#include "tls.h"
 #include "wal.h"
 
 #include <stdio.h>
@@ -253,29 +252,19 @@ status_cb(void *arg, httpd_status *st)
 
 static const httpd_ops coord_httpd_ops = {.metrics = metrics_cb, .status = status_cb};
 
-/* A server context for HTTPS without client certificates */
-static SSL_CTX *
-http_tls_ctx(coord *co, char *err, size_t errlen)
-{
-    tls_config c = {.cert_file = co->conf.tls_cert, .key_file = co->conf.tls_key};
-    return tls_server_ctx_create(&c, err, errlen);
-}
-
 void
 ops_start(coord *co)
 {
     if (co->conf.http_listen == NULL || co->conf.http_listen[0] == '\0')
         return;
     char err[512];
-    SSL_CTX *tls = NULL;
-    if (co->conf.http_tls && (tls = http_tls_ctx(co, err, sizeof(err))) == NULL)
-        log_fatal("could not set up TLS for http_listen: %s", err);
+    bool tls = co->conf.http_tls;
     co->ops = calloc(1, sizeof(*co->ops));
     if (co->ops == NULL)
         log_fatal("out of memory");
     co->ops->http =
-        httpd_start(co->base, co->conf.http_listen, tls, &coord_httpd_ops, co, err, sizeof(err));
-    SSL_CTX_free(tls);
+        httpd_start(co->base, co->conf.http_listen, tls ? co->conf.tls_cert : NULL,
+                    tls ? co->conf.tls_key : NULL, &coord_httpd_ops, co, err, sizeof(err));
     if (co->ops->http == NULL)
         log_fatal("%s", err);
     log_log("serving metrics and health on %s://%s", co->conf.http_tls ? "https" : "http",
@@ -285,16 +274,10 @@ ops_start(coord *co)
 void
 ops_reloaded(coord *co)
 {
-    if (co->ops == NULL || !co->conf.http_tls)
-        return;
     char err[512];
-    SSL_CTX *tls = http_tls_ctx(co, err, sizeof(err));
-    if (tls == NULL) {
+    if (co->ops &&
+        !httpd_reload_tls(co->ops->http, co->conf.tls_cert, co->conf.tls_key, err, sizeof(err)))
         log_warn("http_listen keeps its TLS certificate: %s", err);
-        return;
-    }
-    httpd_set_tls(co->ops->http, tls);
-    SSL_CTX_free(tls);
 }
 
 void

@@ -16,7 +16,6 @@
 
 #include "httpd.h"
 #include "log.h"
-#include "tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,13 +90,6 @@ status_cb(void *arg, httpd_status *st)
 
 static const httpd_ops part_httpd_ops = {.metrics = metrics_cb, .status = status_cb};
 
-static SSL_CTX *
-http_tls_ctx(char *err, size_t errlen)
-{
-    tls_config c = {.cert_file = ops.conf->tls_cert, .key_file = ops.conf->tls_key};
-    return tls_server_ctx_create(&c, err, errlen);
-}
-
 void
 ops_start(struct event_base *base, const part_conf *conf, pg_pool *pool, slots *sl)
 {
@@ -107,11 +99,9 @@ ops_start(struct event_base *base, const part_conf *conf, pg_pool *pool, slots *
     if (conf->http_listen == NULL || conf->http_listen[0] == '\0')
         return;
     char err[512];
-    SSL_CTX *tls = NULL;
-    if (conf->http_tls && (tls = http_tls_ctx(err, sizeof(err))) == NULL)
-        log_fatal("could not set up TLS for http_listen: %s", err);
-    ops.http = httpd_start(base, conf->http_listen, tls, &part_httpd_ops, NULL, err, sizeof(err));
-    SSL_CTX_free(tls);
+    bool tls = conf->http_tls;
+    ops.http = httpd_start(base, conf->http_listen, tls ? conf->tls_cert : NULL,
+                           tls ? conf->tls_key : NULL, &part_httpd_ops, NULL, err, sizeof(err));
     if (ops.http == NULL)
         log_fatal("%s", err);
     log_log("serving metrics and health on %s://%s", conf->http_tls ? "https" : "http",
@@ -121,16 +111,9 @@ ops_start(struct event_base *base, const part_conf *conf, pg_pool *pool, slots *
 void
 ops_reloaded(void)
 {
-    if (ops.http == NULL || !ops.conf->http_tls)
-        return;
     char err[512];
-    SSL_CTX *tls = http_tls_ctx(err, sizeof(err));
-    if (tls == NULL) {
+    if (!httpd_reload_tls(ops.http, ops.conf->tls_cert, ops.conf->tls_key, err, sizeof(err)))
         log_warn("http_listen keeps its TLS certificate: %s", err);
-        return;
-    }
-    httpd_set_tls(ops.http, tls);
-    SSL_CTX_free(tls);
 }
 
 void
