@@ -57,6 +57,8 @@ proto_put_hello_ok(wbuf *w, const proto_hello_ok *m)
     wbuf_put_u16(w, m->minor);
     wbuf_put_str(w, m->server_name ? m->server_name : "");
     wbuf_put_u64(w, m->epoch);
+    if (m->slots != 0)
+        wbuf_put_u32(w, m->slots);
     return frame_end(w, s, ENC_MAX);
 }
 
@@ -349,6 +351,8 @@ proto_get_hello_ok(const frame_view *f, proto_hello_ok *m)
     m->minor = rbuf_get_u16(&r);
     m->server_name = rbuf_get_str(&r, NULL);
     m->epoch = rbuf_get_u64(&r);
+    /* the participant's slot budget is optional: absent means 0 (not known) */
+    m->slots = rbuf_ok(&r) && rbuf_remaining(&r) > 0 ? rbuf_get_u32(&r) : 0;
     return rbuf_done(&r);
 }
 

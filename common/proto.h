@@ -53,7 +53,7 @@
 
 #define PROTO_MAGIC      0x44545831u /* "DTX1" */
 #define PROTO_MAJOR      1
-#define PROTO_MINOR      5
+#define PROTO_MINOR      6
 #define PROTO_MAX_PARAMS 65535
 #define PROTO_MAX_STMTS  65535
 
@@ -141,10 +141,17 @@ typedef struct proto_hello {
     uint64_t instance; /* coordinator instance claiming the epoch; 0 = unknown */
 } proto_hello;
 
+/* HELLO_OK: u16 major, u16 minor, str server name, u64 epoch, [u32 slots].
+ * slots (minor 6 on, participant to coordinator): how many prepared
+ * transactions the coordinator may have at once on this participant
+ * (slotq.h).  It is written only when it is not 0, and only to a peer whose
+ * HELLO said minor >= 6 (an older decoder wants the frame to end after the
+ * epoch); absent decodes as 0, "not known". */
 typedef struct proto_hello_ok {
     uint16_t major, minor;
     const char *server_name;
     uint64_t epoch;
+    uint32_t slots;
 } proto_hello_ok;
 
 /* ERROR: u32 tag, str sqlstate, str message, nstr detail, nstr hint, nstr participant */

@@ -13,6 +13,7 @@
  *   walsend.c   the primary's side of replication; walrecv.c the standby's
  *   txn.c       the transaction table and one state machine per transaction
  *   plink.c     links to participants: connect, reconnect, tagged requests
+ *   slotq.c     admission of PREPARE rounds against participants' slots
  *   ha.c        automatic failover through etcd ([ha]); etcd.c its client
  *   clog.c      the commit log: record formats on top of wal/, replay
  *   coord.c     this header's helpers
@@ -190,6 +191,7 @@ struct coord {
     clog *log;
     plink **links;
     int nlinks;
+    struct slotq *slots; /* slotq.c: PREPAREs admitted against the links' slot budgets */
     /* transaction table (txn.c): gid -> txn, chained hash */
     txn **tab;
     size_t tab_size;

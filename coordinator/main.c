@@ -27,6 +27,7 @@
 #include "plink.h"
 #include "resolver.h"
 #include "roles.h"
+#include "slotq.h"
 #include "txn.h"
 #include "walrecv.h"
 #include "walsend.h"
@@ -572,6 +573,9 @@ setup(coord *co)
     for (int i = 0; i < co->nlinks; i++)
         if (co->links == NULL || (co->links[i] = plink_create(co, &co->conf.parts[i])) == NULL)
             log_fatal("out of memory");
+    co->slots = slotq_create(co->base, co->nlinks);
+    if (co->slots == NULL)
+        log_fatal("out of memory");
     if (mkdir(co->conf.data_dir, 0700) != 0 && errno != EEXIST)
         log_fatal("could not create data directory \"%s\": %m", co->conf.data_dir);
     char waldir[4096];
@@ -608,7 +612,9 @@ teardown(coord *co)
     clog_close(co->log);
     co->log = NULL;
     txn_table_stop_timers(co); /* the loop pass below must not run them */
-    walrecv_free(co);          /* after the log: its callbacks refer to it */
+    slotq_free(co->slots);     /* nor grant a queued transaction its slots */
+    co->slots = NULL;
+    walrecv_free(co); /* after the log: its callbacks refer to it */
     for (int i = 0; i < co->nlinks; i++)
         plink_free(co->links[i]);
     free(co->links);

@@ -39,6 +39,7 @@
 #include "conn.h"
 #include "failpoint.h"
 #include "log.h"
+#include "slotq.h"
 #include "tls.h"
 
 #include <netinet/in.h>
@@ -248,6 +249,21 @@ plink_on_close(conn *c, const char *reason, void *arg)
     plink_lost(l, reason);
 }
 
+/* The participant's slot budget (HELLO_OK, 1.6; 0: not known) goes to
+ * the admission of PREPAREs (slotq.h). */
+static void
+plink_set_budget(plink *l, uint32_t slots)
+{
+    int b = slots > INT32_MAX ? INT32_MAX : (int)slots;
+    for (int i = 0; l->co->slots && i < l->co->nlinks; i++) {
+        if (l->co->links[i] != l)
+            continue;
+        if (b != slotq_budget(l->co->slots, i) && b > 0)
+            log_log("participant \"%s\": up to %d prepared transactions at once", plink_name(l), b);
+        slotq_set_budget(l->co->slots, i, b);
+    }
+}
+
 static void
 plink_on_frame(conn *c, const frame_view *f, void *arg)
 {
@@ -262,6 +278,7 @@ plink_on_frame(conn *c, const frame_view *f, void *arg)
                 return;
             }
             l->peer_minor = ok.minor;
+            plink_set_budget(l, ok.slots);
             plink_set_state(l, PL_READY);
             return;
         }

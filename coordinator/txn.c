@@ -14,7 +14,9 @@
  *     | COMMIT, 0 branches: COMMITTED                             |
  *     | COMMIT, 1 branch -------> ONEPHASE --DONE--> FINISHED     |
  *     | COMMIT, >1 branches / ONESHOT                             v
- *     +----------------------> PREPARING --any NO/timeout--> ABORTING --> FINISHED
+ *     +--(no free slot)--> QUEUED --timeout----------------> ABORTING --> FINISHED
+ *     |                      | slots granted                  ^
+ *     +----------------------+-> PREPARING --any NO/timeout---+
  *                                  | all YES (or read-only)
  *                                  v
  *                               LOGGING  (COMMIT record appended, waiting for fsync)
@@ -45,6 +47,13 @@
  *  - The client is told COMMITTED after phase two has been answered by every
  *    branch (so it reads its own writes), or — when a branch cannot be
  *    reached — at once, since the durable decision is what makes it so.
+ *  - Slots (slotq.h): no PREPARE round starts before the transaction holds
+ *    one slot of every participant it prepares on, taken in one step;
+ *    until then it is QUEUED and has sent nothing new.  A branch holds its
+ *    slot (`slot`) until nothing of it can be prepared any more: it became
+ *    GONE (answered read-only or with an error, rolled back, committed),
+ *    or UNKNOWN (the resolver's now), or the transaction is freed.
+ *    prepare_timeout runs from the COMMIT (or ONESHOT), queue included.
  */
 #include "txn.h"
 
@@ -54,6 +63,7 @@
 #include "ha.h"
 #include "log.h"
 #include "plink.h"
+#include "slotq.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,6 +73,7 @@
 typedef enum txn_state {
     TXN_ACTIVE,
     TXN_FAILED,
+    TXN_QUEUED, /* waiting for prepared-transaction slots (slotq.h) */
     TXN_PREPARING,
     TXN_LOGGING,
     TXN_COMMITTING,
@@ -72,7 +83,8 @@ typedef enum txn_state {
 } txn_state;
 
 static const char *const txn_state_names[] = {
-    "active", "failed", "preparing", "logging", "committing", "onephase", "aborting", "finished",
+    "active",     "failed",   "queued",   "preparing", "logging",
+    "committing", "onephase", "aborting", "finished",
 };
 
 typedef enum txn_branch_state {
@@ -92,6 +104,8 @@ typedef struct txn_branch {
     uint64_t xid;
     uint8_t result; /* clog_branch_result of its COMMIT PREPARED (phase two) */
     bool abandoned; /* its EXEC timed out: the client was answered already */
+    bool slot;      /* holds one of its participant's slots (slotq.h) */
+    bool want_slot; /* QUEUED: waits for one */
     wbuf results;   /* ONESHOT: RESULT frames, in order */
     size_t res_pos;
 } txn_branch;
@@ -124,6 +138,8 @@ struct txn {
     uint64_t commit_ns, prepare_ns, logged_ns;
     bool onephase, readonly;
     char client[260]; /* the client's certificate name, for the participants' [roles] */
+    slotq_waiter sw;  /* QUEUED: its place in the slot queue */
+    wbuf queued_body; /* QUEUED ONESHOT: its statements, as a ONESHOT frame */
     txn *hnext;
 };
 
@@ -133,6 +149,7 @@ static void txn_abort(txn *t);
 static void txn_maybe_free(txn *t);
 static void onephase_maybe_finish(txn *t);
 static void onephase_reply(void *arg, const frame_view *f, bool final);
+static void txn_queued_timeout(txn *t);
 
 /* ---- table --------------------------------------------------------------- */
 
@@ -204,9 +221,10 @@ table_remove(txn *t)
  * `to` set.  Anything else is a bug that must not go on quietly. */
 #define TS(s) (1u << (s))
 static const unsigned txn_next[] = {
-    [TXN_ACTIVE] =
-        TS(TXN_FAILED) | TS(TXN_PREPARING) | TS(TXN_ONEPHASE) | TS(TXN_ABORTING) | TS(TXN_FINISHED),
+    [TXN_ACTIVE] = TS(TXN_FAILED) | TS(TXN_QUEUED) | TS(TXN_PREPARING) | TS(TXN_ONEPHASE) |
+                   TS(TXN_ABORTING) | TS(TXN_FINISHED),
     [TXN_FAILED] = TS(TXN_ABORTING),
+    [TXN_QUEUED] = TS(TXN_PREPARING) | TS(TXN_ABORTING),
     [TXN_PREPARING] = TS(TXN_LOGGING) | TS(TXN_ABORTING) | TS(TXN_FINISHED),
     [TXN_LOGGING] = TS(TXN_COMMITTING) | TS(TXN_FINISHED),
     [TXN_COMMITTING] = TS(TXN_FINISHED),
@@ -225,7 +243,7 @@ txn_set_state(txn *t, txn_state st)
                                                                         : "an unknown state");
     log_debug("transaction %s: %s -> %s", t->gid, txn_state_names[t->state], txn_state_names[st]);
     t->state = st;
-    if (st != TXN_PREPARING && t->timer)
+    if (st != TXN_PREPARING && st != TXN_QUEUED && t->timer)
         evtimer_del(t->timer);
 }
 
@@ -262,6 +280,11 @@ tb_set_state(txn_branch *b, txn_branch_state st)
                   (unsigned)st < sizeof(tb_next) / sizeof(tb_next[0]) ? tb_state_names[st]
                                                                       : "an unknown state");
     b->state = st;
+    if (b->slot && (st == TB_GONE || st == TB_UNKNOWN)) {
+        /* nothing of it can be prepared by this transaction any more */
+        b->slot = false;
+        slotq_release(b->t->co->slots, (int)(b - b->t->br));
+    }
 }
 #undef TS
 
@@ -313,6 +336,10 @@ txn_timeout_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     txn *t = arg;
+    if (t->state == TXN_QUEUED) {
+        txn_queued_timeout(t);
+        return;
+    }
     if (t->state != TXN_PREPARING)
         return;
     log_with(&(log_fields){.gid = t->gid}, LOG_LVL_LOG,
@@ -351,6 +378,8 @@ txn_begin(coord *co, const txn_owner_ops *ops, void *owner, const char *client_n
         wbuf_init(&t->br[i].results);
     }
     wbuf_init(&t->err);
+    wbuf_init(&t->queued_body);
+    t->sw.arg = t;
     coord_gid_format(co, seq ? seq : ++co->next_seq, t->gid, sizeof(t->gid));
     t->state = TXN_ACTIVE;
     t->op_outcome = -1;
@@ -364,9 +393,14 @@ static void
 txn_free(txn *t)
 {
     table_remove(t);
-    for (int i = 0; i < t->nbr; i++)
+    slotq_cancel(t->co->slots, &t->sw);
+    for (int i = 0; i < t->nbr; i++) {
         wbuf_free(&t->br[i].results);
+        if (t->br[i].slot)
+            slotq_release(t->co->slots, i);
+    }
     wbuf_free(&t->err);
+    wbuf_free(&t->queued_body);
     if (t->timer)
         event_free(t->timer);
     if (t->stmt_timer)
@@ -1121,15 +1155,139 @@ txn_open_branches(const txn *t)
 }
 
 static void
-txn_start_prepare(txn *t)
+txn_arm_prepare_timer(txn *t)
 {
-    txn_set_state(t, TXN_PREPARING);
-    t->prepare_ns = clock_mono_ns();
     if (t->co->conf.prepare_timeout_ms > 0) {
         struct timeval tv = {t->co->conf.prepare_timeout_ms / 1000,
                              (t->co->conf.prepare_timeout_ms % 1000) * 1000};
         evtimer_add(t->timer, &tv);
     }
+}
+
+/* ---- slots (slotq.h) ----------------------------------------------------- */
+
+static void txn_slots_granted(slotq_waiter *w);
+
+/* Ask for a slot on each branch the PREPARE round will go to: those with
+ * statements (cnt[k] > 0, ONESHOT) or, with cnt NULL, the open ones (COMMIT).
+ * 1: held now; 0: QUEUED (txn_slots_granted goes on); -1: out of memory,
+ * noted as t's error. */
+static int
+txn_take_slots(txn *t, const uint16_t *cnt)
+{
+    if (t->co->slots == NULL)
+        return 1;
+    int stack_idx[32];
+    int *idx = t->nbr <= 32 ? stack_idx : malloc((size_t)t->nbr * sizeof(int));
+    bool oom = idx == NULL, got = false;
+    if (idx) {
+        int n = 0;
+        for (int i = 0; i < t->nbr; i++)
+            if (cnt ? cnt[i] > 0 : t->br[i].state == TB_OPEN)
+                idx[n++] = i;
+        t->sw.on_grant = txn_slots_granted;
+        got = slotq_acquire(t->co->slots, &t->sw, idx, n, &oom);
+        for (int k = 0; k < n && !oom; k++) {
+            t->br[idx[k]].slot = got;
+            t->br[idx[k]].want_slot = !got;
+        }
+        if (idx != stack_idx)
+            free(idx);
+    }
+    if (oom) {
+        proto_done d = {.sqlstate = "53200", .message = "out of memory"};
+        txn_note_error(t, NULL, &d);
+        return -1;
+    }
+    if (got)
+        return 1;
+    txn_set_state(t, TXN_QUEUED);
+    return 0;
+}
+
+/* prepare_timeout ran out while QUEUED: nothing was sent for the round.
+ * The error names the participants whose slots are all taken. */
+static void
+txn_queued_timeout(txn *t)
+{
+    char full[256] = "";
+    for (int i = 0; i < t->nbr; i++) {
+        if (!t->br[i].want_slot)
+            continue;
+        t->br[i].want_slot = false;
+        int budget = slotq_budget(t->co->slots, i);
+        if (budget > 0 && slotq_used(t->co->slots, i) >= budget && strlen(full) < 200)
+            snprintf(full + strlen(full), sizeof(full) - strlen(full), "%s\"%s\"",
+                     full[0] ? ", " : "", plink_name(t->br[i].link));
+    }
+    slotq_cancel(t->co->slots, &t->sw);
+    log_with(&(log_fields){.gid = t->gid}, LOG_LVL_LOG,
+             "transaction %s: no prepared-transaction slot within prepare_timeout (%lld ms) on "
+             "%s; aborting",
+             t->gid, (long long)t->co->conf.prepare_timeout_ms,
+             full[0] ? full : "its participants");
+    t->timed_out = true;
+    if (t->err.len == 0) {
+        char detail[400];
+        snprintf(detail, sizeof(detail),
+                 "Every prepared-transaction slot this coordinator may use on %s stayed taken by "
+                 "other transactions for prepare_timeout; nothing was prepared.",
+                 full[0] ? full : "its participants");
+        proto_error e = {.sqlstate = "57014",
+                         .message = "prepare timed out waiting for a prepared-transaction slot",
+                         .detail = detail,
+                         .hint = "Raise max_prepared_transactions on the participants' PostgreSQL "
+                                 "servers, or look for transactions that stay prepared."};
+        if (!proto_put_error(&t->err, &e))
+            wbuf_reset(&t->err);
+    }
+    txn_abort(t);
+}
+
+static void oneshot_resume(txn *t);
+static void commit_send_prepares(txn *t);
+
+static void
+txn_slots_granted(slotq_waiter *w)
+{
+    txn *t = w->arg;
+    for (int i = 0; i < t->nbr; i++)
+        if (t->br[i].want_slot) {
+            t->br[i].want_slot = false;
+            t->br[i].slot = true;
+        }
+    txn_set_state(t, TXN_PREPARING);
+    t->prepare_ns = clock_mono_ns();
+    if (t->oneshot)
+        oneshot_resume(t);
+    else
+        commit_send_prepares(t);
+}
+
+/* COMMIT of several branches: PREPARE to each open one. */
+static void
+commit_send_prepares(txn *t)
+{
+    int sent = 0;
+    for (int i = 0; i < t->nbr; i++) {
+        txn_branch *b = &t->br[i];
+        if (b->state != TB_OPEN)
+            continue;
+        if (sent == 1 && FAILPOINT("coord-prepare-partial") == FP_ERROR)
+            break;
+        char name[BRANCH_MAX];
+        coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
+        if (plink_send_work(b->link, name, WORK_PREPARE, NULL, 0, t->client, prepare_reply, b)) {
+            tb_set_state(b, TB_WORKING);
+            t->outstanding++;
+            sent++;
+        } else {
+            txn_note_lost(t, plink_name(b->link));
+            tb_set_state(b, TB_GONE);
+        }
+    }
+    if (t->outstanding == 0)
+        txn_decide(t);
 }
 
 void
@@ -1163,27 +1321,20 @@ txn_commit(txn *t)
             return;
         }
     }
-    txn_start_prepare(t);
-    int sent = 0;
-    for (int i = 0; i < t->nbr; i++) {
-        txn_branch *b = &t->br[i];
-        if (b->state != TB_OPEN)
-            continue;
-        if (sent == 1 && FAILPOINT("coord-prepare-partial") == FP_ERROR)
-            break;
-        char name[BRANCH_MAX];
-        coord_branch_name(name, sizeof(name), t->gid, plink_name(b->link));
-        if (plink_send_work(b->link, name, WORK_PREPARE, NULL, 0, t->client, prepare_reply, b)) {
-            tb_set_state(b, TB_WORKING);
-            t->outstanding++;
-            sent++;
-        } else {
-            txn_note_lost(t, plink_name(b->link));
-            tb_set_state(b, TB_GONE);
-        }
+    switch (txn_take_slots(t, NULL)) {
+    case 1:
+        txn_set_state(t, TXN_PREPARING);
+        t->prepare_ns = clock_mono_ns();
+        txn_arm_prepare_timer(t);
+        commit_send_prepares(t);
+        return;
+    case 0: /* QUEUED: txn_slots_granted sends */
+        txn_arm_prepare_timer(t);
+        return;
+    default:
+        txn_abort(t);
+        return;
     }
-    if (t->outstanding == 0)
-        txn_decide(t);
 }
 
 void
@@ -1245,6 +1396,48 @@ oneshot_send(txn *t, const proto_stmts *body, int k, proto_stmt *per, uint8_t en
     txn_note_error(t, plink_name(b->link), &d);
 }
 
+/* ONESHOT over several branches, its slots held: WORK{OPEN|PREPARE} to
+ * each branch with statements (cnt[k] > 0). */
+static void
+oneshot_send_prepares(txn *t, const proto_stmts *body, const uint16_t *cnt, proto_stmt *per)
+{
+    for (int k = 0; k < t->nbr; k++)
+        if (cnt[k])
+            oneshot_send(t, body, k, per, WORK_PREPARE, prepare_reply);
+    if (t->outstanding == 0)
+        txn_decide(t);
+}
+
+/* A QUEUED ONESHOT got its slots: its statements back from queued_body,
+ * then the round. */
+static void
+oneshot_resume(txn *t)
+{
+    frame_view f;
+    size_t used;
+    proto_stmts body = {0};
+    proto_stmt *per = NULL;
+    uint16_t *cnt = calloc((size_t)t->nbr + 1, sizeof(uint16_t));
+    bool ok =
+        cnt != NULL &&
+        frame_decode(t->queued_body.data, t->queued_body.len, UINT32_MAX, &f, &used) == FRAME_OK &&
+        proto_get_oneshot(&f, &body) && body.n == t->nstmts &&
+        (per = calloc((size_t)body.n + 1, sizeof(proto_stmt))) != NULL;
+    if (ok) {
+        for (uint16_t i = 0; i < t->nstmts; i++)
+            cnt[t->stmt_branch[i]]++;
+        oneshot_send_prepares(t, &body, cnt, per);
+    } else {
+        proto_done d = {.sqlstate = "53200", .message = "out of memory"};
+        txn_note_error(t, NULL, &d);
+        txn_abort(t);
+    }
+    proto_stmts_clear(&body);
+    free(per);
+    free(cnt);
+    wbuf_free(&t->queued_body);
+}
+
 void
 txn_oneshot(txn *t, const proto_stmts *body)
 {
@@ -1283,16 +1476,34 @@ txn_oneshot(txn *t, const proto_stmts *body)
         t->onephase = true;
         onephase_mark(t, k);
         oneshot_send(t, body, k, per, 0, onephase_open_reply);
-    } else {
-        txn_start_prepare(t);
-        for (int k = 0; k < t->nbr; k++)
-            if (cnt[k])
-                oneshot_send(t, body, k, per, WORK_PREPARE, prepare_reply);
+        if (t->br[k].state == TB_GONE)
+            txn_abort(t); /* could not even be sent */
+        goto out;
     }
-    if (nb == 1 && t->br[t->stmt_branch[0]].state == TB_GONE)
-        txn_abort(t); /* could not even be sent */
-    else if (nb > 1 && t->outstanding == 0)
-        txn_decide(t);
+    switch (txn_take_slots(t, cnt)) {
+    case 1:
+        txn_set_state(t, TXN_PREPARING);
+        t->prepare_ns = clock_mono_ns();
+        txn_arm_prepare_timer(t);
+        oneshot_send_prepares(t, body, cnt, per);
+        break;
+    case 0:
+        /* QUEUED: the statements wait, encoded, for oneshot_resume */
+        if (!proto_put_oneshot(&t->queued_body, body) || !wbuf_ok(&t->queued_body)) {
+            proto_done d = {.sqlstate = "53200", .message = "out of memory"};
+            txn_note_error(t, NULL, &d);
+            for (int i = 0; i < t->nbr; i++)
+                t->br[i].want_slot = false;
+            slotq_cancel(t->co->slots, &t->sw);
+            txn_abort(t);
+            break;
+        }
+        txn_arm_prepare_timer(t);
+        break;
+    default:
+        txn_abort(t);
+        break;
+    }
 out:
     free(per);
     free(cnt);
@@ -1309,6 +1520,7 @@ txn_detach_client(txn *t)
         if (t->outstanding == 0)
             txn_abort(t);
         break;
+    case TXN_QUEUED:
     case TXN_PREPARING:
     case TXN_LOGGING:
     case TXN_COMMITTING:

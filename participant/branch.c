@@ -761,7 +761,10 @@ br_start(branch *b)
     if (b->pc == NULL) {
         pgc *pc = NULL;
         const char *error = NULL;
-        b->pw.prio = POOL_PRIO_WORK;
+        /* a branch that opens and ends in this request holds the
+         * connection only while it runs: it may use the one-shot reserve */
+        bool self_contained = (b->flags & WORK_OPEN) && (b->flags & (WORK_PREPARE | WORK_COMMIT));
+        b->pw.prio = self_contained ? POOL_PRIO_ONESHOT : POOL_PRIO_WORK;
         b->pw.on_grant = br_conn_granted;
         b->pw.arg = b;
         switch (pool_acquire(br_pool, &b->pw, &br_pg_ops, b, &pc, &error)) {

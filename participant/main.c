@@ -153,7 +153,7 @@ fatal_result(PGconn *pg, PGresult *r, const char *what)
 
 /* Step 2 of start-up; exits on failure. */
 static void
-check_postgres(const part_conf *conf, int *max_prepared, int *prepared)
+check_postgres(const part_conf *conf, int *max_prepared, int *prepared, int *foreign)
 {
     const char *const keys[] = {"connect_timeout", "dbname", "fallback_application_name", NULL};
     const char *const vals[] = {"10", conf->conninfo, "dtx-participant", NULL};
@@ -176,14 +176,14 @@ check_postgres(const part_conf *conf, int *max_prepared, int *prepared)
                   ver % 10000);
     }
     PGresult *r = PQexec(pg, "SELECT pg_catalog.current_setting('max_prepared_transactions'), "
-                             "(SELECT count(*) FROM pg_catalog.pg_prepared_xacts), "
-                             "pg_catalog.current_database()");
+                             "c.*, pg_catalog.current_database() FROM (" SLOTS_COUNT_SQL ") c");
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
         fatal_result(pg, r, "could not read max_prepared_transactions from PostgreSQL");
     *max_prepared = atoi(PQgetvalue(r, 0, 0));
     *prepared = atoi(PQgetvalue(r, 0, 1));
+    *foreign = atoi(PQgetvalue(r, 0, 2));
     char db[256];
-    snprintf(db, sizeof(db), "%s", PQgetvalue(r, 0, 2));
+    snprintf(db, sizeof(db), "%s", PQgetvalue(r, 0, 3));
     PQclear(r);
     if (*max_prepared <= 0) {
         PQfinish(pg);
@@ -196,10 +196,10 @@ check_postgres(const part_conf *conf, int *max_prepared, int *prepared)
         log_fatal("could not load the coordinators' fence: %s", msg);
     }
     PQfinish(pg);
-    log_log("PostgreSQL %d.%d, database \"%s\": max_prepared_transactions = %d, %d prepared now; "
-            "fence table %s (%d coordinator%s)",
-            ver / 10000, ver % 10000, db, *max_prepared, *prepared, fence_table(), fence_count(),
-            fence_count() == 1 ? "" : "s");
+    log_log("PostgreSQL %d.%d, database \"%s\": max_prepared_transactions = %d, %d prepared now "
+            "(%d of other applications); fence table %s (%d coordinator%s)",
+            ver / 10000, ver % 10000, db, *max_prepared, *prepared, *foreign, fence_table(),
+            fence_count(), fence_count() == 1 ? "" : "s");
     if (*prepared >= *max_prepared)
         log_warn("all %d prepared-transaction slots of the PostgreSQL server are in use",
                  *max_prepared);
@@ -355,6 +355,7 @@ reload(void)
     pool_set_wait_timeout(m.pool, m.conf->pool_wait_timeout_ms);
     if (!pool_resize(m.pool, m.conf->pool_size))
         log_error("pool_size: out of memory; the pool keeps %d connection(s)", pool_size(m.pool));
+    pool_set_oneshot_reserve(m.pool, m.conf->oneshot_reserve);
     slots_set_wait(m.slots, m.conf->prepare_wait_timeout_ms);
     ops_reloaded();
     log_log("configuration reloaded");
@@ -442,8 +443,8 @@ main(int argc, char **argv)
         log_fatal("could not open log file \"%s\": %m", conf.log_file);
     signal(SIGPIPE, SIG_IGN);
 
-    int max_prepared = 0, prepared = 0;
-    check_postgres(&conf, &max_prepared, &prepared);
+    int max_prepared = 0, prepared = 0, foreign = 0;
+    check_postgres(&conf, &max_prepared, &prepared, &foreign);
 
     m.base = event_base_new();
     if (m.base == NULL)
@@ -454,7 +455,7 @@ main(int argc, char **argv)
                  conf.pool_size);
     pg_pool *pool = pool_create(m.base, conf.conninfo, conf.pool_size, conf.statement_timeout_ms,
                                 conf.pool_wait_timeout_ms, conf.statement_cache_size);
-    slots *sl = slots_create(m.base, max_prepared, prepared, conf.prepare_wait_timeout_ms);
+    slots *sl = slots_create(m.base, max_prepared, prepared, foreign, conf.prepare_wait_timeout_ms);
     m.ev_term = evsignal_new(m.base, SIGTERM, on_sigterm, NULL);
     m.ev_int = evsignal_new(m.base, SIGINT, on_sigint, NULL);
     m.ev_tick = event_new(m.base, -1, EV_PERSIST, on_tick, NULL);
@@ -469,6 +470,7 @@ main(int argc, char **argv)
     m.conf = &conf;
     m.pool = pool;
     m.slots = sl;
+    pool_set_oneshot_reserve(pool, conf.oneshot_reserve);
     slots_set_resync(sl, resolve_count_prepared, NULL);
     server_env env = {.base = m.base, .ssl_ctx = ssl, .conf = &conf, .pool = pool, .slots = sl};
     server_init(&env);

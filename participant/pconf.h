@@ -25,6 +25,7 @@ typedef struct part_conf {
     char *allowed_coordinators; /* as written */
     char *conninfo;
     int pool_size;
+    int oneshot_reserve; /* connections only self-contained branches may take */
     int statement_cache_size;
     int64_t max_frame;
     int64_t prepare_wait_timeout_ms;

@@ -58,6 +58,11 @@
  *  schedules pool_dispatch() on a zero-timeout event, so callbacks never
  *  nest.  New work may take a connection only while more than `reserve`
  *  (1 when size >= 2) are idle: one connection stays for COMMIT PREPARED.
+ *  Interactive new work (POOL_PRIO_WORK) only while more than reserve +
+ *  the one-shot reserve are idle.  One-shot and interactive waiters share
+ *  queue 0 in arrival order; when its head is interactive and may not take
+ *  what is idle, the dispatcher serves the first one-shot waiter behind it
+ *  instead (noneshot_waiting says whether there is any).
  *  When no connection is up and a connection attempt has failed, the pool
  *  is "unreachable": queued waiters are failed and new ones are refused
  *  until a connection succeeds again.
@@ -146,7 +151,9 @@ struct pg_pool {
     struct event_base *base;
     char *conninfo;
     int size;
-    int reserve;
+    int reserve;         /* for phase two */
+    int oneshot_reserve; /* configured; pool_oneshot_reserve() is what holds */
+    int noneshot_waiting;
     int64_t stmt_timeout_ms;
     int64_t wait_timeout_ms;
     pgc **conns;
@@ -1066,6 +1073,8 @@ static void
 waiter_unlink(pg_pool *p, pool_waiter *w)
 {
     int q = w->prio == POOL_PRIO_PHASE2 ? 1 : 0;
+    if (w->prio == POOL_PRIO_ONESHOT)
+        p->noneshot_waiting--;
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -1104,13 +1113,17 @@ pool_wait_cb(evutil_socket_t fd, short what, void *arg)
         pool_waiter *w = p->head[0];
         waiter_unlink(p, w);
         w->timed_out = true;
-        if (n++ == 0)
+        if (n++ == 0) {
+            char osr[48] = "";
+            if (pool_oneshot_reserve(p) > 0)
+                snprintf(osr, sizeof(osr), ", %d for one-shot work", pool_oneshot_reserve(p));
             snprintf(p->wait_error, sizeof(p->wait_error),
                      "no PostgreSQL connection became free within pool_wait_timeout (%" PRId64
-                     " ms): the pool's connections (pool_size = %d%s) are held by open "
+                     " ms): the pool's connections (pool_size = %d%s%s) are held by open "
                      "transactions",
-                     p->wait_timeout_ms, pool_size(p),
-                     p->reserve ? ", one kept for phase two" : "");
+                     p->wait_timeout_ms, pool_size(p), p->reserve ? ", one kept for phase two" : "",
+                     osr);
+        }
         w->on_grant(NULL, p->wait_error, w->arg);
     }
     if (n > 0)
@@ -1121,13 +1134,46 @@ pool_wait_cb(evutil_socket_t fd, short what, void *arg)
     pool_arm_wait(p);
 }
 
+int
+pool_oneshot_reserve(const pg_pool *p)
+{
+    int most = pool_size(p) - p->reserve - 1;
+    int r = p->oneshot_reserve < most ? p->oneshot_reserve : most;
+    return r > 0 ? r : 0;
+}
+
+void
+pool_set_oneshot_reserve(pg_pool *p, int n)
+{
+    p->oneshot_reserve = n;
+    pool_schedule_dispatch(p);
+}
+
 static bool
 pool_may_grant(const pg_pool *p, pool_prio prio)
 {
     int idle = pool_idle_count(p);
-    if (prio == POOL_PRIO_PHASE2)
+    switch (prio) {
+    case POOL_PRIO_PHASE2:
         return idle > 0;
-    return idle > p->reserve;
+    case POOL_PRIO_ONESHOT:
+        return idle > p->reserve;
+    case POOL_PRIO_WORK:
+    default:
+        return idle > p->reserve + pool_oneshot_reserve(p);
+    }
+}
+
+/* The first one-shot waiter of queue 0, or NULL. */
+static pool_waiter *
+pool_first_oneshot(const pg_pool *p)
+{
+    if (p->noneshot_waiting == 0)
+        return NULL;
+    for (pool_waiter *w = p->head[0]; w; w = w->next)
+        if (w->prio == POOL_PRIO_ONESHOT)
+            return w;
+    return NULL;
 }
 
 pool_acquire_result
@@ -1142,8 +1188,12 @@ pool_acquire(pg_pool *p, pool_waiter *w, const pgc_ops *ops, void *arg, pgc **ou
         return POOL_FAILED;
     }
     /* FIFO: only bypass the queue when nobody of this or a higher priority
-     * is waiting */
+     * is waiting; a one-shot branch also passes interactive waiters that
+     * may not take what is idle (the one-shot reserve) */
     bool ahead = p->head[1] != NULL || (q == 0 && p->head[0] != NULL);
+    if (w->prio == POOL_PRIO_ONESHOT && p->head[1] == NULL && p->noneshot_waiting == 0 &&
+        !pool_may_grant(p, POOL_PRIO_WORK))
+        ahead = false;
     if (!ahead && pool_may_grant(p, w->prio)) {
         pgc *pc = pool_find_idle(p);
         if (pc) {
@@ -1164,6 +1214,8 @@ pool_acquire(pg_pool *p, pool_waiter *w, const pgc_ops *ops, void *arg, pgc **ou
         p->head[q] = w;
     p->tail[q] = w;
     w->queued = true;
+    if (w->prio == POOL_PRIO_ONESHOT)
+        p->noneshot_waiting++;
     if (q == 0 && p->wait_timeout_ms > 0) {
         w->deadline_ms = clock_mono_ms() + p->wait_timeout_ms;
         if (!evtimer_pending(p->ev_wait, NULL))
@@ -1191,6 +1243,13 @@ pool_dispatch_cb(evutil_socket_t fd, short what, void *arg)
             w = p->head[0];
             if (w == NULL)
                 return;
+            /* the one-shot reserve: a one-shot waiter passes an
+             * interactive head that may not take what is idle */
+            if (!pool_may_grant(p, w->prio) && w->prio == POOL_PRIO_WORK) {
+                pool_waiter *o = pool_first_oneshot(p);
+                if (o != NULL)
+                    w = o;
+            }
         }
         if (!pool_may_grant(p, w->prio))
             return;

@@ -18,6 +18,18 @@
  * take the last free connection of a pool of two or more, so COMMIT
  * PREPARED can never be starved by open branches.
  *
+ * One-shot reserve: interactive branches (POOL_PRIO_WORK) may not take the
+ * last `oneshot_reserve` connections left for new work either; only
+ * self-contained branches (POOL_PRIO_ONESHOT) may, and they may pass
+ * interactive waiters to do so.  An interactive branch holds its
+ * connection while its transaction waits elsewhere (for a statement on
+ * another participant, for the coordinator's admission of its PREPARE); a
+ * self-contained branch holds it only while it runs.  Without the reserve,
+ * one-shot transactions admitted by the coordinator could wait for
+ * connections held by interactive transactions that wait for their slots
+ * (coordinator/slotq.h): a cycle.  The reserve is cut so that interactive
+ * work keeps at least one connection.
+ *
  * Waiting is bounded for new work only: a POOL_PRIO_WORK waiter still queued
  * after pool_wait_timeout is taken off the queue and its on_grant runs with
  * pc == NULL and w->timed_out set.  An open branch holds its connection until
@@ -40,8 +52,10 @@ typedef struct pg_pool pg_pool;
 typedef struct pgc pgc;
 
 typedef enum pool_prio {
-    POOL_PRIO_WORK = 0,   /* new branches (WORK OPEN) */
-    POOL_PRIO_PHASE2 = 1, /* FINISH, LIST, internal bookkeeping */
+    POOL_PRIO_WORK = 0,    /* new branches (WORK OPEN) of interactive transactions */
+    POOL_PRIO_PHASE2 = 1,  /* FINISH, LIST, internal bookkeeping */
+    POOL_PRIO_ONESHOT = 2, /* self-contained new branches: WORK OPEN that ends the branch
+                              (PREPARE or one-phase COMMIT) in the same request */
 } pool_prio;
 
 typedef struct pgc_ops {
@@ -120,6 +134,12 @@ bool pool_resize(pg_pool *p, int n);
 int pool_waiting_count(const pg_pool *p);
 /* pool_wait_timeout changed (reload): waits queued from now on use it */
 void pool_set_wait_timeout(pg_pool *p, int64_t ms);
+/* oneshot_reserve (start or reload): connections only self-contained
+ * branches may take; the pool uses at most pool_size - 2 of them (phase
+ * two's and at least one for interactive work) */
+void pool_set_oneshot_reserve(pg_pool *p, int n);
+/* the reserve in effect now */
+int pool_oneshot_reserve(const pg_pool *p);
 /* Statement times and errors, for /metrics */
 #define POOL_ERROR_CLASSES 48
 typedef struct pool_stats {

@@ -118,7 +118,7 @@ struct resolve_req {
     char *msg, *detail, *hint; /* malloc'd; freed by rq_free() */
     uint8_t xact_status;
     wbuf reply;         /* LIST_REPLY, built from the rows */
-    int count;          /* COUNT */
+    int count, foreign; /* COUNT: prepared in the cluster, of which not dtx's */
     char *notfound_msg; /* FINISH: PostgreSQL's "does not exist", kept for the reply */
 };
 
@@ -345,7 +345,7 @@ rq_send(resolve_req *rq)
         break;
     }
     case RQ_COUNT:
-        pgc_query(rq->pc, "SELECT pg_catalog.count(*) FROM pg_catalog.pg_prepared_xacts", 0, NULL);
+        pgc_query(rq->pc, SLOTS_COUNT_SQL, 0, NULL);
         break;
     case RQ_FENCE: {
         char e[24], in[24];
@@ -481,8 +481,9 @@ rq_on_result(pgc *pc, int index, const PGresult *res, void *arg)
             rq_list_rows(rq, res);
         break;
     case RQ_COUNT:
-        if (st == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        if (st == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 2) {
             rq->count = atoi(PQgetvalue(res, 0, 0));
+            rq->foreign = atoi(PQgetvalue(res, 0, 1));
             rq->ok = true;
         }
         break;
@@ -586,7 +587,7 @@ rq_on_sync(pgc *pc, void *arg)
         return;
     case RQ_COUNT:
         if (rq->ok && !rq->err)
-            slots_resync(rq_slots, rq->count);
+            slots_resync(rq_slots, rq->count, rq->foreign);
         else
             log_report(LOG_LVL_WARNING, rq->sqlstate, rq->detail, rq->hint,
                        "could not count prepared transactions: %s", rq->msg ? rq->msg : "");

@@ -96,6 +96,7 @@ struct coord_conn {
     char name[COORD_NAME_MAX + 1];
     uint64_t epoch;
     uint64_t instance;
+    uint16_t minor; /* protocol minor of its HELLO */
     branch_set branches;
     resolve_set resolves;
     coord_conn *next, *prev;
@@ -294,10 +295,13 @@ cc_ready(coord_conn *cc)
     conn_authenticated(cc->c);
     wbuf w;
     wbuf_init(&w);
+    /* 1.6: the budget against which the coordinator admits PREPAREs
+     * (slots.h), which an older one could not decode */
     proto_hello_ok ok = {.major = PROTO_MAJOR,
                          .minor = PROTO_MINOR,
                          .server_name = srv_env.conf->name,
-                         .epoch = cc->epoch};
+                         .epoch = cc->epoch,
+                         .slots = cc->minor >= 6 ? (uint32_t)slots_budget(srv_env.slots) : 0};
     if (proto_put_hello_ok(&w, &ok) && wbuf_ok(&w))
         conn_send(cc->c, &w);
     wbuf_free(&w);
@@ -351,6 +355,7 @@ cc_on_hello(coord_conn *cc, const frame_view *f)
     snprintf(cc->name, sizeof(cc->name), "%s", h.name);
     cc->epoch = h.epoch;
     cc->instance = h.instance;
+    cc->minor = h.minor;
     char err[256];
     switch (fence_admit(h.name, h.epoch, h.instance, err, sizeof(err))) {
     case FENCE_ADMIT:

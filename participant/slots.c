@@ -33,7 +33,8 @@ struct slots {
     struct event_base *base;
     int max;
     int prepared;
-    int ours; /* of `prepared`, those this process prepared */
+    int ours;    /* of `prepared`, those this process prepared */
+    int foreign; /* of `prepared`, those not named by dtx (last count) */
     int reserved;
     int64_t wait_ms;
     slot_waiter *head, *tail;
@@ -48,7 +49,7 @@ static void slots_wake_cb(evutil_socket_t fd, short what, void *arg);
 static void slots_resync_cb(evutil_socket_t fd, short what, void *arg);
 
 slots *
-slots_create(struct event_base *base, int max, int prepared, int64_t wait_ms)
+slots_create(struct event_base *base, int max, int prepared, int foreign, int64_t wait_ms)
 {
     slots *s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -56,6 +57,7 @@ slots_create(struct event_base *base, int max, int prepared, int64_t wait_ms)
     s->base = base;
     s->max = max;
     s->prepared = prepared;
+    s->foreign = foreign;
     s->wait_ms = wait_ms;
     s->ev_wake = event_new(base, -1, 0, slots_wake_cb, s);
     s->ev_resync = evtimer_new(base, slots_resync_cb, s);
@@ -244,14 +246,22 @@ slots_finished(slots *s)
 }
 
 void
-slots_resync(slots *s, int prepared)
+slots_resync(slots *s, int prepared, int foreign)
 {
+    s->foreign = foreign;
     if (prepared < s->ours)
         prepared = s->ours;
     if (prepared != s->prepared)
         log_debug("prepared transactions in the cluster: %d (counted %d)", prepared, s->prepared);
     s->prepared = prepared;
     slots_wake(s);
+}
+
+int
+slots_budget(const slots *s)
+{
+    int b = s->max - s->foreign;
+    return b > 0 ? b : 1;
 }
 
 int

@@ -14,6 +14,14 @@
  * the cluster may prepare or finish transactions behind our back, so while
  * anyone waits the count is re-read from pg_prepared_xacts (through the
  * resync callback) at most once a second.
+ *
+ * The budget (slots_budget) is what a coordinator is told in HELLO_OK: the
+ * slots not held by other applications (prepared transactions whose names
+ * are not dtx's, "foreign"), at least 1.  The coordinator admits its
+ * PREPARE rounds against it (coordinator/slotq.h), so that dtx's own
+ * branches never wait here for each other; the wait here remains for what
+ * the budget cannot see (other applications preparing later, several
+ * coordinators sharing the cluster).
  */
 #ifndef DTX_PART_SLOTS_H
 #define DTX_PART_SLOTS_H
@@ -23,6 +31,12 @@
 #include <stdint.h>
 
 typedef struct slots slots;
+
+/* The count of prepared transactions in the cluster, and of those not
+ * named by dtx ("dtx:" is the prefix of every gid, design.md section 3). */
+#define SLOTS_COUNT_SQL                                                                            \
+    "SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE gid NOT LIKE 'dtx:%') "         \
+    "FROM pg_catalog.pg_prepared_xacts"
 
 /* ok: a slot is reserved for the waiter; !ok: the wait timed out. */
 typedef void (*slot_grant_fn)(bool ok, void *arg);
@@ -47,10 +61,11 @@ typedef enum slot_acquire_result {
  * slots_resync(). */
 typedef void (*slots_resync_fn)(void *arg);
 
-/* max slots, of which `prepared` are taken now; a PREPARE waits at most
- * wait_ms for one (0: no waiting).  NULL on out-of-memory.  Free with
- * slots_free() (NULL is fine). */
-slots *slots_create(struct event_base *base, int max, int prepared, int64_t wait_ms)
+/* max slots, of which `prepared` are taken now, `foreign` of them by
+ * transactions not named by dtx; a PREPARE waits at most wait_ms for one
+ * (0: no waiting).  NULL on out-of-memory.  Free with slots_free() (NULL is
+ * fine). */
+slots *slots_create(struct event_base *base, int max, int prepared, int foreign, int64_t wait_ms)
     __attribute__((warn_unused_result));
 void slots_free(slots *s);
 void slots_set_resync(slots *s, slots_resync_fn fn, void *arg);
@@ -68,8 +83,11 @@ void slots_prepared(slots *s);
 void slots_unreserve(slots *s);
 /* A prepared transaction was committed or rolled back: prepared -> free. */
 void slots_finished(slots *s);
-/* The cluster-wide count read from pg_prepared_xacts. */
-void slots_resync(slots *s, int prepared);
+/* The cluster-wide count read from pg_prepared_xacts, and how many of
+ * those are not named by dtx. */
+void slots_resync(slots *s, int prepared, int foreign);
+/* max less the foreign ones, at least 1: what a coordinator may use */
+int slots_budget(const slots *s);
 
 int slots_max(const slots *s);
 /* prepare_wait_timeout changed (reload): waits queued from now on use it */

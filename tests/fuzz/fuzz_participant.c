@@ -147,7 +147,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     FUZZ_CHECK(base != NULL);
     /* a pool that is never started: what asks for a connection waits */
     pool = pool_create(base, "host=/nonexistent dbname=fuzz", 4, 0, 0, 0);
-    sl = slots_create(base, 64, 0, 0);
+    sl = slots_create(base, 64, 0, 0, 0);
     FUZZ_CHECK(pool != NULL && sl != NULL);
     peer_set_ops(&fuzz_peer_ops);
     /* [roles]: one client of its own, the others (and WORKs naming none)

@@ -28,8 +28,16 @@
  *       With --spread, thread i's k-th transfer uses account (i-1)*K+k
  *       instead of account i (transfers left in doubt keep their rows
  *       locked; this lets many of them pile up).
+ *       With --oneshot P, P percent of the threads (the first P of every
+ *       hundred) send each transfer as one ONESHOT request instead of
+ *       statement by statement; with --fixed-order the interactive ones
+ *       touch the participants in the order given (as applications are
+ *       advised to), not in a random one.
  *       Prints "bank: <n> transactions: <c> committed, <a> aborted,
- *       <u> unknown".
+ *       <u> unknown", then "bank: <f> failed" and the first failure's
+ *       SQLSTATE and message: aborts for any reason other than a
+ *       constraint (class 23: the CHECK on balances), i.e. the ones a
+ *       workload that is not wrong should never see.
  *
  *   bank check --journal FILE --pg NAME=CONNINFO ... --total T
  *              [--planted NAME=GID] [--prefix P]
@@ -103,9 +111,12 @@ static double run_seconds = -1;
 static bool reconnect;
 static bool spread; /* each transfer of a thread on accounts of its own */
 static unsigned seed = 1;
+static int oneshot_pct;  /* percent of the threads sending ONESHOTs */
+static bool fixed_order; /* interactive transfers touch parts in order */
 static FILE *journal;
 static pthread_mutex_t journal_mu = PTHREAD_MUTEX_INITIALIZER;
-static atomic_long n_committed, n_aborted, n_unknown;
+static atomic_long n_committed, n_aborted, n_unknown, n_failed;
+static char first_failure[512];
 
 static void
 journal_line(const char *fmt, ...)
@@ -130,6 +141,27 @@ count(dtx_outcome o)
         n_unknown++;
 }
 
+/* An abort for a reason other than a constraint (class 23) is a failure:
+ * count it, and keep the first one's SQLSTATE and message. */
+static void
+note_failure(const char *gid, const char *sqlstate, const char *message)
+{
+    if (sqlstate != NULL && strncmp(sqlstate, "23", 2) == 0)
+        return;
+    n_failed++;
+    pthread_mutex_lock(&journal_mu);
+    if (first_failure[0] == '\0')
+        snprintf(first_failure, sizeof(first_failure), "%s %s: %s", gid ? gid : "-",
+                 sqlstate ? sqlstate : "-----", message ? message : "");
+    pthread_mutex_unlock(&journal_mu);
+}
+
+static void
+note_conn_failure(dtx_conn *c, const char *gid)
+{
+    note_failure(gid, dtx_error_field(c, DTX_DIAG_SQLSTATE), dtx_error_message(c));
+}
+
 static dtx_conn *
 connect_retry(double deadline)
 {
@@ -150,15 +182,55 @@ conn_lost(dtx_conn *c)
     return dtx_status(c) != DTX_CONNECTION_OK;
 }
 
+#define TRANSFER_SQL                                                                               \
+    "with l as (insert into ledger (gid, delta) values ($1, $2)) "                                 \
+    "update accounts set balance = balance + $2 where id = $3"
+
+/* A transfer as one ONESHOT request.  Its gid is known only once the
+ * coordinator names it, after the statements are written, so the ledger
+ * rows of a one-shot transfer are named by a key of the thread's own
+ * ("os:<seed>:<thread>:<n>") and the journal records the transfer under that key:
+ * the check (I1, I2, I4 for COMMITTED and ABORTED) reads it as it reads a
+ * gid.  An UNKNOWN one cannot be looked up by that key: --oneshot is for
+ * runs in which nothing crashes. */
+static bool
+transfer_oneshot(dtx_conn *c, const char *key, int acct_id, const int *order, int nb,
+                 const long *delta)
+{
+    char dv[3][32], acct[32];
+    const char *params[3][3];
+    dtx_stmt st[3];
+    char plist[256] = "";
+    snprintf(acct, sizeof(acct), "%d", acct_id);
+    for (int i = 0; i < nb; i++) {
+        snprintf(dv[i], sizeof(dv[i]), "%ld", delta[i]);
+        params[i][0] = key;
+        params[i][1] = dv[i];
+        params[i][2] = acct;
+        st[i] = (dtx_stmt){
+            .participant = parts[order[i]], .sql = TRANSFER_SQL, .nparams = 3, .params = params[i]};
+        strncat(plist, parts[order[i]], sizeof(plist) - strlen(plist) - 2);
+        if (i + 1 < nb)
+            strcat(plist, ",");
+    }
+    journal_line("B %s %s\n", key, plist);
+    dtx_outcome o = dtx_oneshot(c, st, nb, NULL, NULL);
+    journal_line("R %s %s\n", key, dtx_outcome_name(o));
+    count(o);
+    if (o != DTX_COMMITTED)
+        note_conn_failure(c, dtx_gid(c));
+    return !conn_lost(c);
+}
+
 /* One transfer on account `acct` everywhere.  Returns false when the
  * connection is gone. */
 static bool
-transfer(dtx_conn *c, int acct_id, unsigned *rs)
+transfer(dtx_conn *c, int acct_id, unsigned *rs, bool oneshot, int thread_id, long seq)
 {
     int order[MAX_PARTS];
     for (int i = 0; i < nparts; i++)
         order[i] = i;
-    for (int i = nparts - 1; i > 0; i--) {
+    for (int i = nparts - 1; i > 0 && !(fixed_order && !oneshot); i--) {
         int j = (int)(rand_r(rs) % (unsigned)(i + 1));
         int t = order[i];
         order[i] = order[j];
@@ -176,9 +248,16 @@ transfer(dtx_conn *c, int acct_id, unsigned *rs)
             delta[i] = -delta[i];
     }
 
+    if (oneshot) {
+        char key[64];
+        snprintf(key, sizeof(key), "os:%u:%d:%ld", seed, thread_id, seq);
+        return transfer_oneshot(c, key, acct_id, order, nb, delta);
+    }
     const char *gid = dtx_begin(c);
-    if (gid == NULL)
+    if (gid == NULL) {
+        note_conn_failure(c, NULL);
         return !conn_lost(c);
+    }
     char g[128];
     snprintf(g, sizeof(g), "%s", gid);
     char plist[256] = "";
@@ -195,13 +274,12 @@ transfer(dtx_conn *c, int acct_id, unsigned *rs)
         snprintf(dv, sizeof(dv), "%ld", delta[i]);
         snprintf(acct, sizeof(acct), "%d", acct_id);
         const char *params[3] = {g, dv, acct};
-        dtx_result *r =
-            dtx_exec_params(c, parts[order[i]],
-                            "with l as (insert into ledger (gid, delta) values ($1, $2)) "
-                            "update accounts set balance = balance + $2 where id = $3",
-                            3, params);
-        if (r == NULL || dtx_result_status(r) != DTX_RES_OK)
+        dtx_result *r = dtx_exec_params(c, parts[order[i]], TRANSFER_SQL, 3, params);
+        if (r == NULL || dtx_result_status(r) != DTX_RES_OK) {
             failed = true;
+            note_failure(g, r ? dtx_result_error_field(r, DTX_DIAG_SQLSTATE) : NULL,
+                         r ? dtx_result_error_field(r, DTX_DIAG_MESSAGE) : "out of memory");
+        }
         dtx_clear(r);
     }
     if (failed) {
@@ -217,6 +295,8 @@ transfer(dtx_conn *c, int acct_id, unsigned *rs)
     dtx_outcome o = dtx_commit(c);
     journal_line("R %s %s\n", g, dtx_outcome_name(o));
     count(o);
+    if (o != DTX_COMMITTED)
+        note_conn_failure(c, g);
     return !conn_lost(c);
 }
 
@@ -239,7 +319,7 @@ worker_main(void *arg)
         if (now_s() >= deadline)
             break;
         int acct = spread ? (int)((w->id - 1) * txns_per_thread + done + 1) : w->id;
-        bool ok = transfer(c, acct, &rs);
+        bool ok = transfer(c, acct, &rs, (w->id - 1) % 100 < oneshot_pct, w->id, done);
         done++;
         if (!ok) {
             dtx_finish(c);
@@ -265,6 +345,10 @@ cmd_run(int argc, char **argv)
             spread = true;
             continue;
         }
+        if (strcmp(a, "--fixed-order") == 0) {
+            fixed_order = true;
+            continue;
+        }
         if (v == NULL)
             die("%s needs a value", a);
         i++;
@@ -280,6 +364,8 @@ cmd_run(int argc, char **argv)
             jpath = v;
         else if (strcmp(a, "--seed") == 0)
             seed = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--oneshot") == 0)
+            oneshot_pct = atoi(v);
         else
             die("unknown option %s", a);
     }
@@ -287,6 +373,8 @@ cmd_run(int argc, char **argv)
         die("run needs --parts (two or more), --threads, --journal and --txns or --seconds");
     if (spread && txns_per_thread < 0)
         die("--spread needs --txns");
+    if (oneshot_pct < 0 || oneshot_pct > 100)
+        die("--oneshot wants a percentage (0 to 100)");
     journal = fopen(jpath, "a");
     if (journal == NULL)
         die("cannot open %s: %m", jpath);
@@ -302,6 +390,8 @@ cmd_run(int argc, char **argv)
     fclose(journal);
     long c = n_committed, a = n_aborted, u = n_unknown;
     printf("bank: %ld transactions: %ld committed, %ld aborted, %ld unknown\n", c + a + u, c, a, u);
+    printf("bank: %ld failed%s%s\n", (long)n_failed, first_failure[0] ? ", the first: " : "",
+           first_failure);
     return 0;
 }
 
