@@ -19,6 +19,7 @@
 #include "ha.h"
 #include "plink.h"
 #include "resolver.h"
+#include "slotq.h"
 #include "walrecv.h"
 #include "walsend.h"
 
@@ -66,6 +67,14 @@ write_transactions(coord *co, struct evbuffer *out)
                 "Transactions in the table: open, deciding or finishing.", (double)co->ntxn);
     metrics_one(out, "dtx_clients", "gauge", "Authenticated client connections.",
                 (double)co->nclients);
+    if (co->slots) {
+        metrics_one(out, "dtx_transactions_waiting_for_slots", "gauge",
+                    "Transactions whose PREPARE round waits for prepared-transaction slots.",
+                    (double)slotq_waiting(co->slots));
+        metrics_one(out, "dtx_slot_waits_total", "counter",
+                    "PREPARE rounds that had to wait for prepared-transaction slots.",
+                    (double)slotq_waits_total(co->slots));
+    }
     metrics_head(out, "dtx_commit_duration_seconds", "histogram",
                  "From a client's COMMIT or ONESHOT to its outcome.");
     metrics_hist_write(out, "dtx_commit_duration_seconds", NULL, &co->stats.commit_latency);
@@ -126,6 +135,24 @@ write_participants(coord *co, struct evbuffer *out)
     for (int i = 0; i < n; i++) {
         snprintf(lab, sizeof(lab), "participant=\"%s\"", plink_name(co->links[i]));
         metrics_u64(out, "dtx_participant_requests_in_flight", lab, plink_inflight(co->links[i]));
+    }
+    if (co->slots) {
+        metrics_head(out, "dtx_participant_prepare_slots", "gauge",
+                     "Branches of this coordinator that may be prepared at once on the "
+                     "participant, as it said when the link came up (0: not known, no limit).");
+        for (int i = 0; i < n; i++) {
+            snprintf(lab, sizeof(lab), "participant=\"%s\"", plink_name(co->links[i]));
+            metrics_u64(out, "dtx_participant_prepare_slots", lab,
+                        (uint64_t)slotq_budget(co->slots, i));
+        }
+        metrics_head(out, "dtx_participant_prepare_slots_used", "gauge",
+                     "Of those, the ones held now by transactions preparing, deciding or "
+                     "finishing.");
+        for (int i = 0; i < n; i++) {
+            snprintf(lab, sizeof(lab), "participant=\"%s\"", plink_name(co->links[i]));
+            metrics_u64(out, "dtx_participant_prepare_slots_used", lab,
+                        (uint64_t)slotq_used(co->slots, i));
+        }
     }
     metrics_head(out, "dtx_participant_branches_in_doubt", "gauge",
                  "Prepared branches waiting for the resolver: decided commits not yet "

@@ -31,6 +31,7 @@ struct slotq {
     bool *blocked; /* scratch of the grant pass */
     slotq_waiter *head, *tail;
     int nwaiting;
+    uint64_t nwaits;
     struct event *ev_grant;
 };
 
@@ -129,6 +130,12 @@ slotq_waiting(const slotq *q)
     return q->nwaiting;
 }
 
+uint64_t
+slotq_waits_total(const slotq *q)
+{
+    return q->nwaits;
+}
+
 static bool
 slotq_fits(const slotq *q, const int *need, int n)
 {
@@ -172,6 +179,7 @@ slotq_acquire(slotq *q, slotq_waiter *w, const int *need, int n, bool *oom)
     q->tail = w;
     w->queued = true;
     q->nwaiting++;
+    q->nwaits++;
     /* a waiter that fits although others wait (they need other
      * participants) is granted by the next pass */
     slotq_schedule(q);

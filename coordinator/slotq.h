@@ -30,6 +30,7 @@
 
 #include <event2/event.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct slotq slotq;
 typedef struct slotq_waiter slotq_waiter;
@@ -60,6 +61,8 @@ int slotq_budget(const slotq *q, int i);
 int slotq_used(const slotq *q, int i);
 /* transactions waiting */
 int slotq_waiting(const slotq *q);
+/* waits so far (acquires that were queued) */
+uint64_t slotq_waits_total(const slotq *q);
 
 /* Ask for one slot on each of the n participants need[] (distinct
  * indexes; copied).  true: granted now (on_grant is not called); false:

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# tests/integration/mixed.sh — prepared-transaction slots and pooled
+# connections under mixed interactive and one-shot load (docs/participant.md,
+# "Prepared-transaction slots"; coordinator/slotq.h).  Each participant tells
+# the coordinator its budget (max_prepared_transactions less what other
+# applications hold prepared); the coordinator admits a transaction's PREPARE
+# round only with a slot of each of its participants, all at once; a
+# participant keeps oneshot_reserve connections for self-contained branches.
+# Without these, prepared one-shot branches holding every slot of one
+# participant wait for connections of the other, held by interactive
+# transactions waiting for those slots, until timeouts break the cycle.
+#
+#   load      200 clients (100 one-shot, 100 interactive touching a then b),
+#             max_prepared_transactions = 64, pool_size = 8: no failure,
+#             nothing unknown, the bank invariants hold, the admission was
+#             used (waits counted), the participants never timed a wait out
+#   timeout   a transaction that cannot have its slots within
+#             prepare_timeout is aborted with 57014 naming the participant,
+#             having run nothing; once the slot is back, the next commits
+set -u
+. "$(dirname "$0")/../lib/harness.sh"
+. "$(dirname "$0")/../lib/dtx.sh"
+h_cases load timeout
+h_init
+
+GET="python3 $H_ROOT/tests/tools/httpget.py"
+ACCOUNTS=200
+h_dtx_certs >/dev/null
+# pc: 3 slots, 2 of them held by another application: a budget of 1
+h_pg_start pa 64
+h_pg_start pb 64
+h_pg_start pc 3
+for c in pa pb pc; do
+    h_psql $c "create table accounts (id int primary key,
+                   balance bigint not null check (balance >= 0));
+               insert into accounts select g, 1000 from generate_series(1, $ACCOUNTS) g;
+               create table ledger (gid text primary key, delta bigint not null)"
+done
+# other applications' prepared transactions: 4 on pa (a's budget is 60)
+for i in 1 2 3 4; do
+    h_psql pa "begin; insert into ledger values ('planted-$i', 0); prepare transaction 'otherapp:$i'"
+done
+for i in 1 2; do
+    h_psql pc "begin; insert into ledger values ('planted-$i', 0); prepare transaction 'otherapp:$i'"
+done
+H_PG_VIA_SOCKET=1
+h_part_start a pa postgres
+h_part_start b pb postgres
+h_part_start c pc postgres
+h_coord_config "prepare_timeout = 3s" "http_listen = 127.0.0.1:$(h_free_port)"
+h_coord_start
+for p in a b c; do h_wait_log coord "participant \"$p\" .* is ready" 20; done
+METRICS="http://$(sed -n 's/^http_listen = //p' "$H_TMP/coord.ini")/metrics"
+metric() { # metric NAME{LABELS} — its value in the coordinator's /metrics
+    $GET "$METRICS" --body | awk -v m="$1" '$1 == m {print $2}'
+}
+pgci() { echo "host=${H_PG_DIR[$1]} port=${H_PG_PORT[$1]} user=postgres dbname=postgres"; }
+ours() { h_psql "$1" "select count(*) from pg_prepared_xacts where gid like 'dtx:c1:%'"; }
+ours_is() { [ "$(ours "$1")" = "$2" ]; }
+c_slots_used_is() { [ "$(metric 'dtx_participant_prepare_slots_used{participant="c"}')" = "$1" ]; }
+
+h_check "budgets: a is told 60 slots (64 less 4 of another application)" \
+    grep -q 'participant "a": up to 60 prepared transactions at once' "$H_TMP/coord.log"
+h_check "budgets: b 64, c 1" grep -q 'participant "b": up to 64 prepared' "$H_TMP/coord.log"
+h_eq "budgets: /metrics shows c's" 1 "$(metric 'dtx_participant_prepare_slots{participant="c"}')"
+
+# 1. 200 mixed clients on a and b
+if h_case load; then
+    J=$H_TMP/journal
+    : >"$J"
+    "$H_BIN/tool-bank" run --parts a,b --threads 200 --oneshot 50 --fixed-order --seconds 12 \
+        --journal "$J" --seed 5 >"$H_TMP/load.out" 2>&1
+    cat "$H_TMP/load.out" >&2
+    h_check "load: no transaction failed ($(tail -n 1 "$H_TMP/load.out"))" \
+        grep -q '^bank: 0 failed' "$H_TMP/load.out"
+    h_check "load: none unknown" grep -qE '^bank: [0-9]+ transactions: .* 0 unknown' "$H_TMP/load.out"
+    os=$(grep -c '^R os:.* COMMITTED' "$J")
+    ia=$(grep -c '^R dtx:.* COMMITTED' "$J")
+    h_check "load: one-shot ($os) and interactive ($ia) transfers both committed, 2000 or more in all" \
+        test "$os" -gt 0 -a "$ia" -gt 0 -a $((os + ia)) -ge 2000
+    waits=$(metric dtx_slot_waits_total)
+    h_check "load: PREPARE rounds waited for slots at the coordinator (${waits:-none})" \
+        test "${waits:-0}" -gt 0
+    h_eq "load: no transaction waits for slots now" 0 "$(metric dtx_transactions_waiting_for_slots)"
+    h_eq "load: no slot of a is held now" 0 \
+        "$(metric 'dtx_participant_prepare_slots_used{participant="a"}')"
+    h_check "load: the participants never gave up a wait (pool_wait_timeout, prepare_wait_timeout)" \
+        bash -c "! grep -E 'gave up after pool_wait_timeout|53400|waiting for a prepared' \
+            '$H_TMP/part-a.log' '$H_TMP/part-b.log'"
+    "$H_BIN/tool-bank" check --journal "$J" --total $((2 * ACCOUNTS * 1000)) --prefix "dtx:c1:" \
+        --pg "a=$(pgci pa)" --pg "b=$(pgci pb)" --planted "a=otherapp:1" --planted "a=otherapp:4" \
+        >"$H_TMP/check.out" 2>&1
+    h_check "load: the bank invariants hold (I1-I4: $(tail -n 1 "$H_TMP/check.out"))" \
+        grep -q ', 0 violations' "$H_TMP/check.out"
+    h_eq "load: nothing of ours is left prepared" 0 $(($(ours pa) + $(ours pb)))
+fi
+
+# 2. c's one slot is held by a decided transaction whose COMMIT PREPARED
+# cannot be answered (participant c is stopped); another transaction on c
+# waits at the coordinator for prepare_timeout, holding nothing, and fails
+if h_case timeout; then
+    h_dtx exec --oneshot -P c "insert into ledger values ('t1', 0)" \
+        -P a "select pg_sleep(1)" >"$H_TMP/t1.out" 2>&1 &
+    t1=$!
+    h_wait_until 10 ours_is pc 1
+    kill -STOP "$(h_pid part-c)"
+    h_check "timeout: t1 holds c's slot" c_slots_used_is 1
+    start=$SECONDS
+    out=$(h_dtx exec --oneshot -P b "insert into ledger values ('t2', 0)" \
+        -P c "insert into ledger values ('t2', 0)" 2>&1)
+    took=$((SECONDS - start))
+    h_check "timeout: the waiting transaction is aborted ($out)" grep -q "^ABORTED" <<<"$out"
+    h_check "timeout: ...with 57014 for want of a slot, naming c" \
+        bash -c 'grep -q "SQLSTATE:  57014" <<<"$1" &&
+                 grep -q "prepare timed out waiting for a prepared-transaction slot" <<<"$1" &&
+                 grep -q "on \"c\"" <<<"$1"' _ "$out"
+    h_check "timeout: ...after prepare_timeout (3 s; took ${took} s)" test "$took" -ge 2 -a "$took" -le 8
+    h_eq "timeout: nothing of it ran on b" 0 "$(h_psql pb "select count(*) from ledger where gid = 't2'")"
+    h_check "timeout: the coordinator logs why" \
+        grep -q 'no prepared-transaction slot within prepare_timeout (3000 ms) on "c"' "$H_TMP/coord.log"
+    kill -CONT "$(h_pid part-c)"
+    wait "$t1"
+    h_check "timeout: the transaction that held the slot commits ($(tail -n 1 "$H_TMP/t1.out"))" \
+        grep -q "^COMMITTED" "$H_TMP/t1.out"
+    h_wait_until 10 c_slots_used_is 0
+    out=$(h_dtx exec --oneshot -P b "insert into ledger values ('t3', 0)" \
+        -P c "insert into ledger values ('t3', 0)" 2>&1)
+    h_check "timeout: with the slot back, the next one commits ($out)" grep -q "^COMMITTED" <<<"$out"
+    h_eq "timeout: nothing of ours is left prepared on c" 0 "$(ours pc)"
+fi
+
+h_end_case
+h_stop_clean a b c
+h_done
