@@ -228,6 +228,9 @@ gen_proto(void)
         .major = PROTO_MAJOR, .minor = PROTO_MINOR, .server_name = "c1", .epoch = 5};
     ENC(proto_put_hello_ok(&w, &ho));
     put_frames(T, "hello-ok", NULL, 0, &w);
+    ho.slots = 64; /* a participant's budget (1.6) */
+    ENC(proto_put_hello_ok(&w, &ho));
+    put_frames(T, "hello-ok-slots", NULL, 0, &w);
     enc_error(&w, 0);
     put_frames(T, "error", NULL, 0, &w);
 

@@ -394,6 +394,52 @@ START_TEST(proto_hello_instance)
 }
 END_TEST
 
+/* HELLO_OK's slots (1.6, participant to coordinator): written after the
+ * epoch when not 0; a HELLO_OK that ends after the epoch decodes with
+ * slots 0 (not known); a cut inside the field or a byte after it is
+ * malformed. */
+START_TEST(proto_hello_ok_slots)
+{
+    wbuf w;
+    wbuf_init(&w);
+    proto_hello_ok h = {
+        .major = PROTO_MAJOR, .minor = PROTO_MINOR, .server_name = "a", .epoch = 3, .slots = 60};
+    ck_assert(proto_put_hello_ok(&w, &h));
+    frame_view f = only_frame(&w);
+    /* major 2, minor 2, str 4+1+1, epoch 8, slots 4 */
+    ck_assert_uint_eq(f.len, 2 + 2 + 6 + 8 + 4);
+    proto_hello_ok d;
+    ck_assert(proto_get_hello_ok(&f, &d));
+    ck_assert_str_eq(d.server_name, "a");
+    ck_assert_uint_eq(d.epoch, 3);
+    ck_assert_uint_eq(d.slots, 60);
+    for (uint32_t cut = 1; cut < 4; cut++) {
+        frame_view g = f;
+        g.len -= cut;
+        ck_assert(!proto_get_hello_ok(&g, &d));
+    }
+    frame_view old = f;
+    old.len -= 4;
+    d.slots = 99;
+    ck_assert(proto_get_hello_ok(&old, &d));
+    ck_assert_uint_eq(d.slots, 0);
+    /* 0 is not written: the bytes an older peer expects */
+    wbuf_reset(&w);
+    h.slots = 0;
+    ck_assert(proto_put_hello_ok(&w, &h));
+    f = only_frame(&w);
+    ck_assert_uint_eq(f.len, 2 + 2 + 6 + 8);
+    wbuf_reset(&w);
+    h.slots = 1;
+    ck_assert(proto_put_hello_ok(&w, &h));
+    wbuf_put_u8(&w, 0);
+    buf_store_u32(w.data + 1, buf_load_u32(w.data + 1) + 1);
+    f = only_frame(&w);
+    ck_assert(!proto_get_hello_ok(&f, &d));
+    wbuf_free(&w);
+}
+END_TEST
+
 static Suite *
 frame_suite(void)
 {
@@ -410,6 +456,7 @@ frame_suite(void)
     tcase_add_test(tc, proto_hostile_counts);
     tcase_add_test(tc, proto_small_messages);
     tcase_add_test(tc, proto_hello_instance);
+    tcase_add_test(tc, proto_hello_ok_slots);
     suite_add_tcase(s, tc);
     return s;
 }
