@@ -1177,7 +1177,7 @@ txn_take_slots(txn *t, const uint16_t *cnt)
 {
     if (t->co->slots == NULL)
         return 1;
-    int stack_idx[32];
+    int stack_idx[32] = {0};
     int *idx = t->nbr <= 32 ? stack_idx : malloc((size_t)t->nbr * sizeof(int));
     bool oom = idx == NULL, got = false;
     if (idx) {
