@@ -24,6 +24,13 @@ With --c-client PATH it runs that bench-bank binary in dtx_oneshot mode
 instead (same clients, same seconds), and adds client_cpu_ms to its line:
 the whole bench-bank process's CPU per transaction, connecting included.
 
+With --floor (mode python_floor) each Python process does the least any
+package on ctypes could: it builds the statement array once and then calls
+libdtx's dtx_oneshot through ctypes in a bare loop, with no argument
+conversion, no result, no gid.  What it reaches is the ceiling of a
+ctypes-based client on this machine: the interpreter's loop, one foreign
+call and a process per client.
+
 The dtx package and libdtx come from the environment (PYTHONPATH,
 LIBDTX_PATH), the coordinator from the DTX* variables.
 """
@@ -52,8 +59,9 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def client(ident: int, seconds: float, barrier: Any, out: Any) -> None:
+def client(ident: int, seconds: float, barrier: Any, out: Any, floor: bool = False) -> None:
     import dtx  # imported here: each process loads libdtx itself
+    from dtx.connection import stmt_array
 
     try:
         conn = dtx.connect(application_name="bench-python")
@@ -63,6 +71,15 @@ def client(ident: int, seconds: float, barrier: Any, out: Any) -> None:
         return
     params = [ident]
     stmts = [("a", UP_A, params), ("b", UP_B, params)]
+    run = lambda: conn.oneshot(stmts, results=False)  # noqa: E731
+    if floor:
+        arr, n, keep, _ = stmt_array(stmts)
+        fn, handle = conn._L.dtx_oneshot, conn._c
+
+        def run() -> None:
+            if fn(handle, arr, n, None, None) != 0:
+                raise dtx.OperationalError("not committed")
+
     lat: list[float] = []
     txns = failures = 0
     err = ""
@@ -72,7 +89,7 @@ def client(ident: int, seconds: float, barrier: Any, out: Any) -> None:
     end = now + seconds
     while now < end:
         try:
-            conn.oneshot(stmts, results=False)
+            run()
             t = time.monotonic()
             lat.append(t - now)
             txns += 1
@@ -87,11 +104,11 @@ def client(ident: int, seconds: float, barrier: Any, out: Any) -> None:
     conn.close()
 
 
-def run_python(n: int, seconds: float, coord_pid: int) -> dict[str, Any]:
+def run_python(n: int, seconds: float, coord_pid: int, floor: bool = False) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(n + 1)
     out = ctx.Queue()
-    procs = [ctx.Process(target=client, args=(i + 1, seconds, barrier, out)) for i in range(n)]
+    procs = [ctx.Process(target=client, args=(i + 1, seconds, barrier, out, floor)) for i in range(n)]
     for p in procs:
         p.start()
     try:
@@ -110,7 +127,7 @@ def run_python(n: int, seconds: float, coord_pid: int) -> dict[str, Any]:
     fails = sum(p[1] for p in parts)
     lat = sorted(x for p in parts for x in p[3])
     row: dict[str, Any] = {
-        "mode": "python_oneshot",
+        "mode": "python_floor" if floor else "python_oneshot",
         "clients": n,
         "txns": txns,
         "failures": fails,
@@ -150,11 +167,12 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--coord-pid", type=int, default=0)
     ap.add_argument("--c-client", default=None, help="run this bench-bank instead")
+    ap.add_argument("--floor", action="store_true", help="bare ctypes calls (see above)")
     a = ap.parse_args()
     if a.clients < 1 or a.seconds <= 0:
         ap.error("bad --clients or --seconds")
     row = run_c(a.c_client, a.clients, a.seconds, a.coord_pid) if a.c_client else \
-        run_python(a.clients, a.seconds, a.coord_pid)
+        run_python(a.clients, a.seconds, a.coord_pid, a.floor)
     print(json.dumps(row, separators=(",", ":")), flush=True)
     return 0
 

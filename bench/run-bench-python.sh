@@ -4,7 +4,9 @@
 # bench client (bench-bank --mode dtx_oneshot), in the same run, on the same
 # clusters: two PostgreSQL clusters (TLS on), a participant for each (over
 # the local socket, as a sidecar) and a coordinator, as make bench sets
-# them up.  For each client count the two clients take turns, BENCH_RUNS
+# them up.  A third client, the floor (bank_python.py --floor), calls libdtx
+# through ctypes in a bare loop: the most a ctypes-based package could
+# reach here.  For each client count the clients take turns, BENCH_RUNS
 # times; one JSON line per run on stdout, then medians, and last:
 #   bench-python: 16 clients, python X tps = Rx the C client (Y tps)
 #   BENCH_SECONDS (default 5), BENCH_CLIENTS (default "1 4 16"),
@@ -46,12 +48,13 @@ B=("$PY" "$H_ROOT/bench/bank_python.py" --seconds "$secs" --coord-pid "$(h_pid c
 out="$H_TMP/bench-python.jsonl"
 for run in $(seq 1 "$runs"); do
     for c in $clients; do
-        # the two clients take turns; which goes first alternates with the run
-        order="c python"
-        [ $((run % 2)) = 0 ] && order="python c"
+        # the clients take turns; the order alternates with the run
+        order="c python floor"
+        [ $((run % 2)) = 0 ] && order="floor python c"
         for who in $order; do
             extra=()
             [ "$who" = c ] && extra=(--c-client "$H_BIN/bench-bank")
+            [ "$who" = floor ] && extra=(--floor)
             "${B[@]}" --clients "$c" "${extra[@]}" | sed "s/^{/{\"run\":$run,/" | tee -a "$out"
             for db in pa pb; do h_psql $db "checkpoint" >/dev/null; done
         done
@@ -84,6 +87,15 @@ for c in sorted({r["clients"] for r in rows}):
           f"C={med(pick('dtx_oneshot', c, 'client_cpu_ms')):.3f}ms; "
           f"coordinator CPU per transaction python={med(pick('python_oneshot', c, 'coordinator_cpu_ms')):.3f}ms "
           f"C={med(pick('dtx_oneshot', c, 'coordinator_cpu_ms')):.3f}ms")
+    fl = []
+    for run in runs:
+        f = [r["tps"] for r in rows if r["run"] == run and r["mode"] == "python_floor" and r["clients"] == c]
+        cc = [r["tps"] for r in rows if r["run"] == run and r["mode"] == "dtx_oneshot" and r["clients"] == c]
+        if f and cc and cc[0]:
+            fl.append(f[0] / cc[0])
+    print(f"#  clients={c}: floor (bare ctypes calls) tps={med(pick('python_floor', c, 'tps')):.0f} "
+          f"(floor/C per run, median {med(fl):.2f}); client CPU per transaction "
+          f"floor={med(pick('python_floor', c, 'client_cpu_ms')):.3f}ms")
 # the last line: the run whose python/C ratio is the median one (the lower
 # of the two middle ones for an even count), so that X / Y = R
 pairs = []
