@@ -124,10 +124,13 @@ fi
 # cannot be answered (participant c is stopped); another transaction on c
 # waits at the coordinator for prepare_timeout, holding nothing, and fails
 if h_case timeout; then
+    # t1's branch on a sleeps 2 s (prepare_timeout is 3 s): c's vote is in
+    # (it is sent as soon as PostgreSQL has prepared) well before a's
     h_dtx exec --oneshot -P c "insert into ledger values ('t1', 0)" \
-        -P a "select pg_sleep(1)" >"$H_TMP/t1.out" 2>&1 &
+        -P a "select pg_sleep(2)" >"$H_TMP/t1.out" 2>&1 &
     t1=$!
     h_wait_until 10 ours_is pc 1
+    sleep 0.3
     kill -STOP "$(h_pid part-c)"
     h_check "timeout: t1 holds c's slot" c_slots_used_is 1
     start=$SECONDS
