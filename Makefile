@@ -246,8 +246,9 @@ valgrind: deps
 	@DTX_VALGRIND=1 DTX_BUILD=valgrind CASE=etcd-restart bash tests/integration/ha.sh
 	@# the operations endpoints, reload (TLS contexts swapped, the pool resized), JSON logs
 	@DTX_VALGRIND=1 DTX_BUILD=valgrind CASE=health,reload,notify bash tests/integration/ops.sh
-	@# slot admission: a transaction queued for a slot, its timeout, the grant once it is back
-	@DTX_VALGRIND=1 DTX_BUILD=valgrind CASE=timeout bash tests/integration/mixed.sh
+	@# slot admission: a transaction queued for a slot, its timeout, the grant once it is back,
+	@# a grant when every participant of the transaction is gone
+	@DTX_VALGRIND=1 DTX_BUILD=valgrind CASE=timeout,granted-down bash tests/integration/mixed.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory build BUILD=release

@@ -12,8 +12,8 @@
  *      holds nothing;
  *    - grants happen only in slotq_grant_cb (or at once in slotq_acquire
  *      when the list is empty), never inside slotq_release.
- *  The grant pass walks the list in order and marks, per participant,
- *  whether a waiter ahead of the current one still waits for it
+ *  The grant pass walks the list in order and marks, per participant with
+ *  a budget, whether a waiter ahead of the current one still waits for it
  *  (`blocked`); a waiter is granted only if none of its participants is
  *  blocked and all have a free slot.  Granting in this order is what makes
  *  the admission free of cycles: a transaction waits only here, holding no
@@ -226,8 +226,11 @@ slotq_grant_cb(evutil_socket_t fd, short what, void *arg)
             gtail = &w->next;
             continue;
         }
+        /* it waits for a participant with a budget: later waiters may
+         * not take those (a participant without a limit blocks nobody) */
         for (int k = 0; k < w->n; k++)
-            q->blocked[w->need[k]] = true;
+            if (q->budget[w->need[k]] > 0)
+                q->blocked[w->need[k]] = true;
     }
     while (granted) {
         slotq_waiter *w = granted;

@@ -1409,20 +1409,22 @@ oneshot_send_prepares(txn *t, const proto_stmts *body, const uint16_t *cnt, prot
 }
 
 /* A QUEUED ONESHOT got its slots: its statements back from queued_body,
- * then the round. */
+ * then the round.  The round may end t at once (nothing could be sent, or
+ * out of memory: aborted and freed), so the body is taken out of t first
+ * and t is not touched after the send or the abort. */
 static void
 oneshot_resume(txn *t)
 {
+    wbuf qb = t->queued_body;
+    wbuf_init(&t->queued_body);
     frame_view f;
     size_t used;
     proto_stmts body = {0};
     proto_stmt *per = NULL;
     uint16_t *cnt = calloc((size_t)t->nbr + 1, sizeof(uint16_t));
-    bool ok =
-        cnt != NULL &&
-        frame_decode(t->queued_body.data, t->queued_body.len, UINT32_MAX, &f, &used) == FRAME_OK &&
-        proto_get_oneshot(&f, &body) && body.n == t->nstmts &&
-        (per = calloc((size_t)body.n + 1, sizeof(proto_stmt))) != NULL;
+    bool ok = cnt != NULL && frame_decode(qb.data, qb.len, UINT32_MAX, &f, &used) == FRAME_OK &&
+              proto_get_oneshot(&f, &body) && body.n == t->nstmts &&
+              (per = calloc((size_t)body.n + 1, sizeof(proto_stmt))) != NULL;
     if (ok) {
         for (uint16_t i = 0; i < t->nstmts; i++)
             cnt[t->stmt_branch[i]]++;
@@ -1435,7 +1437,7 @@ oneshot_resume(txn *t)
     proto_stmts_clear(&body);
     free(per);
     free(cnt);
-    wbuf_free(&t->queued_body);
+    wbuf_free(&qb);
 }
 
 void

@@ -23,10 +23,14 @@
 #   timeout   a transaction that cannot have its slots within
 #             prepare_timeout is aborted with 57014 naming the participant,
 #             having run nothing; once the slot is back, the next commits
+#   granted-down  a queued one-shot transaction is granted its slots when
+#             the link that held them is lost, and then cannot send to any
+#             of its participants (both gone): it is aborted with 08006,
+#             the coordinator goes on, and nothing stays prepared
 set -u
 . "$(dirname "$0")/../lib/harness.sh"
 . "$(dirname "$0")/../lib/dtx.sh"
-h_cases load load-random timeout
+h_cases load load-random timeout granted-down
 h_init
 
 GET="python3 $H_ROOT/tests/tools/httpget.py"
@@ -63,6 +67,7 @@ metric() { # metric NAME{LABELS} — its value in the coordinator's /metrics
 pgci() { echo "host=${H_PG_DIR[$1]} port=${H_PG_PORT[$1]} user=postgres dbname=postgres"; }
 ours() { h_psql "$1" "select count(*) from pg_prepared_xacts where gid like 'dtx:c1:%'"; }
 ours_is() { [ "$(ours "$1")" = "$2" ]; }
+waiting_is() { [ "$(metric dtx_transactions_waiting_for_slots)" = "$1" ]; }
 c_slots_used_is() { [ "$(metric 'dtx_participant_prepare_slots_used{participant="c"}')" = "$1" ]; }
 
 h_check "budgets: a is told 60 slots (64 less 4 of another application)" \
@@ -155,6 +160,36 @@ if h_case timeout; then
         -P c "insert into ledger values ('t3', 0)" 2>&1)
     h_check "timeout: with the slot back, the next one commits ($out)" grep -q "^COMMITTED" <<<"$out"
     h_eq "timeout: nothing of ours is left prepared on c" 0 "$(ours pc)"
+fi
+
+# 3. t4 holds c's slot (c stopped); t5 (a and c) waits for it; a dies (t4
+# aborts: its ROLLBACK PREPARED waits for c), then c dies: the link's loss
+# gives t4's slot back, t5 is granted and finds both its participants gone
+if h_case granted-down; then
+    h_dtx exec --oneshot -P c "insert into ledger values ('t4', 0)" \
+        -P a "select pg_sleep(2)" >"$H_TMP/t4.out" 2>&1 &
+    t4=$!
+    h_wait_until 10 ours_is pc 1
+    sleep 0.3
+    kill -STOP "$(h_pid part-c)"
+    h_check "granted-down: t4 holds c's slot" c_slots_used_is 1
+    h_dtx exec --oneshot -P a "insert into ledger values ('t5', 0)" \
+        -P c "insert into ledger values ('t5', 0)" >"$H_TMP/t5.out" 2>&1 &
+    t5=$!
+    h_check "granted-down: t5 waits for it" h_wait_until 2 waiting_is 1
+    h_kill part-a
+    h_kill part-c
+    wait "$t5"
+    h_check "granted-down: t5 is aborted, its participants unreachable ($(tail -n 3 "$H_TMP/t5.out"))" \
+        bash -c 'grep -q "^ABORTED" "$1" && grep -q "SQLSTATE:  08006" "$1"' _ "$H_TMP/t5.out"
+    wait "$t4"
+    h_check "granted-down: t4 is aborted ($(tail -n 1 "$H_TMP/t4.out"))" grep -q "^ABORTED" "$H_TMP/t4.out"
+    h_check "granted-down: the coordinator goes on" h_alive coord
+    h_part_start a pa postgres >/dev/null
+    h_part_start c pc postgres >/dev/null
+    h_check "granted-down: the resolver rolls back t4's branch on c" h_wait_until 30 ours_is pc 0
+    h_eq "granted-down: nothing of ours left on a or c" 0 $(($(ours pa) + $(ours pc)))
+    h_eq "granted-down: no slot is held" 0 "$(metric 'dtx_participant_prepare_slots_used{participant="c"}')"
 fi
 
 h_end_case

@@ -3,10 +3,10 @@
  * once while every participant has one free, all-or-nothing waits, grants
  * in queue order without overtaking a waiter that needs the same
  * participant, waiters of other participants going ahead, no limit with a
- * budget of 0, a budget that grows or shrinks, cancel, and that a grant is
- * never made inside the call that freed a slot.  The whole admission
- * (coordinator and participants under mixed load) is tested in
- * tests/integration/mixed.sh.
+ * budget of 0 (such a participant holds back nobody), a budget that grows
+ * or shrinks, cancel, and that a grant is never made inside the call that
+ * freed a slot.  The whole admission (coordinator and participants under
+ * mixed load) is tested in tests/integration/mixed.sh.
  */
 #include "slotq.h"
 
@@ -150,6 +150,28 @@ START_TEST(test_no_budget_no_limit)
 }
 END_TEST
 
+/* a participant without a limit blocks nobody: a waiter ahead that needs
+ * it too does not hold back one that needs only it */
+START_TEST(test_unlimited_blocks_nobody)
+{
+    struct event_base *base = event_base_new();
+    slotq *q = slotq_create(base, 2);
+    slotq_set_budget(q, 0, 1); /* participant 1: no budget told */
+    rec r1, r2, r3;
+    ck_assert(take(q, &r1, 0, -1));
+    ck_assert(!take(q, &r2, 0, 1)); /* waits for 0 */
+    ck_assert(!take(q, &r3, 1, -1));
+    pump(base);
+    ck_assert_int_eq(r2.granted, 0);
+    ck_assert_int_eq(r3.granted, 1);
+    slotq_release(q, 0);
+    pump(base);
+    ck_assert_int_eq(r2.granted, 1);
+    slotq_free(q);
+    event_base_free(base);
+}
+END_TEST
+
 START_TEST(test_budget_grows)
 {
     struct event_base *base = event_base_new();
@@ -205,6 +227,7 @@ slotq_suite(void)
     tcase_add_test(tc, test_grant_and_wait);
     tcase_add_test(tc, test_other_participants_go_ahead);
     tcase_add_test(tc, test_no_budget_no_limit);
+    tcase_add_test(tc, test_unlimited_blocks_nobody);
     tcase_add_test(tc, test_budget_grows);
     tcase_add_test(tc, test_cancel);
     suite_add_tcase(s, tc);
