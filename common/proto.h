@@ -180,9 +180,10 @@ typedef struct proto_stmts {
 } proto_stmts;
 
 /* WORK: u32 tag, u64 epoch, str branch, u8 flags, u16 n, stmt[n], and from
- * minor 5 on, when the coordinator knows it, str client: the certificate
- * name of the client whose transaction the branch is (the participant maps
- * it to a database role, [roles]).  Absent: NULL. */
+ * minor 5 on, when the coordinator knows it and the WORK opens the branch,
+ * str client: the certificate name of the client whose transaction the
+ * branch is (the participant maps it to a database role, [roles]).
+ * Absent: NULL. */
 typedef struct proto_work {
     uint32_t tag;
     uint64_t epoch;

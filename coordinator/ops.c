@@ -87,6 +87,43 @@ write_transactions(coord *co, struct evbuffer *out)
     metrics_hist_write(out, "dtx_decision_durable_wait_seconds", NULL, &co->stats.durable_wait);
 }
 
+/* A gauge per participant, labelled with its name: get(co, i) of link i. */
+static void
+per_participant(coord *co, struct evbuffer *out, const char *name, const char *help,
+                uint64_t (*get)(coord *co, int i))
+{
+    char lab[PART_NAME_MAX + 32];
+    metrics_head(out, name, "gauge", help);
+    for (int i = 0; i < co->nlinks; i++) {
+        snprintf(lab, sizeof(lab), "participant=\"%s\"", plink_name(co->links[i]));
+        metrics_u64(out, name, lab, get(co, i));
+    }
+}
+
+static uint64_t
+link_up(coord *co, int i)
+{
+    return plink_ready(co->links[i]);
+}
+
+static uint64_t
+link_inflight(coord *co, int i)
+{
+    return plink_inflight(co->links[i]);
+}
+
+static uint64_t
+slots_budget(coord *co, int i)
+{
+    return (uint64_t)slotq_budget(co->slots, i);
+}
+
+static uint64_t
+slots_used(coord *co, int i)
+{
+    return (uint64_t)slotq_used(co->slots, i);
+}
+
 static void
 write_participants(coord *co, struct evbuffer *out)
 {
@@ -123,37 +160,21 @@ write_participants(coord *co, struct evbuffer *out)
                 oldest[i] = ms;
         }
     }
-    char lab[PART_NAME_MAX + 32];
-    metrics_head(out, "dtx_participant_up", "gauge",
-                 "1 when the link to the participant is ready (TLS and HELLO done).");
-    for (int i = 0; i < n; i++) {
-        snprintf(lab, sizeof(lab), "participant=\"%s\"", plink_name(co->links[i]));
-        metrics_u64(out, "dtx_participant_up", lab, plink_ready(co->links[i]));
-    }
-    metrics_head(out, "dtx_participant_requests_in_flight", "gauge",
-                 "Requests sent to the participant and not yet answered.");
-    for (int i = 0; i < n; i++) {
-        snprintf(lab, sizeof(lab), "participant=\"%s\"", plink_name(co->links[i]));
-        metrics_u64(out, "dtx_participant_requests_in_flight", lab, plink_inflight(co->links[i]));
-    }
+    per_participant(co, out, "dtx_participant_up",
+                    "1 when the link to the participant is ready (TLS and HELLO done).", link_up);
+    per_participant(co, out, "dtx_participant_requests_in_flight",
+                    "Requests sent to the participant and not yet answered.", link_inflight);
     if (co->slots) {
-        metrics_head(out, "dtx_participant_prepare_slots", "gauge",
-                     "Branches of this coordinator that may be prepared at once on the "
-                     "participant, as it said when the link came up (0: not known, no limit).");
-        for (int i = 0; i < n; i++) {
-            snprintf(lab, sizeof(lab), "participant=\"%s\"", plink_name(co->links[i]));
-            metrics_u64(out, "dtx_participant_prepare_slots", lab,
-                        (uint64_t)slotq_budget(co->slots, i));
-        }
-        metrics_head(out, "dtx_participant_prepare_slots_used", "gauge",
-                     "Of those, the ones held now by transactions preparing, deciding or "
-                     "finishing.");
-        for (int i = 0; i < n; i++) {
-            snprintf(lab, sizeof(lab), "participant=\"%s\"", plink_name(co->links[i]));
-            metrics_u64(out, "dtx_participant_prepare_slots_used", lab,
-                        (uint64_t)slotq_used(co->slots, i));
-        }
+        per_participant(co, out, "dtx_participant_prepare_slots",
+                        "Branches of this coordinator that may be prepared at once on the "
+                        "participant, as it said when the link came up (0: not known, no limit).",
+                        slots_budget);
+        per_participant(co, out, "dtx_participant_prepare_slots_used",
+                        "Of those, the ones held now by transactions preparing, deciding or "
+                        "finishing.",
+                        slots_used);
     }
+    char lab[PART_NAME_MAX + 32];
     metrics_head(out, "dtx_participant_branches_in_doubt", "gauge",
                  "Prepared branches waiting for the resolver: decided commits not yet "
                  "acknowledged, and undecided ones the last listing found.");

@@ -540,9 +540,13 @@ plink_send_work(plink *l, const char *branch, uint8_t flags, const proto_stmt *s
                     .branch = branch,
                     .flags = flags,
                     .body = {.n = n, .stmts = (proto_stmt *)stmts},
-                    /* a participant of 1.4 or older refuses a field it does not know */
+                    /* only the request that opens the branch needs it (the
+                     * participant maps it to a role then); a participant of
+                     * 1.4 or older refuses a field it does not know */
                     .client =
-                        l->peer_minor >= 5 && client_name && client_name[0] ? client_name : NULL};
+                        (flags & WORK_OPEN) && l->peer_minor >= 5 && client_name && client_name[0]
+                            ? client_name
+                            : NULL};
     if (!plink_flush(l, proto_put_work(&l->out, &m))) {
         plink_unslot(l, tag);
         return false;

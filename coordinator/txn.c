@@ -150,6 +150,7 @@ static void txn_maybe_free(txn *t);
 static void onephase_maybe_finish(txn *t);
 static void onephase_reply(void *arg, const frame_view *f, bool final);
 static void txn_queued_timeout(txn *t);
+static void txn_note_error(txn *t, const char *participant, const proto_done *d);
 
 /* ---- table --------------------------------------------------------------- */
 
@@ -346,13 +347,10 @@ txn_timeout_cb(evutil_socket_t fd, short what, void *arg)
              "transaction %s: prepare timed out after %lld ms; aborting", t->gid,
              (long long)t->co->conf.prepare_timeout_ms);
     t->timed_out = true;
-    if (t->err.len == 0) {
-        proto_error e = {.sqlstate = "57014",
-                         .message = "prepare timed out",
-                         .detail = "Not every participant voted within prepare_timeout."};
-        if (!proto_put_error(&t->err, &e))
-            wbuf_reset(&t->err);
-    }
+    txn_note_error(t, NULL,
+                   &(proto_done){.sqlstate = "57014",
+                                 .message = "prepare timed out",
+                                 .detail = "Not every participant voted within prepare_timeout."});
     txn_abort(t);
 }
 
@@ -1227,20 +1225,19 @@ txn_queued_timeout(txn *t)
              t->gid, (long long)t->co->conf.prepare_timeout_ms,
              full[0] ? full : "its participants");
     t->timed_out = true;
-    if (t->err.len == 0) {
-        char detail[400];
-        snprintf(detail, sizeof(detail),
-                 "Every prepared-transaction slot this coordinator may use on %s stayed taken by "
-                 "other transactions for prepare_timeout; nothing was prepared.",
-                 full[0] ? full : "its participants");
-        proto_error e = {.sqlstate = "57014",
-                         .message = "prepare timed out waiting for a prepared-transaction slot",
-                         .detail = detail,
-                         .hint = "Raise max_prepared_transactions on the participants' PostgreSQL "
-                                 "servers, or look for transactions that stay prepared."};
-        if (!proto_put_error(&t->err, &e))
-            wbuf_reset(&t->err);
-    }
+    char detail[400];
+    snprintf(detail, sizeof(detail),
+             "Every prepared-transaction slot this coordinator may use on %s stayed taken by "
+             "other transactions for prepare_timeout; nothing was prepared.",
+             full[0] ? full : "its participants");
+    txn_note_error(t, NULL,
+                   &(proto_done){.sqlstate = "57014",
+                                 .message = "prepare timed out waiting for a prepared-transaction "
+                                            "slot",
+                                 .detail = detail,
+                                 .hint = "Raise max_prepared_transactions on the participants' "
+                                         "PostgreSQL servers, or look for transactions that stay "
+                                         "prepared."});
     txn_abort(t);
 }
 

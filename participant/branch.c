@@ -136,9 +136,8 @@ struct branch {
     int first_stmt; /* query index of statement 0 in the pipeline */
     int end_skip;   /* queries before the end flag's own (back to the login role) */
 
-    /* whose branch it is: the client's certificate name (WORK, 1.5) and the
-     * role its statements run as ([roles]; "" : conninfo's) */
-    char client[260];
+    /* the role its statements run as ([roles], mapped from the client's
+     * certificate name that WORK OPEN carries, 1.5; "" : conninfo's) */
     char role[64];
 
     /* what the pipeline said */
@@ -543,18 +542,17 @@ static bool
 br_session_state_allowed(const char *s, const char *w, size_t n, bool with_role, char *why,
                          size_t whylen)
 {
-    char w2[64], w3[64], param[64];
+    char w2[64], w3[64];
     const char *s2 = skip_space_and_comments(s + n);
     size_t n2 = ident_at(s2, w2, sizeof(w2));
     ident_at(skip_space_and_comments(s2 + n2), w3, sizeof(w3));
     const char *what = NULL, *instead = NULL;
     if (strcmp(w, "set") == 0 || strcmp(w, "reset") == 0) {
         bool local = strcmp(w, "set") == 0 && strcmp(w2, "local") == 0;
-        snprintf(param, sizeof(param), "%s",
-                 local || (strcmp(w, "set") == 0 && strcmp(w2, "session") == 0 &&
-                           strcmp(w3, "authorization") != 0)
-                     ? w3
-                     : w2);
+        const char *param = local || (strcmp(w, "set") == 0 && strcmp(w2, "session") == 0 &&
+                                      strcmp(w3, "authorization") != 0)
+                                ? w3
+                                : w2;
         if (strcmp(param, "role") == 0 || strcmp(param, "session") == 0 ||
             strcmp(param, "session_authorization") == 0) {
             what = strcmp(w, "reset") == 0 ? "RESET ROLE or SESSION AUTHORIZATION"
@@ -587,17 +585,20 @@ br_session_state_allowed(const char *s, const char *w, size_t n, bool with_role,
         what = "a temporary object";
         instead = "it would outlive the branch (and a transaction that used one cannot be "
                   "prepared)";
-    } else if (strcasestr(s, "pg_temp.") || has_word(s, "into", "temp") ||
-               has_word(s, "into", "temporary")) {
+    } else if (strcasestr(s, "temp") && /* one scan for the three below, whose matches all
+                                            contain it: most statements stop here */
+               (strcasestr(s, "pg_temp.") || has_word(s, "into", "temp") ||
+                has_word(s, "into", "temporary"))) {
         what = "a temporary object";
         instead = "it would outlive the branch";
     } else if (strcmp(w, "declare") == 0 && has_word(s, "with", "hold")) {
         what = "a cursor WITH HOLD";
         instead = "it would outlive the branch";
-    } else if (has_word(s, "pg_advisory_lock", NULL) ||
-               has_word(s, "pg_advisory_lock_shared", NULL) ||
-               has_word(s, "pg_try_advisory_lock", NULL) ||
-               has_word(s, "pg_try_advisory_lock_shared", NULL)) {
+    } else if (strcasestr(s, "advisory_lock") && /* as "temp" above */
+               (has_word(s, "pg_advisory_lock", NULL) ||
+                has_word(s, "pg_advisory_lock_shared", NULL) ||
+                has_word(s, "pg_try_advisory_lock", NULL) ||
+                has_word(s, "pg_try_advisory_lock_shared", NULL))) {
         what = "a session-level advisory lock";
         instead = "use pg_advisory_xact_lock, which ends with the branch";
     } else if (has_word(s, "set_config", NULL)) {
@@ -1309,10 +1310,10 @@ branch_on_work(coord_conn *cc, branch_set *set, const frame_view *f)
             peer_reply_status(cc, w.tag, DONE_ERROR, 0, "53200", "out of memory");
             goto out;
         }
-        snprintf(b->client, sizeof(b->client), "%s", w.client ? w.client : "");
         snprintf(b->role, sizeof(b->role), "%s", role);
-        log_with(&(log_fields){.gid = b->name, .client = b->client}, LOG_LVL_DEBUG,
-                 "branch %s opened for client \"%s\"%s%s%s", b->name, b->client,
+        const char *who = w.client ? w.client : "";
+        log_with(&(log_fields){.gid = b->name, .client = who}, LOG_LVL_DEBUG,
+                 "branch %s opened for client \"%s\"%s%s%s", b->name, who,
                  b->role[0] ? " as role \"" : "", b->role, b->role[0] ? "\"" : "");
     } else {
         if (b == NULL) {

@@ -580,6 +580,18 @@ wal_heap_pop(wal_t *w)
     return top;
 }
 
+/* On the loop: run the durability callbacks of every waiter the flushes so
+ * far cover, in LSN order. */
+static void
+wal_run_durable(wal_t *w)
+{
+    uint64_t flushed = atomic_load(&w->flushed_lsn);
+    while (w->nheap > 0 && w->heap[0].lsn <= flushed) {
+        wal_waiter x = wal_heap_pop(w);
+        x.cb(x.arg, x.lsn);
+    }
+}
+
 static void
 wal_loop_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -589,11 +601,7 @@ wal_loop_cb(evutil_socket_t fd, short what, void *arg)
     ssize_t r = read(fd, &v, sizeof(v)); /* EAGAIN when activated by hand */
     (void)r;
     for (;;) {
-        uint64_t flushed = atomic_load(&w->flushed_lsn);
-        while (w->nheap > 0 && w->heap[0].lsn <= flushed) {
-            wal_waiter x = wal_heap_pop(w);
-            x.cb(x.arg, x.lsn);
-        }
+        wal_run_durable(w);
         uint64_t min = w->nheap > 0 ? w->heap[0].lsn : UINT64_MAX;
         atomic_store(&w->loop_min_lsn, min);
         if (w->nheap == 0 || atomic_load(&w->flushed_lsn) < min)
@@ -1264,11 +1272,7 @@ wal_close(wal_t *w)
 
     if (w->ev != NULL) {
         /* the last notifications: everything appended is durable now */
-        uint64_t flushed = atomic_load(&w->flushed_lsn);
-        while (w->nheap > 0 && w->heap[0].lsn <= flushed) {
-            wal_waiter x = wal_heap_pop(w);
-            x.cb(x.arg, x.lsn);
-        }
+        wal_run_durable(w);
         int efd = atomic_load(&w->efd);
         event_free(w->ev);
         close(efd);

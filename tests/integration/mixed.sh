@@ -125,19 +125,26 @@ if h_case load-random; then
     mixed_load load-random 8 6
 fi
 
+# hold_c_slot CASE GID — a one-shot transaction on c and a, whose branch
+# on a sleeps 2 s (prepare_timeout is 3 s): c's vote (sent as soon as
+# PostgreSQL has prepared) is in well before a's; then participant c is
+# stopped, the branch's slot held.  HOLDER: the transaction's client pid.
+hold_c_slot() {
+    h_dtx exec --oneshot -P c "insert into ledger values ('$2', 0)" \
+        -P a "select pg_sleep(2)" >"$H_TMP/$2.out" 2>&1 &
+    HOLDER=$!
+    h_wait_until 10 ours_is pc 1
+    sleep 0.3
+    kill -STOP "$(h_pid part-c)"
+    h_check "$1: $2 holds c's slot" c_slots_used_is 1
+}
+
 # 2. c's one slot is held by a decided transaction whose COMMIT PREPARED
 # cannot be answered (participant c is stopped); another transaction on c
 # waits at the coordinator for prepare_timeout, holding nothing, and fails
 if h_case timeout; then
-    # t1's branch on a sleeps 2 s (prepare_timeout is 3 s): c's vote is in
-    # (it is sent as soon as PostgreSQL has prepared) well before a's
-    h_dtx exec --oneshot -P c "insert into ledger values ('t1', 0)" \
-        -P a "select pg_sleep(2)" >"$H_TMP/t1.out" 2>&1 &
-    t1=$!
-    h_wait_until 10 ours_is pc 1
-    sleep 0.3
-    kill -STOP "$(h_pid part-c)"
-    h_check "timeout: t1 holds c's slot" c_slots_used_is 1
+    hold_c_slot timeout t1
+    t1=$HOLDER
     start=$SECONDS
     out=$(h_dtx exec --oneshot -P b "insert into ledger values ('t2', 0)" \
         -P c "insert into ledger values ('t2', 0)" 2>&1)
@@ -167,13 +174,8 @@ fi
 # loss gives t4's slot back, t5 is granted and finds both its
 # participants gone
 if h_case granted-down; then
-    h_dtx exec --oneshot -P c "insert into ledger values ('t4', 0)" \
-        -P a "select pg_sleep(2)" >"$H_TMP/t4.out" 2>&1 &
-    t4=$!
-    h_wait_until 10 ours_is pc 1
-    sleep 0.3
-    kill -STOP "$(h_pid part-c)"
-    h_check "granted-down: t4 holds c's slot" c_slots_used_is 1
+    hold_c_slot granted-down t4
+    t4=$HOLDER
     h_dtx exec --oneshot -P a "insert into ledger values ('t5', 0)" \
         -P c "insert into ledger values ('t5', 0)" >"$H_TMP/t5.out" 2>&1 &
     t5=$!

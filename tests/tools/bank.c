@@ -182,6 +182,19 @@ conn_lost(dtx_conn *c)
     return dtx_status(c) != DTX_CONNECTION_OK;
 }
 
+/* "B <key> <p1,p2,..>": the transfer's participants, in order. */
+static void
+journal_begin(const char *key, const int *order, int nb)
+{
+    char plist[256] = "";
+    for (int i = 0; i < nb; i++) {
+        strncat(plist, parts[order[i]], sizeof(plist) - strlen(plist) - 2);
+        if (i + 1 < nb)
+            strcat(plist, ",");
+    }
+    journal_line("B %s %s\n", key, plist);
+}
+
 #define TRANSFER_SQL                                                                               \
     "with l as (insert into ledger (gid, delta) values ($1, $2)) "                                 \
     "update accounts set balance = balance + $2 where id = $3"
@@ -200,7 +213,6 @@ transfer_oneshot(dtx_conn *c, const char *key, int acct_id, const int *order, in
     char dv[3][32], acct[32];
     const char *params[3][3];
     dtx_stmt st[3];
-    char plist[256] = "";
     snprintf(acct, sizeof(acct), "%d", acct_id);
     for (int i = 0; i < nb; i++) {
         snprintf(dv[i], sizeof(dv[i]), "%ld", delta[i]);
@@ -209,11 +221,8 @@ transfer_oneshot(dtx_conn *c, const char *key, int acct_id, const int *order, in
         params[i][2] = acct;
         st[i] = (dtx_stmt){
             .participant = parts[order[i]], .sql = TRANSFER_SQL, .nparams = 3, .params = params[i]};
-        strncat(plist, parts[order[i]], sizeof(plist) - strlen(plist) - 2);
-        if (i + 1 < nb)
-            strcat(plist, ",");
     }
-    journal_line("B %s %s\n", key, plist);
+    journal_begin(key, order, nb);
     dtx_outcome o = dtx_oneshot(c, st, nb, NULL, NULL);
     journal_line("R %s %s\n", key, dtx_outcome_name(o));
     count(o);
@@ -260,13 +269,7 @@ transfer(dtx_conn *c, int acct_id, unsigned *rs, bool oneshot, int thread_id, lo
     }
     char g[128];
     snprintf(g, sizeof(g), "%s", gid);
-    char plist[256] = "";
-    for (int i = 0; i < nb; i++) {
-        strncat(plist, parts[order[i]], sizeof(plist) - strlen(plist) - 2);
-        if (i + 1 < nb)
-            strcat(plist, ",");
-    }
-    journal_line("B %s %s\n", g, plist);
+    journal_begin(g, order, nb);
 
     bool failed = false;
     for (int i = 0; i < nb && !failed; i++) {
